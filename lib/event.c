@@ -1,0 +1,294 @@
+/* event.c: see event.h. */
+
+#include "kerf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const type_names[EV__COUNT] = {
+	[EV_UNKNOWN] = "unknown",
+	[EV_RUN_START] = "run_start",
+	[EV_STATE] = "state",
+	[EV_WAFER_START] = "wafer_start",
+	[EV_DIE] = "die",
+	[EV_ALARM] = "alarm",
+	[EV_WAFER_END] = "wafer_end",
+	[EV_RUN_END] = "run_end",
+	[EV_DEFECT] = "defect",
+	[EV_DIE_DONE] = "die_done",
+	[EV_WAFER_SUMMARY] = "wafer_summary",
+};
+
+enum event_type event_type_of(const char *name)
+{
+	if (!name)
+		return EV_UNKNOWN;
+	for (int i = 1; i < EV__COUNT; i++)
+		if (!strcmp(name, type_names[i]))
+			return (enum event_type)i;
+	return EV_UNKNOWN;
+}
+
+const char *event_type_name(enum event_type t)
+{
+	return (t > EV_UNKNOWN && t < EV__COUNT) ? type_names[t] : "unknown";
+}
+
+static uint64_t hash_str(char *s)
+{
+	uint64_t h = kerf_xxh3(s, strlen(s));
+	free(s);
+	return h;
+}
+
+uint64_t event_id(const char *run, uint64_t seq)
+{
+	return hash_str(xasprintf("%s\n%llu", run, (unsigned long long)seq));
+}
+
+uint64_t event_id_defect(const char *run, const char *wafer, long col, long row, long index)
+{
+	return hash_str(xasprintf("%s\ndefect\n%s\n%ld\n%ld\n%ld", run, wafer, col, row, index));
+}
+
+uint64_t event_id_derived(const char *run, const char *kind, const char *key)
+{
+	return hash_str(xasprintf("%s\n%s\n%s", run, kind, key));
+}
+
+void event_time_fmt(const struct timespec *ts, char out[32])
+{
+	struct tm tm;
+	time_t s = ts->tv_sec;
+	gmtime_r(&s, &tm);
+	char tmp[64]; /* roomy enough for any int the compiler can imagine */
+	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (long)(ts->tv_nsec / 1000));
+	memcpy(out, tmp, 31);
+	out[31] = '\0';
+}
+
+int event_time_parse(const char *s, struct timespec *ts)
+{
+	struct tm tm;
+	const char *p;
+	long frac = 0;
+	int digits = 0;
+
+	memset(&tm, 0, sizeof tm);
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 9) {
+				frac = frac * 10 + (*p - '0');
+				digits++;
+			}
+			p++;
+		}
+		if (digits == 0)
+			return -1;
+	}
+	if (*p != 'Z' || p[1] != '\0')
+		return -1;
+	while (digits < 9) {
+		frac *= 10;
+		digits++;
+	}
+	ts->tv_sec = timegm(&tm);
+	ts->tv_nsec = frac;
+	return 0;
+}
+
+json_t *event_new(const char *type, const char *run, uint64_t seq, const struct timespec *t)
+{
+	json_t *ev = json_object();
+	char ts[32];
+	event_time_fmt(t, ts);
+	json_object_set_new(ev, "v", json_integer(EVENT_VERSION));
+	json_object_set_new(ev, "type", json_string(type));
+	json_object_set_new(ev, "run", json_string(run));
+	json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(ev, "t", json_string(ts));
+	event_set_id(ev, event_id(run, seq));
+	return ev;
+}
+
+void event_set_id(json_t *ev, uint64_t id)
+{
+	char hx[17];
+	hex64(id, hx);
+	json_object_set_new(ev, "id", json_string(hx));
+}
+
+int event_write(FILE *f, const json_t *ev)
+{
+	if (json_dumpf(ev, f, JSON_COMPACT | JSON_REAL_PRECISION(15)) != 0)
+		return -1;
+	return putc('\n', f) == EOF ? -1 : 0;
+}
+
+static int is_hex16(const char *s)
+{
+	for (int i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[16] == '\0';
+}
+
+int envelope_get(const json_t *ev, struct envelope *env, char *msg, size_t msglen)
+{
+	json_t *v;
+	memset(env, 0, sizeof *env);
+	if (!json_is_object(ev)) {
+		snprintf(msg, msglen, "event is not a JSON object");
+		return -1;
+	}
+	v = json_object_get(ev, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != EVENT_VERSION) {
+		snprintf(msg, msglen, "field 'v' must be the integer %d", EVENT_VERSION);
+		return -1;
+	}
+	env->v = EVENT_VERSION;
+	v = json_object_get(ev, "type");
+	if (!json_is_string(v)) {
+		snprintf(msg, msglen, "field 'type' must be a string");
+		return -1;
+	}
+	env->type_name = json_string_value(v);
+	env->type = event_type_of(env->type_name);
+	v = json_object_get(ev, "run");
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		snprintf(msg, msglen, "field 'run' must be a non-empty string");
+		return -1;
+	}
+	env->run = json_string_value(v);
+	v = json_object_get(ev, "seq");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		snprintf(msg, msglen, "field 'seq' must be a non-negative integer");
+		return -1;
+	}
+	env->seq = (uint64_t)json_integer_value(v);
+	v = json_object_get(ev, "t");
+	struct timespec ts;
+	if (!json_is_string(v) || event_time_parse(json_string_value(v), &ts) != 0) {
+		snprintf(msg, msglen, "field 't' must be an RFC 3339 UTC time");
+		return -1;
+	}
+	env->t = json_string_value(v);
+	v = json_object_get(ev, "id");
+	if (!json_is_string(v) || json_string_length(v) != 16 || !is_hex16(json_string_value(v))) {
+		snprintf(msg, msglen, "field 'id' must be 16 lowercase hex digits");
+		return -1;
+	}
+	env->id = json_string_value(v);
+	return 0;
+}
+
+/* Skip white space. */
+static const char *ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+/* p at '"': return just past the closing quote, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* Skip one JSON value starting at p; NULL if malformed. */
+static const char *skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+	p = ws(p, end);
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+		       *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			p++;
+		return p;
+	}
+	for (; p < end; p++) {
+		if (*p == '"') {
+			p = skip_string(p, end);
+			if (!p)
+				return NULL;
+			p--;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			if (--depth == 0)
+				return p + 1;
+		}
+	}
+	return NULL;
+}
+
+int event_peek(const char *line, size_t len, const char *key, const char **val, size_t *vlen)
+{
+	const char *p = line, *end = line + len;
+	size_t klen = strlen(key);
+
+	p = ws(p, end);
+	if (p >= end || *p != '{')
+		return 0;
+	p++;
+	for (;;) {
+		const char *k, *ke, *v, *ve;
+		p = ws(p, end);
+		if (p >= end || *p != '"')
+			return 0;
+		k = p + 1;
+		ke = skip_string(p, end);
+		if (!ke)
+			return 0;
+		p = ws(ke, end);
+		if (p >= end || *p != ':')
+			return 0;
+		v = ws(p + 1, end);
+		ve = skip_value(v, end);
+		if (!ve)
+			return 0;
+		if ((size_t)(ke - 1 - k) == klen && !memcmp(k, key, klen)) {
+			if (*v == '"') {
+				*val = v + 1;
+				*vlen = (size_t)(ve - v - 2);
+			} else {
+				*val = v;
+				*vlen = (size_t)(ve - v);
+			}
+			return 1;
+		}
+		p = ws(ve, end);
+		if (p >= end || *p != ',')
+			return 0;
+		p++;
+	}
+}
+
+enum event_type event_peek_type(const char *line, size_t len)
+{
+	const char *v;
+	size_t n;
+	char name[32];
+	if (!event_peek(line, len, "type", &v, &n) || n >= sizeof name)
+		return EV_UNKNOWN;
+	memcpy(name, v, n);
+	name[n] = '\0';
+	return event_type_of(name);
+}

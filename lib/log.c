@@ -1,0 +1,137 @@
+/* log.c: see log.h. */
+
+#include "kerf.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char program[64] = "kerf";
+static char *run_id;
+static int json_mode;
+static enum log_level min_level = LOG_INFO;
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void log_init(const char *prog)
+{
+	const char *base = strrchr(prog, '/');
+	const char *mode = getenv("KERF_LOG");
+	const char *lvl = getenv("KERF_LOG_LEVEL");
+	const char *run = getenv("KERF_RUN");
+
+	snprintf(program, sizeof program, "%s", base ? base + 1 : prog);
+	if (mode && !strcmp(mode, "json"))
+		json_mode = 1;
+	else if (mode && !strcmp(mode, "text"))
+		json_mode = 0;
+	else
+		json_mode = !isatty(2);
+	if (lvl) {
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(lvl, level_names[i]))
+				min_level = (enum log_level)i;
+	}
+	if (run && *run)
+		log_set_run(run);
+}
+
+void log_set_run(const char *run)
+{
+	free(run_id);
+	run_id = run ? xstrdup(run) : NULL;
+}
+
+const char *log_program(void)
+{
+	return program;
+}
+
+int log_is_json(void)
+{
+	return json_mode;
+}
+
+static void emit_text(enum log_level lvl, const char *msg, json_t *fields)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
+	const char *key;
+	json_t *val;
+
+	if (!f)
+		return;
+	fprintf(f, "%s: ", program);
+	if (lvl == LOG_WARN)
+		fputs("warning: ", f);
+	else if (lvl == LOG_DEBUG)
+		fputs("debug: ", f);
+	fputs(msg, f);
+	if (fields) {
+		json_object_foreach(fields, key, val) {
+			if (json_is_string(val))
+				fprintf(f, " %s=%s", key, json_string_value(val));
+			else {
+				char *s = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+				fprintf(f, " %s=%s", key, s ? s : "?");
+				free(s);
+			}
+		}
+	}
+	fputc('\n', f);
+	if (fclose(f) == 0)
+		(void)write_all(2, line, len);
+	free(line);
+}
+
+static void emit_json(enum log_level lvl, const char *msg, json_t *fields)
+{
+	struct timespec ts;
+	char t[40];
+	json_t *rec = json_object();
+	char *s;
+
+	real_now(&ts);
+	event_time_fmt(&ts, t);
+	json_object_set_new(rec, "t", json_string(t));
+	json_object_set_new(rec, "lvl", json_string(level_names[lvl]));
+	json_object_set_new(rec, "stage", json_string(program));
+	if (run_id)
+		json_object_set_new(rec, "run", json_string(run_id));
+	/* A message built from hostile input may be invalid UTF-8. */
+	json_t *m = json_string(msg);
+	json_object_set_new(rec, "msg", m ? m : json_string("(message not valid UTF-8)"));
+	if (fields)
+		json_object_update_missing(rec, fields);
+	s = json_dumps(rec, JSON_COMPACT);
+	if (s) {
+		size_t n = strlen(s);
+		s[n] = '\n';
+		(void)write_all(2, s, n + 1);
+		free(s);
+	}
+	json_decref(rec);
+}
+
+void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (lvl < min_level) {
+		json_decref(fields);
+		return;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (json_mode)
+		emit_json(lvl, msg ? msg : fmt, fields);
+	else
+		emit_text(lvl, msg ? msg : fmt, fields);
+	free(msg);
+	json_decref(fields);
+}

@@ -1,0 +1,98 @@
+/* stats.c: see stats.h. */
+#include "kerf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void stats_init(struct stats *s, uint64_t interval_ms)
+{
+	memset(s, 0, sizeof *s);
+	if (interval_ms == 0) {
+		const char *e = getenv("KERF_STATS_MS");
+		uint64_t v;
+		interval_ms = (e && parse_duration_ms(e, 1, &v) == 0 && v > 0) ? v : 1000;
+	}
+	s->interval_ms = interval_ms;
+	s->start_ms = s->last_ms = mono_ms();
+}
+
+uint64_t *stats_counter(struct stats *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->name[i], name))
+			return &s->val[i];
+	if (s->n == STATS_MAX) {
+		log_msg(LOG_ERROR, NULL, "internal error: more than %d counters", STATS_MAX);
+		exit(KERF_EX_SOFTWARE);
+	}
+	s->name[s->n] = name;
+	s->val[s->n] = 0;
+	return &s->val[s->n++];
+}
+
+void stats_latency(struct stats *s, uint64_t us)
+{
+	int b = 0;
+	while (us > 1 && b < STATS_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	s->lat[b]++;
+	s->lat_n++;
+}
+
+uint64_t stats_percentile(const struct stats *s, double p)
+{
+	uint64_t want, seen = 0;
+	if (s->lat_n == 0)
+		return 0;
+	want = (uint64_t)((p / 100.0) * (double)s->lat_n + 0.999999);
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < STATS_BUCKETS; b++) {
+		seen += s->lat[b];
+		if (seen >= want)
+			return (uint64_t)1 << b; /* upper bound of the bucket */
+	}
+	return (uint64_t)1 << (STATS_BUCKETS - 1);
+}
+
+json_t *stats_json(const struct stats *s, int final)
+{
+	json_t *o = json_object();
+	for (int i = 0; i < s->n; i++)
+		json_object_set_new(o, s->name[i], json_integer((json_int_t)s->val[i]));
+	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - s->start_ms)));
+	if (s->lat_n) {
+		json_object_set_new(o, "lat_p50_us", json_integer((json_int_t)stats_percentile(s, 50)));
+		json_object_set_new(o, "lat_p99_us", json_integer((json_int_t)stats_percentile(s, 99)));
+	}
+	if (s->extra) {
+		json_t *x = s->extra(s->extra_arg);
+		if (x) {
+			json_object_update(o, x);
+			json_decref(x);
+		}
+	}
+	if (final)
+		json_object_set_new(o, "final", json_true());
+	return o;
+}
+
+void stats_emit(struct stats *s, int final)
+{
+	s->last_ms = mono_ms();
+	log_msg(LOG_INFO, stats_json(s, final), "stats");
+}
+
+void stats_tick(struct stats *s)
+{
+	uint64_t now = mono_ms();
+	if (now - s->last_ms >= s->interval_ms)
+		stats_emit(s, 0);
+}
+
+void stats_release(struct stats *s)
+{
+	memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,50 @@
+/*
+ * stats.h: a stage's counters and latency percentiles, written to the log
+ * as a record with msg "stats" every interval and once at exit (with
+ * "final":true).  The supervisor reads these records from each stage's
+ * stderr to fill status.json.
+ *
+ * Steps: stats_init; stats_counter for each named counter (keep the
+ * pointer and increment it on the hot path); stats_tick in the main loop;
+ * stats_emit(s, 1) at exit; stats_release.
+ */
+#ifndef KERF_STATS_H
+#define KERF_STATS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define STATS_MAX 32
+#define STATS_BUCKETS 64
+
+struct stats {
+	int n;
+	const char *name[STATS_MAX];
+	uint64_t val[STATS_MAX];
+	uint64_t interval_ms, last_ms, start_ms;
+	/* Latency histogram, log2 buckets of microseconds. */
+	uint64_t lat[STATS_BUCKETS];
+	uint64_t lat_n;
+	/* Optional: extra fields for each record (e.g. a worker pool's
+	 * active/pending counts); returns a new object or NULL. */
+	json_t *(*extra)(void *arg);
+	void *extra_arg;
+};
+
+/* interval_ms 0 takes KERF_STATS_MS from the environment, else 1000. */
+void stats_init(struct stats *s, uint64_t interval_ms);
+/* A counter by name (created at 0 on first use); the pointer stays valid. */
+uint64_t *stats_counter(struct stats *s, const char *name);
+/* Record one latency in microseconds. */
+void stats_latency(struct stats *s, uint64_t us);
+/* Latency percentile (0..100) in microseconds; 0 when none recorded. */
+uint64_t stats_percentile(const struct stats *s, double p);
+/* Emit a record if the interval has passed.  Cheap; call it often. */
+void stats_tick(struct stats *s);
+/* Emit a record now; final marks the last one. */
+void stats_emit(struct stats *s, int final);
+/* The record as an object (new reference), as stats_emit would log it. */
+json_t *stats_json(const struct stats *s, int final);
+void stats_release(struct stats *s);
+
+#endif

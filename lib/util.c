@@ -1,0 +1,380 @@
+/* util.c: see util.h. */
+
+#include "kerf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static void oom(void)
+{
+	static const char msg[] = "kerf: out of memory\n";
+	(void)!write(2, msg, sizeof msg - 1);
+	_exit(KERF_EX_SOFTWARE);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		oom();
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fshut(FILE *f, const char *what)
+{
+	int bad = 0, err = 0;
+	if (fflush(f) != 0) {
+		bad = 1;
+		err = errno;
+	}
+	if (ferror(f) && !bad) {
+		bad = 1;
+		err = errno ? errno : EIO;
+	}
+	if (fclose(f) != 0 && !bad) {
+		bad = 1;
+		err = errno;
+	}
+	if (bad) {
+		if (err == EPIPE)
+			log_msg(LOG_WARN, NULL, "cannot write %s: downstream closed (%s)",
+				what, strerror(err));
+		else
+			log_msg(LOG_ERROR, NULL, "cannot write %s: %s", what, strerror(err));
+		return KERF_EX_IOERR;
+	}
+	return KERF_EX_OK;
+}
+
+int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+	if (!s || !*s) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end) {
+		errno = errno ? errno : EINVAL;
+		return -1;
+	}
+	if (v < min || v > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (!s || !*s || *s == '-') {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end) {
+		errno = errno ? errno : EINVAL;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+	if (!s || !*s) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v)) {
+		errno = errno ? errno : EINVAL;
+		return -1;
+	}
+	if (v < min || v > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t def_unit_ms, uint64_t *out_ms)
+{
+	char *end;
+	double v, unit = (double)def_unit_ms;
+	if (!s || !*s) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (*end) {
+		if (!strcmp(end, "ms"))
+			unit = 1;
+		else if (!strcmp(end, "s"))
+			unit = 1000;
+		else if (!strcmp(end, "m"))
+			unit = 60000;
+		else if (!strcmp(end, "h"))
+			unit = 3600000;
+		else {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (v * unit > 1e15) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out_ms = (uint64_t)(v * unit + 0.5);
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+	if (!s || !*s || *s == '-') {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (*end) {
+		if (!strcmp(end, "K") || !strcmp(end, "k"))
+			mul = 1024;
+		else if (!strcmp(end, "M"))
+			mul = 1024 * 1024;
+		else if (!strcmp(end, "G"))
+			mul = 1024ull * 1024 * 1024;
+		else {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (v > UINT64_MAX / mul) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v * mul;
+	return 0;
+}
+
+uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void real_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, mode) != 0 && errno != EEXIST)
+		rc = -1;
+	if (rc == 0) {
+		struct stat st;
+		if (stat(p, &st) != 0)
+			rc = -1;
+		else if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			rc = -1;
+		}
+	}
+	int e = errno;
+	free(p);
+	errno = e;
+	return rc;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd, e;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		goto fail;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		e = errno;
+		unlink(tmp);
+		errno = e;
+		goto fail;
+	}
+	free(tmp);
+	return 0;
+fail:
+	e = errno;
+	free(tmp);
+	errno = e;
+	return -1;
+}
+
+char *safe_name(const char *s, size_t max)
+{
+	size_t n = strlen(s), i;
+	char *out;
+	if (max < 1)
+		max = 1;
+	if (n > max)
+		n = max;
+	if (n == 0)
+		return xstrdup("_");
+	out = xstrndup(s, n);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)out[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == ' ' ||
+		    c == '"' || c == '\'' || c == '`' || c == '$' || c == '*' ||
+		    c == '?' || c >= 0x80)
+			out[i] = '_';
+	}
+	if (out[0] == '.')
+		out[0] = '_';
+	return out;
+}
+
+void hex64(uint64_t v, char out[17])
+{
+	static const char hx[] = "0123456789abcdef";
+	for (int i = 15; i >= 0; i--) {
+		out[i] = hx[v & 15];
+		v >>= 4;
+	}
+	out[16] = '\0';
+}
+
+uint64_t kerf_xxh3(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+char *self_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	char *slash;
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return xstrdup(buf[0] ? buf : "/");
+}

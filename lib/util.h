@@ -1,0 +1,83 @@
+/*
+ * util.h: small helpers every kerf program needs: allocation that cannot
+ * return NULL, whole writes, checked closing of stdout, number and
+ * duration parsing, clocks, paths and atomic file replacement.
+ */
+#ifndef KERF_UTIL_H
+#define KERF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+/* Allocation: on failure these log "out of memory" and exit 70. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new string; caller frees. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* write(2) until done or error; retries EINTR. 0 or -1 with errno. */
+int write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Flush, check and close a stream at exit, so that a full disk or a
+ * closed pipe is an error and not a silent success.  Logs the failure
+ * naming 'what' and returns KERF_EX_OK or KERF_EX_IOERR.
+ */
+int fshut(FILE *f, const char *what);
+
+/*
+ * Number parsing for options: the whole string must be a number within
+ * [min, max].  Return 0, or -1 (errno EINVAL or ERANGE) leaving *out.
+ */
+int parse_long(const char *s, long min, long max, long *out);
+int parse_u64(const char *s, uint64_t *out);
+int parse_double(const char *s, double min, double max, double *out);
+/*
+ * A duration: a number with an optional unit ms, s, m or h (no unit means
+ * 'def_unit_ms' milliseconds per unit).  Result in milliseconds.
+ */
+int parse_duration_ms(const char *s, uint64_t def_unit_ms, uint64_t *out_ms);
+/* A size: a number with an optional K, M or G (powers of 1024). */
+int parse_size(const char *s, uint64_t *out);
+
+/* Clocks. */
+uint64_t mono_ms(void);            /* CLOCK_MONOTONIC in ms */
+uint64_t mono_us(void);            /* CLOCK_MONOTONIC in µs */
+void real_now(struct timespec *ts); /* CLOCK_REALTIME */
+
+/* mkdir -p; 0 or -1 with errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+/*
+ * Write 'len' bytes to 'path' atomically: a temporary file beside it
+ * (created with O_EXCL|O_NOFOLLOW), fsync, rename over 'path'.  A reader
+ * sees the old file or the new one, never half of one.  0 or -1 with errno.
+ */
+int atomic_write_file(const char *path, const void *data, size_t len);
+
+/*
+ * A string made safe as one file-name component: '/', '\\', control
+ * characters, spaces and quotes become '_', a leading '.' becomes '_',
+ * and it is cut to 'max' bytes (at least 1).  "" becomes "_".
+ * Caller frees.
+ */
+char *safe_name(const char *s, size_t max);
+
+/* 16 lowercase hex digits of v into out (17 bytes with the NUL). */
+void hex64(uint64_t v, char out[17]);
+/* XXH3-64 of a buffer. */
+uint64_t kerf_xxh3(const void *data, size_t len);
+
+/*
+ * The directory that holds the running program (from /proc/self/exe),
+ * so that kerf finds its stages beside itself.  Caller frees; NULL if
+ * it cannot be read.
+ */
+char *self_dir(void);
+
+#endif

@@ -1,0 +1,44 @@
+# tests/common.bash: sourced by every bats file (load common).
+# Puts the programs under test first on PATH ($KERF_BIN: bin/, or the
+# sanitizer build's), loads bats-assert, and offers bounded polling.
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+: "${KERF_BIN:=$BATS_TEST_DIRNAME/../bin}"
+export PATH="$KERF_BIN:$PATH"
+export LC_ALL=C
+export KERF_LOG=json
+unset KERF_RUNDIR KERF_RUN
+DATA="$BATS_TEST_DIRNAME/data"
+# ASan's leak checker cannot run under ptrace-less containers reliably;
+# keep it on but never let it hide the program's own status.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:exitcode=86:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=87}"
+
+# wait_for [-t SECONDS] CMD ARGS...: run CMD every 20 ms until it
+# succeeds or SECONDS (default 10) pass; fails the test on timeout.
+wait_for() {
+	local limit=10
+	if [ "$1" = "-t" ]; then limit=$2; shift 2; fi
+	local deadline=$((SECONDS + limit))
+	until "$@"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "wait_for: timed out after ${limit}s: $*" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# pid_gone PID: true when no such process (or it is a zombie).
+pid_gone() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[ -z "$st" ] || [[ "$st" == Z* ]]
+}
+
+# pgrp_gone PGID: true when no live process is left in the group.
+pgrp_gone() {
+	! ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
