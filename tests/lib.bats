@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# libkerf's core: the line reader and the envelope helpers every stage
+# relies on, driven through small test programs in tests/unit/.
+
+load common
+
+setup() {
+	: "${KERF_UNIT:=$BATS_TEST_DIRNAME/../build/release/tests}"
+	TLINE="$KERF_UNIT/t-line"
+	TEVENT="$KERF_UNIT/t-event"
+}
+
+@test "line reader returns each line with its number and byte offset" {
+	run "$TLINE" 100 < <(printf 'ab\n\ncdef\n')
+	assert_success
+	assert_output "$(printf 'ok 1 0 2\nok 2 3 0\nok 3 4 4\neof')"
+}
+
+@test "line reader returns a last line without a newline and says so" {
+	run "$TLINE" 100 < <(printf 'one\ntwo')
+	assert_success
+	assert_output "$(printf 'ok 1 0 3\nok 2 4 3 nonl\neof')"
+}
+
+@test "line reader gives end of input at once on empty input" {
+	run "$TLINE" 100 < /dev/null
+	assert_success
+	assert_output "eof"
+}
+
+@test "line reader reports a line longer than the maximum with its full length and goes on" {
+	run "$TLINE" 4 < <(printf 'abcd\nabcde\nxy\n')
+	assert_success
+	assert_output "$(printf 'ok 1 0 4\nlong 2 5 5 5\nok 3 11 2\neof')"
+}
+
+@test "line reader skips a 50 MB line in bounded memory" {
+	# The reader keeps at most max + 64 KiB: peak RSS with a 50 MB line
+	# must stay close to peak RSS with a 1 KB line (compared in the same
+	# build, so a sanitizer's own overhead cancels out).
+	rss_for() {
+		{ printf 'a\n'; head -c "$1" /dev/zero | tr '\0' x; printf '\nb\n'; } |
+			/usr/bin/time -f 'rss %M' "$TLINE" 1000 2>&1 >/dev/null | awk '/^rss/ {print $2}'
+	}
+	run bash -c "{ printf 'a\n'; head -c 50000000 /dev/zero | tr '\\0' x; printf '\nb\n'; } | '$TLINE' 1000"
+	assert_success
+	assert_line "long 2 2 50000000 4096"
+	assert_line "ok 3 50000003 1"
+	small=$(rss_for 1000)
+	big=$(rss_for 50000000)
+	echo "peak RSS: 1 KB line ${small} KiB, 50 MB line ${big} KiB"
+	[ $((big - small)) -lt 8000 ]
+}
+
+@test "line reader treats NUL bytes as ordinary bytes of a line" {
+	run "$TLINE" 100 < <(printf 'a\0b\nc\n')
+	assert_success
+	assert_output "$(printf 'ok 1 0 3\nok 2 4 1\neof')"
+}
+
+@test "event ids are XXH3-64 of run and seq joined by a newline" {
+	[ -x "$(command -v xxhsum)" ] || skip "xxhsum not installed"
+	expect=$(printf 'lot7\n42' | xxhsum -H3 | awk '{print $NF}')
+	run "$TEVENT" id lot7 42
+	assert_success
+	assert_output "$expect"
+}
+
+@test "event_peek finds top-level fields and never one nested or inside a string" {
+	line='{"v":1,"note":"\"type\":\"die\"","nested":{"type":"alarm"},"type":"wafer_end","seq":17}'
+	run "$TEVENT" peek type <<<"$line"
+	assert_output "wafer_end"
+	run "$TEVENT" peek seq <<<"$line"
+	assert_output "17"
+	run "$TEVENT" peek missing <<<"$line"
+	assert_output "absent"
+	run "$TEVENT" peek type <<<'[1,2]'
+	assert_output "absent"
+}
+
+@test "event times format as RFC 3339 UTC with microseconds" {
+	run "$TEVENT" time 2026-11-21T09:26:26.5Z
+	assert_output "2026-11-21T09:26:26.500000Z"
+	run "$TEVENT" time 2026-11-21T09:26:26Z
+	assert_output "2026-11-21T09:26:26.000000Z"
+	run "$TEVENT" time 2026-11-21T09:26:26.123456+01:00
+	assert_failure 65
+}
+
+@test "base64 round-trips arbitrary bytes and refuses bad input" {
+	head -c 1000 /dev/urandom > "$BATS_TEST_TMPDIR/raw"
+	"$TEVENT" b64 enc < "$BATS_TEST_TMPDIR/raw" | tr -d '\n' > "$BATS_TEST_TMPDIR/enc"
+	cmp <(base64 -w0 "$BATS_TEST_TMPDIR/raw") "$BATS_TEST_TMPDIR/enc"
+	"$TEVENT" b64 dec < "$BATS_TEST_TMPDIR/enc" | cmp - "$BATS_TEST_TMPDIR/raw"
+	run "$TEVENT" b64 dec <<<'ab$d'
+	assert_failure 65
+}
+
+@test "reject raw text is valid UTF-8 whatever the input bytes" {
+	run "$TEVENT" sanitize 100 < <(printf 'ok \xff\xfe \xc3\xa9 \xed\xa0\x80 end')
+	assert_output "$(printf 'ok \xef\xbf\xbd\xef\xbf\xbd \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end|0')"
+	run "$TEVENT" sanitize 4 < <(printf 'ab\xc3\xa9cd')
+	assert_output "$(printf 'ab\xc3\xa9|1')"
+}
