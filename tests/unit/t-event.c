@@ -72,6 +72,8 @@ int main(int argc, char **argv)
 			long n = base64_decode(in, len, out);
 			if (n < 0) {
 				puts("invalid");
+				free(out);
+				free(in);
 				return 65;
 			}
 			fwrite(out, 1, (size_t)n, stdout);
