@@ -43,6 +43,9 @@ struct klarf_wafer {
 	struct klarf_defect *defects;
 	size_t ndefects;
 	size_t line;                  /* source line of WaferID, when read */
+	/* Added for files (1.8) that give each wafer its own centre. */
+	double center[2];             /* this wafer's SampleCenterLocation, µm */
+	int has_center;               /* 1: use center above, 0: klarf.center */
 };
 
 struct klarf {

@@ -1,6 +1,7 @@
 # tests/common.bash: sourced by every bats file (load common).
 # Puts the programs under test first on PATH ($KERF_BIN: bin/, or the
 # sanitizer build's), loads bats-assert, and offers bounded polling.
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 bats_load_library bats-file

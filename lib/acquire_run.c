@@ -1,0 +1,289 @@
+/* acquire_run.c: see acquire_run.h (the writer, time and injections). */
+#include "kerf.h"
+#include "acquire_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ACQ_BUF (64 * 1024)
+
+/* Simulated machine time starts here: 2026-01-05T06:00:00Z. */
+#define SIM_EPOCH 1767592800
+
+void acq_init(struct acq *a)
+{
+	memset(a, 0, sizeof *a);
+	a->out_fd = STDOUT_FILENO;
+	a->rec_fd = -1;
+	a->cap = ACQ_BUF;
+	a->buf = xmalloc(a->cap);
+	a->t.tv_sec = SIM_EPOCH;
+	a->state = "idle";
+	a->ready_timeout_s = 10;
+	stats_init(&a->stats, 0);
+	a->c_out = stats_counter(&a->stats, "out");
+	a->c_bytes = stats_counter(&a->stats, "bytes");
+	a->c_dies = stats_counter(&a->stats, "dies");
+	a->c_wafers = stats_counter(&a->stats, "wafers");
+	a->c_defects = stats_counter(&a->stats, "defects");
+	a->c_alarms = stats_counter(&a->stats, "alarms");
+	a->c_rejected = stats_counter(&a->stats, "rejected");
+}
+
+void acq_release(struct acq *a)
+{
+	if (a->rec_fd >= 0)
+		close(a->rec_fd);
+	free(a->rec_path);
+	free(a->buf);
+	free(a->inj);
+	free(a->run);
+	stats_release(&a->stats);
+	memset(a, 0, sizeof *a);
+}
+
+void acq_set_run(struct acq *a, const char *run)
+{
+	free(a->run);
+	a->run = xstrdup(run);
+	log_set_run(run);
+}
+
+int acq_category_ok(const char *c)
+{
+	return !strcmp(c, "safety") || !strcmp(c, "irrecoverable") || !strcmp(c, "warning") ||
+	       !strcmp(c, "attention") || !strcmp(c, "data_integrity");
+}
+
+int acq_category_critical(const char *c)
+{
+	return !strcmp(c, "safety") || !strcmp(c, "irrecoverable");
+}
+
+int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
+{
+	struct acq_inject in;
+	const char *at = strchr(spec, '@');
+	char kind[16], rest[128], *p, *q;
+	long v;
+
+	memset(&in, 0, sizeof in);
+	if (!strcmp(spec, "notready")) {
+		in.kind = INJ_NOTREADY;
+		goto add;
+	}
+	if (!at || (size_t)(at - spec) >= sizeof kind || strlen(at + 1) >= sizeof rest) {
+		snprintf(err, errlen, "bad --inject '%s': expected KIND@N[:...]", spec);
+		return -1;
+	}
+	memcpy(kind, spec, (size_t)(at - spec));
+	kind[at - spec] = '\0';
+	memcpy(rest, at + 1, strlen(at + 1) + 1);
+	p = strchr(rest, ':');
+	if (p)
+		*p++ = '\0';
+	if (parse_long(rest, 1, 1L << 40, &v) < 0) {
+		snprintf(err, errlen, "bad --inject '%s': '%s' is not a count of at least 1", spec, rest);
+		return -1;
+	}
+	in.at = (uint64_t)v;
+	if (!strcmp(kind, "alarm")) {
+		in.kind = INJ_ALARM;
+		q = p ? strchr(p, ':') : NULL;
+		if (!p || !q) {
+			snprintf(err, errlen, "bad --inject '%s': expected alarm@DIE:ALID:CATEGORY", spec);
+			return -1;
+		}
+		*q++ = '\0';
+		if (parse_long(p, 0, 0x7fffffff, &in.alid) < 0 || !acq_category_ok(q) ||
+		    strlen(q) >= sizeof in.category) {
+			snprintf(err, errlen, "bad --inject '%s': ALID must be a number and CATEGORY one of "
+				 "safety, irrecoverable, warning, attention, data_integrity", spec);
+			return -1;
+		}
+		memcpy(in.category, q, strlen(q) + 1);
+	} else if (!strcmp(kind, "crash") || !strcmp(kind, "garbage")) {
+		in.kind = kind[0] == 'c' ? INJ_CRASH : INJ_GARBAGE;
+		if (p) {
+			snprintf(err, errlen, "bad --inject '%s': expected %s@N", spec, kind);
+			return -1;
+		}
+	} else if (!strcmp(kind, "stall")) {
+		in.kind = INJ_STALL;
+		if (!p || parse_double(p, 0, 86400, &in.seconds) < 0) {
+			snprintf(err, errlen, "bad --inject '%s': expected stall@N:SECONDS", spec);
+			return -1;
+		}
+	} else {
+		snprintf(err, errlen, "bad --inject '%s': unknown kind '%s'", spec, kind);
+		return -1;
+	}
+add:
+	a->inj = xrealloc(a->inj, (a->ninj + 1) * sizeof *a->inj);
+	a->inj[a->ninj++] = in;
+	return 0;
+}
+
+int acq_record_open(struct acq *a, const char *path)
+{
+	a->rec_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (a->rec_fd < 0) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "path", path), "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	a->rec_path = xstrdup(path);
+	return 0;
+}
+
+static void broken(struct acq *a)
+{
+	if (!a->broken) {
+		if (errno == EPIPE)
+			log_msg(LOG_ERROR, NULL, "downstream closed standard output");
+		else
+			log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(errno));
+	}
+	a->broken = 1;
+}
+
+int acq_flush(struct acq *a)
+{
+	if (a->len == 0)
+		return a->broken ? -1 : 0;
+	if (a->rec_fd >= 0 && write_all(a->rec_fd, a->buf, a->len) < 0) {
+		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
+		close(a->rec_fd);
+		a->rec_fd = -1;
+	}
+	if (!a->broken && write_all(a->out_fd, a->buf, a->len) < 0)
+		broken(a);
+	a->len = 0;
+	return a->broken ? -1 : 0;
+}
+
+static int put(struct acq *a, const char *s, size_t n)
+{
+	if (a->len + n > a->cap && acq_flush(a) < 0)
+		return -1;
+	if (n > a->cap) {
+		a->cap = n;
+		a->buf = xrealloc(a->buf, a->cap);
+	}
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+	return 0;
+}
+
+/* Wait s seconds, or until a stop signal. */
+static void stall(struct acq *a, double s)
+{
+	uint64_t end = mono_ms() + (uint64_t)(s * 1000);
+	log_msg(LOG_WARN, json_pack("{sf}", "seconds", s), "injected stall");
+	while (!sig_stop && mono_ms() < end) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	(void)a;
+}
+
+/* The injections due after the line just written. */
+static int after_line(struct acq *a)
+{
+	for (size_t i = 0; i < a->ninj; i++) {
+		struct acq_inject *in = &a->inj[i];
+		if (in->done || in->kind == INJ_ALARM || in->kind == INJ_NOTREADY || a->lines < in->at)
+			continue;
+		in->done = 1;
+		switch (in->kind) {
+		case INJ_CRASH:
+			acq_flush(a);
+			log_msg(LOG_ERROR, json_pack("{sI}", "events", (json_int_t)a->lines), "injected crash");
+			kill(getpid(), SIGKILL);
+			_exit(KERF_EX_SOFTWARE);
+		case INJ_STALL:
+			if (acq_flush(a) < 0)
+				return -1;
+			stall(a, in->seconds);
+			break;
+		case INJ_GARBAGE: {
+			static const char junk[] = "{\"v\":1,\"type\":\"die\",\"seq\":garbage\n";
+			log_msg(LOG_WARN, json_pack("{sI}", "events", (json_int_t)a->lines), "injected garbage line");
+			if (put(a, junk, sizeof junk - 1) < 0)
+				return -1;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+int acq_line(struct acq *a, const char *line, size_t len)
+{
+	if (a->broken)
+		return -1;
+	if (put(a, line, len) < 0 || put(a, "\n", 1) < 0)
+		return -1;
+	a->lines++;
+	(*a->c_out)++;
+	*a->c_bytes += len + 1;
+	stats_tick(&a->stats);
+	return a->ninj ? after_line(a) : 0;
+}
+
+json_t *acq_event(struct acq *a, const char *type)
+{
+	struct timespec now;
+	if (a->wall)
+		real_now(&now);
+	else
+		now = a->t;
+	return event_new(type, a->run, ++a->seq, &now);
+}
+
+int acq_emit(struct acq *a, json_t *ev)
+{
+	char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	int rc;
+	json_decref(ev);
+	if (!s) {
+		log_msg(LOG_ERROR, NULL, "cannot serialize an event");
+		return -1;
+	}
+	rc = acq_line(a, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+int acq_state(struct acq *a, const char *state)
+{
+	json_t *ev = acq_event(a, "state");
+	json_object_set_new(ev, "state", json_string(state));
+	json_object_set_new(ev, "prev", json_string(a->state));
+	a->state = state;
+	return acq_emit(a, ev);
+}
+
+void acq_tick(struct acq *a, uint64_t us)
+{
+	uint64_t ns = (uint64_t)a->t.tv_nsec + (us % 1000000) * 1000;
+	a->t.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+	a->t.tv_nsec = (long)(ns % 1000000000);
+}
+
+int acq_finish(struct acq *a, int status)
+{
+	int rc;
+	acq_flush(a);
+	stats_emit(&a->stats, 1);
+	rc = fshut(stdout, "standard output");
+	if (a->broken)
+		return KERF_EX_IOERR;
+	return status != KERF_EX_OK ? status : rc;
+}

@@ -1,0 +1,107 @@
+/*
+ * acquire_run.h: kerf-acquire's machine boundary.  It owns the one writer
+ * of the event stream (stdout, teed to --record), the envelope sequence,
+ * machine time, fault injection (--inject) and the four sources: the
+ * simulated tool, replay of a recording, a live connection and KLARF
+ * import.
+ *
+ * Steps: acq_init; acq_inject_parse for each --inject; acq_record_open if
+ * recording; one acq_run_* call (it returns the exit status); acq_release.
+ */
+#ifndef KERF_ACQUIRE_RUN_H
+#define KERF_ACQUIRE_RUN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "stats.h"
+#include "sim.h"
+
+enum acq_inject_kind { INJ_ALARM, INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
+
+struct acq_inject {
+	enum acq_inject_kind kind;
+	uint64_t at;          /* die number (alarm) or events written (others) */
+	long alid;            /* alarm */
+	char category[32];    /* alarm */
+	double seconds;       /* stall */
+	int done;
+};
+
+struct acq {
+	char *run;                /* run id of the events made here (owned) */
+	uint64_t seq;             /* last seq made here */
+	uint64_t lines;           /* lines written to stdout */
+	int wall;                 /* 1: t is the wall clock; 0: simulated time */
+	struct timespec t;        /* simulated machine time */
+	const char *state;        /* the machine's process state */
+	/* Output: our own buffer and write_all, so that a signal arriving
+	 * while the pipe is full never tears a line (stdio gives up on EINTR). */
+	char *buf;
+	size_t len, cap;
+	int out_fd, rec_fd;
+	char *rec_path;
+	int broken;               /* stdout failed: EPIPE or another error */
+	struct acq_inject *inj;
+	size_t ninj;
+	double ready_timeout_s;
+	struct stats stats;
+	uint64_t *c_out, *c_bytes, *c_dies, *c_wafers, *c_defects, *c_alarms, *c_rejected;
+};
+
+void acq_init(struct acq *a);
+void acq_release(struct acq *a);
+void acq_set_run(struct acq *a, const char *run);
+/* Parse one --inject SPEC; 0, or -1 with a message in err. */
+int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen);
+/* 0, or -1 (logged). */
+int acq_record_open(struct acq *a, const char *path);
+
+/*
+ * The writer.  acq_event makes an event with the next seq and the current
+ * time; acq_emit writes it (and frees it).  acq_line writes a line as is
+ * (no newline in it).  Both apply the injections counted in lines and
+ * return 0, or -1 when stdout is gone (logged once; exit 74).
+ */
+json_t *acq_event(struct acq *a, const char *type);
+int acq_emit(struct acq *a, json_t *ev);
+int acq_line(struct acq *a, const char *line, size_t len);
+int acq_flush(struct acq *a);
+/* A state event (state, prev) and the new state. */
+int acq_state(struct acq *a, const char *state);
+/* Advance simulated time by us microseconds (no-op on the wall clock). */
+void acq_tick(struct acq *a, uint64_t us);
+/* The exit status for the end: flushes, final stats, checks stdout. */
+int acq_finish(struct acq *a, int status);
+
+/* Alarm categories: the critical ones end the run. */
+int acq_category_ok(const char *cat);
+int acq_category_critical(const char *cat);
+
+struct acq_sim_opts {
+	struct sim_config cfg;
+	const char *lot, *recipe, *tool;
+	double rate;          /* dies per second, 0: as fast as the pipe takes */
+	const char *truth;    /* ground truth NDJSON file, or NULL */
+};
+int acq_run_sim(struct acq *a, const struct acq_sim_opts *o);
+
+struct acq_replay_opts {
+	const char *path;     /* "-" for stdin */
+	double speed;         /* 0: as fast as possible */
+	uint64_t from_seq, to_seq;
+	size_t max_line;
+};
+int acq_run_replay(struct acq *a, const struct acq_replay_opts *o);
+
+struct acq_listen_opts {
+	const char *addr;     /* unix:PATH or tcp:HOST:PORT */
+	size_t max_line;
+};
+int acq_run_listen(struct acq *a, const struct acq_listen_opts *o);
+
+int acq_run_klarf(struct acq *a, char *const *files, int nfiles);
+
+#endif

@@ -1,0 +1,741 @@
+/* detect.c: see detect.h. */
+#include "kerf.h"
+#include "detect.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void detect_params_default(struct detect_params *p)
+{
+	p->k = 4.0;
+	p->hysteresis = 0.4;
+	p->min_area = 3;
+	p->blob_k = 1.25;
+	p->max_shift = 5;
+	p->bin_small_px = 4.0;
+	p->bin_large_px = 8.0;
+	p->scratch_elong = 3.0;
+	p->scratch_len_px = 8.0;
+	p->max_blobs = 1000;
+}
+
+static int num_at(const json_t *v, double *out)
+{
+	if (!json_is_number(v))
+		return -1;
+	*out = json_number_value(v);
+	return isfinite(*out) ? 0 : -1;
+}
+
+static int pair_at(const json_t *ev, const char *key, double out[2])
+{
+	json_t *a = json_object_get(ev, key);
+	if (!json_is_array(a) || json_array_size(a) != 2)
+		return -1;
+	return (num_at(json_array_get(a, 0), &out[0]) < 0 || num_at(json_array_get(a, 1), &out[1]) < 0) ? -1 : 0;
+}
+
+int detect_geom_from_run_start(const json_t *ev, struct detect_geom *g, char *msg, size_t msglen)
+{
+	double px[2], v;
+	memset(g, 0, sizeof *g);
+	if (pair_at(ev, "pitch_um", g->pitch_um) < 0 || g->pitch_um[0] <= 0 || g->pitch_um[1] <= 0) {
+		snprintf(msg, msglen, "run_start has no valid pitch_um [x,y]");
+		return -1;
+	}
+	if (pair_at(ev, "origin_um", g->origin_um) < 0) {
+		snprintf(msg, msglen, "run_start has no valid origin_um [x,y]");
+		return -1;
+	}
+	if (pair_at(ev, "die_px", px) < 0 || px[0] < 1 || px[1] < 1 || px[0] > IMAGE_MAX_SIDE ||
+	    px[1] > IMAGE_MAX_SIDE) {
+		snprintf(msg, msglen, "run_start has no valid die_px [w,h]");
+		return -1;
+	}
+	g->die_w = (int)px[0];
+	g->die_h = (int)px[1];
+	if (num_at(json_object_get(ev, "pixel_um"), &g->pixel_um) < 0 || g->pixel_um <= 0) {
+		snprintf(msg, msglen, "run_start has no valid pixel_um");
+		return -1;
+	}
+	if (num_at(json_object_get(ev, "diameter_mm"), &g->diameter_mm) < 0 || g->diameter_mm <= 0)
+		g->diameter_mm = 300;
+	if (num_at(json_object_get(ev, "edge_mm"), &g->edge_mm) < 0 || g->edge_mm < 0)
+		g->edge_mm = 0;
+	if (num_at(json_object_get(ev, "cols"), &v) == 0)
+		g->cols = (long)v;
+	if (num_at(json_object_get(ev, "rows"), &v) == 0)
+		g->rows = (long)v;
+	return 0;
+}
+
+/* The valid rectangle of t where reference pixels shifted by (dx,dy) exist. */
+struct rect {
+	int x0, y0, x1, y1; /* half-open */
+};
+
+static void rect_for_shift(int w, int h, int dx, int dy, struct rect *r)
+{
+	r->x0 = dx < 0 ? -dx : 0;
+	r->y0 = dy < 0 ? -dy : 0;
+	r->x1 = dx > 0 ? w - dx : w;
+	r->y1 = dy > 0 ? h - dy : h;
+}
+
+static uint64_t sad_at(const struct image *t, const struct image *r, int s, int dx, int dy, int step)
+{
+	int w = t->w, h = t->h;
+	uint64_t sad = 0;
+	for (int y = s; y < h - s; y += step) {
+		const uint8_t *tp = t->px + (size_t)y * w;
+		const uint8_t *rp = r->px + (size_t)(y + dy) * w + dx;
+		for (int x = s; x < w - s; x += step)
+			sad += (uint64_t)abs((int)tp[x] - (int)rp[x]);
+	}
+	return sad;
+}
+
+/*
+ * The shift (dx,dy): ref(x+dx, y+dy) matches t(x, y) best.  A coarse
+ * pass on every second pixel (fourth, on large dies) over the whole
+ * search square, then a fine pass around its best shift.
+ */
+static void align(const struct image *t, const struct image *r, int s, int *bdx, int *bdy)
+{
+	int w = t->w, h = t->h, fine = (long)w * h > 262144 ? 2 : 1, coarse = 2 * fine;
+	int cx = 0, cy = 0;
+	uint64_t best = UINT64_MAX;
+	*bdx = *bdy = 0;
+	if (w <= 2 * s + 2 || h <= 2 * s + 2)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		int lo_x = pass ? cx - 1 : -s, hi_x = pass ? cx + 1 : s;
+		int lo_y = pass ? cy - 1 : -s, hi_y = pass ? cy + 1 : s;
+		best = UINT64_MAX;
+		for (int dy = lo_y; dy <= hi_y; dy++) {
+			for (int dx = lo_x; dx <= hi_x; dx++) {
+				uint64_t sad;
+				if (dx < -s || dx > s || dy < -s || dy > s)
+					continue;
+				sad = sad_at(t, r, s, dx, dy, pass ? fine : coarse);
+				/* Ties go to the smallest shift, so a flat die stays put. */
+				if (sad < best || (sad == best && abs(dx) + abs(dy) < abs(*bdx) + abs(*bdy))) {
+					best = sad;
+					*bdx = dx;
+					*bdy = dy;
+				}
+			}
+		}
+		cx = *bdx;
+		cy = *bdy;
+	}
+}
+
+#define HBINS 4096
+#define HSCALE 8.0 /* bins per grey level */
+
+static double hist_median(const uint32_t *hist, uint64_t n, double lo)
+{
+	uint64_t want = (n + 1) / 2, seen = 0;
+	for (int i = 0; i < HBINS; i++) {
+		seen += hist[i];
+		if (seen >= want)
+			return lo + ((double)i + 0.5) / HSCALE;
+	}
+	return lo + HBINS / HSCALE;
+}
+
+static int hbin(double v, double lo)
+{
+	double b = (v - lo) * HSCALE;
+	if (b < 0)
+		return 0;
+	if (b >= HBINS)
+		return HBINS - 1;
+	return (int)b;
+}
+
+/* The median of d and 1.4826 * its MAD over the rectangle. */
+static double robust_sigma2(const float *d, int w, const struct rect *r, double *median)
+{
+	uint32_t *hist = xcalloc(HBINS, sizeof *hist);
+	uint64_t n = 0;
+	double med, mad;
+	*median = 0;
+	for (int y = r->y0; y < r->y1; y++)
+		for (int x = r->x0; x < r->x1; x++) {
+			hist[hbin(d[(size_t)y * w + x], -256.0)]++;
+			n++;
+		}
+	if (n == 0) {
+		free(hist);
+		return DETECT_SIGMA_FLOOR;
+	}
+	med = hist_median(hist, n, -256.0);
+	memset(hist, 0, HBINS * sizeof *hist);
+	for (int y = r->y0; y < r->y1; y++)
+		for (int x = r->x0; x < r->x1; x++)
+			hist[hbin(fabs(d[(size_t)y * w + x] - med), 0.0)]++;
+	mad = hist_median(hist, n, 0.0) * 1.4826;
+	/* Defects are outliers that still widen the MAD when a die holds
+	 * many of them: once more without what lies beyond 3 sigma. */
+	if (mad > 0) {
+		uint64_t m = 0;
+		double lim = 3 * (mad > DETECT_SIGMA_FLOOR ? mad : DETECT_SIGMA_FLOOR);
+		memset(hist, 0, HBINS * sizeof *hist);
+		for (int y = r->y0; y < r->y1; y++)
+			for (int x = r->x0; x < r->x1; x++) {
+				double a = fabs(d[(size_t)y * w + x] - med);
+				if (a <= lim) {
+					hist[hbin(a, 0.0)]++;
+					m++;
+				}
+			}
+		if (m > n / 2)
+			mad = hist_median(hist, m, 0.0) * 1.4826;
+	}
+	free(hist);
+	*median = med;
+	return mad < DETECT_SIGMA_FLOOR ? DETECT_SIGMA_FLOOR : mad;
+}
+
+static double robust_sigma(const float *d, int w, const struct rect *r)
+{
+	double med;
+	return robust_sigma2(d, w, r, &med);
+}
+
+/*
+ * Gain and offset of ref against t; with d given, only over the pixels
+ * whose current difference is within 3 sigma of its median, so that
+ * defects do not bend the fit.  The gain is the ratio of the standard
+ * deviations (sign of the covariance): both dies carry the same noise,
+ * and a least-squares slope would shrink towards 0 by the noise's share
+ * of the variance (0.86 at noise 10 on the simulator's layout), leaving
+ * the layout in the difference.
+ */
+static void fit(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r,
+		const float *d, double med, double sig, double *gain, double *off)
+{
+	int w = t->w;
+	double st = 0, sr = 0, srr = 0, srt = 0, stt = 0, n = 0, var, vart, cov;
+	for (int y = r->y0; y < r->y1; y++) {
+		const uint8_t *tp = t->px + (size_t)y * w;
+		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
+		for (int x = r->x0; x < r->x1; x++) {
+			double a = rp[x], b = tp[x];
+			if (d && fabs(d[(size_t)y * w + x] - med) > 3 * sig)
+				continue;
+			st += b;
+			sr += a;
+			srr += a * a;
+			srt += a * b;
+			stt += b * b;
+			n++;
+		}
+	}
+	*gain = 1.0;
+	if (n < 1) {
+		*off = 0;
+		return;
+	}
+	var = srr / n - (sr / n) * (sr / n);
+	vart = stt / n - (st / n) * (st / n);
+	cov = srt / n - (sr / n) * (st / n);
+	if (var > 1.0 && vart > 1.0 && cov > 0) {
+		*gain = sqrt(vart / var);
+		if (*gain < 0.5 || *gain > 2.0)
+			*gain = 1.0;
+	}
+	*off = st / n - *gain * (sr / n);
+}
+
+static void apply(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r,
+		  double gain, double off, float *d)
+{
+	int w = t->w;
+	for (int y = r->y0; y < r->y1; y++) {
+		const uint8_t *tp = t->px + (size_t)y * w;
+		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
+		float *dp = d + (size_t)y * w;
+		for (int x = r->x0; x < r->x1; x++)
+			dp[x] = (float)(tp[x] - (gain * rp[x] + off));
+	}
+}
+
+static int in_rect(const struct rect *r, int x, int y)
+{
+	return x >= r->x0 && x < r->x1 && y >= r->y0 && y < r->y1;
+}
+
+/*
+ * d = t - (gain * ref(shifted) + offset) over rect r; the rest of d is 0.
+ * Returns 1 when the die's content wraps around (the border pixels that
+ * the shift leaves without a counterpart match the reference's opposite
+ * edge as well as the interior matches): d is then valid everywhere.
+ * A real die does not wrap and keeps its border uninspected; a
+ * synthetic die that does loses nothing to misregistration.
+ */
+static int difference(const struct image *t, const struct image *ref, int dx, int dy,
+		      const struct rect *r, float *d)
+{
+	int w = t->w, h = t->h;
+	uint32_t *hist;
+	uint64_t nb = 0;
+	double gain, off, med, sig, bmed, bsig;
+	memset(d, 0, (size_t)w * h * sizeof *d);
+	fit(t, ref, dx, dy, r, NULL, 0, 0, &gain, &off);
+	apply(t, ref, dx, dy, r, gain, off, d);
+	sig = robust_sigma2(d, w, r, &med);
+	fit(t, ref, dx, dy, r, d, med, sig, &gain, &off);
+	apply(t, ref, dx, dy, r, gain, off, d);
+	sig = robust_sigma2(d, w, r, &med);
+	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
+		return 1;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			if (in_rect(r, x, y))
+				continue;
+			d[(size_t)y * w + x] = (float)(t->px[(size_t)y * w + x] -
+				(gain * ref->px[(size_t)((y + dy + h) % h) * w + (size_t)((x + dx + w) % w)] + off));
+			nb++;
+		}
+	/* The border's own median and MAD, as robust_sigma2 does. */
+	hist = xcalloc(HBINS, sizeof *hist);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			if (!in_rect(r, x, y))
+				hist[hbin(d[(size_t)y * w + x], -256.0)]++;
+	bmed = hist_median(hist, nb, -256.0);
+	memset(hist, 0, HBINS * sizeof *hist);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			if (!in_rect(r, x, y))
+				hist[hbin(fabs(d[(size_t)y * w + x] - bmed), 0.0)]++;
+	bsig = hist_median(hist, nb, 0.0) * 1.4826;
+	free(hist);
+	if (fabs(bmed - med) <= sig && bsig <= 1.5 * sig)
+		return 1;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			if (!in_rect(r, x, y))
+				d[(size_t)y * w + x] = 0;
+	return 0;
+}
+
+/* out = the 3x3 mean of d over rect ri (whose 1-pixel border is in d's rect). */
+static void box3(const float *d, int w, const struct rect *ri, float *out)
+{
+	for (int y = ri->y0; y < ri->y1; y++)
+		for (int x = ri->x0; x < ri->x1; x++) {
+			const float *p0 = d + (size_t)(y - 1) * w + x, *p1 = p0 + w, *p2 = p1 + w;
+			out[(size_t)y * w + x] = (p0[-1] + p0[0] + p0[1] + p1[-1] + p1[0] + p1[1] + p2[-1] + p2[0] + p2[1]) / 9.0f;
+		}
+}
+
+struct acc {
+	long area;
+	double sx, sy, sxx, syy, sxy, sc, sz;
+	int x0, y0, x1, y1;
+	int seed;
+};
+
+static int blob_cmp_pos(const void *a, const void *b)
+{
+	const struct detect_blob *p = a, *q = b;
+	if (p->cy != q->cy)
+		return p->cy < q->cy ? -1 : 1;
+	if (p->cx != q->cx)
+		return p->cx < q->cx ? -1 : 1;
+	return 0;
+}
+
+static int blob_cmp_area(const void *a, const void *b)
+{
+	const struct detect_blob *p = a, *q = b;
+	if (p->area != q->area)
+		return p->area > q->area ? -1 : 1;
+	return blob_cmp_pos(a, b);
+}
+
+static void blob_from_acc(const struct acc *a, double noise, struct detect_blob *b)
+{
+	double n = (double)a->area;
+	double mx = a->sx / n, my = a->sy / n;
+	double cxx = a->sxx / n - mx * mx + 1.0 / 12, cyy = a->syy / n - my * my + 1.0 / 12;
+	double cxy = a->sxy / n - mx * my;
+	double tr = cxx + cyy, det = cxx * cyy - cxy * cxy;
+	double disc = sqrt(fmax(tr * tr / 4 - det, 0));
+	double l1 = tr / 2 + disc, l2 = fmax(tr / 2 - disc, 1.0 / 12);
+	double mean = a->sc / n;
+
+	b->cx = mx;
+	b->cy = my;
+	b->x0 = a->x0;
+	b->y0 = a->y0;
+	b->x1 = a->x1;
+	b->y1 = a->y1;
+	b->area = a->area;
+	b->contrast = fabs(mean);
+	b->polarity = mean >= 0 ? 1 : -1;
+	b->snr = noise > 0 ? b->contrast / noise : 0;
+	b->elong = sqrt(l1 / l2);
+	b->length_px = sqrt(12 * l1);
+}
+
+int detect_die(const struct image *t, const struct image *a, const struct image *b,
+	       const struct detect_params *p, struct detect_result *out)
+{
+	int w = t->w, h = t->h;
+	size_t n = (size_t)w * h, cap = 0;
+	struct rect ra, rb, r;
+	float *da, *db;
+	uint8_t *mask;
+	int *stack;
+	double sa, sb, noise, klo = p->k * p->hysteresis;
+
+	memset(out, 0, sizeof *out);
+	if (a->w != w || a->h != h || b->w != w || b->h != h)
+		return -1;
+	align(t, a, p->max_shift, &out->shift[0][0], &out->shift[0][1]);
+	if (b == a) {
+		out->shift[1][0] = out->shift[0][0];
+		out->shift[1][1] = out->shift[0][1];
+	} else {
+		align(t, b, p->max_shift, &out->shift[1][0], &out->shift[1][1]);
+	}
+	rect_for_shift(w, h, out->shift[0][0], out->shift[0][1], &ra);
+	rect_for_shift(w, h, out->shift[1][0], out->shift[1][1], &rb);
+	da = xmalloc(n * sizeof *da);
+	db = b == a ? da : xmalloc(n * sizeof *db);
+	if (difference(t, a, out->shift[0][0], out->shift[0][1], &ra, da))
+		ra = (struct rect){0, 0, w, h};
+	if (b != a) {
+		if (difference(t, b, out->shift[1][0], out->shift[1][1], &rb, db))
+			rb = (struct rect){0, 0, w, h};
+	} else {
+		rb = ra;
+	}
+	r.x0 = ra.x0 > rb.x0 ? ra.x0 : rb.x0;
+	r.y0 = ra.y0 > rb.y0 ? ra.y0 : rb.y0;
+	r.x1 = ra.x1 < rb.x1 ? ra.x1 : rb.x1;
+	r.y1 = ra.y1 < rb.y1 ? ra.y1 : rb.y1;
+	sa = robust_sigma(da, w, &r);
+	sb = b != a ? robust_sigma(db, w, &r) : sa;
+	out->sigma[0] = sa;
+	out->sigma[1] = sb;
+	/* A difference of two dies holds the noise of both; the die's own
+	 * noise is 1/sqrt(2) of it (against a median reference, a bit more). */
+	noise = (sa + sb) / 2 / M_SQRT2;
+
+	/*
+	 * Seeds come from the 3x3 means of the differences: a defect of a
+	 * few pixels adds up there while the noise averages out (about 3x
+	 * better for a 3-pixel particle), so faint defects seed where a
+	 * single pixel would not.  Their sigma is measured the same robust
+	 * way.  The blob's pixels themselves come from the pixel-wise test.
+	 */
+	mask = xcalloc(n, 1);
+	if (r.x1 - r.x0 >= 3 && r.y1 - r.y0 >= 3) {
+		struct rect ri = {r.x0 + 1, r.y0 + 1, r.x1 - 1, r.y1 - 1};
+		float *ma = xcalloc(n, sizeof *ma), *mb = b == a ? ma : xcalloc(n, sizeof *mb);
+		double ska, skb;
+		box3(da, w, &ri, ma);
+		ska = robust_sigma(ma, w, &ri);
+		if (mb != ma) {
+			box3(db, w, &ri, mb);
+			skb = robust_sigma(mb, w, &ri);
+		} else {
+			skb = ska;
+		}
+		for (int y = ri.y0; y < ri.y1; y++)
+			for (int x = ri.x0; x < ri.x1; x++) {
+				size_t i = (size_t)y * w + x;
+				double za = ma[i] / ska, zb = mb[i] / skb;
+				if (za * zb > 0 && fmin(fabs(za), fabs(zb)) > p->k)
+					mask[i] = 2;
+			}
+		if (mb != ma)
+			free(mb);
+		free(ma);
+	}
+	for (int y = r.y0; y < r.y1; y++) {
+		for (int x = r.x0; x < r.x1; x++) {
+			size_t i = (size_t)y * w + x;
+			double za = da[i] / sa, zb = db[i] / sb, z;
+			if (za * zb <= 0) {
+				mask[i] = 0;
+				continue;
+			}
+			z = fmin(fabs(za), fabs(zb));
+			if (z > klo && !mask[i])
+				mask[i] = 1;
+			else if (z <= klo)
+				mask[i] = 0;
+			/* Keep the blob's contrast where the mask says it is. */
+			if (mask[i]) {
+				da[i] = (float)((da[i] + db[i]) / 2);
+				if (db != da)
+					db[i] = (float)z;
+			}
+		}
+	}
+
+	stack = xmalloc(n * sizeof *stack);
+	for (size_t i0 = 0; i0 < n; i0++) {
+		struct acc ac;
+		size_t sp = 0;
+		if (!mask[i0])
+			continue;
+		memset(&ac, 0, sizeof ac);
+		ac.x0 = w;
+		ac.y0 = h;
+		ac.x1 = ac.y1 = -1;
+		stack[sp++] = (int)i0;
+		ac.seed = mask[i0] == 2;
+		mask[i0] = 0;
+		while (sp) {
+			int i = stack[--sp], x = i % w, y = i / w;
+			ac.area++;
+			ac.sx += x;
+			ac.sy += y;
+			ac.sxx += (double)x * x;
+			ac.syy += (double)y * y;
+			ac.sxy += (double)x * y;
+			ac.sc += da[i];
+			ac.sz += db != da ? db[i] : fabs(da[i]) / sa;
+			if (x < ac.x0)
+				ac.x0 = x;
+			if (x > ac.x1)
+				ac.x1 = x;
+			if (y < ac.y0)
+				ac.y0 = y;
+			if (y > ac.y1)
+				ac.y1 = y;
+			for (int ny = y - 1; ny <= y + 1; ny++) {
+				if (ny < 0 || ny >= h)
+					continue;
+				for (int nx = x - 1; nx <= x + 1; nx++) {
+					size_t j;
+					if (nx < 0 || nx >= w)
+						continue;
+					j = (size_t)ny * w + nx;
+					if (!mask[j])
+						continue;
+					if (mask[j] == 2)
+						ac.seed = 1;
+					mask[j] = 0;
+					stack[sp++] = (int)j;
+				}
+			}
+		}
+		/* The blob as a whole must stand out: its summed score over the
+		 * square root of its area (what averaging over it gains). */
+		if (!ac.seed || ac.area < p->min_area || ac.sz / sqrt((double)ac.area) < p->k * p->blob_k)
+			continue;
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			out->blobs = xrealloc(out->blobs, cap * sizeof *out->blobs);
+		}
+		blob_from_acc(&ac, noise, &out->blobs[out->n++]);
+	}
+	free(stack);
+	free(mask);
+	if (db != da)
+		free(db);
+	free(da);
+	if (out->n > p->max_blobs) {
+		qsort(out->blobs, out->n, sizeof *out->blobs, blob_cmp_area);
+		out->dropped = out->n - p->max_blobs;
+		out->n = p->max_blobs;
+	}
+	if (out->n)
+		qsort(out->blobs, out->n, sizeof *out->blobs, blob_cmp_pos);
+	return 0;
+}
+
+void detect_result_release(struct detect_result *r)
+{
+	free(r->blobs);
+	memset(r, 0, sizeof *r);
+}
+
+static inline uint8_t px_clamped(const struct image *im, int x, int y)
+{
+	if (x < 0)
+		x = 0;
+	if (x >= im->w)
+		x = im->w - 1;
+	if (y < 0)
+		y = 0;
+	if (y >= im->h)
+		y = im->h - 1;
+	return im->px[(size_t)y * im->w + x];
+}
+
+void detect_median3(const struct image *a, const struct image *b, const struct image *c,
+		    int max_shift, struct image *out)
+{
+	int bx, by, cx, cy;
+	align(a, b, max_shift, &bx, &by);
+	align(a, c, max_shift, &cx, &cy);
+	image_alloc(out, a->w, a->h);
+	for (int y = 0; y < a->h; y++)
+		for (int x = 0; x < a->w; x++) {
+			int p = a->px[(size_t)y * a->w + x];
+			int q = px_clamped(b, x + bx, y + by);
+			int s = px_clamped(c, x + cx, y + cy);
+			int lo = p < q ? p : q, hi = p < q ? q : p;
+			out->px[(size_t)y * a->w + x] = (uint8_t)(s < lo ? lo : s > hi ? hi : s);
+		}
+}
+
+const char *detect_classify(const struct detect_blob *b, const struct detect_geom *g,
+			    const struct detect_params *p, int *class_num)
+{
+	double d = 2 * sqrt((double)b->area / M_PI);
+	(void)g;
+	if (b->elong >= p->scratch_elong && b->length_px >= p->scratch_len_px) {
+		*class_num = 4;
+		return "scratch";
+	}
+	if (d < p->bin_small_px) {
+		*class_num = 1;
+		return "particle_small";
+	}
+	if (d < p->bin_large_px) {
+		*class_num = 2;
+		return "particle_medium";
+	}
+	*class_num = 3;
+	return "particle_large";
+}
+
+/* Two decimals are plenty for µm and grey levels, and read better. */
+static double r2(double v)
+{
+	return round(v * 100) / 100;
+}
+
+json_t *detect_defect_event(const char *run, uint64_t seq, const struct timespec *t,
+			    const char *wafer, long col, long row, long index,
+			    const struct detect_blob *b, const struct detect_geom *g,
+			    const struct detect_params *p)
+{
+	json_t *ev = event_new("defect", run, seq, t);
+	json_t *bbox = json_array();
+	double pu = g->pixel_um;
+	/* Pixel centres; image rows run down, die y runs up. */
+	double x_um = (b->cx + 0.5) * pu;
+	double y_um = ((double)g->die_h - (b->cy + 0.5)) * pu;
+	int num;
+	const char *cls = detect_classify(b, g, p, &num);
+
+	event_set_id(ev, event_id_defect(run, wafer, col, row, index));
+	json_object_set_new(ev, "wafer", json_string(wafer));
+	json_object_set_new(ev, "col", json_integer(col));
+	json_object_set_new(ev, "row", json_integer(row));
+	json_object_set_new(ev, "index", json_integer(index));
+	json_object_set_new(ev, "x_um", json_real(r2(x_um)));
+	json_object_set_new(ev, "y_um", json_real(r2(y_um)));
+	json_object_set_new(ev, "wx_um", json_real(r2(g->origin_um[0] + (double)col * g->pitch_um[0] + x_um)));
+	json_object_set_new(ev, "wy_um", json_real(r2(g->origin_um[1] + (double)row * g->pitch_um[1] + y_um)));
+	json_array_append_new(bbox, json_integer(b->x0));
+	json_array_append_new(bbox, json_integer(b->y0));
+	json_array_append_new(bbox, json_integer(b->x1));
+	json_array_append_new(bbox, json_integer(b->y1));
+	json_object_set_new(ev, "bbox", bbox);
+	json_object_set_new(ev, "w_um", json_real(r2((b->x1 - b->x0 + 1) * pu)));
+	json_object_set_new(ev, "h_um", json_real(r2((b->y1 - b->y0 + 1) * pu)));
+	json_object_set_new(ev, "area_px", json_integer(b->area));
+	json_object_set_new(ev, "area_um2", json_real(r2((double)b->area * pu * pu)));
+	json_object_set_new(ev, "polarity", json_string(b->polarity > 0 ? "bright" : "dark"));
+	json_object_set_new(ev, "contrast", json_real(r2(b->contrast)));
+	json_object_set_new(ev, "snr", json_real(r2(b->snr)));
+	json_object_set_new(ev, "class", json_string(cls));
+	json_object_set_new(ev, "class_num", json_integer(num));
+	return ev;
+}
+
+static double usable_radius_um(const struct detect_geom *g)
+{
+	double r = (g->diameter_mm / 2 - g->edge_mm) * 1000;
+	return r > 0 ? r : g->diameter_mm * 500;
+}
+
+/* Defects within tol of the line through pts[i] and pts[j], and their span. */
+static size_t line_inliers(const struct detect_point *pts, size_t n, size_t i, size_t j, double tol,
+			   double *span)
+{
+	double ux = pts[j].wx - pts[i].wx, uy = pts[j].wy - pts[i].wy;
+	double len = hypot(ux, uy), lo = 0, hi = 0;
+	size_t k = 0;
+	if (len <= 0)
+		return 0;
+	ux /= len;
+	uy /= len;
+	for (size_t m = 0; m < n; m++) {
+		double vx = pts[m].wx - pts[i].wx, vy = pts[m].wy - pts[i].wy;
+		double along = vx * ux + vy * uy, across = fabs(vx * uy - vy * ux);
+		if (across <= tol) {
+			if (!k || along < lo)
+				lo = along;
+			if (!k || along > hi)
+				hi = along;
+			k++;
+		}
+	}
+	*span = hi - lo;
+	return k;
+}
+
+const char *detect_signature(const struct detect_point *pts, size_t n, const struct detect_geom *g)
+{
+	double R = usable_radius_um(g), dn = (double)n;
+	size_t lim = n < 300 ? n : 300, outer = 0, inner = 0;
+	if (n == 0)
+		return "none";
+	{
+		/* Lines through pairs of elongated defects: a wafer scratch
+		 * crosses dies and leaves one elongated piece in each. */
+		struct detect_point *sc = xmalloc((n ? n : 1) * sizeof *sc);
+		size_t ns = 0;
+		int hit = 0;
+		for (size_t i = 0; i < n; i++)
+			if (pts[i].class_num == 4)
+				sc[ns++] = pts[i];
+		lim = ns < 300 ? ns : 300;
+		for (size_t i = 0; i < lim && !hit; i++)
+			for (size_t j = i + 1; j < lim && !hit; j++) {
+				double span;
+				size_t k = line_inliers(sc, ns, i, j, 0.01 * R, &span);
+				hit = k >= 3 && span >= 0.2 * R;
+			}
+		free(sc);
+		if (hit)
+			return "scratch";
+	}
+	if (n >= 8) {
+		for (size_t i = 0; i < n && i < 2000; i++) {
+			size_t k = 0;
+			for (size_t m = 0; m < n; m++)
+				if (hypot(pts[m].wx - pts[i].wx, pts[m].wy - pts[i].wy) <= 0.1 * R)
+					k++;
+			if (k >= 8 && (double)k >= 0.25 * dn)
+				return "cluster";
+		}
+	}
+	if (n >= 5) {
+		for (size_t i = 0; i < n; i++) {
+			double r = hypot(pts[i].wx, pts[i].wy);
+			outer += r > 0.85 * R;
+			inner += r < 0.35 * R;
+		}
+		if ((double)outer >= 0.5 * dn)
+			return "edge_ring";
+		if ((double)inner >= 0.4 * dn)
+			return "center";
+	}
+	return "random";
+}

@@ -1,0 +1,1035 @@
+/* detect_stream.c: see detect_stream.h. */
+#include "kerf.h"
+#include "detect_stream.h"
+#include "image.h"
+#include "pool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum die_state { D_NEW, D_GOOD, D_BAD };
+
+struct group;
+struct wafer;
+
+struct die {
+	struct detect_stream *ds;
+	struct group *g;
+	size_t pos;
+	uint64_t slot, lineno, offset;
+	char *line;             /* owned until decoded (until emitted with --keep-images) */
+	size_t len;
+	enum die_state state;
+	int resolved;           /* its detection is submitted, or it is rejected */
+	int finished;           /* its output is complete */
+	int hold;               /* its group still needs its image */
+	int keep;               /* one of the dies the wafer's median may come from */
+	int counted;            /* its image counts as a pool hold */
+	int refs;               /* users of img: hold + tasks */
+	struct image img;
+	struct die *ref[2];     /* NULL: the wafer's median */
+	struct detect_geom geom;
+	/* From the parsed event, set by the decode task. */
+	char *run, *wafer, *t;
+	int64_t seq;
+	long col, row;
+	struct pool_op op;
+	struct die *next;       /* in its group, arrival order */
+};
+
+struct group {
+	struct wafer *w;
+	char *row;              /* as peeked */
+	struct die **dies;
+	size_t n, cap;
+	int closed, final;
+	struct group *next;
+};
+
+struct wafer {
+	char *id;               /* as peeked */
+	struct group *groups, *open;
+	struct image median;
+	int closed;
+	struct wafer *next;
+};
+
+enum item_kind { IT_PASS, IT_DIE, IT_REJECT };
+
+struct item {
+	enum item_kind kind;
+	char *buf;              /* bytes to write */
+	size_t len;
+	/* IT_DIE */
+	char *wafer;
+	struct detect_point *pts;
+	size_t npts;
+	int kept_image;
+	/* IT_PASS of a wafer_end: what its summary needs */
+	int wafer_end;
+	char *run, *t;
+	uint64_t seq;
+	long slot_no;
+	struct detect_geom geom;
+	int have_geom;
+	/* IT_REJECT */
+	const char *reason;
+	char *msg;
+	int64_t rseq;
+	uint64_t lineno, offset, full_len;
+	int is_die;
+};
+
+/* Writer-side totals of a wafer, for its summary. */
+struct wacc {
+	char *wafer;
+	struct detect_point *pts;
+	size_t n, cap;
+	long dies, defective;
+	struct wacc *next;
+};
+
+struct detect_stream {
+	struct detect_stream_config cfg;
+	struct pool *pool;
+	pthread_mutex_t mu;
+	struct wafer *wafers;
+	struct detect_geom geom;
+	int have_geom;
+	char *run;
+	json_t *final_stats;    /* the pool's last numbers, once it is gone */
+	/* Writer thread only. */
+	struct wacc *acc;
+	uint64_t *c_in, *c_passed, *c_consumed, *c_rejected, *c_dies, *c_defects, *c_die_done,
+		*c_summaries, *c_write_err;
+	int write_failed;
+};
+
+/* ------------------------------------------------------------ items */
+
+static void item_free(struct item *it)
+{
+	if (!it)
+		return;
+	free(it->buf);
+	free(it->wafer);
+	free(it->pts);
+	free(it->run);
+	free(it->t);
+	free(it->msg);
+	free(it);
+}
+
+static struct item *reject_item(const char *run, const char *reason, const char *msg, int64_t seq, const char *line,
+				size_t len, uint64_t full_len, uint64_t lineno, uint64_t offset, int is_die)
+{
+	struct item *it = xcalloc(1, sizeof *it);
+	size_t keep = len < REJECT_RAW_MAX ? len : REJECT_RAW_MAX;
+	it->kind = IT_REJECT;
+	it->run = run ? xstrdup(run) : NULL;
+	it->reason = reason;
+	it->msg = xstrdup(msg);
+	it->rseq = seq;
+	it->buf = xstrndup(line, keep);
+	it->len = keep;
+	it->full_len = full_len;
+	it->lineno = lineno;
+	it->offset = offset;
+	it->is_die = is_die;
+	return it;
+}
+
+static struct wacc *wacc_get(struct detect_stream *ds, const char *wafer, int create)
+{
+	struct wacc *a;
+	for (a = ds->acc; a; a = a->next)
+		if (!strcmp(a->wafer, wafer))
+			return a;
+	if (!create)
+		return NULL;
+	a = xcalloc(1, sizeof *a);
+	a->wafer = xstrdup(wafer);
+	a->next = ds->acc;
+	ds->acc = a;
+	return a;
+}
+
+static void wacc_drop(struct detect_stream *ds, struct wacc *a)
+{
+	struct wacc **pp;
+	for (pp = &ds->acc; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	free(a->wafer);
+	free(a->pts);
+	free(a);
+}
+
+/* Writer thread: the output failed; say so once and end the program. */
+static void write_failed(struct detect_stream *ds, int e)
+{
+	ds->write_failed = 1;
+	if (e == EPIPE)
+		log_msg(LOG_ERROR, NULL, "downstream closed standard output: %s", strerror(e));
+	else
+		log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(e));
+	pool_fail(ds->pool, KERF_EX_IOERR);
+}
+
+static void write_bytes(struct detect_stream *ds, const char *buf, size_t len)
+{
+	if (ds->write_failed || !len)
+		return;
+	if (fwrite(buf, 1, len, ds->cfg.out) != len || ferror(ds->cfg.out))
+		write_failed(ds, errno);
+}
+
+static void emit_summary(struct detect_stream *ds, struct item *it)
+{
+	const char *wafer = it->wafer;
+	struct wacc *a = wafer ? wacc_get(ds, wafer, 0) : NULL;
+	struct timespec ts = {0, 0};
+	json_t *ev;
+	size_t n = a ? a->n : 0;
+	double area_cm2, density = 0;
+	char *text;
+
+	if (!wafer || !it->run)
+		return;
+	event_time_parse(it->t ? it->t : "", &ts);
+	ev = event_new("wafer_summary", it->run, it->seq, &ts);
+	event_set_id(ev, event_id_derived(it->run, "wafer_summary", wafer));
+	json_object_set_new(ev, "wafer", json_string(wafer));
+	if (it->slot_no >= 0)
+		json_object_set_new(ev, "slot", json_integer(it->slot_no));
+	json_object_set_new(ev, "dies", json_integer(a ? a->dies : 0));
+	json_object_set_new(ev, "defects", json_integer((json_int_t)n));
+	json_object_set_new(ev, "defective_dies", json_integer(a ? a->defective : 0));
+	if (it->have_geom && a && a->dies > 0) {
+		/* Density over the inspected area: the dies seen times the die pitch. */
+		area_cm2 = (double)a->dies * it->geom.pitch_um[0] * it->geom.pitch_um[1] / 1e8;
+		density = round((double)n / area_cm2 * 10000) / 10000;
+	}
+	json_object_set_new(ev, "density_cm2", json_real(density));
+	json_object_set_new(ev, "signature",
+			    json_string(it->have_geom ? detect_signature(a ? a->pts : NULL, n, &it->geom)
+						       : (n ? "random" : "none")));
+	text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(ev);
+	write_bytes(ds, text, strlen(text));
+	write_bytes(ds, "\n", 1);
+	free(text);
+	(*ds->c_summaries)++;
+	if (a)
+		wacc_drop(ds, a);
+}
+
+static void emit(void *arg, void *p)
+{
+	struct detect_stream *ds = arg;
+	struct item *it = p;
+	(*ds->c_in)++;
+	switch (it->kind) {
+	case IT_PASS:
+		write_bytes(ds, it->buf, it->len);
+		(*ds->c_passed)++;
+		if (it->wafer_end)
+			emit_summary(ds, it);
+		break;
+	case IT_DIE: {
+		struct wacc *a = wacc_get(ds, it->wafer, 1);
+		write_bytes(ds, it->buf, it->len);
+		if (it->kept_image)
+			(*ds->c_passed)++;
+		else
+			(*ds->c_consumed)++;
+		(*ds->c_dies)++;
+		(*ds->c_die_done)++;
+		(*ds->c_defects) += it->npts;
+		a->dies++;
+		if (it->npts)
+			a->defective++;
+		if (a->n + it->npts > a->cap) {
+			a->cap = (a->n + it->npts) * 2;
+			a->pts = xrealloc(a->pts, a->cap * sizeof *a->pts);
+		}
+		if (it->npts)
+			memcpy(a->pts + a->n, it->pts, it->npts * sizeof *it->pts);
+		a->n += it->npts;
+		break;
+	}
+	case IT_REJECT: {
+		struct reject_info ri = {
+			.reason = it->reason, .msg = it->msg, .run = it->run, .seq = it->rseq,
+			.line = it->lineno, .offset = it->offset, .raw = it->buf, .raw_len = it->len,
+			.len = it->full_len,
+		};
+		(*ds->c_rejected)++;
+		if (rejects_write(ds->cfg.rej, &ri) < 0)
+			(*ds->c_write_err)++;
+		if (ds->cfg.strict) {
+			log_msg(LOG_ERROR, json_pack("{s:s,s:I}", "reason", it->reason, "line", (json_int_t)it->lineno),
+				"line %llu rejected in --strict mode: %s", (unsigned long long)it->lineno, it->msg);
+			pool_fail(ds->pool, KERF_EX_DATAERR);
+		}
+		break;
+	}
+	}
+	item_free(it);
+}
+
+static void discard(void *arg, void *p)
+{
+	(void)arg;
+	item_free(p);
+}
+
+static void idle(void *arg)
+{
+	struct detect_stream *ds = arg;
+	if (!ds->write_failed && fflush(ds->cfg.out) != 0)
+		write_failed(ds, errno);
+	stats_tick(ds->cfg.stats);
+}
+
+/* ------------------------------------------------------- images, gc */
+
+static void img_unref(struct detect_stream *ds, struct die *d)
+{
+	if (--d->refs > 0)
+		return;
+	image_release(&d->img);
+	if (d->counted) {
+		d->counted = 0;
+		pool_hold(ds->pool, -1);
+	}
+}
+
+static void drop_hold(struct detect_stream *ds, struct die *d)
+{
+	if (!d->hold)
+		return;
+	d->hold = 0;
+	img_unref(ds, d);
+}
+
+static void die_free(struct die *d)
+{
+	image_release(&d->img);
+	free(d->line);
+	free(d->run);
+	free(d->wafer);
+	free(d->t);
+	free(d);
+}
+
+static void group_free(struct group *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		die_free(g->dies[i]);
+	free(g->dies);
+	free(g->row);
+	free(g);
+}
+
+/* Free the groups and wafers nobody needs any more.  Under ds->mu. */
+static void gc(struct detect_stream *ds)
+{
+	struct wafer **wp = &ds->wafers;
+	while (*wp) {
+		struct wafer *w = *wp;
+		struct group **gp = &w->groups;
+		while (*gp) {
+			struct group *g = *gp;
+			int busy = !g->closed;
+			for (size_t i = 0; !busy && i < g->n; i++)
+				busy = !g->dies[i]->finished || g->dies[i]->refs > 0;
+			if (busy) {
+				gp = &g->next;
+				continue;
+			}
+			*gp = g->next;
+			if (w->open == g)
+				w->open = NULL;
+			group_free(g);
+		}
+		if (w->closed && !w->groups) {
+			*wp = w->next;
+			image_release(&w->median);
+			free(w->id);
+			free(w);
+			continue;
+		}
+		wp = &w->next;
+	}
+}
+
+/* The die's output is in its slot; its image may live on as a reference. */
+static void die_complete(struct detect_stream *ds, struct die *d, struct item *it)
+{
+	d->finished = 1;
+	if (d->refs > 0 && d->img.px && !d->counted) {
+		d->counted = 1;
+		pool_hold(ds->pool, 1);
+	}
+	pool_complete(ds->pool, d->slot, it);
+}
+
+static void die_reject(struct detect_stream *ds, struct die *d, const char *reason, const char *msg)
+{
+	struct item *it = reject_item(d->run, reason, msg, d->seq, d->line ? d->line : "", d->line ? d->len : 0,
+				      d->len, d->lineno, d->offset, 1);
+	log_msg(LOG_WARN, json_pack("{s:s,s:s,s:I}", "reason", reason, "key", d->op.key, "line",
+				    (json_int_t)d->lineno),
+		"die '%s' rejected: %s", d->op.key, msg);
+	d->resolved = 1;
+	pool_op_end(ds->pool, &d->op, 1, msg);
+	die_complete(ds, d, it);
+}
+
+/* ----------------------------------------------------------- detect */
+
+static void render_die(struct detect_stream *ds, struct die *d, const struct detect_result *r, struct item *it)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct timespec ts = {0, 0};
+	char seqs[24];
+	json_t *ev;
+
+	if (!f) {
+		log_msg(LOG_ERROR, NULL, "internal error: open_memstream: %s", strerror(errno));
+		exit(KERF_EX_SOFTWARE);
+	}
+	event_time_parse(d->t, &ts);
+	if (ds->cfg.keep_images && d->line) {
+		fwrite(d->line, 1, d->len, f);
+		putc('\n', f);
+		it->kept_image = 1;
+	}
+	it->pts = r->n ? xcalloc(r->n, sizeof *it->pts) : NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		json_t *de = detect_defect_event(d->run, (uint64_t)d->seq, &ts, d->wafer, d->col, d->row, (long)i,
+						 &r->blobs[i], &d->geom, &ds->cfg.params);
+		it->pts[i].wx = json_real_value(json_object_get(de, "wx_um"));
+		it->pts[i].wy = json_real_value(json_object_get(de, "wy_um"));
+		it->pts[i].class_num = (int)json_integer_value(json_object_get(de, "class_num"));
+		event_write(f, de);
+		json_decref(de);
+	}
+	it->npts = r->n;
+	ev = event_new("die_done", d->run, (uint64_t)d->seq, &ts);
+	snprintf(seqs, sizeof seqs, "%lld", (long long)d->seq);
+	event_set_id(ev, event_id_derived(d->run, "die_done", seqs));
+	json_object_set_new(ev, "wafer", json_string(d->wafer));
+	json_object_set_new(ev, "col", json_integer(d->col));
+	json_object_set_new(ev, "row", json_integer(d->row));
+	json_object_set_new(ev, "defects", json_integer((json_int_t)r->n));
+	if (r->dropped)
+		json_object_set_new(ev, "dropped", json_integer((json_int_t)r->dropped));
+	json_object_set_new(ev, "sigma", json_pack("[ff]", round(r->sigma[0] * 100) / 100,
+						   round(r->sigma[1] * 100) / 100));
+	event_write(f, ev);
+	json_decref(ev);
+	if (fclose(f) != 0) {
+		log_msg(LOG_ERROR, NULL, "internal error: cannot render die '%s'", d->op.key);
+		exit(KERF_EX_SOFTWARE);
+	}
+	it->buf = buf;
+	it->len = len;
+}
+
+static void detect_task(void *arg)
+{
+	struct die *d = arg;
+	struct detect_stream *ds = d->ds;
+	struct wafer *w = d->g->w;
+	const struct image *ra, *rb;
+	struct detect_result res;
+	struct item *it;
+
+	const char *fault = getenv("KERF_DETECT_FAULT");
+
+	pool_op_active(ds->pool, &d->op);
+	/* The references cannot change under us: they hold a reference each. */
+	ra = d->ref[0] ? &d->ref[0]->img : &w->median;
+	rb = d->ref[1] ? &d->ref[1]->img : &w->median;
+	/* KERF_DETECT_FAULT=KEY makes the die KEY fail as an internal error
+	 * would (for the tests: a worker must never fail silently). */
+	if ((fault && !strcmp(fault, d->op.key)) || detect_die(&d->img, ra, rb, &ds->cfg.params, &res) < 0) {
+		log_msg(LOG_ERROR, json_pack("{s:s,s:I}", "key", d->op.key, "seq", (json_int_t)d->seq),
+			"internal error: detection failed on die '%s'", d->op.key);
+		pool_op_end(ds->pool, &d->op, 1, "internal error");
+		pool_fail(ds->pool, KERF_EX_SOFTWARE);
+		return;
+	}
+	it = xcalloc(1, sizeof *it);
+	it->kind = IT_DIE;
+	it->wafer = xstrdup(d->wafer);
+	render_die(ds, d, &res, it);
+	detect_result_release(&res);
+
+	pthread_mutex_lock(&ds->mu);
+	if (d->line && ds->cfg.keep_images) {
+		free(d->line);
+		d->line = NULL;
+	}
+	for (int i = 0; i < 2; i++)
+		if (d->ref[i])
+			img_unref(ds, d->ref[i]);
+	img_unref(ds, d);
+	pool_op_end(ds->pool, &d->op, 0, NULL);
+	die_complete(ds, d, it);
+	gc(ds);
+	pthread_mutex_unlock(&ds->mu);
+}
+
+/* ---------------------------------------------------------- schedule */
+
+static void submit(struct detect_stream *ds, struct die *d, struct die *a, struct die *b)
+{
+	d->resolved = 1;
+	d->ref[0] = a;
+	d->ref[1] = b;
+	d->refs++;
+	if (a)
+		a->refs++;
+	if (b)
+		b->refs++;
+	pool_submit(ds->pool, detect_task, d);
+}
+
+/*
+ * The nearest good dies on one side of position pos: up to two in out.
+ * Returns -1 when an undecided (undecoded) die is in the way, else the
+ * number found; *complete says no more can come on that side.
+ */
+static int side(const struct group *g, size_t pos, int dir, struct die *out[2], int *complete)
+{
+	int k = 0;
+	long i = (long)pos + dir;
+	for (; i >= 0 && i < (long)g->n && k < 2; i += dir) {
+		struct die *e = g->dies[i];
+		if (e->state == D_NEW)
+			return -1;
+		if (e->state == D_GOOD)
+			out[k++] = e;
+	}
+	*complete = k == 2 || dir < 0 || g->closed;
+	return k;
+}
+
+/*
+ * The wafer's median reference: from its first three good dies in
+ * arrival order (whatever their rows), so that it never depends on which
+ * worker finished first.  Until it is built, those dies keep their
+ * images (die->keep; see resolve_group).
+ */
+static void maybe_median(struct detect_stream *ds, struct wafer *w)
+{
+	struct die *good[3];
+	int k = 0;
+	if (w->median.px)
+		return;
+	for (struct group *g = w->groups; g && k < 3; g = g->next)
+		for (size_t i = 0; i < g->n && k < 3; i++) {
+			struct die *e = g->dies[i];
+			if (e->state == D_NEW)
+				return;
+			if (e->state == D_GOOD) {
+				e->keep = 1;
+				good[k++] = e;
+			}
+		}
+	if (k == 3)
+		detect_median3(&good[0]->img, &good[1]->img, &good[2]->img, ds->cfg.params.max_shift, &w->median);
+}
+
+static void resolve_wafer(struct detect_stream *ds, struct wafer *w);
+
+static int resolve_group(struct detect_stream *ds, struct group *g)
+{
+	int waiting_median = 0, had = g->w->median.px != NULL;
+	size_t u = g->n;
+
+	maybe_median(ds, g->w);
+	if (!had && g->w->median.px) {
+		/* Rows of the wafer may have waited for it. */
+		resolve_wafer(ds, g->w);
+		return 0;
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		struct die *d = g->dies[i], *L[2], *R[2];
+		int lc, rc, nl, nr;
+		if (d->resolved || d->state != D_GOOD) {
+			if (d->state == D_NEW && u == g->n)
+				u = i;
+			continue;
+		}
+		nl = side(g, i, -1, L, &lc);
+		nr = side(g, i, +1, R, &rc);
+		if (nl < 0 || nr < 0) {
+			if (u == g->n)
+				u = i;
+			continue;
+		}
+		if (nl >= 1 && nr >= 1) {
+			submit(ds, d, L[0], R[0]);
+		} else if (!rc) {
+			if (u == g->n)
+				u = i;
+			continue;
+		} else if (nl == 2) {
+			submit(ds, d, L[0], L[1]);
+		} else if (nr == 2) {
+			submit(ds, d, R[0], R[1]);
+		} else {
+			struct die *other = nl ? L[0] : nr ? R[0] : NULL;
+			if (g->w->median.px) {
+				submit(ds, d, other, NULL);
+			} else if (g->final && other) {
+				submit(ds, d, other, other);
+			} else if (g->final) {
+				die_reject(ds, d, "no_reference", "no other good die in its row and no median reference");
+				drop_hold(ds, d);
+			} else {
+				waiting_median = 1;
+				if (u == g->n)
+					u = i;
+				continue;
+			}
+		}
+	}
+	/* Let go of images no die still to come can choose: everything left
+	 * of the second good die before the first unresolved one. */
+	if (g->closed && u == g->n && !waiting_median) {
+		for (size_t i = 0; i < g->n; i++)
+			if (!g->dies[i]->keep || g->w->median.px || g->w->closed)
+				drop_hold(ds, g->dies[i]);
+	} else {
+		int k = 0;
+		long q = -1;
+		for (long i = (long)u - 1; i >= 0; i--)
+			if (g->dies[i]->state == D_GOOD && ++k == 2) {
+				q = i;
+				break;
+			}
+		for (long i = 0; i < q; i++)
+			if (!g->dies[i]->keep || g->w->median.px)
+				drop_hold(ds, g->dies[i]);
+	}
+	return waiting_median;
+}
+
+static void resolve_wafer(struct detect_stream *ds, struct wafer *w)
+{
+	for (struct group *g = w->groups; g; g = g->next)
+		resolve_group(ds, g);
+}
+
+static void close_wafer(struct detect_stream *ds, struct wafer *w, int final)
+{
+	for (struct group *g = w->groups; g; g = g->next) {
+		g->closed = 1;
+		if (final)
+			g->final = 1;
+	}
+	w->open = NULL;
+	if (final)
+		w->closed = 1;
+	resolve_wafer(ds, w);
+}
+
+static void close_all(struct detect_stream *ds)
+{
+	pthread_mutex_lock(&ds->mu);
+	for (struct wafer *w = ds->wafers; w; w = w->next)
+		close_wafer(ds, w, 1);
+	gc(ds);
+	pthread_mutex_unlock(&ds->mu);
+}
+
+static void stall(void *arg)
+{
+	struct detect_stream *ds = arg;
+	log_msg(LOG_DEBUG, NULL, "pool full with rows waiting for input: closing them");
+	close_all(ds);
+}
+
+static char *json_strdup(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? xstrdup(s) : NULL;
+}
+
+static void decode_task(void *arg)
+{
+	struct die *d = arg;
+	struct detect_stream *ds = d->ds;
+	json_error_t err;
+	json_t *ev = json_loadb(d->line, d->len, 0, &err);
+	const char *reason = NULL;
+	char msg[256];
+	struct image img = {0, 0, NULL};
+	int ok = 0;
+
+	if (!ev) {
+		reason = "bad_image";
+		snprintf(msg, sizeof msg, "die event is not JSON: %s", err.text);
+	} else {
+		json_t *seq = json_object_get(ev, "seq");
+		d->run = json_strdup(ev, "run");
+		d->t = json_strdup(ev, "t");
+		d->wafer = json_strdup(ev, "wafer");
+		d->seq = json_is_integer(seq) ? (int64_t)json_integer_value(seq) : -1;
+		d->col = (long)json_integer_value(json_object_get(ev, "col"));
+		d->row = (long)json_integer_value(json_object_get(ev, "row"));
+		if (!d->run || !d->t || !d->wafer || d->seq < 0 || !json_is_integer(json_object_get(ev, "col")) ||
+		    !json_is_integer(json_object_get(ev, "row"))) {
+			reason = "bad_die";
+			snprintf(msg, sizeof msg, "die event lacks run, seq, t, wafer, col or row");
+		} else if (image_from_event(ev, d->geom.die_w, d->geom.die_h, &img, &reason, msg, sizeof msg) == 0) {
+			ok = 1;
+		}
+		json_decref(ev);
+	}
+
+	pthread_mutex_lock(&ds->mu);
+	if (ok) {
+		d->img = img;
+		d->state = D_GOOD;
+		d->refs = 1;
+		d->hold = 1;
+		if (!ds->cfg.keep_images) {
+			free(d->line);
+			d->line = NULL;
+		}
+	} else {
+		d->state = D_BAD;
+		die_reject(ds, d, reason, msg);
+		free(d->line);
+		d->line = NULL;
+	}
+	resolve_group(ds, d->g);
+	gc(ds);
+	pthread_mutex_unlock(&ds->mu);
+}
+
+/* ------------------------------------------------------------ reader */
+
+static int reserve(struct detect_stream *ds, uint64_t *slot)
+{
+	return pool_reserve(ds->pool, slot);
+}
+
+static char *peek_str(const char *line, size_t len, const char *key)
+{
+	const char *v;
+	size_t n;
+	if (!event_peek(line, len, key, &v, &n))
+		return NULL;
+	return xstrndup(v, n);
+}
+
+static int64_t peek_seq(const char *line, size_t len)
+{
+	char *s = peek_str(line, len, "seq");
+	long v;
+	int64_t r = -1;
+	if (s && parse_long(s, 0, LONG_MAX, &v) == 0)
+		r = v;
+	free(s);
+	return r;
+}
+
+static struct wafer *wafer_get(struct detect_stream *ds, const char *id)
+{
+	struct wafer *w;
+	for (w = ds->wafers; w; w = w->next)
+		if (!w->closed && !strcmp(w->id, id))
+			return w;
+	w = xcalloc(1, sizeof *w);
+	w->id = xstrdup(id);
+	w->next = ds->wafers;
+	ds->wafers = w;
+	return w;
+}
+
+static int take_die(struct detect_stream *ds, const char *line, size_t len, uint64_t lineno, uint64_t offset)
+{
+	char *wid = peek_str(line, len, "wafer"), *row = peek_str(line, len, "row"), *col = peek_str(line, len, "col");
+	int64_t seq = peek_seq(line, len);
+	uint64_t slot;
+	struct die *d;
+	struct wafer *w;
+	struct group *g;
+	char key[96];
+
+	if (reserve(ds, &slot) < 0) {
+		free(wid);
+		free(row);
+		free(col);
+		return -1;
+	}
+	snprintf(key, sizeof key, "%s/%s,%s", wid ? wid : "?", col ? col : "?", row ? row : "?");
+	if (!ds->have_geom || !wid || !row || !col) {
+		const char *reason = ds->have_geom ? "bad_die" : "no_run_start";
+		const char *msg = ds->have_geom ? "die event lacks wafer, col or row"
+						: "die before a run_start with the geometry";
+		log_msg(LOG_WARN, json_pack("{s:s,s:s,s:I}", "reason", reason, "key", key, "line", (json_int_t)lineno),
+			"die '%s' rejected: %s", key, msg);
+		pool_complete(ds->pool, slot, reject_item(ds->run, reason, msg, seq, line, len, len, lineno, offset, 1));
+		free(wid);
+		free(row);
+		free(col);
+		return 0;
+	}
+	free(col);
+	d = xcalloc(1, sizeof *d);
+	d->ds = ds;
+	d->slot = slot;
+	d->lineno = lineno;
+	d->offset = offset;
+	d->line = xstrndup(line, len);
+	d->len = len;
+	d->seq = seq;
+	d->geom = ds->geom;
+	pool_op_begin(ds->pool, &d->op, key);
+
+	pthread_mutex_lock(&ds->mu);
+	w = wafer_get(ds, wid);
+	g = w->open;
+	if (g && strcmp(g->row, row) != 0) {
+		g->closed = 1;
+		resolve_group(ds, g);
+		g = NULL;
+	}
+	if (!g) {
+		struct group **gp;
+		g = xcalloc(1, sizeof *g);
+		g->w = w;
+		g->row = row;
+		row = NULL;
+		for (gp = &w->groups; *gp; gp = &(*gp)->next)
+			;
+		*gp = g;
+		w->open = g;
+	}
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 16;
+		g->dies = xrealloc(g->dies, g->cap * sizeof *g->dies);
+	}
+	d->g = g;
+	d->pos = g->n;
+	g->dies[g->n++] = d;
+	pthread_mutex_unlock(&ds->mu);
+	free(wid);
+	free(row);
+	pool_submit(ds->pool, decode_task, d);
+	return 0;
+}
+
+static struct item *pass_item(const char *line, size_t len)
+{
+	struct item *it = xcalloc(1, sizeof *it);
+	it->kind = IT_PASS;
+	it->buf = xmalloc(len + 1);
+	memcpy(it->buf, line, len);
+	it->buf[len] = '\n';
+	it->len = len + 1;
+	return it;
+}
+
+static void take_run_start(struct detect_stream *ds, const char *line, size_t len)
+{
+	json_error_t err;
+	json_t *ev = json_loadb(line, len, 0, &err);
+	char msg[200];
+	struct detect_geom g;
+	if (!ev) {
+		log_msg(LOG_WARN, NULL, "run_start is not JSON: %s", err.text);
+		return;
+	}
+	if (detect_geom_from_run_start(ev, &g, msg, sizeof msg) < 0) {
+		log_msg(LOG_WARN, NULL, "%s: its dies will be rejected", msg);
+		ds->have_geom = 0;
+	} else {
+		ds->geom = g;
+		ds->have_geom = 1;
+	}
+	free(ds->run);
+	ds->run = json_strdup(ev, "run");
+	if (ds->run)
+		log_set_run(ds->run);
+	json_decref(ev);
+}
+
+static struct item *wafer_end_item(struct detect_stream *ds, const char *line, size_t len)
+{
+	struct item *it = pass_item(line, len);
+	json_t *ev = json_loadb(line, len, 0, NULL);
+	json_t *seq, *slot;
+	if (!ev)
+		return it;
+	seq = json_object_get(ev, "seq");
+	slot = json_object_get(ev, "slot");
+	it->wafer_end = 1;
+	it->wafer = json_strdup(ev, "wafer");
+	it->run = json_strdup(ev, "run");
+	it->t = json_strdup(ev, "t");
+	it->seq = json_is_integer(seq) ? (uint64_t)json_integer_value(seq) : 0;
+	it->slot_no = json_is_integer(slot) ? (long)json_integer_value(slot) : -1;
+	it->geom = ds->geom;
+	it->have_geom = ds->have_geom;
+	json_decref(ev);
+	return it;
+}
+
+int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, uint64_t lineno, uint64_t offset)
+{
+	enum event_type type = event_peek_type(line, len);
+	uint64_t slot;
+	struct item *it;
+
+	if (type == EV_DIE)
+		return take_die(ds, line, len, lineno, offset);
+	if (reserve(ds, &slot) < 0)
+		return -1;
+	switch (type) {
+	case EV_RUN_START:
+		take_run_start(ds, line, len);
+		it = pass_item(line, len);
+		break;
+	case EV_WAFER_END: {
+		char *wid = peek_str(line, len, "wafer");
+		it = wafer_end_item(ds, line, len);
+		if (wid) {
+			pthread_mutex_lock(&ds->mu);
+			for (struct wafer *w = ds->wafers; w; w = w->next)
+				if (!w->closed && !strcmp(w->id, wid))
+					close_wafer(ds, w, 1);
+			gc(ds);
+			pthread_mutex_unlock(&ds->mu);
+		}
+		free(wid);
+		break;
+	}
+	case EV_RUN_END:
+		close_all(ds);
+		it = pass_item(line, len);
+		break;
+	default:
+		it = pass_item(line, len);
+		break;
+	}
+	pool_complete(ds->pool, slot, it);
+	return 0;
+}
+
+int detect_stream_too_long(struct detect_stream *ds, const char *prefix, size_t prefix_len, uint64_t full_len,
+			   uint64_t lineno, uint64_t offset)
+{
+	uint64_t slot;
+	char msg[128];
+	if (reserve(ds, &slot) < 0)
+		return -1;
+	snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line", (unsigned long long)full_len);
+	pool_complete(ds->pool, slot, reject_item(ds->run, "too_long", msg, -1, prefix, prefix_len, full_len, lineno, offset, 0));
+	return 0;
+}
+
+/* ------------------------------------------------------------- life */
+
+struct detect_stream *detect_stream_new(const struct detect_stream_config *cfg)
+{
+	struct detect_stream *ds = xcalloc(1, sizeof *ds);
+	struct pool_config pc = {
+		.workers = cfg->workers, .max_inflight = cfg->max_inflight, .emit = emit, .discard = discard,
+		.idle = idle, .stall = stall, .arg = ds,
+	};
+	struct stats *s = cfg->stats;
+	ds->cfg = *cfg;
+	pthread_mutex_init(&ds->mu, NULL);
+	ds->c_in = stats_counter(s, "in");
+	ds->c_passed = stats_counter(s, "out");
+	ds->c_consumed = stats_counter(s, "consumed");
+	ds->c_rejected = stats_counter(s, "rejected");
+	ds->c_dies = stats_counter(s, "dies");
+	ds->c_die_done = stats_counter(s, "die_done");
+	ds->c_defects = stats_counter(s, "defects");
+	ds->c_summaries = stats_counter(s, "wafer_summaries");
+	ds->c_write_err = stats_counter(s, "reject_write_errors");
+	ds->pool = pool_new(&pc);
+	return ds;
+}
+
+json_t *detect_stream_stats(void *arg)
+{
+	struct detect_stream *ds = arg;
+	if (!ds->pool)
+		return ds->final_stats ? json_deep_copy(ds->final_stats) : NULL;
+	return pool_stats_json(ds->pool);
+}
+
+int detect_stream_failed(struct detect_stream *ds)
+{
+	return ds->pool ? pool_failed(ds->pool) : 0;
+}
+
+int detect_stream_end(struct detect_stream *ds)
+{
+	int code;
+	if (!ds->pool)
+		return 0;
+	/* After a failure nothing more is written: do not finish the rows. */
+	if (!pool_failed(ds->pool)) {
+		close_all(ds);
+		pool_drain(ds->pool);
+	}
+	code = pool_failed(ds->pool);
+	/* Stop the threads, so that the caller's final stats and the close
+	 * of stdout race with nobody. */
+	ds->final_stats = pool_stats_json(ds->pool);
+	pool_free(ds->pool);
+	ds->pool = NULL;
+	if (!code && !ds->write_failed && fflush(ds->cfg.out) != 0) {
+		int e = errno;
+		log_msg(LOG_ERROR, NULL, e == EPIPE ? "downstream closed standard output: %s"
+						    : "cannot write standard output: %s", strerror(e));
+		code = KERF_EX_IOERR;
+	}
+	return code;
+}
+
+void detect_stream_free(struct detect_stream *ds)
+{
+	if (!ds)
+		return;
+	pool_free(ds->pool);
+	ds->pool = NULL;
+	while (ds->wafers) {
+		struct wafer *w = ds->wafers;
+		ds->wafers = w->next;
+		while (w->groups) {
+			struct group *g = w->groups;
+			w->groups = g->next;
+			group_free(g);
+		}
+		image_release(&w->median);
+		free(w->id);
+		free(w);
+	}
+	while (ds->acc)
+		wacc_drop(ds, ds->acc);
+	json_decref(ds->final_stats);
+	free(ds->run);
+	pthread_mutex_destroy(&ds->mu);
+	free(ds);
+}

@@ -1,0 +1,432 @@
+/* pool.c: see pool.h. */
+#include "kerf.h"
+#include "pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_WINDOW 16
+#define POOL_BUCKETS 48
+#define POOL_STALL_MS 2000
+
+struct task {
+	struct task *next;
+	void (*fn)(void *);
+	void *arg;
+};
+
+struct op_record {
+	uint64_t id, dur_us, run_us;
+	struct timespec start;
+	int failed;
+	char key[96];
+	char error[128];
+};
+
+struct pool {
+	struct pool_config cfg;
+	pthread_mutex_t mu;
+	pthread_cond_t work;    /* workers: a task or quit */
+	pthread_cond_t ready;   /* writer: the head slot is ready, or quit */
+	pthread_cond_t space;   /* reader: room, progress, failure */
+	pthread_t *workers;
+	pthread_t writer, reader;
+	int nworkers;
+
+	void **item;
+	unsigned char *done;
+	uint64_t head, next;    /* next slot to emit, next slot to reserve */
+	long holds;
+	struct task *qhead, *qtail;
+	size_t queued;
+	int running;
+	int writer_busy;
+	uint64_t progress;
+	int quit, failed;
+
+	/* Operation tracking. */
+	uint64_t op_next, pending, active, ndone, nfailed;
+	uint64_t lat[POOL_BUCKETS], lat_n;
+	struct op_record window[POOL_WINDOW];
+	size_t wn, wpos;
+};
+
+static void timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(c, m, &ts);
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void *worker_main(void *arg)
+{
+	struct pool *p = arg;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct task *t;
+		while (!p->qhead && !p->quit)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->quit)
+			break;
+		t = p->qhead;
+		p->qhead = t->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		p->queued--;
+		p->running++;
+		pthread_mutex_unlock(&p->mu);
+		t->fn(t->arg);
+		free(t);
+		pthread_mutex_lock(&p->mu);
+		p->running--;
+		p->progress++;
+		pthread_cond_broadcast(&p->space);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+	struct pool *p = arg;
+	size_t cap = p->cfg.max_inflight;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->failed)
+			break;
+		if (p->head < p->next && p->done[p->head % cap]) {
+			void *item = p->item[p->head % cap];
+			p->item[p->head % cap] = NULL;
+			p->done[p->head % cap] = 0;
+			p->head++;
+			p->writer_busy = 1;
+			pthread_mutex_unlock(&p->mu);
+			p->cfg.emit(p->cfg.arg, item);
+			pthread_mutex_lock(&p->mu);
+			p->writer_busy = 0;
+			p->progress++;
+			pthread_cond_broadcast(&p->space);
+			continue;
+		}
+		if (p->quit)
+			break;
+		p->writer_busy = 1;
+		pthread_mutex_unlock(&p->mu);
+		if (p->cfg.idle)
+			p->cfg.idle(p->cfg.arg);
+		pthread_mutex_lock(&p->mu);
+		p->writer_busy = 0;
+		if (!(p->head < p->next && p->done[p->head % cap]) && !p->quit && !p->failed)
+			timed_wait(&p->ready, &p->mu, 100);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+struct pool *pool_new(const struct pool_config *cfg)
+{
+	struct pool *p = xcalloc(1, sizeof *p);
+	p->cfg = *cfg;
+	if (p->cfg.workers < 1)
+		p->cfg.workers = 1;
+	if (p->cfg.max_inflight < 1)
+		p->cfg.max_inflight = 1;
+	p->item = xcalloc(p->cfg.max_inflight, sizeof *p->item);
+	p->done = xcalloc(p->cfg.max_inflight, 1);
+	pthread_mutex_init(&p->mu, NULL);
+	cond_init_mono(&p->work);
+	cond_init_mono(&p->ready);
+	cond_init_mono(&p->space);
+	p->reader = pthread_self();
+	p->workers = xcalloc((size_t)p->cfg.workers, sizeof *p->workers);
+	for (int i = 0; i < p->cfg.workers; i++) {
+		int e = pthread_create(&p->workers[i], NULL, worker_main, p);
+		if (e) {
+			log_msg(LOG_ERROR, NULL, "cannot start worker thread: %s", strerror(e));
+			exit(KERF_EX_SOFTWARE);
+		}
+		p->nworkers++;
+	}
+	if (pthread_create(&p->writer, NULL, writer_main, p) != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot start writer thread");
+		exit(KERF_EX_SOFTWARE);
+	}
+	return p;
+}
+
+static int full(const struct pool *p)
+{
+	return (long)(p->next - p->head) + p->holds >= (long)p->cfg.max_inflight ||
+	       p->next - p->head >= p->cfg.max_inflight;
+}
+
+int pool_reserve(struct pool *p, uint64_t *slot)
+{
+	uint64_t seen = 0, since = 0;
+	pthread_mutex_lock(&p->mu);
+	while (full(p)) {
+		size_t cap = p->cfg.max_inflight;
+		int head_ready = p->head < p->next && p->done[p->head % cap];
+		if (p->failed || sig_stop) {
+			pthread_mutex_unlock(&p->mu);
+			return -1;
+		}
+		if (!p->qhead && !p->running && !p->writer_busy && !head_ready && p->cfg.stall) {
+			/* Nothing can move unless the caller lets go of something. */
+			if (seen != p->progress || !since) {
+				seen = p->progress;
+				since = mono_ms();
+			} else if (mono_ms() - since > POOL_STALL_MS) {
+				pthread_mutex_unlock(&p->mu);
+				log_msg(LOG_ERROR, NULL, "internal error: the worker pool is stalled at slot %llu",
+					(unsigned long long)p->head);
+				pool_fail(p, KERF_EX_SOFTWARE);
+				return -1;
+			}
+			pthread_mutex_unlock(&p->mu);
+			p->cfg.stall(p->cfg.arg);
+			pthread_mutex_lock(&p->mu);
+			if (!full(p))
+				break;
+		}
+		timed_wait(&p->space, &p->mu, 50);
+	}
+	*slot = p->next++;
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+void pool_complete(struct pool *p, uint64_t slot, void *item)
+{
+	size_t cap = p->cfg.max_inflight;
+	pthread_mutex_lock(&p->mu);
+	p->item[slot % cap] = item;
+	p->done[slot % cap] = 1;
+	p->progress++;
+	if (slot == p->head)
+		pthread_cond_signal(&p->ready);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_submit(struct pool *p, void (*fn)(void *), void *arg)
+{
+	struct task *t = xmalloc(sizeof *t);
+	t->next = NULL;
+	t->fn = fn;
+	t->arg = arg;
+	pthread_mutex_lock(&p->mu);
+	if (p->qtail)
+		p->qtail->next = t;
+	else
+		p->qhead = t;
+	p->qtail = t;
+	p->queued++;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_hold(struct pool *p, long delta)
+{
+	pthread_mutex_lock(&p->mu);
+	p->holds += delta;
+	p->progress++;
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int pool_drain(struct pool *p)
+{
+	int r;
+	pthread_mutex_lock(&p->mu);
+	while (p->head < p->next && !p->failed)
+		timed_wait(&p->space, &p->mu, 100);
+	r = p->failed ? -1 : 0;
+	pthread_mutex_unlock(&p->mu);
+	return r;
+}
+
+void pool_fail(struct pool *p, int code)
+{
+	int first;
+	pthread_mutex_lock(&p->mu);
+	first = !p->failed;
+	if (first)
+		p->failed = code;
+	pthread_cond_broadcast(&p->ready);
+	pthread_cond_broadcast(&p->space);
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	/* The reader may sit in read(2): interrupt it so it sees the failure. */
+	if (first && !pthread_equal(pthread_self(), p->reader))
+		pthread_kill(p->reader, SIGTERM);
+}
+
+int pool_failed(struct pool *p)
+{
+	int f;
+	pthread_mutex_lock(&p->mu);
+	f = p->failed;
+	pthread_mutex_unlock(&p->mu);
+	return f;
+}
+
+void pool_free(struct pool *p)
+{
+	size_t cap;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->ready);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	pthread_join(p->writer, NULL);
+	cap = p->cfg.max_inflight;
+	for (uint64_t s = p->head; s < p->next; s++)
+		if (p->done[s % cap] && p->cfg.discard)
+			p->cfg.discard(p->cfg.arg, p->item[s % cap]);
+	while (p->qhead) {
+		struct task *t = p->qhead;
+		p->qhead = t->next;
+		free(t);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->ready);
+	pthread_cond_destroy(&p->space);
+	free(p->workers);
+	free(p->item);
+	free(p->done);
+	free(p);
+}
+
+void pool_op_begin(struct pool *p, struct pool_op *op, const char *key)
+{
+	snprintf(op->key, sizeof op->key, "%s", key);
+	real_now(&op->start);
+	op->start_us = mono_us();
+	op->active_us = 0;
+	pthread_mutex_lock(&p->mu);
+	op->id = ++p->op_next;
+	op->state = 1;
+	p->pending++;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_op_active(struct pool *p, struct pool_op *op)
+{
+	pthread_mutex_lock(&p->mu);
+	if (op->state == 1) {
+		p->pending--;
+		p->active++;
+		op->state = 2;
+		op->active_us = mono_us();
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_op_end(struct pool *p, struct pool_op *op, int failed, const char *error)
+{
+	uint64_t now = mono_us(), dur;
+	struct op_record *r;
+	int b = 0;
+	pthread_mutex_lock(&p->mu);
+	if (op->state == 1)
+		p->pending--;
+	else if (op->state == 2)
+		p->active--;
+	else {
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	op->state = 3;
+	if (failed)
+		p->nfailed++;
+	else
+		p->ndone++;
+	dur = now - op->start_us;
+	for (uint64_t v = dur; v > 1 && b < POOL_BUCKETS - 1; v >>= 1)
+		b++;
+	p->lat[b]++;
+	p->lat_n++;
+	r = &p->window[p->wpos];
+	p->wpos = (p->wpos + 1) % POOL_WINDOW;
+	if (p->wn < POOL_WINDOW)
+		p->wn++;
+	r->id = op->id;
+	r->start = op->start;
+	r->dur_us = dur;
+	r->run_us = op->active_us ? now - op->active_us : 0;
+	r->failed = failed;
+	snprintf(r->key, sizeof r->key, "%s", op->key);
+	snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+	pthread_mutex_unlock(&p->mu);
+}
+
+static uint64_t pct(const struct pool *p, double q)
+{
+	uint64_t want, seen = 0;
+	if (!p->lat_n)
+		return 0;
+	want = (uint64_t)(q / 100.0 * (double)p->lat_n + 0.999999);
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < POOL_BUCKETS; b++) {
+		seen += p->lat[b];
+		if (seen >= want)
+			return (uint64_t)1 << b;
+	}
+	return (uint64_t)1 << (POOL_BUCKETS - 1);
+}
+
+json_t *pool_stats_json(struct pool *p)
+{
+	json_t *o = json_object(), *recent = json_array();
+	pthread_mutex_lock(&p->mu);
+	json_object_set_new(o, "pending", json_integer((json_int_t)p->pending));
+	json_object_set_new(o, "active", json_integer((json_int_t)p->active));
+	json_object_set_new(o, "done", json_integer((json_int_t)p->ndone));
+	json_object_set_new(o, "failed", json_integer((json_int_t)p->nfailed));
+	json_object_set_new(o, "inflight", json_integer((json_int_t)(p->next - p->head)));
+	json_object_set_new(o, "held", json_integer((json_int_t)p->holds));
+	json_object_set_new(o, "queued", json_integer((json_int_t)p->queued));
+	json_object_set_new(o, "op_p50_us", json_integer((json_int_t)pct(p, 50)));
+	json_object_set_new(o, "op_p90_us", json_integer((json_int_t)pct(p, 90)));
+	json_object_set_new(o, "op_p99_us", json_integer((json_int_t)pct(p, 99)));
+	for (size_t i = 0; i < p->wn; i++) {
+		/* Oldest first. */
+		const struct op_record *r = &p->window[(p->wpos + POOL_WINDOW - p->wn + i) % POOL_WINDOW];
+		char ts[32];
+		json_t *e = json_object();
+		event_time_fmt(&r->start, ts);
+		json_object_set_new(e, "id", json_integer((json_int_t)r->id));
+		json_object_set_new(e, "key", json_string(r->key));
+		json_object_set_new(e, "start", json_string(ts));
+		json_object_set_new(e, "dur_us", json_integer((json_int_t)r->dur_us));
+		json_object_set_new(e, "run_us", json_integer((json_int_t)r->run_us));
+		json_object_set_new(e, "outcome", json_string(r->failed ? "failed" : "done"));
+		if (r->error[0])
+			json_object_set_new(e, "error", json_string(r->error));
+		json_array_append_new(recent, e);
+	}
+	pthread_mutex_unlock(&p->mu);
+	json_object_set_new(o, "recent", recent);
+	return o;
+}

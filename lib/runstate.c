@@ -1,0 +1,306 @@
+/* runstate.c: see runstate.h. */
+#include "kerf.h"
+#include "runstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const state_names[RS__COUNT] = {
+	"idle", "preparing", "running", "paused", "stopping",
+	"completed", "failed", "cancelled", "timed-out",
+};
+
+static const char *const event_names[RSE__COUNT] = {
+	"prepare", "ready", "pause", "resume", "stop", "fault", "alarm",
+	"timeout", "done_ok", "done_failed", "done_cancelled", "done_timeout",
+};
+
+/*
+ * The transitions.  A missing entry (0, since RS_IDLE is never a
+ * target) means the event is refused in that state.  The entries are
+ * offset by one so that the zero of an unset slot is "refused".
+ * Stopping accepts fault, alarm, stop and timeout again: the run is
+ * already winding down, the supervisor decides which cause wins.
+ */
+#define T(s) ((signed char)((s) + 1))
+static const signed char table[RS__COUNT][RSE__COUNT] = {
+	[RS_IDLE] = {
+		[RSE_PREPARE] = T(RS_PREPARING),
+	},
+	[RS_PREPARING] = {
+		[RSE_READY] = T(RS_RUNNING),
+		[RSE_STOP] = T(RS_STOPPING),
+		[RSE_FAULT] = T(RS_STOPPING),
+		[RSE_ALARM] = T(RS_STOPPING),
+		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_DONE_FAILED] = T(RS_FAILED),
+	},
+	[RS_RUNNING] = {
+		[RSE_PAUSE] = T(RS_PAUSED),
+		[RSE_STOP] = T(RS_STOPPING),
+		[RSE_FAULT] = T(RS_STOPPING),
+		[RSE_ALARM] = T(RS_STOPPING),
+		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_DONE_OK] = T(RS_COMPLETED),
+	},
+	[RS_PAUSED] = {
+		[RSE_RESUME] = T(RS_RUNNING),
+		[RSE_STOP] = T(RS_STOPPING),
+		[RSE_FAULT] = T(RS_STOPPING),
+		[RSE_ALARM] = T(RS_STOPPING),
+		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_DONE_OK] = T(RS_COMPLETED),
+	},
+	[RS_STOPPING] = {
+		[RSE_STOP] = T(RS_STOPPING),
+		[RSE_FAULT] = T(RS_STOPPING),
+		[RSE_ALARM] = T(RS_STOPPING),
+		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_DONE_FAILED] = T(RS_FAILED),
+		[RSE_DONE_CANCELLED] = T(RS_CANCELLED),
+		[RSE_DONE_TIMEOUT] = T(RS_TIMED_OUT),
+	},
+	/* completed, failed, cancelled, timed-out: final, nothing allowed */
+};
+#undef T
+
+const char *runstate_state_name(enum runstate_state s)
+{
+	return (unsigned)s < RS__COUNT ? state_names[s] : "?";
+}
+
+const char *runstate_event_name(enum runstate_event e)
+{
+	return (unsigned)e < RSE__COUNT ? event_names[e] : "?";
+}
+
+int runstate_is_final(enum runstate_state s)
+{
+	return s == RS_COMPLETED || s == RS_FAILED || s == RS_CANCELLED || s == RS_TIMED_OUT;
+}
+
+int runstate_next(enum runstate_state s, enum runstate_event e)
+{
+	if ((unsigned)s >= RS__COUNT || (unsigned)e >= RSE__COUNT)
+		return -1;
+	return table[s][e] - 1;
+}
+
+static void now_str(char out[40])
+{
+	struct timespec ts;
+	real_now(&ts);
+	event_time_fmt(&ts, out);
+}
+
+int runstate_open(struct runstate *rs, const char *dir, const char *run,
+		  char *err, size_t errlen, pid_t *holder)
+{
+	struct flock fl;
+	char *path;
+
+	memset(rs, 0, sizeof *rs);
+	rs->lock_fd = rs->timeline_fd = -1;
+	if (holder)
+		*holder = 0;
+	if (mkdir_p(dir, 0777) != 0) {
+		snprintf(err, errlen, "cannot create run directory '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	path = xasprintf("%s/lock", dir);
+	rs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (rs->lock_fd < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(rs->lock_fd, F_SETLK, &fl) != 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EACCES) {
+			memset(&fl, 0, sizeof fl);
+			fl.l_type = F_WRLCK;
+			if (holder && fcntl(rs->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+				*holder = fl.l_pid;
+			snprintf(err, errlen, "run directory '%s' is in use by another kerf run", dir);
+			close(rs->lock_fd);
+			rs->lock_fd = -1;
+			free(path);
+			return -2;
+		}
+		snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(e));
+		close(rs->lock_fd);
+		rs->lock_fd = -1;
+		free(path);
+		return -1;
+	}
+	free(path);
+	/* The pid in the lock file is for people; programs use F_GETLK. */
+	{
+		char buf[32];
+		int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+		if (ftruncate(rs->lock_fd, 0) == 0)
+			(void)!pwrite(rs->lock_fd, buf, (size_t)n, 0);
+	}
+	path = xasprintf("%s/timeline.ndjson", dir);
+	rs->timeline_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (rs->timeline_fd < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		free(path);
+		runstate_close(rs);
+		return -1;
+	}
+	free(path);
+	rs->dir = xstrdup(dir);
+	rs->run = xstrdup(run);
+	rs->state = RS_IDLE;
+	rs->start_ms = rs->since_ms = mono_ms();
+	now_str(rs->started);
+	memcpy(rs->since, rs->started, sizeof rs->since);
+	return 0;
+}
+
+void runstate_note(struct runstate *rs, const char *kind, json_t *fields)
+{
+	char t[40];
+	json_t *rec = json_object();
+	char *s;
+
+	now_str(t);
+	json_object_set_new(rec, "t", json_string(t));
+	json_object_set_new(rec, "ms", json_integer((json_int_t)(mono_ms() - rs->start_ms)));
+	json_object_set_new(rec, "run", json_string(rs->run));
+	json_object_set_new(rec, "kind", json_string(kind));
+	if (fields)
+		json_object_update_missing(rec, fields);
+	s = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (s && rs->timeline_fd >= 0) {
+		size_t n = strlen(s);
+		s[n] = '\n';
+		if (write_all(rs->timeline_fd, s, n + 1) != 0)
+			log_msg(LOG_WARN, NULL, "cannot append to '%s/timeline.ndjson': %s",
+				rs->dir, strerror(errno));
+	}
+	free(s);
+	json_decref(rec);
+	json_decref(fields);
+}
+
+int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields)
+{
+	int next = runstate_next(rs->state, e);
+	json_t *f = fields ? fields : json_object();
+
+	json_object_set_new(f, "event", json_string(runstate_event_name(e)));
+	json_object_set_new(f, "from", json_string(runstate_state_name(rs->state)));
+	if (next < 0) {
+		runstate_note(rs, "refused", f);
+		return -1;
+	}
+	json_object_set_new(f, "to", json_string(runstate_state_name((enum runstate_state)next)));
+	if ((enum runstate_state)next != rs->state) {
+		rs->state = (enum runstate_state)next;
+		rs->since_ms = mono_ms();
+		now_str(rs->since);
+	}
+	runstate_note(rs, "transition", f);
+	return 0;
+}
+
+/* tmp + rename without fsync: atomic for readers, not durable. */
+static int replace_file(const char *path, const char *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd, e;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0 && write_all(fd, data, len) != 0) {
+		e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
+	if (fd < 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		e = errno;
+		unlink(tmp);
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
+{
+	char now[40];
+	json_t *o = json_object();
+	char *s, *path;
+	int rc;
+
+	now_str(now);
+	json_object_set_new(o, "v", json_integer(1));
+	json_object_set_new(o, "run", json_string(rs->run));
+	json_object_set_new(o, "rundir", json_string(rs->dir));
+	json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
+	json_object_set_new(o, "state", json_string(runstate_state_name(rs->state)));
+	json_object_set_new(o, "since", json_string(rs->since));
+	json_object_set_new(o, "started", json_string(rs->started));
+	json_object_set_new(o, "updated", json_string(now));
+	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - rs->start_ms)));
+	if (body)
+		json_object_update_missing(o, (json_t *)body);
+	s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	json_decref(o);
+	if (!s)
+		return -1;
+	path = xasprintf("%s/status.json", rs->dir);
+	{
+		size_t n = strlen(s);
+		s[n] = '\n';
+		rc = durable ? atomic_write_file(path, s, n + 1) : replace_file(path, s, n + 1);
+	}
+	if (rc != 0)
+		log_msg(LOG_WARN, NULL, "cannot write '%s': %s", path, strerror(errno));
+	free(path);
+	free(s);
+	return rc;
+}
+
+void runstate_close(struct runstate *rs)
+{
+	if (rs->timeline_fd >= 0)
+		close(rs->timeline_fd);
+	rs->timeline_fd = -1;
+	if (rs->lock_fd >= 0)
+		close(rs->lock_fd);
+	rs->lock_fd = -1;
+	free(rs->dir);
+	free(rs->run);
+	rs->dir = rs->run = NULL;
+}
+
+pid_t runstate_lock_holder(const char *dir)
+{
+	char *path = xasprintf("%s/lock", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct flock fl;
+	pid_t pid = -1;
+
+	free(path);
+	if (fd < 0)
+		return -1;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_GETLK, &fl) == 0)
+		pid = fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+	close(fd);
+	return pid;
+}

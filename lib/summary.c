@@ -1,0 +1,674 @@
+/* summary.c: see summary.h. */
+#include "kerf.h"
+#include "klarf.h"
+#include "summary.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct wafer {
+	char *id;
+	char *lot;
+	long slot;
+	char *t_start, *t_end;
+	long dies_planned, dies_reported;
+	int ended, dirty, has_klarf;
+	long (*plan)[2];
+	size_t nplan, capplan;
+	struct klarf_defect *defects;
+	size_t ndefects, capdefects;
+	/* From detect's wafer_summary, when one came. */
+	json_t *wsum;
+};
+
+struct cls {
+	long num;
+	char *name;
+};
+
+struct summary {
+	char *rundir;
+	int recovering;
+	char *run, *lot, *recipe, *tool, *t_run;
+	double diameter_mm, pitch[2], origin[2];
+	long wafers_planned;
+	char *stream_status;
+	json_t *alarms;
+	uint64_t events, unparsed;
+	uint64_t by_type[EV__COUNT];
+	struct wafer *w;
+	size_t nw, capw;
+	size_t last;
+	struct cls *cls;
+	size_t ncls;
+};
+
+/* Temporary files a crash left in RUNDIR/klarf/ (atomic_write_file's
+ * "NAME.tmp.PID"): never complete, so removed. */
+static void clean_tmp(const char *rundir)
+{
+	char *dir = xasprintf("%s/klarf", rundir);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (d) {
+		while ((e = readdir(d)))
+			if (strstr(e->d_name, ".klarf.tmp.")) {
+				char *path = xasprintf("%s/%s", dir, e->d_name);
+				if (unlink(path) == 0)
+					log_msg(LOG_INFO, NULL, "removed '%s', left by a crash", path);
+				free(path);
+			}
+		closedir(d);
+	}
+	free(dir);
+}
+
+struct summary *summary_new(const char *rundir)
+{
+	struct summary *s = xcalloc(1, sizeof *s);
+	clean_tmp(rundir);
+	s->rundir = xstrdup(rundir);
+	s->alarms = json_array();
+	s->diameter_mm = 300;
+	return s;
+}
+
+void summary_set_recovering(struct summary *s, int on)
+{
+	s->recovering = on;
+}
+
+static void set_str(char **dst, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	if (v) {
+		free(*dst);
+		*dst = xstrdup(v);
+	}
+}
+
+static double num(json_t *o, const char *key, double def)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+static void pair(json_t *o, const char *key, double out[2])
+{
+	json_t *a = json_object_get(o, key);
+	if (json_is_array(a) && json_array_size(a) == 2) {
+		out[0] = json_is_number(json_array_get(a, 0)) ? json_number_value(json_array_get(a, 0)) : 0;
+		out[1] = json_is_number(json_array_get(a, 1)) ? json_number_value(json_array_get(a, 1)) : 0;
+	}
+}
+
+static struct wafer *wafer_get(struct summary *s, const char *id)
+{
+	size_t i;
+	if (s->nw && strcmp(s->w[s->last].id, id) == 0)
+		return &s->w[s->last];
+	for (i = 0; i < s->nw; i++)
+		if (strcmp(s->w[i].id, id) == 0) {
+			s->last = i;
+			return &s->w[i];
+		}
+	if (s->nw == s->capw) {
+		s->capw = s->capw ? s->capw * 2 : 32;
+		s->w = xrealloc(s->w, s->capw * sizeof *s->w);
+	}
+	memset(&s->w[s->nw], 0, sizeof s->w[s->nw]);
+	s->w[s->nw].id = xstrdup(id);
+	s->last = s->nw;
+	return &s->w[s->nw++];
+}
+
+static void add_die(struct wafer *w, long col, long row)
+{
+	if (w->nplan == w->capplan) {
+		w->capplan = w->capplan ? w->capplan * 2 : 256;
+		w->plan = xrealloc(w->plan, w->capplan * sizeof *w->plan);
+	}
+	w->plan[w->nplan][0] = col;
+	w->plan[w->nplan][1] = row;
+	w->nplan++;
+	w->dirty = 1;
+}
+
+static int known_class(const struct summary *s, long n)
+{
+	size_t i;
+	for (i = 0; i < s->ncls; i++)
+		if (s->cls[i].num == n)
+			return 1;
+	return 0;
+}
+
+static void note_class(struct summary *s, long n, const char *name)
+{
+	size_t i;
+	for (i = 0; i < s->ncls; i++)
+		if (s->cls[i].num == n)
+			return;
+	s->cls = xrealloc(s->cls, (s->ncls + 1) * sizeof *s->cls);
+	s->cls[s->ncls].num = n;
+	s->cls[s->ncls].name = xstrdup(name && *name ? name : "UNCLASSIFIED");
+	s->ncls++;
+}
+
+static int cmp_die(const void *a, const void *b)
+{
+	const long *x = a, *y = b;
+	if (x[1] != y[1])
+		return x[1] < y[1] ? -1 : 1;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static int cmp_cls(const void *a, const void *b)
+{
+	const struct cls *x = a, *y = b;
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Sort the test plan and drop repeats (die and die_done may both come). */
+static void plan_unique(struct wafer *w)
+{
+	size_t i, n = 0;
+	if (!w->nplan)
+		return;
+	qsort(w->plan, w->nplan, sizeof *w->plan, cmp_die);
+	for (i = 0; i < w->nplan; i++)
+		if (n == 0 || cmp_die(w->plan[i], w->plan[n - 1]) != 0) {
+			w->plan[n][0] = w->plan[i][0];
+			w->plan[n][1] = w->plan[i][1];
+			n++;
+		}
+	w->nplan = n;
+}
+
+static size_t defective_dies(const struct wafer *w)
+{
+	long (*d)[2];
+	size_t i, n = 0;
+	if (!w->ndefects)
+		return 0;
+	d = xmalloc(w->ndefects * sizeof *d);
+	for (i = 0; i < w->ndefects; i++) {
+		d[i][0] = w->defects[i].xindex;
+		d[i][1] = w->defects[i].yindex;
+	}
+	qsort(d, w->ndefects, sizeof *d, cmp_die);
+	for (i = 0; i < w->ndefects; i++)
+		if (i == 0 || cmp_die(d[i], d[i - 1]) != 0)
+			n++;
+	free(d);
+	return n;
+}
+
+/* "2026-11-21T09:26:26.123456Z" → "11-21-26 09:26:26" (KLARF's form). */
+static char *klarf_time(const char *t)
+{
+	struct timespec ts;
+	struct tm tm;
+	if (!t || event_time_parse(t, &ts) != 0)
+		return NULL;
+	gmtime_r(&ts.tv_sec, &tm);
+	return xasprintf("%02d-%02d-%02d %02d:%02d:%02d", tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_year % 100, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static char *klarf_path(const struct summary *s, const struct wafer *w, int relative)
+{
+	char *lot = safe_name(w->lot ? w->lot : s->lot ? s->lot : "", 100);
+	char *wid = safe_name(w->id, 100);
+	char *p = relative ? xasprintf("klarf/%s_%s.klarf", lot, wid)
+			   : xasprintf("%s/klarf/%s_%s.klarf", s->rundir, lot, wid);
+	free(lot);
+	free(wid);
+	return p;
+}
+
+static void fill_klarf(const struct summary *s, struct wafer *w, struct klarf *k)
+{
+	struct klarf_wafer *kw;
+	size_t i;
+
+	memset(k, 0, sizeof *k);
+	plan_unique(w);
+	k->file_version = xstrdup("1.2");
+	k->file_timestamp = klarf_time(w->t_end ? w->t_end : w->t_start);
+	k->station = xasprintf("KERF %s kerf", s->tool && *s->tool ? s->tool : "SIM");
+	for (char *p = k->station; *p; p++)
+		if (*p == '"')
+			*p = '_';
+	k->sample_type = xstrdup("WAFER");
+	k->lot_id = xstrdup(w->lot ? w->lot : s->lot ? s->lot : "");
+	k->setup_id = xstrdup(s->recipe ? s->recipe : "");
+	k->step_id = xstrdup(s->recipe ? s->recipe : "");
+	k->device_id = xstrdup(s->run ? s->run : "");
+	k->orientation = xstrdup("DOWN");
+	k->sample_size_mm = s->diameter_mm;
+	k->die_pitch[0] = s->pitch[0];
+	k->die_pitch[1] = s->pitch[1];
+	/* Die (col,row)'s lower-left corner sits at origin + (col,row)·pitch
+	 * from the wafer centre; in KLARF the die index grid starts at 0, so
+	 * the centre is at -origin in that frame. */
+	k->die_origin[0] = 0;
+	k->die_origin[1] = 0;
+	k->center[0] = -s->origin[0];
+	k->center[1] = -s->origin[1];
+	k->nclasses = s->ncls;
+	k->classes = xcalloc(s->ncls ? s->ncls : 1, sizeof *k->classes);
+	for (i = 0; i < s->ncls; i++) {
+		k->classes[i].num = s->cls[i].num;
+		k->classes[i].name = xstrdup(s->cls[i].name);
+	}
+	qsort(k->classes, k->nclasses, sizeof *k->classes, cmp_cls);
+	k->nwafers = 1;
+	k->wafers = xcalloc(1, sizeof *k->wafers);
+	kw = &k->wafers[0];
+	kw->wafer_id = xstrdup(w->id);
+	kw->slot = w->slot;
+	kw->result_timestamp = klarf_time(w->t_start ? w->t_start : w->t_end);
+	kw->ntest_plan = w->nplan;
+	kw->test_plan = xmalloc((w->nplan ? w->nplan : 1) * sizeof *kw->test_plan);
+	memcpy(kw->test_plan, w->plan, w->nplan * sizeof *w->plan);
+	kw->area_per_test = s->pitch[0] * s->pitch[1];
+	kw->ndefects = w->ndefects;
+	kw->defects = xmalloc((w->ndefects ? w->ndefects : 1) * sizeof *kw->defects);
+	memcpy(kw->defects, w->defects, w->ndefects * sizeof *w->defects);
+}
+
+static int write_klarf(struct summary *s, struct wafer *w)
+{
+	struct klarf k;
+	char *dir = xasprintf("%s/klarf", s->rundir);
+	char *path = klarf_path(s, w, 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc = -1, e = 0;
+
+	if (s->recovering && access(path, F_OK) == 0) {
+		/* Written before the restart, atomically: it is whole. */
+		w->has_klarf = 1;
+		w->dirty = 0;
+		rc = 0;
+		goto out;
+	}
+	fill_klarf(s, w, &k);
+	f = open_memstream(&buf, &len);
+	if (!f || klarf_write(f, &k) != 0 || fclose(f) != 0) {
+		e = errno;
+		log_msg(LOG_ERROR, NULL, "cannot format the KLARF of wafer '%s': %s", w->id, strerror(e));
+		klarf_free(&k);
+		goto out;
+	}
+	klarf_free(&k);
+	if (mkdir_p(dir, 0755) != 0 || atomic_write_file(path, buf, len) != 0) {
+		e = errno;
+		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(e));
+		goto out;
+	}
+	w->has_klarf = 1;
+	w->dirty = 0;
+	log_msg(LOG_INFO, json_pack("{ss ss sI}", "wafer", w->id, "path", path,
+				    "defects", (json_int_t)w->ndefects),
+		"wrote '%s'", path);
+	rc = 0;
+out:
+	free(buf);
+	free(dir);
+	free(path);
+	if (rc)
+		errno = e;
+	return rc;
+}
+
+static long lnum(json_t *o, const char *key, long def)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (long)json_integer_value(v) : def;
+}
+
+struct defect_in {
+	long col, row, class_num;
+	double x, y, w, h, area;
+};
+
+static void add_defect(struct summary *s, const char *wid, const struct defect_in *in, const char *cls, size_t clslen)
+{
+	struct wafer *w = wafer_get(s, wid);
+	struct klarf_defect *d;
+	if (w->ndefects == w->capdefects) {
+		w->capdefects = w->capdefects ? w->capdefects * 2 : 64;
+		w->defects = xrealloc(w->defects, w->capdefects * sizeof *w->defects);
+	}
+	d = &w->defects[w->ndefects++];
+	memset(d, 0, sizeof *d);
+	d->id = (long)w->ndefects;
+	d->xrel = in->x;
+	d->yrel = in->y;
+	d->xindex = in->col;
+	d->yindex = in->row;
+	d->xsize = in->w;
+	d->ysize = in->h;
+	d->area = in->area;
+	/* DSIZE: the diameter of the circle of the same area. */
+	d->dsize = in->area > 0 ? sqrt(4 * in->area / M_PI) : 0;
+	d->classnumber = in->class_num;
+	d->test = 1;
+	if (!known_class(s, d->classnumber)) {
+		char *name = cls ? xstrndup(cls, clslen) : NULL;
+		note_class(s, d->classnumber, name);
+		free(name);
+	}
+	w->dirty = 1;
+}
+
+static void feed_defect(struct summary *s, json_t *o)
+{
+	const char *wid = json_string_value(json_object_get(o, "wafer"));
+	const char *cls = json_string_value(json_object_get(o, "class"));
+	struct defect_in in;
+	if (!wid)
+		return;
+	in.x = num(o, "x_um", 0);
+	in.y = num(o, "y_um", 0);
+	in.col = lnum(o, "col", 0);
+	in.row = lnum(o, "row", 0);
+	in.w = num(o, "w_um", 0);
+	in.h = num(o, "h_um", 0);
+	in.area = num(o, "area_um2", 0);
+	in.class_num = lnum(o, "class_num", 0);
+	add_defect(s, wid, &in, cls, cls ? strlen(cls) : 0);
+}
+
+/* Peek helpers for the hot event types, so they need no JSON parse. */
+static int peek_long(const char *line, size_t len, const char *key, long *out)
+{
+	const char *v;
+	size_t vl;
+	char tmp[32];
+	if (!event_peek(line, len, key, &v, &vl) || vl == 0 || vl >= sizeof tmp)
+		return -1;
+	memcpy(tmp, v, vl);
+	tmp[vl] = '\0';
+	return parse_long(tmp, -1000000000L, 1000000000L, out);
+}
+
+static int peek_num(const char *line, size_t len, const char *key, double *out)
+{
+	const char *v;
+	size_t vl;
+	char tmp[64], *end;
+	if (!event_peek(line, len, key, &v, &vl) || vl == 0 || vl >= sizeof tmp)
+		return -1;
+	memcpy(tmp, v, vl);
+	tmp[vl] = '\0';
+	*out = strtod(tmp, &end);
+	return *end ? -1 : 0;
+}
+
+/* A string member without escapes (with one, the caller parses). */
+static int peek_str(const char *line, size_t len, const char *key, const char **v, size_t *vl)
+{
+	if (!event_peek(line, len, key, v, vl))
+		return -1;
+	return memchr(*v, '\\', *vl) ? -1 : 0;
+}
+
+/* 1 if the event was accounted for without parsing it. */
+static int fast_feed(struct summary *s, enum event_type t, const char *line, size_t len)
+{
+	const char *v, *c = NULL;
+	size_t vl, cl = 0;
+	char wid[256];
+	long col, row;
+
+	if (peek_str(line, len, "wafer", &v, &vl) != 0 || vl >= sizeof wid)
+		return 0;
+	memcpy(wid, v, vl);
+	wid[vl] = '\0';
+	if (peek_long(line, len, "col", &col) != 0 || peek_long(line, len, "row", &row) != 0)
+		return 0;
+	if (t == EV_DIE || t == EV_DIE_DONE) {
+		add_die(wafer_get(s, wid), col, row);
+		return 1;
+	}
+	{
+		struct defect_in in = { col, row, 0, 0, 0, 0, 0, 0 };
+		if (peek_num(line, len, "x_um", &in.x) != 0 || peek_num(line, len, "y_um", &in.y) != 0 ||
+		    peek_num(line, len, "w_um", &in.w) != 0 || peek_num(line, len, "h_um", &in.h) != 0 ||
+		    peek_num(line, len, "area_um2", &in.area) != 0 ||
+		    peek_long(line, len, "class_num", &in.class_num) != 0)
+			return 0;
+		if (peek_str(line, len, "class", &c, &cl) != 0)
+			c = NULL, cl = 0;
+		add_defect(s, wid, &in, c, cl);
+		return 1;
+	}
+}
+
+int summary_feed(struct summary *s, const char *line, size_t len)
+{
+	enum event_type t = event_peek_type(line, len);
+	json_t *o;
+	json_error_t jerr;
+	int rc = 0;
+
+	s->events++;
+	s->by_type[t < EV__COUNT ? t : EV_UNKNOWN]++;
+	if ((t == EV_DIE || t == EV_DIE_DONE || t == EV_DEFECT) && fast_feed(s, t, line, len))
+		return 0;
+	if (t == EV_DIE)
+		return 0; /* images are never parsed here */
+	if (t == EV_STATE || t == EV_UNKNOWN)
+		return 0;
+	o = json_loadb(line, len, 0, &jerr);
+	if (!json_is_object(o)) {
+		s->unparsed++;
+		json_decref(o);
+		return 0;
+	}
+	switch (t) {
+	case EV_RUN_START:
+		set_str(&s->run, o, "run");
+		set_str(&s->lot, o, "lot");
+		set_str(&s->recipe, o, "recipe");
+		set_str(&s->tool, o, "tool");
+		set_str(&s->t_run, o, "t");
+		s->diameter_mm = num(o, "diameter_mm", 300);
+		pair(o, "pitch_um", s->pitch);
+		pair(o, "origin_um", s->origin);
+		s->wafers_planned = lnum(o, "wafers", 0);
+		break;
+	case EV_WAFER_START: {
+		const char *wid = json_string_value(json_object_get(o, "wafer"));
+		struct wafer *w;
+		if (!wid)
+			break;
+		w = wafer_get(s, wid);
+		w->slot = lnum(o, "slot", w->slot);
+		set_str(&w->lot, o, "lot");
+		set_str(&w->t_start, o, "t");
+		w->dies_planned = lnum(o, "dies", 0);
+		break;
+	}
+	case EV_DIE_DONE: {
+		const char *wid = json_string_value(json_object_get(o, "wafer"));
+		if (wid)
+			add_die(wafer_get(s, wid), lnum(o, "col", 0), lnum(o, "row", 0));
+		break;
+	}
+	case EV_DEFECT:
+		feed_defect(s, o);
+		break;
+	case EV_WAFER_END: {
+		const char *wid = json_string_value(json_object_get(o, "wafer"));
+		struct wafer *w;
+		if (!wid)
+			break;
+		w = wafer_get(s, wid);
+		w->ended = 1;
+		if (!w->slot)
+			w->slot = lnum(o, "slot", 0);
+		w->dies_reported = lnum(o, "dies", 0);
+		set_str(&w->t_end, o, "t");
+		rc = write_klarf(s, w);
+		break;
+	}
+	case EV_WAFER_SUMMARY: {
+		const char *wid = json_string_value(json_object_get(o, "wafer"));
+		struct wafer *w;
+		if (!wid)
+			break;
+		w = wafer_get(s, wid);
+		json_decref(w->wsum);
+		w->wsum = json_incref(o);
+		break;
+	}
+	case EV_ALARM: {
+		json_t *a = json_object();
+		const char *keys[] = { "seq", "t", "alid", "text", "set", "category", "critical" };
+		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+			json_t *x = json_object_get(o, keys[i]);
+			if (x)
+				json_object_set(a, keys[i], x);
+		}
+		json_array_append_new(s->alarms, a);
+		break;
+	}
+	case EV_RUN_END:
+		set_str(&s->stream_status, o, "status");
+		break;
+	default:
+		break;
+	}
+	json_decref(o);
+	return rc;
+}
+
+static json_t *wafer_json(const struct summary *s, struct wafer *w)
+{
+	json_t *o = json_object();
+	double die_cm2 = s->pitch[0] * s->pitch[1] / 1e8;
+	size_t dies;
+	json_t *sig = w->wsum ? json_object_get(w->wsum, "signature") : NULL;
+	char *kp = w->has_klarf ? klarf_path(s, w, 1) : NULL;
+
+	plan_unique(w);
+	dies = w->nplan ? w->nplan : (size_t)(w->dies_reported > 0 ? w->dies_reported : 0);
+	json_object_set_new(o, "wafer", json_string(w->id));
+	json_object_set_new(o, "slot", json_integer(w->slot));
+	json_object_set_new(o, "lot", json_string(w->lot ? w->lot : s->lot ? s->lot : ""));
+	json_object_set_new(o, "complete", json_boolean(w->ended));
+	json_object_set_new(o, "dies_planned", json_integer(w->dies_planned));
+	json_object_set_new(o, "dies", json_integer((json_int_t)dies));
+	json_object_set_new(o, "defects", json_integer((json_int_t)w->ndefects));
+	json_object_set_new(o, "defective_dies", json_integer((json_int_t)defective_dies(w)));
+	json_object_set_new(o, "density_cm2",
+			    json_real(dies && die_cm2 > 0 ? (double)w->ndefects / ((double)dies * die_cm2) : 0.0));
+	json_object_set_new(o, "signature", sig ? json_incref(sig) : json_null());
+	json_object_set_new(o, "klarf", kp ? json_string(kp) : json_null());
+	free(kp);
+	return o;
+}
+
+int summary_finish(struct summary *s)
+{
+	json_t *o = json_object(), *ws = json_array(), *by = json_object(), *tot = json_object();
+	uint64_t dies = 0, defects = 0, ddies = 0;
+	char *path, *text;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->nw; i++) {
+		struct wafer *w = &s->w[i];
+		json_t *wj;
+		if (w->ended && w->dirty && write_klarf(s, w) != 0)
+			rc = -1;
+		wj = wafer_json(s, w);
+		dies += (uint64_t)json_integer_value(json_object_get(wj, "dies"));
+		defects += w->ndefects;
+		ddies += (uint64_t)json_integer_value(json_object_get(wj, "defective_dies"));
+		json_array_append_new(ws, wj);
+	}
+	for (i = 1; i < EV__COUNT; i++)
+		if (s->by_type[i])
+			json_object_set_new(by, event_type_name((enum event_type)i), json_integer((json_int_t)s->by_type[i]));
+	if (s->by_type[EV_UNKNOWN])
+		json_object_set_new(by, "other", json_integer((json_int_t)s->by_type[EV_UNKNOWN]));
+	json_object_set_new(tot, "wafers", json_integer((json_int_t)s->nw));
+	json_object_set_new(tot, "dies", json_integer((json_int_t)dies));
+	json_object_set_new(tot, "defects", json_integer((json_int_t)defects));
+	json_object_set_new(tot, "defective_dies", json_integer((json_int_t)ddies));
+	json_object_set_new(tot, "alarms", json_integer((json_int_t)json_array_size(s->alarms)));
+
+	json_object_set_new(o, "run", s->run ? json_string(s->run) : json_null());
+	json_object_set_new(o, "lot", s->lot ? json_string(s->lot) : json_null());
+	json_object_set_new(o, "recipe", s->recipe ? json_string(s->recipe) : json_null());
+	json_object_set_new(o, "tool", s->tool ? json_string(s->tool) : json_null());
+	json_object_set_new(o, "started", s->t_run ? json_string(s->t_run) : json_null());
+	json_object_set_new(o, "stream_status", s->stream_status ? json_string(s->stream_status) : json_null());
+	json_object_set_new(o, "wafers_planned", json_integer(s->wafers_planned));
+	json_object_set_new(o, "events", json_integer((json_int_t)s->events));
+	json_object_set_new(o, "events_by_type", by);
+	if (s->unparsed)
+		json_object_set_new(o, "events_unparsed", json_integer((json_int_t)s->unparsed));
+	json_object_set_new(o, "totals", tot);
+	json_object_set_new(o, "wafers", ws);
+	json_object_set(o, "alarms", s->alarms);
+
+	text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	json_decref(o);
+	path = xasprintf("%s/summary.json", s->rundir);
+	if (!text) {
+		log_msg(LOG_ERROR, NULL, "cannot format '%s'", path);
+		rc = -1;
+	} else {
+		size_t n = strlen(text);
+		text = xrealloc(text, n + 2);
+		text[n] = '\n';
+		if (atomic_write_file(path, text, n + 1) != 0) {
+			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(errno));
+			rc = -1;
+		}
+	}
+	free(text);
+	free(path);
+	return rc;
+}
+
+void summary_free(struct summary *s)
+{
+	size_t i;
+	if (!s)
+		return;
+	for (i = 0; i < s->nw; i++) {
+		struct wafer *w = &s->w[i];
+		free(w->id);
+		free(w->lot);
+		free(w->t_start);
+		free(w->t_end);
+		free(w->plan);
+		free(w->defects);
+		json_decref(w->wsum);
+	}
+	for (i = 0; i < s->ncls; i++)
+		free(s->cls[i].name);
+	free(s->cls);
+	free(s->w);
+	free(s->rundir);
+	free(s->run);
+	free(s->lot);
+	free(s->recipe);
+	free(s->tool);
+	free(s->t_run);
+	free(s->stream_status);
+	json_decref(s->alarms);
+	free(s);
+}

@@ -1,0 +1,438 @@
+#!/usr/bin/env bats
+# kerf-acquire: the simulated tool, replay, the live source, and the
+# machine-boundary duties (readiness, stop, pause, alarms, fault injection).
+# KLARF import is in klarf.bats.
+
+load common
+bats_require_minimum_version 1.5.0
+
+setup() {
+	T="$BATS_TEST_TMPDIR"
+	# A small, quick wafer: 100 mm, 20 mm pitch, 16 px dies.
+	SMALL=(--diameter 100 --edge 0 --pitch 20000 --die-px 16)
+}
+
+# expected_dies D E PX PY: whole dies of PX x PY um inside the usable
+# circle of a D mm wafer with E mm edge exclusion, on a grid with a die
+# corner at the wafer centre (computed here, independently of the C code).
+expected_dies() {
+	awk -v D="$1" -v E="$2" -v P="$3" -v Q="$4" 'function abs(v) { return v < 0 ? -v : v }
+	function max(a, b) { return a > b ? a : b }
+	BEGIN {
+		R = D * 500 - E * 1000; n = 0
+		for (c = -int(R / P) - 1; c <= int(R / P); c++)
+			for (r = -int(R / Q) - 1; r <= int(R / Q); r++) {
+				fx = max(abs(c * P), abs((c + 1) * P)); fy = max(abs(r * Q), abs((r + 1) * Q))
+				if (fx * fx + fy * fy <= R * R) n++
+			}
+		print n
+	}'
+}
+
+lines_ge() { # FILE N: FILE has at least N lines
+	[ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]
+}
+
+count_type() { # FILE TYPE
+	grep -c "\"type\":\"$2\"" "$1" || true
+}
+
+@test "kerf-acquire --help prints the usage on stdout and exits 0" {
+	run kerf-acquire --help
+	assert_success
+	assert_line --partial "Usage: kerf-acquire [--sim] [OPTION]..."
+	assert_line --partial "--inject SPEC"
+}
+
+@test "kerf-acquire rejects bad usage with exit 64" {
+	run kerf-acquire --wafers 26
+	assert_equal "$status" 64
+	assert_output --partial "--wafers"
+	run kerf-acquire --inject boom@3
+	assert_equal "$status" 64
+	run kerf-acquire --sim --replay x
+	assert_equal "$status" 64
+	assert_output --partial "choose one source"
+	run kerf-acquire --signature donut
+	assert_equal "$status" 64
+}
+
+@test "kerf-acquire --sim --seed 7 --wafers 2 is byte-identical across runs" {
+	a=$(kerf-acquire --sim --seed 7 --wafers 2 2>/dev/null | sha256sum)
+	b=$(kerf-acquire --sim --seed 7 --wafers 2 2>/dev/null | sha256sum)
+	assert_equal "$a" "$b"
+	c=$(kerf-acquire --sim --seed 8 --wafers 2 2>/dev/null | sha256sum)
+	[ "$a" != "$c" ]
+}
+
+@test "kerf-acquire --sim emits run_start, states, wafers of dies and run_end in order" {
+	kerf-acquire "${SMALL[@]}" --wafers 2 > "$T/out" 2>/dev/null
+	run jq -r '[.seq, .type, (.state // .status // "")] | @tsv' "$T/out"
+	assert_success
+	n=$(wc -l < "$T/out")
+	# seq runs 1..n with no gap; ids are unique.
+	assert_equal "$(jq -r .seq "$T/out" | awk '$1 != NR { bad = 1 } END { print bad ? "gap" : "ok" }')" ok
+	assert_equal "$(jq -r .id "$T/out" | sort -u | wc -l)" "$n"
+	assert_line --index 0 --regexp '^1	run_start	$'
+	assert_line --index 1 --regexp '^2	state	ready$'
+	assert_line --index 2 --regexp '^3	state	executing$'
+	assert_line --index 3 --regexp '^4	wafer_start	$'
+	assert_line --index $((n - 2)) --regexp 'state	idle$'
+	assert_line --index $((n - 1)) --regexp 'run_end	completed$'
+	assert_equal "$(count_type "$T/out" wafer_start)" 2
+	assert_equal "$(count_type "$T/out" wafer_end)" 2
+	# run_start carries the geometry later stages need.
+	run jq -c 'select(.type == "run_start") | [.diameter_mm, .edge_mm, .pitch_um, .origin_um, .cols, .rows, .die_px, .pixel_um, .source, .wafers]' "$T/out"
+	assert_success
+	assert_output '[100,0,[20000,20000],[-60000,-60000],6,6,[16,16],1250,"sim",2]'
+}
+
+@test "kerf-acquire --sim die count per wafer matches the geometry (300 mm, 10 mm pitch, 3 mm edge)" {
+	want=$(expected_dies 300 3 10000 10000)
+	[ "$want" -gt 590 ] && [ "$want" -lt 640 ]
+	kerf-acquire --wafers 1 > "$T/out" 2>/dev/null
+	assert_equal "$(count_type "$T/out" die)" "$want"
+	assert_equal "$(jq -r 'select(.type == "wafer_start") | .dies' "$T/out")" "$want"
+	assert_equal "$(jq -r 'select(.type == "wafer_end") | .dies' "$T/out")" "$want"
+}
+
+@test "kerf-acquire --sim die count matches the geometry on a 200 mm wafer with a non-square pitch" {
+	want=$(expected_dies 200 5 7000 9000)
+	kerf-acquire --wafers 1 --diameter 200 --edge 5 --pitch 7000x9000 --die-px 14 > "$T/out" 2>/dev/null
+	assert_equal "$(count_type "$T/out" die)" "$want"
+	# Every die lies inside the grid and appears once.
+	assert_equal "$(jq -r 'select(.type == "die") | "\(.col),\(.row)"' "$T/out" | sort -u | wc -l)" "$want"
+	run jq -c 'select(.type == "run_start") | .die_px' "$T/out"
+	assert_output '[14,18]'
+}
+
+@test "kerf-acquire --sim die images are base64 of w*h pixels with their XXH3" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/out" 2>/dev/null
+	jq -r 'select(.type == "die") | [.data, .xxh3, .w * .h] | @tsv' "$T/out" | head -5 |
+	while IFS=$'\t' read -r data sum n; do
+		printf '%s' "$data" | base64 -d > "$T/px"
+		[ "$(stat -c %s "$T/px")" -eq "$n" ]
+		[ "$(xxhsum -H3 < "$T/px" | awk '{ print $NF }')" = "$sum" ]
+	done
+}
+
+@test "kerf-acquire --truth writes the injected defects, each in a die of the stream" {
+	kerf-acquire --seed 3 --wafers 3 --truth "$T/truth" > "$T/out" 2>/dev/null
+	[ "$(wc -l < "$T/truth")" -gt 20 ]
+	# Each record names a die event by seq, with the same wafer, col and row.
+	jq -r 'select(.type == "die") | "\(.seq) \(.wafer) \(.col) \(.row)"' "$T/out" | sort > "$T/dies"
+	jq -r '"\(.die_seq) \(.wafer) \(.col) \(.row)"' "$T/truth" | sort -u > "$T/tdies"
+	assert_equal "$(comm -13 "$T/dies" "$T/tdies" | wc -l)" 0
+	# Defaults cycle the wafer signatures: random, cluster, scratch.
+	assert_equal "$(jq -r 'select(.type == "wafer_start") | .signature' "$T/out" | tr '\n' ' ')" "random cluster scratch "
+	run jq -r '.signature' "$T/truth"
+	assert_line cluster
+	assert_line scratch
+	# Defects are big and strong enough to find: >= 3 px, contrast >= 4 sigma (sigma 3).
+	assert_equal "$(jq -r 'select(.kind == "particle" and (.size_px < 3 or .contrast < 12))' "$T/truth" | wc -l)" 0
+	# The truth is reproducible too.
+	kerf-acquire --seed 3 --wafers 3 --truth "$T/truth2" > /dev/null 2>&1
+	cmp "$T/truth" "$T/truth2"
+}
+
+@test "kerf-acquire --sim defects stand out from the same place in a neighbouring die" {
+	kerf-acquire --seed 5 --wafers 1 --defect-rate 0.3 --signature random --truth "$T/truth" > "$T/out" 2>/dev/null
+	# The first particle of at least 8 px area: compare its bbox with the die before it.
+	rec=$(jq -c 'select(.kind == "particle" and .area_px >= 8)' "$T/truth" | head -1)
+	seq=$(jq -r .die_seq <<< "$rec")
+	read -r x0 y0 x1 y1 < <(jq -r '.bbox | @tsv' <<< "$rec")
+	pix() { jq -r --argjson s "$1" 'select(.seq == $s) | .data' "$T/out" | base64 -d | od -An -tu1 -v -w64; }
+	pix "$seq" > "$T/a"
+	pix $((seq - 1)) > "$T/b"
+	[ -s "$T/a" ] && [ -s "$T/b" ]
+	diff=$(paste -d' ' "$T/a" "$T/b" | awk -v x0="$x0" -v y0="$y0" -v x1="$x1" -v y1="$y1" '
+		NR - 1 >= y0 && NR - 1 <= y1 {
+			for (x = x0; x <= x1; x++) { d = $(x + 1) - $(x + 65); if (d < 0) d = -d; s += d; n++ }
+		} END { print int(s / n) }')
+	# The mean difference over the bbox is far above the noise (sigma 3).
+	[ "$diff" -ge 12 ]
+}
+
+@test "kerf-acquire --signature scratch draws one line across several dies" {
+	kerf-acquire --seed 2 --wafers 1 --signature scratch --defect-rate 0 --truth "$T/truth" > /dev/null 2>&1
+	run jq -r 'select(.kind == "scratch") | "\(.col),\(.row)"' "$T/truth"
+	assert_success
+	[ "${#lines[@]}" -ge 3 ]
+}
+
+@test "kerf-acquire --run and KERF_RUN set the run id, default sim-SEED" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 --seed 9 2>/dev/null | head -1 > "$T/a" || true
+	run jq -r .run "$T/a"
+	assert_output sim-9
+	KERF_RUN=env-run kerf-acquire "${SMALL[@]}" --wafers 1 2>/dev/null > "$T/b"
+	assert_equal "$(jq -r .run "$T/b" | sort -u)" env-run
+	kerf-acquire "${SMALL[@]}" --wafers 1 --run opt-run 2>/dev/null > "$T/c"
+	assert_equal "$(jq -r .run "$T/c" | sort -u)" opt-run
+}
+
+@test "kerf-acquire --rate paces dies on the wall clock" {
+	# 12 dies at 60 dies/s take at least 0.2 s.
+	start=$(date +%s%N)
+	kerf-acquire "${SMALL[@]}" --wafers 1 --rate 60 > "$T/out" 2>/dev/null
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	dies=$(count_type "$T/out" die)
+	[ "$ms" -ge $(( dies * 1000 / 60 * 8 / 10 )) ]
+}
+
+@test "kerf-acquire --record writes the same bytes as stdout" {
+	kerf-acquire "${SMALL[@]}" --wafers 2 --record "$T/rec" > "$T/out" 2>/dev/null
+	cmp "$T/rec" "$T/out"
+}
+
+@test "kerf-acquire stops at a die boundary on SIGTERM: state stopping, run_end stopped, exit 0" {
+	kerf-acquire --wafers 1 --rate 200 > "$T/out" 2>"$T/err" &
+	pid=$!
+	wait_for grep -q '"type":"die"' "$T/out"
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	# Every line is a whole event; the run is closed properly.
+	jq -c . "$T/out" > /dev/null
+	run jq -r '[.type, (.state // .status // "")] | @tsv' "$T/out"
+	assert_line --index $((${#lines[@]} - 3)) --regexp '^state	stopping$'
+	assert_line --index $((${#lines[@]} - 2)) --regexp '^wafer_end'
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^run_end	stopped$'
+	dies=$(count_type "$T/out" die)
+	[ "$dies" -lt 616 ]
+	assert_equal "$(jq -r 'select(.type == "wafer_end") | .dies' "$T/out")" "$dies"
+}
+
+@test "kerf-acquire stops on SIGINT the same way" {
+	kerf-acquire --wafers 1 --rate 200 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for grep -q '"type":"die"' "$T/out"
+	kill -INT "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run jq -r 'select(.type == "run_end") | .status' "$T/out"
+	assert_output stopped
+}
+
+@test "kerf-acquire pauses on SIGUSR1 and resumes on SIGUSR2 with state events" {
+	kerf-acquire "${SMALL[@]}" --wafers 3 --rate 40 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for grep -q '"type":"die"' "$T/out"
+	kill -USR1 "$pid"
+	wait_for grep -q '"state":"paused"' "$T/out"
+	# Paused: nothing more comes out.
+	n=$(wc -l < "$T/out")
+	sleep 0.3
+	assert_equal "$(wc -l < "$T/out")" "$n"
+	kill -USR2 "$pid"
+	wait_for grep -q '"state":"executing","prev":"paused"' "$T/out"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run jq -r 'select(.type == "run_end") | .status' "$T/out"
+	assert_output completed
+}
+
+@test "kerf-acquire exits 3 after a critical alarm, with run_end aborted after it" {
+	run --separate-stderr kerf-acquire "${SMALL[@]}" --wafers 2 --inject alarm@5:42:safety
+	assert_equal "$status" 3
+	printf '%s\n' "${lines[@]}" > "$T/out"
+	run jq -r '[.type, (.status // .category // "")] | @tsv' "$T/out"
+	assert_line --index $((${#lines[@]} - 3)) --regexp '^alarm	safety$'
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^run_end	aborted$'
+	assert_equal "$(count_type "$T/out" die)" 5
+	run jq -c 'select(.type == "alarm") | [.alid, .set, .critical]' "$T/out"
+	assert_output '[42,true,true]'
+}
+
+@test "kerf-acquire goes on after a non-critical alarm" {
+	run --separate-stderr kerf-acquire "${SMALL[@]}" --wafers 1 --inject alarm@3:7:warning
+	assert_success
+	printf '%s\n' "${lines[@]}" > "$T/out"
+	run jq -c 'select(.type == "alarm") | [.alid, .category, .critical]' "$T/out"
+	assert_output '[7,"warning",false]'
+	run jq -r 'select(.type == "run_end") | .status' "$T/out"
+	assert_output completed
+}
+
+@test "kerf-acquire --inject crash@N dies after exactly N events" {
+	run bash -c 'kerf-acquire --inject crash@7 2>/dev/null > "$1"' _ "$T/out"
+	[ "$status" -ne 0 ]
+	assert_equal "$(wc -l < "$T/out")" 7
+	jq -c . "$T/out" > /dev/null
+}
+
+@test "kerf-acquire --inject garbage@N emits one malformed line after N events" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 --inject garbage@4 > "$T/out" 2>/dev/null
+	run sed -n 5p "$T/out"
+	refute_output --partial '"id"'
+	run jq -c . <(sed -n 5p "$T/out")
+	assert_failure
+	# All the others are whole events.
+	sed 5d "$T/out" | jq -c . > /dev/null
+}
+
+@test "kerf-acquire --inject stall@N:SECONDS holds output after N events" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 --inject stall@6:30 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for lines_ge "$T/out" 6
+	sleep 0.3
+	assert_equal "$(wc -l < "$T/out")" 6
+	# A stop ends the stall and the run properly.
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run jq -r 'select(.type == "run_end") | .status' "$T/out"
+	assert_output stopped
+}
+
+@test "kerf-acquire exits 69 with the reason when the machine never becomes ready" {
+	run --separate-stderr kerf-acquire --inject notready --ready-timeout 0.2s
+	assert_equal "$status" 69
+	assert_output ""
+	[[ "$stderr" == *"machine not ready after 0.2s"* ]]
+}
+
+@test "kerf-acquire exits 74 when stdout is closed" {
+	run bash -c 'kerf-acquire --wafers 3 2>"$1" | head -c 1000 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$T/err"
+	assert_output 74
+	grep -q "downstream closed standard output" "$T/err"
+}
+
+@test "kerf-acquire --replay re-emits a recording byte for byte" {
+	kerf-acquire "${SMALL[@]}" --wafers 2 > "$T/rec" 2>/dev/null
+	kerf-acquire --replay "$T/rec" > "$T/out" 2>/dev/null
+	cmp "$T/rec" "$T/out"
+	kerf-acquire --replay - < "$T/rec" > "$T/out2" 2>/dev/null
+	cmp "$T/rec" "$T/out2"
+}
+
+@test "kerf-acquire --replay --from-seq/--to-seq cuts a window" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
+	kerf-acquire --replay "$T/rec" --from-seq 3 --to-seq 9 > "$T/out" 2>/dev/null
+	assert_equal "$(jq -r .seq "$T/out" | tr '\n' ' ')" "3 4 5 6 7 8 9 "
+	awk 'NR >= 3 && NR <= 9' "$T/rec" | cmp - "$T/out"
+}
+
+@test "kerf-acquire --replay --speed follows the recorded pace" {
+	# The recording spans 12 dies of 20 ms plus loads: about 4.5 s of machine time.
+	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
+	span=$(jq -rs '(.[-1].t | sub("\\.[0-9]+Z$"; "Z") | fromdate) - (.[0].t | sub("\\.[0-9]+Z$"; "Z") | fromdate)' "$T/rec")
+	start=$(date +%s%N)
+	kerf-acquire --replay "$T/rec" --speed 10 > "$T/out" 2>/dev/null
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	cmp "$T/rec" "$T/out"
+	[ "$ms" -ge $(( (span - 1) * 100 )) ]
+}
+
+@test "kerf-acquire --replay stopped by SIGTERM closes the wafer and the run" {
+	kerf-acquire --wafers 1 > "$T/rec" 2>/dev/null
+	kerf-acquire --replay "$T/rec" --speed 2 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for grep -q '"type":"die"' "$T/out"
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run jq -r '[.seq, .type, (.state // .status // "")] | @tsv' "$T/out"
+	n=${#lines[@]}
+	assert_line --index $((n - 3)) --regexp '	state	stopping$'
+	assert_line --index $((n - 2)) --regexp '	wafer_end	$'
+	assert_line --index $((n - 1)) --regexp "^$n	run_end	stopped$"
+}
+
+# Send FILE to a unix socket, then close (python3 is the only client around).
+send_unix() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(open(sys.argv[2], "rb").read())
+s.close()' "$1" "$2"
+}
+
+@test "kerf-acquire --listen unix: passes a machine's events through" {
+	command -v python3 || skip "python3 is needed as the socket client"
+	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	pid=$!
+	wait_for test -S "$T/m.sock"
+	send_unix "$T/m.sock" "$T/rec"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	cmp "$T/rec" "$T/out"
+}
+
+@test "kerf-acquire --listen turns a dropped connection into an alarm and run_end aborted" {
+	command -v python3 || skip "python3 is needed as the socket client"
+	kerf-acquire "${SMALL[@]}" --wafers 1 | head -8 > "$T/rec" 2>/dev/null
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	pid=$!
+	wait_for test -S "$T/m.sock"
+	send_unix "$T/m.sock" "$T/rec"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 69
+	grep -q 'machine connection dropped after 8 events' "$T/err"
+	head -8 "$T/out" | cmp - "$T/rec"
+	run jq -r '[.seq, .type, (.status // .category // "")] | @tsv' "$T/out"
+	assert_line --index 8 --regexp '^9	alarm	irrecoverable$'
+	assert_line --index 9 --regexp '^10	wafer_end'
+	assert_line --index 10 --regexp '^11	run_end	aborted$'
+}
+
+@test "kerf-acquire --listen stopped by SIGTERM closes the machine's run with run_end stopped" {
+	command -v python3 || skip "python3 is needed as the socket client"
+	kerf-acquire "${SMALL[@]}" --wafers 1 | head -8 > "$T/rec" 2>/dev/null
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	pid=$!
+	wait_for test -S "$T/m.sock"
+	# The machine sends 8 events and then keeps the connection open.
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(open(sys.argv[2], "rb").read())
+time.sleep(20)' "$T/m.sock" "$T/rec" &
+	client=$!
+	wait_for lines_ge "$T/out" 8
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	kill "$client" 2>/dev/null || true
+	assert_equal "$st" 0
+	run jq -r '[.seq, .type, (.state // .status // "")] | @tsv' "$T/out"
+	assert_line --index 8 --regexp '^9	state	stopping$'
+	assert_line --index 9 --regexp '^10	wafer_end	$'
+	assert_line --index 10 --regexp '^11	run_end	stopped$'
+}
+
+@test "kerf-acquire --replay rejects a line longer than --max-line with reason too_long" {
+	kerf-acquire "${SMALL[@]}" --die-px 64 --wafers 1 > "$T/rec" 2>/dev/null
+	KERF_RUNDIR="$T" kerf-acquire --replay "$T/rec" --max-line 2K > "$T/out" 2>/dev/null
+	dies=$(count_type "$T/rec" die)
+	assert_equal "$(count_type "$T/out" die)" 0
+	assert_equal "$(wc -l < "$T/out")" $(( $(wc -l < "$T/rec") - dies ))
+	assert_equal "$(jq -r .reason "$T/rejects.ndjson" | sort | uniq -c | awk '{ print $1, $2 }')" "$dies too_long"
+}
+
+@test "kerf-acquire --listen exits 69 when no machine connects within --ready-timeout" {
+	run --separate-stderr kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 0.2
+	assert_equal "$status" 69
+	[[ "$stderr" == *"no connection to 'unix:$T/m.sock' within 0.2s"* ]]
+	[ ! -e "$T/m.sock" ]
+}
+
+@test "kerf-acquire --listen tcp: accepts a connection on 127.0.0.1" {
+	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
+	port=$((20000 + RANDOM % 20000))
+	kerf-acquire --listen "tcp:127.0.0.1:$port" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	pid=$!
+	wait_for grep -q listening "$T/err"
+	cat "$T/rec" > "/dev/tcp/127.0.0.1/$port"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	cmp "$T/rec" "$T/out"
+}

@@ -1,0 +1,282 @@
+#!/usr/bin/env bats
+# kerf-detect: die-to-die detection in a bounded, ordered worker pool.
+# Fixtures: tests/data/detect/small.{ndjson,truth,out} were made by
+# tests/unit/detect-gen (5x3 dies of 64x64 px, noise 3, misregistration
+# up to 2 px, two particles and a scratch, an alarm in the first row);
+# other inputs are generated per test with detect-gen.
+
+load common
+
+setup() {
+	D="$DATA/detect"
+	GEN="${KERF_UNIT:-$BATS_TEST_DIRNAME/../build/release/tests}/detect-gen"
+	[ -x "$GEN" ] || make -C "$BATS_TEST_DIRNAME/.." -s "build/release/tests/detect-gen" >/dev/null
+	T="$BATS_TEST_TMPDIR"
+}
+
+# types of the events on stdout, one per line
+types() { jq -r .type "$1"; }
+
+@test "kerf-detect --help prints the usage on stdout and exits 0" {
+	run kerf-detect --help
+	assert_success
+	assert_line --index 0 --partial "usage: kerf-detect"
+	assert_output --partial "--max-inflight"
+}
+
+@test "kerf-detect exits 64 on a bad option value" {
+	run kerf-detect --max-inflight 2
+	assert_failure 64
+	assert_output --partial "max-inflight"
+	run kerf-detect --bogus
+	assert_failure 64
+}
+
+@test "kerf-detect finds the injected defects and writes the expected stream" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2> "$T/err"
+	diff -u "$D/small.out" "$T/out"
+	run jq -c 'select(.type == "defect") | [.col, .row, .polarity, .class]' "$T/out"
+	assert_line --index 0 '[0,0,"dark","particle_medium"]'
+	assert_line --index 1 '[2,1,"bright","particle_small"]'
+	assert_line --index 2 '[4,2,"bright","scratch"]'
+	assert_equal "${#lines[@]}" 3
+}
+
+@test "kerf-detect places a defect in the die and on the wafer in micrometres" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	# Particle injected at pixel (20,30) of die (2,1): 10 um pixels, 64 px dies,
+	# origin (-1600,-960), pitch 640: x_um 200, y_um (64-30)*10 = 340.
+	run jq -c 'select(.type == "defect" and .col == 2) | [.x_um, .y_um, .wx_um, .wy_um, .area_px, .area_um2]' "$T/out"
+	assert_output '[200,340,-120,20,12,1200]'
+}
+
+@test "kerf-detect gives every defect the id of its run, wafer, die and index" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	want=$(printf 'gen-1\ndefect\nW01\n2\n1\n0' | xxhsum -H3 - | awk '{print $NF}')
+	run jq -r 'select(.type == "defect" and .col == 2) | .id' "$T/out"
+	assert_output "$want"
+	want=$(printf 'gen-1\nwafer_summary\nW01' | xxhsum -H3 - | awk '{print $NF}')
+	run jq -r 'select(.type == "wafer_summary") | .id' "$T/out"
+	assert_output "$want"
+	want=$(printf 'gen-1\ndie_done\n10' | xxhsum -H3 - | awk '{print $NF}')
+	run jq -r 'select(.type == "die_done" and .seq == 10) | .id' "$T/out"
+	assert_output "$want"
+}
+
+@test "kerf-detect writes the same bytes at -j1 and -j2 with a small --max-inflight" {
+	"$GEN" --wafers 2 --cols 6 --rows 4 --seed 5 --defect 1,3,2,30,30,2,25 --defect 2,0,0,10,10,3,-30 --extra > "$T/in"
+	kerf-detect -j1 < "$T/in" > "$T/o1" 2>/dev/null
+	kerf-detect -j2 --max-inflight 4 < "$T/in" > "$T/o2" 2>/dev/null
+	kerf-detect -j2 --max-inflight 64 < "$T/in" > "$T/o3" 2>/dev/null
+	cmp "$T/o1" "$T/o2"
+	cmp "$T/o1" "$T/o3"
+	run grep -c '"type":"die_done"' "$T/o1"
+	assert_output 48
+}
+
+@test "kerf-detect passes every other event through unchanged and in order" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	grep -v '"type":"die"' "$D/small.ndjson" > "$T/want"
+	grep -v -E '"type":"(defect|die_done|wafer_summary)"' "$T/out" > "$T/got"
+	cmp "$T/want" "$T/got"
+}
+
+@test "kerf-detect writes a die's defects and die_done in the die's place in the stream" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	# The alarm came after die (1,0): it follows that die's die_done.
+	run jq -r 'select(.type == "die_done" or .type == "alarm") | "\(.type) \(.col // "")"' "$T/out"
+	assert_line --index 1 "die_done 1"
+	assert_line --index 2 "alarm "
+	assert_line --index 3 "die_done 2"
+	# Seq never goes down.
+	jq -s -e '[.[].seq] as $s | $s == ($s | sort)' "$T/out"
+}
+
+@test "kerf-detect consumes die events unless --keep-images" {
+	kerf-detect < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	run grep -c '"type":"die"' "$T/out"
+	assert_output 0
+	kerf-detect --keep-images < "$D/small.ndjson" > "$T/kept" 2>/dev/null
+	grep '"type":"die"' "$D/small.ndjson" > "$T/dies"
+	grep '"type":"die"' "$T/kept" | cmp - "$T/dies"
+	run jq -r .type "$T/kept"
+	assert_line --index 2 "die"
+	assert_line --index 3 "defect"
+	assert_line --index 4 "die_done"
+}
+
+@test "kerf-detect writes a wafer_summary right after each wafer_end" {
+	"$GEN" --wafers 2 --cols 5 --rows 3 --defect 2,1,1,30,30,2,30 > "$T/in"
+	kerf-detect < "$T/in" > "$T/out" 2>/dev/null
+	run jq -r 'select(.type == "wafer_end" or .type == "wafer_summary") | .type' "$T/out"
+	assert_output "$(printf 'wafer_end\nwafer_summary\nwafer_end\nwafer_summary')"
+	run jq -c 'select(.type == "wafer_summary") | [.wafer, .slot, .dies, .defects, .defective_dies, .density_cm2, .signature]' "$T/out"
+	assert_line --index 0 '["W01",1,15,0,0,0,"none"]'
+	# One defect over 15 dies of 640 x 640 um = 0.06144 cm2.
+	assert_line --index 1 '["W02",2,15,1,1,16.276,"random"]'
+}
+
+@test "kerf-detect compares a die alone in its row with the wafer's median reference" {
+	"$GEN" --cols 5 --rows 3 --last-row 1 --defect 1,0,2,30,30,2,30 > "$T/in"
+	kerf-detect < "$T/in" > "$T/out" 2>/dev/null
+	run jq -c 'select(.type == "defect") | [.col, .row, .bbox]' "$T/out"
+	assert_output '[0,2,[28,28,33,32]]'
+}
+
+@test "kerf-detect rejects a die whose pixels do not match its xxh3 with reason checksum, and goes on" {
+	"$GEN" --bad 1,2,1,checksum --defect 1,3,1,30,30,2,30 > "$T/in"
+	kerf-detect --rejects "$T/rej" < "$T/in" > "$T/out" 2> "$T/err"
+	run jq -r .reason "$T/rej"
+	assert_output checksum
+	run jq -r 'select(.type == "die_done") | "\(.col),\(.row)"' "$T/out"
+	assert_equal "${#lines[@]}" 14
+	refute_line "2,1"
+	run jq -c 'select(.type == "defect") | [.col, .row]' "$T/out"
+	assert_output '[3,1]'
+	# in = out + consumed + rejected
+	run jq -c 'select(.msg == "stats" and .final) | [.in, .out, .consumed, .rejected]' "$T/err"
+	assert_output '[19,4,14,1]'
+}
+
+@test "kerf-detect rejects undecodable or wrong-sized images with reasons bad_image and image_size" {
+	"$GEN" --bad 1,0,0,base64 --bad 1,4,2,size > "$T/in"
+	kerf-detect --rejects "$T/rej" < "$T/in" > "$T/out" 2>/dev/null
+	run jq -r '"\(.reason) \(.seq)"' "$T/rej"
+	assert_line --index 0 "bad_image 2"
+	assert_line --index 1 "image_size 16"
+	run grep -c '"type":"die_done"' "$T/out"
+	assert_output 13
+}
+
+@test "kerf-detect rejects dies before a run_start with reason no_run_start" {
+	"$GEN" --no-run-start --cols 3 --rows 1 > "$T/in"
+	kerf-detect --rejects "$T/rej" < "$T/in" > "$T/out" 2>/dev/null
+	run jq -r .reason "$T/rej"
+	assert_output "$(printf 'no_run_start\nno_run_start\nno_run_start')"
+}
+
+@test "kerf-detect --strict exits 65 on a rejected die" {
+	"$GEN" --bad 1,2,1,checksum > "$T/in"
+	run kerf-detect --strict --rejects "$T/rej" < "$T/in"
+	assert_failure 65
+	run jq -r .reason "$T/rej"
+	assert_output checksum
+}
+
+@test "kerf-detect rejects a line longer than --max-line with reason too_long" {
+	kerf-detect --max-line 1K --rejects "$T/rej" < "$D/small.ndjson" > "$T/out" 2>/dev/null
+	run jq -r .reason "$T/rej"
+	assert_line --index 0 too_long
+	assert_equal "${#lines[@]}" 15
+	run grep -c '"type":"die_done"' "$T/out"
+	assert_output 0
+}
+
+@test "kerf-detect reads images given by path" {
+	mkdir "$T/img"
+	"$GEN" --path "$T/img" --defect 1,2,1,20,30,2,30 > "$T/in"
+	run grep -c '"data"' "$T/in"
+	assert_output 0
+	kerf-detect < "$T/in" > "$T/out" 2>/dev/null
+	run jq -c 'select(.type == "defect") | [.col, .row, .x_um, .y_um]' "$T/out"
+	assert_output '[2,1,200,340]'
+}
+
+@test "kerf-detect ends with a non-zero exit and a log line naming the die when a worker fails" {
+	run env KERF_DETECT_FAULT='W01/2,1' kerf-detect < "$D/small.ndjson"
+	assert_failure 70
+	assert_output --partial "detection failed on die 'W01/2,1'"
+}
+
+@test "kerf-detect stats carry pool counts, latency percentiles and recent operations" {
+	kerf-detect < "$D/small.ndjson" > /dev/null 2> "$T/err"
+	run jq -c 'select(.msg == "stats" and .final) | [.pending, .active, .done, .failed, (.op_p50_us > 0), (.recent | length), .recent[-1].outcome]' "$T/err"
+	assert_output '[0,0,15,0,true,15,"done"]'
+	run jq -r 'select(.msg == "stats" and .final) | .recent[] | select(.key == "W01/0,0") | "\(.key) \(.start | test("Z$")) \(.dur_us >= .run_us)"' "$T/err"
+	assert_output "W01/0,0 true true"
+}
+
+@test "kerf-detect stops reading stdin while its output is not read (backpressure)" {
+	"$GEN" --cols 20 --rows 10 > "$T/in"
+	size=$(stat -c %s "$T/in")
+	mkfifo "$T/fifo"
+	# Hold the fifo open for reading and read nothing (fd 5: bats owns 3).
+	exec 5<>"$T/fifo"
+	kerf-detect --keep-images -j2 --max-inflight 4 < "$T/in" > "$T/fifo" 2>/dev/null 5>&- &
+	pid=$!
+	pos() { awk '/^pos:/ {print $2}' "/proc/$pid/fdinfo/0"; }
+	started() { [ "$(pos)" -gt 0 ]; }
+	wait_for started
+	# It must block well before the end of the input, and stay blocked.
+	blocked=1
+	for i in $(seq 20); do
+		[ "$(pos)" -lt $((size / 2)) ] || blocked=0
+		sleep 0.05
+	done
+	cat "$T/fifo" > "$T/out" 5>&- &
+	catpid=$!
+	wait "$pid"
+	exec 5>&-
+	wait "$catpid"
+	[ "$blocked" = 1 ]
+	run grep -c '"type":"die_done"' "$T/out"
+	assert_output 200
+}
+
+@test "kerf-detect finishes the dies already read on SIGTERM and exits 75" {
+	"$GEN" --cols 5 --rows 2 > "$T/in"
+	head -n 7 "$T/in" > "$T/part"   # run_start, wafer_start, 5 dies of row 0
+	mkfifo "$T/fifo"
+	KERF_STATS_MS=20 kerf-detect < "$T/fifo" > "$T/out" 2> "$T/err" 6>&- &
+	pid=$!
+	exec 6> "$T/fifo"
+	cat "$T/part" >&6
+	# The row's last die waits for its row to end: 6 lines are out.
+	wait_for grep -q '"in":6,' "$T/err"
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	exec 6>&-
+	assert_equal "$status" 75
+	run grep -c '"type":"die_done"' "$T/out"
+	assert_output 5
+	grep -q 'finishing the dies already read' "$T/err"
+}
+
+@test "kerf-detect exits 74 when its downstream is gone" {
+	"$GEN" --cols 20 --rows 10 > "$T/in"
+	run bash -c 'kerf-detect --keep-images < "$1" 2>"$2" | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"' _ "$T/in" "$T/err"
+	assert_output 74
+	grep -q 'downstream closed' "$T/err"
+}
+
+@test "scripts/score reports recall and precision against the truth" {
+	run "$BATS_TEST_DIRNAME/../scripts/score" "$D/small.truth" "$D/small.out"
+	assert_success
+	assert_line "eligible 3"
+	assert_line "recall 1.0000"
+	assert_line "false 0"
+	assert_line "precision 1.0000"
+}
+
+@test "kerf-detect exits 74 when standard output is full" {
+	run bash -c 'kerf-detect < "$1" > /dev/full' _ "$D/small.ndjson"
+	assert_failure 74
+	assert_output --partial "cannot write standard output"
+}
+
+@test "kerf-detect reports a defect only in its own die, not in the dies compared with it" {
+	# Die (1,0) is a reference of (0,0) (an edge die: its two nearest) and
+	# of (2,0); double arbitration keeps its defect out of theirs.
+	"$GEN" --cols 5 --rows 1 --defect 1,1,0,30,30,3,40 --defect 1,0,0,10,50,2,-30 > "$T/in"
+	kerf-detect < "$T/in" > "$T/out" 2>/dev/null
+	run jq -c 'select(.type == "defect") | [.col, .row, .polarity]' "$T/out"
+	assert_output "$(printf '%s\n' '[0,0,"dark"]' '[1,0,"bright"]')"
+}
+
+@test "kerf-detect writes reject records to \$KERF_RUNDIR/rejects.ndjson" {
+	"$GEN" --bad 1,2,1,checksum > "$T/in"
+	KERF_RUNDIR="$T" kerf-detect < "$T/in" > /dev/null 2>&1
+	run jq -r '"\(.stage) \(.reason) \(.run)"' "$T/rejects.ndjson"
+	assert_output "kerf-detect checksum gen-1"
+}

@@ -1,0 +1,311 @@
+#!/usr/bin/env bats
+# kerf's fault matrix, with real processes: a stage that exits non-zero
+# mid-run, one killed with SIGKILL mid-run, one that hangs ignoring
+# SIGTERM; for a foreign command and for each of the five kerf stages.
+# Each time: the run fails (or times out) naming that stage, the exit
+# code is right, and every process of the run is gone within the grace
+# period plus a margin.  Then: the supervisor SIGKILLed, grandchildren,
+# the operator's stop losing nothing, stall, deadline, ready timeout,
+# an optional stage's failure, and the root cause behind broken pipes.
+#
+# Real stages misbehave through tests/data/kerf/wrap (documented there)
+# or are killed by the pid in status.json; their tests skip until the
+# program is built.
+
+load common
+bats_require_minimum_version 1.5.0
+
+D="$DATA/kerf"
+FAKE="$D/fake/kerf-acquire"
+GRACE_MS=1000
+MARGIN_MS=700
+NAMES=(kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project)
+
+setup() {
+	R="$BATS_TEST_TMPDIR/run"
+	OUT="$BATS_TEST_TMPDIR/out"
+	ERR="$BATS_TEST_TMPDIR/err"
+}
+
+teardown() {
+	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
+}
+
+start_run() {
+	kerf run "$@" >"$OUT" 2>"$ERR" &
+	KPID=$!
+}
+
+finish_run() {
+	KRC=0
+	wait "$KPID" || KRC=$?
+	KPID=
+}
+
+state_is() { [ "$(jq -r .state "$R/status.json" 2>/dev/null)" = "$1" ]; }
+stage_pid() { jq -r --arg n "$1" '.stages[] | select(.name == $n) | .pid' "$R/status.json"; }
+run_pgid() { jq -r 'select(.kind == "stage_start") | .pgid' "$R/timeline.ndjson" | head -n 1; }
+stage_has_input() { jq -e --arg n "$1" '.stages[] | select(.name == $n) | (.counters.in // .counters.out // 0) > 0' "$R/status.json" >/dev/null 2>&1; }
+
+# assert_outcome STATE EXIT STAGE HOW-REGEX: status.json names it.
+assert_outcome() {
+	[ "$KRC" -eq "$2" ] || { echo "kerf run exited $KRC, not $2"; cat "$ERR"; false; }
+	run jq -r '[.state, .outcome.cause.stage, .outcome.cause.how] | join("|")' "$R/status.json"
+	[[ "$output" =~ ^$1\|$3\|$4$ ]] || { echo "outcome: $output, wanted $1|$3|$4"; false; }
+	[ "$(jq -r '.outcome.exit_code' "$R/summary.json")" = "$2" ]
+}
+
+# assert_all_gone: no process of the run is left, and the last stage
+# was reaped within the grace period plus a margin after the cause.
+assert_all_gone() {
+	pgrp_gone "$(run_pgid)"
+	for p in $(jq -r '.stages[].pid' "$R/status.json"); do pid_gone "$p"; done
+	c=$(jq -r 'select(.kind == "cause") | .ms' "$R/timeline.ndjson" | head -n 1)
+	e=$(jq -r 'select(.kind == "all_exited") | .ms' "$R/timeline.ndjson")
+	[ $((e - c)) -le $((GRACE_MS + MARGIN_MS)) ] || { echo "reaped $((e - c)) ms after the cause"; false; }
+}
+
+need() {
+	for p in "$@"; do [ -x "$KERF_BIN/$p" ] || skip "$p is not built yet"; done
+}
+
+# real_args VICTIM WRAP...: the default pipeline as --stage arguments,
+# each stage named like the default one; the VICTIM stage (an index)
+# is run through WRAP; kerf-project is critical here.
+real_args() {
+	local victim=$1
+	shift
+	local cmds=("kerf-acquire --wafers 2 --seed 7 ${ACQ_EXTRA:-}" "kerf-validate" "kerf-detect"
+		"kerf-persist -C $R --downstream-optional" "kerf-project -C $R")
+	ARGS=(--grace "$((GRACE_MS / 1000))" --tick 100ms)
+	local i
+	for i in 0 1 2 3 4; do
+		local c=${cmds[$i]}
+		[ "$i" = "$victim" ] && [ $# -gt 0 ] && c="$* $c"
+		ARGS+=(--stage "$c" --name "${NAMES[$i]}")
+	done
+}
+
+# ---- a foreign command ----
+
+@test "a foreign stage exiting non-zero mid-run fails the run naming it, exit 1" {
+	start_run -C "$R" --grace 1 --stage 'seq 1 100000000' --stage cat \
+		--stage "$D/exit-after 1000 5" --name victim --stage cat
+	finish_run
+	assert_outcome failed 1 victim 'exit 5'
+	# seq and cat died of the broken pipe: consequences, not causes.
+	[ "$(jq -r '[.stages[0:3][] | .verdict] | join(",")' "$R/status.json")" = "consequence,consequence,cause" ]
+	assert_all_gone
+}
+
+@test "a foreign stage killed with SIGKILL mid-run fails the run naming it, exit 1" {
+	start_run -C "$R" --grace 1 --tick 50ms --stage "$FAKE" --stage cat --name victim --stage cat
+	wait_for state_is running
+	wait_for test -s "$OUT"
+	kill -9 "$(stage_pid victim)"
+	finish_run
+	assert_outcome failed 1 victim 'signal KILL'
+	assert_all_gone
+}
+
+@test "a foreign stage hanging and ignoring SIGTERM is named by the stall watchdog, exit 124" {
+	start_run -C "$R" --grace 1 --stall 1 --tick 100ms --stage "$FAKE" \
+		--stage "$D/hang-ignoring-term 50" --name victim --stage cat
+	finish_run
+	assert_outcome timed-out 124 victim 'no progress for [0-9]+ ms'
+	[ "$(jq -r .outcome.cause.what "$R/status.json")" = stall ]
+	# It needed the SIGKILL.
+	grep -q '"kind":"signal_sent".*"sig":"KILL"' "$R/timeline.ndjson"
+	assert_all_gone
+}
+
+# ---- the five kerf stages ----
+
+exit_midrun() {
+	local i=$1 mode=exit
+	need "${NAMES[@]}"
+	[ "$i" = 0 ] && mode=exit-out
+	real_args "$i" "$D/wrap" "$mode" 300
+	start_run -C "$R" "${ARGS[@]}"
+	finish_run
+	assert_outcome failed 1 "${NAMES[$i]}" 'exit 2'
+	assert_all_gone
+}
+
+kill_midrun() {
+	local i=$1
+	need "${NAMES[@]}"
+	ACQ_EXTRA="--rate 400" real_args "$i"
+	start_run -C "$R" "${ARGS[@]}"
+	wait_for stage_has_input "${NAMES[$i]}"
+	kill -9 "$(stage_pid "${NAMES[$i]}")"
+	finish_run
+	assert_outcome failed 1 "${NAMES[$i]}" 'signal KILL'
+	assert_all_gone
+}
+
+hang_midrun() {
+	local i=$1 mode=hang
+	need "${NAMES[@]}"
+	[ "$i" = 0 ] && mode=hang-out
+	real_args "$i" "$D/wrap" "$mode" 300
+	ARGS+=(--stall 1)
+	start_run -C "$R" "${ARGS[@]}"
+	finish_run
+	assert_outcome timed-out 124 "${NAMES[$i]}" 'no progress for [0-9]+ ms'
+	assert_all_gone
+}
+
+@test "kerf-acquire exiting non-zero mid-run fails the run naming it" { exit_midrun 0; }
+@test "kerf-validate exiting non-zero mid-run fails the run naming it" { exit_midrun 1; }
+@test "kerf-detect exiting non-zero mid-run fails the run naming it" { exit_midrun 2; }
+@test "kerf-persist exiting non-zero mid-run fails the run naming it" { exit_midrun 3; }
+@test "kerf-project exiting non-zero mid-run fails the run naming it" { exit_midrun 4; }
+@test "kerf-acquire killed with SIGKILL mid-run fails the run naming it" { kill_midrun 0; }
+@test "kerf-validate killed with SIGKILL mid-run fails the run naming it" { kill_midrun 1; }
+@test "kerf-detect killed with SIGKILL mid-run fails the run naming it" { kill_midrun 2; }
+@test "kerf-persist killed with SIGKILL mid-run fails the run naming it, not the broken pipes upstream" { kill_midrun 3; }
+@test "kerf-project killed with SIGKILL mid-run fails the run naming it" { kill_midrun 4; }
+@test "kerf-acquire hanging and ignoring SIGTERM times the run out naming it" { hang_midrun 0; }
+@test "kerf-validate hanging and ignoring SIGTERM times the run out naming it" { hang_midrun 1; }
+@test "kerf-detect hanging and ignoring SIGTERM times the run out naming it" { hang_midrun 2; }
+@test "kerf-persist hanging and ignoring SIGTERM times the run out naming it" { hang_midrun 3; }
+@test "kerf-project hanging and ignoring SIGTERM times the run out naming it" { hang_midrun 4; }
+
+@test "kerf-acquire's injected crash fails the default pipeline naming it" {
+	need "${NAMES[@]}"
+	start_run -C "$R" --wafers 2 --acquire-arg --inject --acquire-arg crash@200 --grace 1
+	finish_run
+	assert_outcome failed 1 kerf-acquire 'signal KILL'
+	assert_all_gone
+}
+
+# ---- the supervisor itself, grandchildren ----
+
+@test "SIGKILL to the supervisor leaves no stage and no grandchild alive" {
+	start_run -C "$R" --tick 50ms --stage "$FAKE" --stage "$D/forks-grandchild $BATS_TEST_TMPDIR/gc" --stage cat
+	wait_for state_is running
+	wait_for test -s "$BATS_TEST_TMPDIR/gc"
+	pg=$(run_pgid)
+	kill -9 "$KPID"
+	wait "$KPID" || true
+	KPID=
+	wait_for -t 2 pgrp_gone "$pg"
+	pid_gone "$(cat "$BATS_TEST_TMPDIR/gc")"
+	for p in $(jq -r '.stages[].pid' "$R/status.json"); do pid_gone "$p"; done
+	run kerf status -C "$R"
+	assert_line --partial ": running (no supervisor: it died)"
+	# The lock died with it: a new run may take the directory.
+	run --separate-stderr kerf run -C "$R" --stage true
+	assert_success
+}
+
+@test "a closed stderr does not kill kerf run" {
+	run bash -c "kerf run -C '$R' --stage 'seq 1 10' --stage 'sh -c \"cat; echo done >&2\"' 2>&-"
+	assert_success
+	[ "$(jq -r .state "$R/status.json")" = completed ]
+}
+
+@test "a stage's grandchild does not survive a failed run" {
+	start_run -C "$R" --grace 1 --stage "$FAKE" --stage "$D/forks-grandchild $BATS_TEST_TMPDIR/gc" \
+		--stage "$D/exit-after 20 9" --name victim
+	finish_run
+	assert_outcome failed 1 victim 'exit 9'
+	pid_gone "$(cat "$BATS_TEST_TMPDIR/gc")"
+	assert_all_gone
+}
+
+@test "a stage's grandchild does not survive a completed run" {
+	run --separate-stderr kerf run -C "$R" --stage 'seq 1 10' --stage "$D/forks-grandchild $BATS_TEST_TMPDIR/gc"
+	assert_success
+	pid_gone "$(cat "$BATS_TEST_TMPDIR/gc")"
+	pgrp_gone "$(run_pgid)"
+}
+
+# ---- operator, alarm, timeouts, optional ----
+
+@test "operator stop mid-run: cancelled, exit 130, every event acquired before the stop is persisted" {
+	need "${NAMES[@]}"
+	start_run -C "$R" --wafers 3 --record --acquire-arg --rate --acquire-arg 400
+	wait_for stage_has_input kerf-persist
+	kerf stop -C "$R"
+	finish_run
+	[ "$KRC" -eq 130 ]
+	[ "$(jq -r .state "$R/status.json")" = cancelled ]
+	[ "$(jq -r '[.stages[] | .verdict] | unique | join(",")' "$R/status.json")" = ok ]
+	acquired=$(wc -l <"$R/acquired.ndjson")
+	[ "$(tail -n 1 "$R/acquired.ndjson" | jq -r .status)" = stopped ]
+	[ "$(jq -r '.stages[1].counters.in' "$R/status.json")" -eq "$acquired" ]
+	# Every acquired seq is in the journal: as itself, or for a die as
+	# the die_done kerf-detect made from it.
+	jq -r .seq "$R/acquired.ndjson" | sort -u >"$BATS_TEST_TMPDIR/acq.seq"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/acq.seq")" -gt 10 ]
+	cat "$R"/journal/*.ndjson | jq -r 'select(.type != null) | .seq' | sort -u >"$BATS_TEST_TMPDIR/jnl.seq"
+	diff -u "$BATS_TEST_TMPDIR/acq.seq" "$BATS_TEST_TMPDIR/jnl.seq"
+	[ "$(jq -r '.stages[3].counters.unsent // 0' "$R/status.json")" -eq 0 ]
+}
+
+@test "kerf-acquire exiting 3 on a critical alarm: state failed, exit 3, downstream drained" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	cp "$FAKE" "$BATS_TEST_TMPDIR/bin/kerf-acquire"
+	FAKE_ALARM=30 start_run -C "$R" --stage "$BATS_TEST_TMPDIR/bin/kerf-acquire" --stage cat \
+		--stage 'sh -c "sleep 0.3; exec cat"'
+	finish_run
+	[ "$KRC" -eq 3 ]
+	[ "$(jq -r '[.state, .outcome.cause.kind, .outcome.cause.stage] | join("|")' "$R/status.json")" = "failed|alarm|kerf-acquire" ]
+	# Nothing was torn down: the last line made it through.
+	[ "$(grep -c '"type":"die"' "$OUT")" -eq 30 ]
+	[ "$(tail -n 1 "$OUT" | jq -r .status)" = aborted ]
+	run jq -r 'select(.kind == "signal_sent")' "$R/timeline.ndjson"
+	assert_output ""
+}
+
+@test "--stall names a stage with input waiting and no progress: timed-out, exit 124" {
+	start_run -C "$R" --stall 0.5 --tick 50ms --grace 1 --stage "$FAKE" --stage 'sh -c "head -n 3; exec sleep 1000"' --name slow
+	finish_run
+	assert_outcome timed-out 124 slow 'no progress for [0-9]+ ms'
+	assert_all_gone
+}
+
+@test "--deadline times the whole run out: timed-out, exit 124" {
+	start_run -C "$R" --deadline 0.5 --grace 1 --stage "$FAKE" --stage cat
+	finish_run
+	[ "$KRC" -eq 124 ]
+	[ "$(jq -r '[.state, .outcome.cause.what] | join("|")' "$R/status.json")" = "timed-out|deadline" ]
+	assert_all_gone
+}
+
+@test "--ready-timeout: a first stage that produces nothing in time times the run out in preparation" {
+	start_run -C "$R" --ready-timeout 0.3 --grace 1 --stage 'sleep 100' --stage cat
+	finish_run
+	[ "$KRC" -eq 124 ]
+	[ "$(jq -r '[.state, .outcome.cause.what] | join("|")' "$R/status.json")" = "timed-out|ready_timeout" ]
+	run jq -r 'select(.kind == "transition") | .from + ">" + .to' "$R/timeline.ndjson"
+	assert_output "$(printf 'idle>preparing\npreparing>stopping\nstopping>timed-out')"
+	assert_all_gone
+}
+
+@test "kerf-acquire not ready within --ready-timeout: timed-out in preparation naming it, exit 124" {
+	need "${NAMES[@]}"
+	start_run -C "$R" --ready-timeout 0.5 --grace 1 --acquire-arg --inject --acquire-arg notready
+	finish_run
+	assert_outcome timed-out 124 kerf-acquire 'no output in 500 ms'
+	[ "$(jq -r .outcome.cause.what "$R/status.json")" = ready_timeout ]
+	assert_all_gone
+}
+
+@test "an optional stage's failure leaves the run completed and degraded, exit 0" {
+	run --separate-stderr kerf run -C "$R" --stage 'seq 1 100' --stage 'tee /dev/null' \
+		--stage 'sh -c "head -n 1 >/dev/null; exit 7"' --name viewer --optional
+	assert_success
+	[ "$(jq -r '[.state, .outcome.degraded, .outcome.degraded_stages[0]] | join("|")' "$R/status.json")" = "completed|true|viewer" ]
+	[ "$(jq -r .outcome.degraded "$R/summary.json")" = true ]
+	[[ "$stderr" == *"optional stage 'viewer' failed (exit 7)"* ]]
+}
+
+@test "the default pipeline's kerf-project failing leaves the run completed and degraded" {
+	need "${NAMES[@]}"
+	run --separate-stderr kerf run -C "$R" --wafers 1 --project-arg --no-such-option
+	assert_success
+	[ "$(jq -r '[.state, .outcome.degraded_stages[0]] | join("|")' "$R/status.json")" = "completed|kerf-project" ]
+}

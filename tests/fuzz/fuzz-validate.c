@@ -1,0 +1,85 @@
+/*
+ * fuzz-validate: libFuzzer target for lib/validate.c.  The input is a
+ * stream: it is cut at newlines like the line reader does, and each line
+ * goes through validate_line (or validate_too_long past 4 KiB) with one
+ * validator per input, so sequence tracking and run state are exercised
+ * across lines.  Every line gets a buffer of its own exact size, so
+ * AddressSanitizer sees any read past its end.
+ *
+ * FUZZ_LIBS: base64 cli event line log reject sig stats util validate
+ */
+#include "kerf.h"
+#include "validate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE 4096
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	setenv("KERF_LOG_LEVEL", "error", 1);
+	log_init("fuzz-validate");
+	return 0;
+}
+
+static void check(const struct validate_result *res, enum validate_verdict vd)
+{
+	if (vd != res->verdict)
+		abort();
+	if (vd == VALIDATE_PASS && res->reason)
+		abort();
+	if (vd != VALIDATE_PASS && (!res->reason || !res->msg[0]))
+		abort();
+	if (res->seq_status == VSEQ_GAP && res->gap_first > res->gap_last)
+		abort();
+	if (res->run && strlen(res->run) > 1 << 20)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct validate_opts opts;
+	struct validate v;
+	struct validate_result res;
+	const char *p = (const char *)data, *end = p + size;
+
+	validate_opts_default(&opts);
+	opts.max_line = MAX_LINE;
+	/* The first byte picks the sequence policies, so all are reached. */
+	if (size > 0 && data[0] < 32) {
+		opts.on_gap = (enum validate_policy)(data[0] % 3);
+		opts.on_duplicate = (enum validate_policy)(data[0] / 3 % 3);
+		opts.on_order = (enum validate_policy)(data[0] / 9 % 3);
+	}
+	validate_init(&v, &opts);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		enum validate_verdict vd;
+		if (len > MAX_LINE) {
+			size_t n = len < LINE_PREFIX_MAX ? len : LINE_PREFIX_MAX;
+			char *pre = malloc(n + 1);
+			memcpy(pre, p, n);
+			pre[n] = '\0';
+			vd = validate_too_long(&v, pre, n, len, &res);
+			check(&res, vd);
+			free(pre);
+		} else {
+			char *line = malloc(len ? len : 1);
+			memcpy(line, p, len);
+			vd = validate_line(&v, line, len, &res);
+			check(&res, vd);
+			free(line);
+		}
+		p += len + 1;
+	}
+	validate_finish(&v);
+	validate_release(&v);
+	return 0;
+}

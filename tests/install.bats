@@ -1,0 +1,34 @@
+#!/usr/bin/env bats
+# make install / make uninstall put programs and pages where PREFIX and
+# DESTDIR say, and take them away again.
+
+load common
+
+REPO="$BATS_TEST_DIRNAME/.."
+
+@test "make install puts every program and man page under DESTDIR/PREFIX" {
+	dest="$BATS_TEST_TMPDIR/root"
+	run make -s -C "$REPO" install DESTDIR="$dest" PREFIX=/opt/kerf
+	assert_success
+	for p in "$REPO"/cmd/*.c; do
+		name=$(basename "$p" .c)
+		assert_file_executable "$dest/opt/kerf/bin/$name"
+	done
+	for m in "$REPO"/man/*.[157]; do
+		[ -e "$m" ] || continue
+		s=${m##*.}
+		assert_file_exists "$dest/opt/kerf/share/man/man$s/$(basename "$m")"
+	done
+	run "$dest/opt/kerf/bin/kerf" --version
+	assert_success
+	assert_output --regexp '^kerf [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "make uninstall removes what make install put there" {
+	dest="$BATS_TEST_TMPDIR/root"
+	make -s -C "$REPO" install DESTDIR="$dest" PREFIX=/usr >/dev/null
+	run make -s -C "$REPO" uninstall DESTDIR="$dest" PREFIX=/usr
+	assert_success
+	run find "$dest" -type f
+	assert_output ""
+}

@@ -1,0 +1,421 @@
+#!/usr/bin/env bats
+# kerf-persist: the durable, batched, idempotent journal, KLARF per wafer
+# and summary.json.
+
+load common
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export STREAM="$BATS_FILE_TMPDIR/stream.ndjson"
+	"$BATS_TEST_DIRNAME/data/persist/gen-stream" 4 300 7 >"$STREAM"
+	# A stream without alarms, for exact batch counts.
+	grep -v '"type":"alarm"' "$STREAM" >"$BATS_FILE_TMPDIR/calm.ndjson"
+	export CALM="$BATS_FILE_TMPDIR/calm.ndjson"
+}
+
+teardown() {
+	if mountpoint -q "$BATS_TEST_TMPDIR/mnt" 2>/dev/null; then
+		umount "$BATS_TEST_TMPDIR/mnt"
+	fi
+}
+
+setup() {
+	R="$BATS_TEST_TMPDIR/run"
+	if [ -z "${KERF_UNIT:-}" ]; then
+		case "$KERF_BIN" in
+		*/build/san/bin) KERF_UNIT="$KERF_BIN/../tests" ;;
+		*) KERF_UNIT="$BATS_TEST_DIRNAME/../build/release/tests" ;;
+		esac
+	fi
+}
+
+# The journal's event lines, without commit records.
+journal_events() {
+	cat "$1"/journal/seg-*.ndjson | grep -v '^{"commit":'
+}
+
+# lines_are FILE N: FILE has N lines (for wait_for).
+lines_are() {
+	[ "$(wc -l <"$1")" -eq "$2" ]
+}
+
+# Every input line is in the journal exactly once, and nothing else is.
+exactly_once() {
+	diff -u <(sort "$2") <(journal_events "$1" | sort)
+}
+
+@test "kerf-persist --help prints the usage to stdout and exits 0" {
+	run --separate-stderr kerf-persist --help
+	assert_success
+	assert_line --index 0 --partial "usage: kerf-persist [-C RUNDIR]"
+	[ -z "$stderr" ]
+}
+
+@test "kerf-persist without -C or KERF_RUNDIR is a usage error (64)" {
+	run --separate-stderr kerf-persist </dev/null
+	assert_failure 64
+	[[ "$stderr" == *"no run directory"* ]]
+	run --separate-stderr kerf-persist -C "$R" --fsync sometimes </dev/null
+	assert_failure 64
+	run --separate-stderr kerf-persist -C "$R" --batch 0 </dev/null
+	assert_failure 64
+}
+
+@test "kerf-persist takes the run directory from KERF_RUNDIR" {
+	KERF_RUNDIR="$R" run --separate-stderr kerf-persist <"$CALM"
+	assert_success
+	[ -s "$R/journal/seg-00000001.ndjson" ]
+}
+
+@test "kerf-persist passes every event on unchanged and journals each once" {
+	run --separate-stderr kerf-persist -C "$R" <"$STREAM"
+	assert_success
+	diff -u "$STREAM" <(printf '%s\n' "$output")
+	exactly_once "$R" "$STREAM"
+	run kerf-persist --verify -C "$R"
+	assert_success
+	assert_output --partial "verified"
+}
+
+@test "kerf-persist ends each batch with a commit record whose xxh3 and bytes match" {
+	kerf-persist -C "$R" --batch 100 --batch-ms 1h <"$CALM" >/dev/null 2>&1
+	seg="$R/journal/seg-00000001.ndjson"
+	# The first batch: the lines before the first commit record.
+	awk '/^\{"commit":/ { exit } { print }' "$seg" >"$BATS_TEST_TMPDIR/b1"
+	rec=$(grep -m1 '^{"commit":' "$seg")
+	[ "$(jq -r .commit <<<"$rec")" = 1 ]
+	[ "$(jq -r .count <<<"$rec")" = 100 ]
+	[ "$(jq -r .bytes <<<"$rec")" = "$(wc -c <"$BATS_TEST_TMPDIR/b1")" ]
+	sum=$(xxhsum -H3 "$BATS_TEST_TMPDIR/b1" | sed 's/.* = //')
+	[ "$(jq -r .xxh3 <<<"$rec")" = "$sum" ]
+	# A commit record has no "type", so it cannot pass for an event.
+	[ "$(jq -r 'has("type")' <<<"$rec")" = false ]
+}
+
+@test "kerf-persist --fsync none journals the same verifiable batches" {
+	run --separate-stderr kerf-persist -C "$R" --fsync none <"$STREAM"
+	assert_success
+	exactly_once "$R" "$STREAM"
+	kerf-persist --verify -C "$R"
+}
+
+@test "kerf-persist closes a batch every --batch N events" {
+	n=$(wc -l <"$CALM")
+	kerf-persist -C "$R" --batch 250 --batch-ms 1h <"$CALM" >/dev/null 2>&1
+	commits=$(cat "$R"/journal/seg-*.ndjson | grep -c '^{"commit":')
+	[ "$commits" -eq $(((n + 249) / 250)) ]
+}
+
+@test "kerf-persist flushes a partial batch of an idle input after --batch-ms" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	kerf-persist -C "$R" --batch 1000 --batch-ms 50 <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" 2>/dev/null 3>&- &
+	pid=$!
+	exec 7>"$BATS_TEST_TMPDIR/in"
+	head -3 "$CALM" >&7
+	# The input stays open: only the timer can close this batch.
+	wait_for -t 5 lines_are "$BATS_TEST_TMPDIR/out" 3
+	grep -q '^{"commit":1,"count":3,' "$R/journal/seg-00000001.ndjson"
+	exec 7>&-
+	wait "$pid"
+}
+
+@test "kerf-persist closes the batch of an alarm at once" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	kerf-persist -C "$R" --batch 1000 --batch-ms 1h <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" 2>/dev/null 3>&- &
+	pid=$!
+	exec 7>"$BATS_TEST_TMPDIR/in"
+	head -2 "$CALM" >&7
+	grep -m1 '"type":"alarm"' "$STREAM" >&7
+	wait_for -t 5 lines_are "$BATS_TEST_TMPDIR/out" 3
+	exec 7>&-
+	wait "$pid"
+}
+
+@test "kerf-persist replayed twice journals each event once and passes the whole run on again" {
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	run --separate-stderr kerf-persist -C "$R" <"$STREAM"
+	assert_success
+	diff -u "$STREAM" <(printf '%s\n' "$output")
+	exactly_once "$R" "$STREAM"
+	n=$(wc -l <"$STREAM")
+	grep '"msg":"stats"' <<<"$stderr" | grep -q "\"journaled\":0,\"duplicate\":$n,"
+}
+
+@test "kerf-persist killed with SIGKILL at 50 points loses nothing acknowledged and journals every event exactly once" {
+	# Each round replays the run from its start through a fifo: the part
+	# already journaled (all duplicates) and 0 to 35 new events, waits
+	# until all of them are passed on, then writes 1 to 40 more and kills
+	# kerf-persist at once, while it is journaling them.  The input stops
+	# there, so where the kill lands does not depend on the disk's speed,
+	# and the kills spread over the whole run (wafer ends included).
+	big="$BATS_TEST_TMPDIR/big.ndjson"
+	"$BATS_TEST_DIRNAME/data/persist/gen-stream" 5 200 11 >"$big"
+	total=$(wc -l <"$big")
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	mid=0 inside=0
+	for seed in 3 17 29 41 53 67 71 83 97 101 113 127 131 149 151 163 173 181 191 199 \
+		211 223 229 239 241 251 263 271 281 293 307 311 331 337 347 353 367 373 379 389 \
+		397 401 409 419 421 431 433 443 449 457; do
+		RANDOM=$seed
+		batch=$((1 + RANDOM % 3))
+		have=$(journal_events "$R" 2>/dev/null | wc -l)
+		have=$((have + RANDOM % 36))
+		n=$((1 + RANDOM % 40))
+		chunk=$(sed -n "$((have + 1)),$((have + n))p" "$big")
+		ack="$BATS_TEST_TMPDIR/ack.$seed"
+		: >"$ack"
+		kerf-persist -C "$R" --batch "$batch" --batch-ms 2 <"$BATS_TEST_TMPDIR/in" >"$ack" 2>>"$BATS_TEST_TMPDIR/log" 3>&- &
+		pid=$!
+		exec 7>"$BATS_TEST_TMPDIR/in"
+		head -n "$have" "$big" >&7
+		wait_for lines_are "$ack" "$have"
+		printf '%s\n' "$chunk" >&7
+		# At once, or after a short random delay (up to 4 ms).
+		d=$((RANDOM % 6))
+		[ "$d" -lt 5 ] && sleep "0.00$d"
+		kill -9 "$pid"
+		wait "$pid" || true
+		exec 7>&-
+		acked=$(wc -l <"$ack")
+		[ "$acked" -lt $((have + n)) ] && mid=$((mid + 1))
+		[ "$acked" -gt "$have" ] && [ "$acked" -lt $((have + n)) ] && inside=$((inside + 1))
+		echo "seed $seed batch $batch have $have new $n acked $acked" >>"$BATS_TEST_TMPDIR/trace"
+		# Recovery alone (no input): the journal verifies and holds
+		# everything acknowledged before the kill.
+		kerf-persist -C "$R" </dev/null >/dev/null 2>>"$BATS_TEST_TMPDIR/log"
+		kerf-persist --verify -C "$R" >/dev/null
+		missing=$(comm -23 <(sort "$ack") <(journal_events "$R" | sort) | wc -l)
+		if [ "$missing" -ne 0 ]; then
+			echo "seed $seed: $missing acknowledged events missing" >&2
+			return 1
+		fi
+	done
+	# Most kills must have cut a chunk short, and the kills must have
+	# covered most of the run, for the test to mean anything.
+	[ "$have" -ge $((total / 2)) ] && [ "$have" -lt "$total" ]
+	[ "$mid" -ge 25 ] && [ "$inside" -ge 10 ] || { cat "$BATS_TEST_TMPDIR/trace" >&2; false; }
+	# The last run on the same input completes the journal.
+	run --separate-stderr kerf-persist -C "$R" <"$big"
+	assert_success
+	diff -u "$big" <(printf '%s\n' "$output")
+	run kerf-persist --verify -C "$R"
+	assert_success
+	exactly_once "$R" "$big"
+	[ "$(ls "$R/klarf" | wc -l)" -eq 5 ]
+	[ -z "$(find "$R" -name '*.tmp.*')" ]
+	# The accounting is the journal's: each event counted once.
+	[ "$(jq .events "$R/summary.json")" -eq "$total" ]
+	[ "$(jq .totals.defects "$R/summary.json")" -eq "$(grep -c '"type":"defect"' "$big")" ]
+}
+
+@test "kerf-persist cuts an uncommitted torn tail on start, logs it, and a replay completes the journal" {
+	kerf-persist -C "$R" --batch 50 <"$CALM" >/dev/null 2>&1
+	seg="$R/journal/seg-00000001.ndjson"
+	size=$(stat -c %s "$seg")
+	for cut in 1 7 60 333 1000 2500; do
+		cp "$seg" "$BATS_TEST_TMPDIR/good"
+		truncate -s $((size - cut)) "$seg"
+		run kerf-persist --verify -C "$R"
+		assert_failure 65
+		assert_output --partial "uncommitted tail"
+		run --separate-stderr kerf-persist -C "$R" <"$CALM"
+		assert_success
+		[[ "$stderr" == *"recovery: cut an uncommitted tail"* ]]
+		exactly_once "$R" "$CALM"
+		kerf-persist --verify -C "$R"
+		size=$(stat -c %s "$seg")
+	done
+}
+
+@test "kerf-persist refuses a journal damaged before its last commit (65) and --verify names the reason" {
+	kerf-persist -C "$R" --batch 50 <"$CALM" >/dev/null 2>&1
+	seg="$R/journal/seg-00000001.ndjson"
+	# Flip one byte inside the first batch.
+	printf 'X' | dd of="$seg" bs=1 seek=100 conv=notrunc status=none
+	run kerf-persist --verify -C "$R"
+	assert_failure 65
+	assert_output --partial "commit 1: checksum mismatch"
+	cp "$seg" "$BATS_TEST_TMPDIR/before"
+	run kerf-persist -C "$R" <"$CALM"
+	assert_failure 65
+	assert_output --partial "journal is damaged"
+	cmp "$seg" "$BATS_TEST_TMPDIR/before"
+}
+
+@test "kerf-persist rolls segments at --segment-size and continues in the last one" {
+	head -600 "$CALM" >"$BATS_TEST_TMPDIR/a"
+	kerf-persist -C "$R" --batch 20 --segment-size 20K <"$BATS_TEST_TMPDIR/a" >/dev/null 2>&1
+	n1=$(ls "$R"/journal/seg-*.ndjson | wc -l)
+	[ "$n1" -ge 5 ]
+	kerf-persist -C "$R" --batch 20 --segment-size 20K <"$CALM" >/dev/null 2>&1
+	[ "$(ls "$R"/journal/seg-*.ndjson | wc -l)" -gt "$n1" ]
+	run kerf-persist --verify -C "$R"
+	assert_success
+	exactly_once "$R" "$CALM"
+	# Commit numbers run on across segments.
+	cat "$R"/journal/seg-*.ndjson | grep '^{"commit":' | jq .commit | awk '$1 != NR { exit 1 }'
+}
+
+@test "kerf-persist past RLIMIT_FSIZE fails with a clear error, exit 74, and a consistent journal" {
+	run --separate-stderr bash -c "ulimit -f 200; exec kerf-persist -C '$R' --batch 40 <'$STREAM' >'$BATS_TEST_TMPDIR/out'"
+	assert_failure 74
+	[[ "$stderr" == *"cannot write '$R/journal/seg-00000001.ndjson': File too large"* ]]
+	# Only committed batches were passed on, and they are journaled.
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -gt 0 ]
+	comm -23 <(sort "$BATS_TEST_TMPDIR/out") <(journal_events "$R" | sort) | wc -l | grep -qx 0
+	kerf-persist --verify -C "$R"
+	# With room again, the same input completes it exactly once.
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	exactly_once "$R" "$STREAM"
+}
+
+@test "kerf-persist on a full disk fails with a clear error, exit 74, and a consistent journal" {
+	mnt="$BATS_TEST_TMPDIR/mnt"
+	mkdir "$mnt"
+	mount -t tmpfs -o size=256k tmpfs "$mnt" 2>/dev/null || skip "cannot mount a tmpfs here"
+	run --separate-stderr kerf-persist -C "$mnt/run" --batch 40 <"$STREAM"
+	assert_failure 74
+	[[ "$stderr" == *"cannot write '$mnt/run/"*"': No space left on device"* ]]
+	# The partial batch is already cut off: the journal verifies as it is.
+	kerf-persist --verify -C "$mnt/run"
+	comm -23 <(printf '%s\n' "$output" | sort) <(journal_events "$mnt/run" | sort) | wc -l | grep -qx 0
+	cp -r "$mnt/run" "$R"
+	umount "$mnt"
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	exactly_once "$R" "$STREAM"
+}
+
+@test "kerf-persist with --downstream-optional goes on persisting after stdout closes" {
+	run --separate-stderr bash -c "kerf-persist -C '$R' --batch 10 --downstream-optional <'$STREAM' | head -1 >/dev/null"
+	assert_success
+	[ "$(grep -c 'downstream closed' <<<"$stderr")" -eq 1 ]
+	exactly_once "$R" "$STREAM"
+	[ -s "$R/summary.json" ]
+}
+
+@test "kerf-persist without --downstream-optional exits 74 when stdout closes, its journal consistent" {
+	run --separate-stderr bash -c "kerf-persist -C '$R' --batch 10 <'$STREAM' | head -1 >/dev/null; exit \${PIPESTATUS[0]}"
+	assert_failure 74
+	[[ "$stderr" == *"cannot write to standard output: Broken pipe"* ]]
+	kerf-persist --verify -C "$R"
+}
+
+@test "kerf-persist on SIGTERM commits its batch, exits 75, and passes on only what is journaled" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	KERF_STATS_MS=20 kerf-persist -C "$R" --batch 1000 --batch-ms 1h <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/log" 3>&- &
+	pid=$!
+	exec 7>"$BATS_TEST_TMPDIR/in"
+	head -5 "$CALM" >&7
+	# Its periodic stats say when it has read them.
+	wait_for -t 5 grep -q '"in":5,' "$BATS_TEST_TMPDIR/log"
+	[ ! -s "$BATS_TEST_TMPDIR/out" ]
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 75 ]
+	exec 7>&-
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 5 ]
+	exactly_once "$R" <(head -5 "$CALM")
+	kerf-persist --verify -C "$R"
+}
+
+@test "kerf-persist refuses a run directory whose journal another kerf-persist holds (75)" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in" >/dev/null 2>&1 3>&- &
+	pid=$!
+	exec 7>"$BATS_TEST_TMPDIR/in"
+	wait_for -t 5 test -e "$R/journal/seg-00000001.ndjson"
+	run --separate-stderr kerf-persist -C "$R" </dev/null
+	assert_failure 75
+	[[ "$stderr" == *"in use by another kerf-persist"* ]]
+	exec 7>&-
+	wait "$pid"
+}
+
+@test "kerf-persist rejects a line without an id with reason envelope, and its counters add up" {
+	{ head -3 "$CALM"; echo '{"type":"state","state":"idle"}'; echo 'not json'; } >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(jq -r .reason "$R/rejects.ndjson" | sort | uniq -c | awk '{print $1, $2}')" = "2 envelope" ]
+	stats=$(grep '"final":true' <<<"$stderr")
+	[ "$(jq '.in == .journaled + .duplicate + .rejected and .journaled + .duplicate == .out + .unsent' <<<"$stats")" = true ]
+	[ "$(jq .rejected <<<"$stats")" = 2 ]
+}
+
+@test "kerf-persist writes a KLARF per wafer that reads back to the same defects" {
+	[ -x "$KERF_UNIT/persist-klarf" ] || skip "tests/unit/persist-klarf not built (make units)"
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	# The lot "LOT/7" is made safe in the file name.
+	run ls "$R/klarf"
+	assert_output "$(printf 'LOT_7_W01.klarf\nLOT_7_W02.klarf\nLOT_7_W03.klarf\nLOT_7_W04.klarf')"
+	"$KERF_UNIT/persist-klarf" "$R"/klarf/*.klarf >"$BATS_TEST_TMPDIR/got"
+	jq -r 'select(.type=="defect") | [.wafer,.col,.row,.x_um,.y_um,.w_um,.h_um,.area_um2,.class_num] | @tsv' "$STREAM" |
+		awk -F'\t' '{ printf "%s %d %d %.3f %.3f %.3f %.3f %.3f %d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' >"$BATS_TEST_TMPDIR/want"
+	diff -u "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+	# DEFDENSITY: defects / (dies x 1 cm² per 10 mm die).
+	n=$(jq -r 'select(.type=="defect" and .wafer=="W01")' "$STREAM" | grep -c '"type"')
+	want=$(awk -v n="$n" 'BEGIN { printf "%.6e", n / 300 }')
+	grep -A1 '^SummaryList' "$R/klarf/LOT_7_W01.klarf" | tail -1 | grep -q " 1 $n $want 300 "
+	grep -q '^SampleTestPlan 300$' "$R/klarf/LOT_7_W01.klarf"
+	tail -1 "$R/klarf/LOT_7_W01.klarf" | grep -qx 'EndOfFile;'
+}
+
+@test "kerf-persist writes summary.json with counts per wafer, densities, signatures, alarms and stream status" {
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	S="$R/summary.json"
+	[ "$(jq -r .stream_status "$S")" = completed ]
+	[ "$(jq '.wafers | length' "$S")" = 4 ]
+	[ "$(jq .totals.defects "$S")" = "$(grep -c '"type":"defect"' "$STREAM")" ]
+	[ "$(jq -r '.wafers[0] | [.wafer, .slot, .dies, .complete, .signature, .klarf] | @tsv' "$S")" = \
+		"$(printf 'W01\t1\t300\ttrue\trandom\tklarf/LOT_7_W01.klarf')" ]
+	n=$(jq -r 'select(.type=="defect" and .wafer=="W02")' "$STREAM" | grep -c '"type"')
+	jq -e --argjson n "$n" '(.wafers[1].density_cm2 - $n / 300) | fabs < 1e-9' "$S"
+	[ "$(jq -r '.alarms[0] | [.alid, .category] | @tsv' "$S")" = "$(printf '1042\twarning')" ]
+	[ "$(jq .events "$S")" = "$(wc -l <"$STREAM")" ]
+}
+
+@test "kerf-persist rewrites a KLARF lost in a crash after its wafer_end was journaled" {
+	kerf-persist -C "$R" <"$STREAM" >/dev/null 2>&1
+	cp "$R/klarf/LOT_7_W02.klarf" "$BATS_TEST_TMPDIR/w2"
+	rm "$R/klarf/LOT_7_W02.klarf"
+	kerf-persist -C "$R" </dev/null >/dev/null 2>&1
+	cmp "$BATS_TEST_TMPDIR/w2" "$R/klarf/LOT_7_W02.klarf"
+}
+
+@test "kerf-persist stores a simulated run from kerf-acquire and kerf-detect, and its KLARF imports back" {
+	command -v kerf-acquire >/dev/null && command -v kerf-detect >/dev/null ||
+		skip "kerf-acquire or kerf-detect not built"
+	kerf-acquire --sim --wafers 1 --seed 5 2>/dev/null | kerf-detect 2>/dev/null >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	diff -u "$BATS_TEST_TMPDIR/in" <(printf '%s\n' "$output")
+	exactly_once "$R" "$BATS_TEST_TMPDIR/in"
+	k=$(ls "$R"/klarf/*.klarf)
+	[ "$(wc -l <<<"$k")" -eq 1 ]
+	want=$(grep -c '"type":"defect"' "$BATS_TEST_TMPDIR/in")
+	[ "$(kerf-acquire --klarf "$k" 2>/dev/null | grep -c '"type":"defect"')" -eq "$want" ]
+	[ "$(jq .totals.defects "$R/summary.json")" -eq "$want" ]
+}
+
+@test "kerf-persist makes lot and wafer ids safe in KLARF file names" {
+	# Wafer W01 renamed to "../W<control-A> 1" (escaped in JSON), lot to ".hidden/lot".
+	sed -e '/"W0[2-9]"/d' -e 's|"W01"|"..\\/W\\u0001 1"|g' -e 's|"LOT/7"|".hidden/lot"|g' "$CALM" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	run ls -A "$R/klarf"
+	assert_output "_hidden_lot__._W__1.klarf"
+	[ "$(ls -A "$R")" = "$(printf 'journal\nklarf\nsummary.json')" ]
+	[ "$(jq -r '.wafers[0].wafer' "$R/summary.json")" = "$(printf '../W\001 1')" ]
+	[ "$(jq '.wafers[0].defects' "$R/summary.json")" -gt 0 ]
+}
+
+@test "kerf-persist counts an event repeated within one input once in the journal and the summary" {
+	{ head -400 "$CALM"; head -400 "$CALM"; } >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" --batch 50 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[ "${#lines[@]}" -eq 800 ]
+	exactly_once "$R" <(head -400 "$CALM")
+	[ "$(jq .events "$R/summary.json")" -eq 400 ]
+	[ "$(jq .totals.defects "$R/summary.json")" -eq "$(head -400 "$CALM" | grep -c '"type":"defect"')" ]
+}

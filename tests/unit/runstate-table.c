@@ -1,0 +1,20 @@
+/*
+ * runstate-table: print every allowed transition of lib/runstate.c's
+ * state x event table, one "STATE EVENT -> STATE" per line, for
+ * tests/kerf.bats to compare with tests/data/kerf/table.out.
+ */
+#include "kerf.h"
+#include "runstate.h"
+
+int main(void)
+{
+	for (int s = 0; s < RS__COUNT; s++)
+		for (int e = 0; e < RSE__COUNT; e++) {
+			int n = runstate_next((enum runstate_state)s, (enum runstate_event)e);
+			if (n >= 0)
+				printf("%s %s -> %s\n", runstate_state_name((enum runstate_state)s),
+				       runstate_event_name((enum runstate_event)e),
+				       runstate_state_name((enum runstate_state)n));
+		}
+	return fshut(stdout, "standard output");
+}
