@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 
-	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
+	stdout_init();
 	stats_init(&st, 0);
 	cfg.out = stdout;
 	cfg.stats = &st;

@@ -386,8 +386,7 @@ int main(int argc, char **argv)
 	sig_init();
 	/* Past RLIMIT_FSIZE a write fails with EFBIG instead of killing us. */
 	signal(SIGXFSZ, SIG_IGN);
-	static char obuf[64 * 1024];
-	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+	stdout_init();
 	stats_init(&p.st, 0);
 	p.c_in = stats_counter(&p.st, "in");
 	p.c_out = stats_counter(&p.st, "out");

@@ -324,9 +324,12 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	static char obuf[64 * 1024];
-	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
 	mode = opt.snapshots ? MODE_SNAPSHOTS : isatty(1) ? MODE_TTY : MODE_SUMMARY;
+	/* ncurses needs the real stdout (it asks for its descriptor). */
+	if (mode != MODE_TTY)
+		stdout_init();
+	else
+		setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
 	if (mode == MODE_TTY && !(tty = tty_open()))
 		mode = MODE_SUMMARY;
 	/* Log records on the dashboard's terminal would tear it: keep them for the end. */

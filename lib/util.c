@@ -87,6 +87,33 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+static ssize_t stdout_cookie_write(void *cookie, const char *buf, size_t len)
+{
+	(void)cookie;
+	if (write_all(1, buf, len) != 0)
+		return -1;
+	return (ssize_t)len;
+}
+
+static int stdout_cookie_close(void *cookie)
+{
+	(void)cookie;
+	return close(1);
+}
+
+void stdout_init(void)
+{
+	static cookie_io_functions_t fns = {
+		.write = stdout_cookie_write,
+		.close = stdout_cookie_close,
+	};
+	FILE *f = fopencookie(NULL, "w", fns);
+	if (!f)
+		return; /* keep the ordinary stdout: still correct without signals */
+	setvbuf(f, NULL, _IOFBF, 64 * 1024);
+	stdout = f;
+}
+
 int fshut(FILE *f, const char *what)
 {
 	int bad = 0, err = 0;

@@ -31,6 +31,15 @@ int write_all(int fd, const void *buf, size_t len);
 int fshut(FILE *f, const char *what);
 
 /*
+ * Replace stdout by a fully buffered stream on fd 1 whose writes retry on
+ * EINTR.  Stages install their stop handlers without SA_RESTART (so a
+ * blocked read returns), and glibc's stdio drops its buffer when a write
+ * is interrupted: lines counted as passed on would never arrive.  Call it
+ * once, early in main, before anything is written to stdout.
+ */
+void stdout_init(void);
+
+/*
  * Number parsing for options: the whole string must be a number within
  * [min, max].  Return 0, or -1 (errno EINVAL or ERANGE) leaving *out.
  */
