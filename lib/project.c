@@ -898,10 +898,13 @@ void project_summary(const struct project *p, FILE *f)
 	fprintf(f, "run %s", run ? run : "(unknown)");
 	if (p->lot)
 		fprintf(f, " lot %s", p->lot);
-	if (state)
-		fprintf(f, " state %s", state);
+	/* Under the supervisor this summary is written before the run's final
+	 * state exists (kerf waits for this stage to exit): once the stream has
+	 * ended, its own status is the truthful one to show. */
 	if (p->end_status)
 		fprintf(f, " stream %s", p->end_status);
+	else if (state)
+		fprintf(f, " state %s", state);
 	fprintf(f, ": %zu wafer%s, %llu dies inspected, %llu defects, %llu alarm%s\n",
 		p->nwafers, p->nwafers == 1 ? "" : "s", (unsigned long long)dies,
 		(unsigned long long)p->defects, (unsigned long long)p->nalarms,
