@@ -1,9 +1,12 @@
 /*
  * kerf: the supervisor.  kerf run starts a pipeline of stages as one run
  * and owns its state; kerf status, stop, pause and resume look at it or
- * talk to it (through the pid that holds the run directory's lock).
+ * talk to it (through the pid that holds the run directory's lock);
+ * kerf reprocess runs many recorded runs through kerf run with GNU
+ * parallel (lib/reprocess.h).
  */
 #include "kerf.h"
+#include "reprocess.h"
 #include "runstate.h"
 #include "supervise.h"
 
@@ -22,6 +25,10 @@ static const char usage[] =
 	"       kerf stop [-C RUNDIR] [--abort] [--wait]\n"
 	"       kerf pause [-C RUNDIR]\n"
 	"       kerf resume [-C RUNDIR]\n"
+	"       kerf reprocess -o OUTDIR [-j N] [--halt SPEC] [--sshlogin LOGIN]... [--slf FILE]\n"
+	"                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
+	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
+	"       kerf reprocess -o OUTDIR --report\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.\n"
 	"\n"
@@ -56,9 +63,31 @@ static const char usage[] =
 	"      --wait             stop: wait until the run has ended\n"
 	"  -h, --help             show this help and exit\n"
 	"  -V, --version          show the version and exit\n"
+	"Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
+	"directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel:\n"
+	"  -o, --outdir DIR       the batch: DIR/NAME per run, DIR/results.ndjson,\n"
+	"                         DIR/joblog, DIR/inputs.tsv\n"
+	"  -j, --jobs N           jobs at once (GNU parallel -j; default one per core)\n"
+	"      --halt SPEC        when a job fails: never (default: keep going, report),\n"
+	"                         soon,fail=1 (start no more), now,fail=1 (stop all now)\n"
+	"      --sshlogin LOGIN   run jobs on LOGIN too (GNU parallel; repeatable)\n"
+	"      --slf FILE         hosts from FILE (GNU parallel --sshloginfile)\n"
+	"      --resume           run only the jobs DIR/joblog has not seen\n"
+	"      --resume-failed    ... and those that failed\n"
+	"      --parallel-arg ARG one more argument for GNU parallel (repeatable)\n"
+	"      --dry-run          write DIR/inputs.tsv, print the parallel command, stop\n"
+	"      --task N           run job N of DIR/inputs.tsv here (what each parallel job\n"
+	"                         runs; a scheduler's array task)\n"
+	"      --report           print the table of DIR's batch\n"
+	"      --lenient          kerf-validate without --strict (bad lines become rejects)\n"
+	"SETTINGS: --acquire-arg, --validate-arg, --detect-arg, --persist-arg,\n"
+	"--project-arg, --no-project, --deadline, --stall, as for kerf run; saved in\n"
+	"DIR/settings.json, reused by --resume, --resume-failed and --task when none given.\n"
 	"DUR is a number of seconds, or a number with ms, s, m or h.\n"
 	"Exit status of kerf run: 0 completed, 1 a stage failed, 3 critical alarm,\n"
-	"64 bad usage, 75 the run directory is in use, 124 timed out, 130 cancelled.\n";
+	"64 bad usage, 75 the run directory is in use, 124 timed out, 130 cancelled;\n"
+	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
+	"130 interrupted.\n";
 
 enum {
 	OPT_RUN = 256, OPT_STAGE, OPT_OPTIONAL, OPT_WAFERS, OPT_SEED, OPT_RECORD,
@@ -150,7 +179,11 @@ static void parse(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, ":C:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C': o->rundir = optarg; break;
-		case OPT_RUN: o->run = optarg; o->saw_run_only = 1; break;
+		case OPT_RUN:
+			/* kerf-validate's limit (VALIDATE_RUN_MAX): every event would be rejected. */
+			if (!*optarg || strlen(optarg) > 256)
+				cli_usage_error("--run: the run id must be 1 to 256 bytes");
+			o->run = optarg; o->saw_run_only = 1; break;
 		case OPT_STAGE:
 			if (o->nstages == 64)
 				cli_usage_error("too many stages (at most 64)");
@@ -312,7 +345,14 @@ static int cmd_run(struct opts *o)
 		gmtime_r(&now, &tm);
 		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 		char *name = safe_name(o->run ? o->run : stamp, 200);
-		dir = xasprintf("runs/%s", name);
+		if (o->run && strcmp(name, o->run)) {
+			/* A changed id ("a/b", "a b"): its own directory, by a hash. */
+			char hx[17];
+			hex64(kerf_xxh3(o->run, strlen(o->run)), hx);
+			dir = xasprintf("runs/%s-%.8s", name, hx);
+		} else {
+			dir = xasprintf("runs/%s", name);
+		}
 		free(name);
 	}
 	if (o->run) {
@@ -483,6 +523,114 @@ static int cmd_status(struct opts *o)
 	return fshut(stdout, "standard output");
 }
 
+/* ---- kerf reprocess ---- */
+
+enum {
+	RP_OPT_HALT = 256, RP_OPT_SSHLOGIN, RP_OPT_SLF, RP_OPT_RESUME, RP_OPT_RESUME_FAILED,
+	RP_OPT_PARALLEL_ARG, RP_OPT_DRY_RUN, RP_OPT_TASK, RP_OPT_REPORT, RP_OPT_LENIENT,
+	RP_OPT_ACQ, RP_OPT_VAL, RP_OPT_DET, RP_OPT_PER, RP_OPT_PRO, RP_OPT_NO_PROJECT,
+	RP_OPT_DEADLINE, RP_OPT_STALL,
+};
+
+static const struct option rp_longopts[] = {
+	{ "outdir", required_argument, NULL, 'o' },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "halt", required_argument, NULL, RP_OPT_HALT },
+	{ "sshlogin", required_argument, NULL, RP_OPT_SSHLOGIN },
+	{ "slf", required_argument, NULL, RP_OPT_SLF },
+	{ "resume", no_argument, NULL, RP_OPT_RESUME },
+	{ "resume-failed", no_argument, NULL, RP_OPT_RESUME_FAILED },
+	{ "parallel-arg", required_argument, NULL, RP_OPT_PARALLEL_ARG },
+	{ "dry-run", no_argument, NULL, RP_OPT_DRY_RUN },
+	{ "task", required_argument, NULL, RP_OPT_TASK },
+	{ "report", no_argument, NULL, RP_OPT_REPORT },
+	{ "lenient", no_argument, NULL, RP_OPT_LENIENT },
+	{ "acquire-arg", required_argument, NULL, RP_OPT_ACQ },
+	{ "validate-arg", required_argument, NULL, RP_OPT_VAL },
+	{ "detect-arg", required_argument, NULL, RP_OPT_DET },
+	{ "persist-arg", required_argument, NULL, RP_OPT_PER },
+	{ "project-arg", required_argument, NULL, RP_OPT_PRO },
+	{ "no-project", no_argument, NULL, RP_OPT_NO_PROJECT },
+	{ "deadline", required_argument, NULL, RP_OPT_DEADLINE },
+	{ "stall", required_argument, NULL, RP_OPT_STALL },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int cmd_reprocess(int argc, char **argv)
+{
+	struct reprocess r;
+	long task = 0;
+	int report = 0, c, rc;
+	uint64_t ms;
+
+	reprocess_init(&r);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:j:hV", rp_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': r.outdir = optarg; break;
+		case 'j':
+			if (!*optarg)
+				cli_usage_error("invalid --jobs ''");
+			r.jobs = optarg;
+			break;
+		case RP_OPT_HALT:
+			if (!reprocess_halt_ok(optarg))
+				cli_usage_error("invalid --halt '%s' (never, or soon|now,fail|success|done=N[%%])",
+						optarg);
+			r.halt = optarg;
+			break;
+		case RP_OPT_SSHLOGIN: rp_list_add(&r.sshlogin, optarg); break;
+		case RP_OPT_SLF: r.slf = optarg; break;
+		case RP_OPT_RESUME: r.resume = RP_RESUME; break;
+		case RP_OPT_RESUME_FAILED: r.resume = RP_RESUME_FAILED; break;
+		case RP_OPT_PARALLEL_ARG: rp_list_add(&r.parallel_args, optarg); break;
+		case RP_OPT_DRY_RUN: r.dry_run = 1; break;
+		case RP_OPT_TASK:
+			if (parse_long(optarg, 1, 1000000000L, &task) != 0)
+				cli_usage_error("invalid --task '%s'", optarg);
+			break;
+		case RP_OPT_REPORT: report = 1; break;
+		case RP_OPT_LENIENT: r.lenient = 1; break;
+		case RP_OPT_ACQ: rp_list_add(&r.stage_args[RP_ACQUIRE], optarg); break;
+		case RP_OPT_VAL: rp_list_add(&r.stage_args[RP_VALIDATE], optarg); break;
+		case RP_OPT_DET: rp_list_add(&r.stage_args[RP_DETECT], optarg); break;
+		case RP_OPT_PER: rp_list_add(&r.stage_args[RP_PERSIST], optarg); break;
+		case RP_OPT_PRO: rp_list_add(&r.stage_args[RP_PROJECT], optarg); break;
+		case RP_OPT_NO_PROJECT: r.no_project = 1; break;
+		case RP_OPT_DEADLINE:
+			if (parse_duration_ms(optarg, 1000, &ms) != 0)
+				cli_usage_error("invalid duration for --deadline: '%s'", optarg);
+			r.deadline = optarg;
+			break;
+		case RP_OPT_STALL:
+			if (parse_duration_ms(optarg, 1000, &ms) != 0)
+				cli_usage_error("invalid duration for --stall: '%s'", optarg);
+			r.stall = optarg;
+			break;
+		case 'h': cli_help(usage);
+		case 'V': cli_version();
+		case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (!r.outdir)
+		cli_usage_error("reprocess needs -o OUTDIR");
+	if (task && (report || optind < argc))
+		cli_usage_error("--task takes no recorded runs and no --report");
+	if (report && optind < argc)
+		cli_usage_error("--report takes no recorded runs");
+	if (task)
+		rc = reprocess_task(&r, task);
+	else if (report)
+		rc = reprocess_report(&r);
+	else if ((rc = reprocess_plan(&r, argv + optind, argc - optind)) == KERF_EX_OK)
+		rc = reprocess_batch(&r);
+	reprocess_release(&r);
+	return rc;
+}
+
 /* ---- kerf stop, pause, resume ---- */
 
 static int cmd_signal(struct opts *o, const char *what, int sig)
@@ -526,12 +674,14 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	o.sv.echo = SV_ECHO_WARN;
 	if (argc < 2)
-		cli_usage_error("missing command (run, status, stop, pause or resume)");
+		cli_usage_error("missing command (run, status, stop, pause, resume or reprocess)");
 	sub = argv[1];
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help"))
 		cli_help(usage);
 	if (!strcmp(sub, "-V") || !strcmp(sub, "--version"))
 		cli_version();
+	if (!strcmp(sub, "reprocess"))
+		return cmd_reprocess(argc - 1, argv + 1);
 	parse(argc - 1, argv + 1, &o);
 	if (strcmp(sub, "run") && o.saw_run_only)
 		cli_usage_error("that option belongs to 'kerf run'");

@@ -298,6 +298,10 @@ static json_t *cause_json(struct supervisor *sv)
 	}
 	if (p->cause_msg[0])
 		json_object_set_new(c, "msg", json_string(p->cause_msg));
+	/* Why the stage failed, in its own words ("cannot write ...: No
+	 * space left on device"), when it logged an error. */
+	if (p->cause_stage >= 0 && sv->st[p->cause_stage].last_error)
+		json_object_set_new(c, "error", json_string(sv->st[p->cause_stage].last_error));
 	return c;
 }
 
@@ -576,6 +580,14 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 	}
 	msg = json_string_value(json_object_get(rec, "msg"));
 	lvl = json_string_value(json_object_get(rec, "lvl"));
+	if (is_json && msg && lvl && !strcmp(lvl, "error")) {
+		free(s->last_error);
+		s->last_error = xstrdup(msg);
+		/* Every kerf stage's EPIPE message says "downstream closed";
+		 * any other error is the stage's own (disk full, ...). */
+		if (!strstr(msg, "downstream closed"))
+			s->own_error = 1;
+	}
 	if (is_json && msg && !strcmp(msg, "stats")) {
 		json_t *c = json_deep_copy(rec);
 		uint64_t sig;
@@ -794,6 +806,7 @@ static int launch(struct supervisor *sv, const char *rundir_abs)
 			s->verdict = SV_CAUSE;
 			set_cause(sv, C_PREP, "preparation", i, "cannot watch", "cannot watch a stage");
 			teardown(sv, "preparation");
+			json_decref(argv);
 			continue;
 		}
 		for (int a = 0; a < s->argc; a++)
@@ -809,16 +822,37 @@ static int launch(struct supervisor *sv, const char *rundir_abs)
 
 /* ---- exits ---- */
 
-static int pipe_failure(const struct sv_stage *s)
+/*
+ * A broken pipe: SIGPIPE, or exit 74 (what a stage does on EPIPE).  Not
+ * for the last stage (no stage downstream of it can have closed its
+ * output), nor when the next stage is optional (a stage that must
+ * outlive its consumer is told so, like kerf-persist
+ * --downstream-optional), nor when the stage logged an error of its
+ * own (not "downstream closed"): exit 74 there is a real I/O error, a
+ * full disk say, and must not pass for the consequence of another exit.
+ */
+static int pipe_failure(const struct supervisor *sv, int i)
 {
+	const struct sv_stage *s = &sv->st[i];
+	if (i + 1 >= sv->n || sv->st[i + 1].optional || s->own_error)
+		return 0;
 	return s->sig == SIGPIPE || (!s->sig && s->code == KERF_EX_IOERR);
 }
 
+/*
+ * A stage downstream of i has exited in a way that explains i's broken
+ * pipe: it failed, or it exited no later than i did (noticed together or
+ * before).  A consumer that ended cleanly after i merely saw i's end of
+ * output: it is i's consequence, not its cause.
+ */
 static int downstream_exited(struct supervisor *sv, int i)
 {
-	for (int j = i + 1; j < sv->n; j++)
-		if (sv->st[j].exited)
+	for (int j = i + 1; j < sv->n; j++) {
+		const struct sv_stage *d = &sv->st[j];
+		if (d->exited && (d->sig || d->code != 0 || !sv->st[i].exited ||
+				  d->exit_batch <= sv->st[i].exit_batch))
 			return 1;
+	}
 	return 0;
 }
 
@@ -898,6 +932,7 @@ static void check_exits(struct supervisor *sv)
 {
 	struct sv_private *p = sv->p;
 	int fresh[64], nf = 0, cause = -1;
+	static unsigned batch;
 
 	for (int i = 0; i < sv->n && nf < 64; i++) {
 		struct sv_stage *s = &sv->st[i];
@@ -911,6 +946,7 @@ static void check_exits(struct supervisor *sv)
 			continue;
 		s->exited = 1;
 		s->exit_us = mono_us();
+		s->exit_batch = batch + 1;
 		if (si.si_code == CLD_EXITED)
 			s->code = si.si_status;
 		else
@@ -919,6 +955,7 @@ static void check_exits(struct supervisor *sv)
 	}
 	if (nf == 0)
 		return;
+	batch++;
 	/* First pass: the verdict of each exit. */
 	for (int k = 0; k < nf; k++) {
 		struct sv_stage *s = &sv->st[fresh[k]];
@@ -929,9 +966,9 @@ static void check_exits(struct supervisor *sv)
 			s->verdict = SV_CONSEQUENCE;
 		else if (i == 0 && s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)
 			s->verdict = SV_ALARM;
-		else if (pipe_failure(s) && downstream_exited(sv, i))
+		else if (pipe_failure(sv, i) && downstream_exited(sv, i))
 			s->verdict = SV_CONSEQUENCE;
-		else if (pipe_failure(s) && !p->tearing) {
+		else if (pipe_failure(sv, i) && !p->tearing) {
 			/* A broken pipe means that the consumer closed its
 			 * input: it is about to exit, and its exit is the
 			 * cause.  Wait a moment for it before blaming this. */
@@ -948,7 +985,7 @@ static void check_exits(struct supervisor *sv)
 	for (int pass = 0; pass < 2 && cause < 0; pass++)
 		for (int k = 0; k < nf && cause < 0; k++) {
 			struct sv_stage *s = &sv->st[fresh[k]];
-			if (s->verdict == SV_FAILED && (pass == 1 || !pipe_failure(s)))
+			if (s->verdict == SV_FAILED && (pass == 1 || !pipe_failure(sv, fresh[k])))
 				cause = fresh[k];
 		}
 	if (cause >= 0) {
@@ -1321,6 +1358,9 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 	sv->p = p;
 	p->rs = rs;
 	p->sigfd = p->log_fd = p->life_w = -1;
+	/* Past RLIMIT_FSIZE a write fails with EFBIG, reported, instead of
+	 * SIGXFSZ killing kerf mid-write (the stages inherit this). */
+	signal(SIGXFSZ, SIG_IGN);
 	p->cause_stage = -1;
 	fire(sv, RSE_PREPARE, json_pack("{s:i}", "stages", sv->n));
 
@@ -1334,7 +1374,7 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 		abs_dir = xstrdup(rs->dir);
 	{
 		char *lp = xasprintf("%s/log.ndjson", rs->dir);
-		p->log_fd = open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		p->log_fd = open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (p->log_fd < 0)
 			log_msg(LOG_WARN, NULL, "cannot open '%s': %s", lp, strerror(errno));
 		free(lp);
@@ -1386,8 +1426,15 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 				p->all_exited_us = mono_us();
 			for (int i = 0; i < sv->n; i++)
 				open_err += sv->st[i].errfd >= 0;
-			if (!open_err)
+			if (!open_err) {
+				/* Everyone has exited: no consumer's exit is still
+				 * to come to explain a broken pipe. */
+				for (int i = 0; i < sv->n; i++)
+					if (sv->st[i].verdict == SV_SUSPECT)
+						sv->st[i].suspect_until = 0;
+				resolve_suspects(sv);
 				break;
+			}
 			/* Grandchildren may hold a stage's stderr: they go now. */
 			if (p->holder > 0 && !p->killed) {
 				kill(-p->holder, SIGKILL);
@@ -1510,6 +1557,7 @@ void supervise_release(struct supervisor *sv)
 		free(s->path);
 		free(s->hook);
 		free(s->ebuf);
+		free(s->last_error);
 		json_decref(s->counters);
 		if (s->pidfd >= 0)
 			close(s->pidfd);

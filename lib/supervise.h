@@ -62,6 +62,9 @@ struct sv_stage {
 	char *ebuf;
 	size_t elen, ecap;
 	void *hook;
+	char *last_error;    /* its last error-level log message: status.json's cause.error */
+	unsigned exit_batch; /* which check for exits noticed its exit (1, 2, ...) */
+	int own_error;       /* it logged an error other than "downstream closed" */
 };
 
 enum sv_echo { SV_ECHO_NONE, SV_ECHO_WARN, SV_ECHO_ALL };

@@ -1,0 +1,1189 @@
+/*
+ * reprocess.c: kerf reprocess.  The batch is planned here (names and
+ * absolute paths in OUTDIR/inputs.tsv), scheduled by GNU parallel (one
+ * job per line, its joblog in OUTDIR/joblog so that --resume and
+ * --resume-failed work), and each job is this same program again with
+ * --task N, so that a host needs kerf and its stages, and nothing else,
+ * to take part.  A job starts its run directory from empty (a rerun
+ * replaces the previous attempt: the journal of a stopped attempt holds
+ * the run_end "stopped" that kerf-acquire made up, numbered like a
+ * recorded event, and persist's idempotency would keep it), runs one
+ * supervised pipeline, and appends one NDJSON record to
+ * OUTDIR/results.ndjson in one write(2), O_APPEND and under an fcntl
+ * lock, so that concurrent jobs, even on an NFS-shared OUTDIR, never
+ * interleave.
+ */
+#include "kerf.h"
+#include "reprocess.h"
+#include "runstate.h"
+#include "supervise.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void rp_list_add(struct rp_list *l, const char *s)
+{
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = xstrdup(s);
+	l->v[l->n] = NULL;
+}
+
+void rp_list_free(struct rp_list *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static void entries_free(struct rp_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].name);
+		free(e[i].path);
+	}
+	free(e);
+}
+
+void reprocess_init(struct reprocess *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+void reprocess_release(struct reprocess *r)
+{
+	rp_list_free(&r->sshlogin);
+	rp_list_free(&r->parallel_args);
+	rp_list_free(&r->saved);
+	for (int k = 0; k < RP__STAGES; k++)
+		rp_list_free(&r->stage_args[k]);
+	entries_free(r->e, r->n);
+	free(r->out);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- the plan: OUTDIR/inputs.tsv ---- */
+
+static const char *const reserved[] = {
+	"inputs.tsv", "joblog", "results.ndjson", "settings.json", NULL,
+};
+
+static int open_outdir(struct reprocess *r)
+{
+	if (r->out)
+		return 0;
+	if (mkdir_p(r->outdir, 0777) != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot create '%s': %s", r->outdir, strerror(errno));
+		return -1;
+	}
+	r->out = realpath(r->outdir, NULL);
+	if (!r->out) {
+		log_msg(LOG_ERROR, NULL, "cannot resolve '%s': %s", r->outdir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Read OUTDIR/inputs.tsv: 0, -1 when it does not exist, -2 on error (logged). */
+static int load_inputs(const char *out, struct rp_entry **ep, size_t *np)
+{
+	char *path = xasprintf("%s/inputs.tsv", out);
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t len;
+	struct rp_entry *e = NULL;
+	int rc = 0;
+
+	*ep = NULL;
+	*np = 0;
+	if (!f) {
+		rc = errno == ENOENT ? -1 : -2;
+		if (rc == -2)
+			log_msg(LOG_ERROR, NULL, "cannot open '%s': %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		char *tab;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		tab = strchr(line, '\t');
+		if (!tab || tab == line || !tab[1]) {
+			log_msg(LOG_ERROR, NULL, "'%s' line %zu: not NAME<TAB>PATH", path, n + 1);
+			rc = -2;
+			break;
+		}
+		e = xrealloc(e, (n + 1) * sizeof *e);
+		e[n].name = xstrndup(line, (size_t)(tab - line));
+		e[n].path = xstrdup(tab + 1);
+		n++;
+	}
+	if (rc == 0 && ferror(f)) {
+		log_msg(LOG_ERROR, NULL, "cannot read '%s': %s", path, strerror(errno));
+		rc = -2;
+	}
+	fclose(f);
+	free(line);
+	free(path);
+	if (rc != 0) {
+		entries_free(e, n);
+		return rc;
+	}
+	*ep = e;
+	*np = n;
+	return 0;
+}
+
+static int name_taken(const struct rp_entry *e, size_t n, const char *name)
+{
+	for (const char *const *r = reserved; *r; r++)
+		if (!strcmp(*r, name))
+			return 1;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(e[i].name, name))
+			return 1;
+	return 0;
+}
+
+static int is_regular(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The name and the path to reprocess of one RECORDED argument; -1 (logged). */
+static int plan_one(const char *arg, char **name, char **path)
+{
+	char *abs = realpath(arg, NULL), *base, *rec;
+	struct stat st;
+
+	if (!abs || stat(abs, &st) != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot read '%s': %s", arg, strerror(errno));
+		free(abs);
+		return -1;
+	}
+	if (strpbrk(abs, "\t\n")) {
+		log_msg(LOG_ERROR, NULL, "'%s': a tab or newline in the path is not supported", arg);
+		free(abs);
+		return -1;
+	}
+	base = strrchr(abs, '/') + 1;
+	if (S_ISDIR(st.st_mode)) {
+		rec = xasprintf("%s/acquired.ndjson", abs);
+		if (is_regular(rec)) {
+			*path = rec;
+		} else {
+			free(rec);
+			*path = xstrdup(abs);
+		}
+		*name = safe_name(*base ? base : "root", 200);
+	} else if (!strcmp(base, "acquired.ndjson") && base - 1 > abs) {
+		/* RUNDIR/acquired.ndjson from kerf run --record: the run's name. */
+		char *dir = xstrndup(abs, (size_t)(base - 1 - abs));
+		char *dbase = strrchr(dir, '/');
+		*name = safe_name(dbase && dbase[1] ? dbase + 1 : "acquired", 200);
+		free(dir);
+		*path = xstrdup(abs);
+	} else {
+		size_t len = strlen(base);
+		static const char *const ext[] = { ".ndjson", ".jsonl", ".json", NULL };
+		for (const char *const *x = ext; *x; x++) {
+			size_t xl = strlen(*x);
+			if (len > xl && !strcmp(base + len - xl, *x)) {
+				len -= xl;
+				break;
+			}
+		}
+		char *b = xstrndup(base, len);
+		*name = safe_name(b, 200);
+		free(b);
+		*path = xstrdup(abs);
+	}
+	free(abs);
+	return 0;
+}
+
+/* True when reprocessing e would remove its own recording. */
+static int inside_rundir(const char *out, const struct rp_entry *e)
+{
+	char *dir = xasprintf("%s/%s", out, e->name);
+	size_t len = strlen(dir);
+	int in = !strncmp(e->path, dir, len) && (e->path[len] == '/' || e->path[len] == '\0');
+	if (in)
+		log_msg(LOG_ERROR, NULL, "the recorded run '%s' lies in its own output directory '%s', "
+			"which its job empties first; choose another OUTDIR", e->path, dir);
+	free(dir);
+	return in;
+}
+
+static int write_inputs(const char *out, const struct rp_entry *e, size_t n)
+{
+	char *path = xasprintf("%s/inputs.tsv", out);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int rc;
+
+	if (!m) {
+		log_msg(LOG_ERROR, NULL, "out of memory");
+		free(path);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(m, "%s\t%s\n", e[i].name, e[i].path);
+	fclose(m);
+	rc = atomic_write_file(path, buf, len);
+	if (rc != 0)
+		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(errno));
+	free(buf);
+	free(path);
+	return rc;
+}
+
+static void job_settings(const struct reprocess *r, struct rp_list *a, int for_run);
+
+/* The job settings as a JSON array of option words; a new reference. */
+static json_t *settings_json(const struct reprocess *r)
+{
+	struct rp_list a = { 0 };
+	json_t *arr = json_array();
+	job_settings(r, &a, 0);
+	for (int i = 0; i < a.n; i++)
+		json_array_append_new(arr, json_string(a.v[i]));
+	rp_list_free(&a);
+	return arr;
+}
+
+/*
+ * Take the settings saved in OUTDIR/settings.json (as job_settings wrote
+ * them).  0; 1 when there is no such file; -1 when it cannot be read or
+ * holds something else (logged).
+ */
+static int settings_load(struct reprocess *r)
+{
+	static const char *const opt[RP__STAGES] = {
+		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
+	};
+	char *path = xasprintf("%s/settings.json", r->out);
+	json_error_t jerr;
+	json_t *arr;
+	size_t i, n;
+	int rc = 0;
+
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return 1;
+	}
+	arr = json_load_file(path, 0, &jerr);
+	if (!json_is_array(arr)) {
+		log_msg(LOG_ERROR, NULL, "cannot read '%s': %s", path, arr ? "not an array" : jerr.text);
+		json_decref(arr);
+		free(path);
+		return -1;
+	}
+	n = json_array_size(arr);
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *w = json_string_value(json_array_get(arr, i));
+		const char *next = json_string_value(json_array_get(arr, i + 1));
+		int k, takes = 1;
+		if (!w) {
+			rc = -1;
+		} else if (!strcmp(w, "--no-project")) {
+			r->no_project = 1;
+			takes = 0;
+		} else if (!strcmp(w, "--lenient")) {
+			r->lenient = 1;
+			takes = 0;
+		} else if (!next) {
+			rc = -1;
+		} else if (!strcmp(w, "--deadline") || !strcmp(w, "--stall")) {
+			rp_list_add(&r->saved, next);
+			*(!strcmp(w, "--stall") ? &r->stall : &r->deadline) = r->saved.v[r->saved.n - 1];
+		} else {
+			for (k = 0; k < RP__STAGES && strcmp(w, opt[k]); k++)
+				;
+			if (k == RP__STAGES)
+				rc = -1;
+			else
+				rp_list_add(&r->stage_args[k], next);
+		}
+		i += (size_t)takes;
+	}
+	if (rc != 0)
+		log_msg(LOG_ERROR, NULL, "'%s' holds an unknown setting", path);
+	json_decref(arr);
+	free(path);
+	return rc;
+}
+
+/*
+ * A fresh batch saves its settings in OUTDIR/settings.json; a resume
+ * given none takes them from there, and one given some must give the
+ * same, so that no batch mixes two settings.
+ */
+static int plan_settings(struct reprocess *r)
+{
+	char *path = xasprintf("%s/settings.json", r->out);
+	json_t *cur = settings_json(r), *old;
+	int rc = KERF_EX_OK;
+
+	if (r->resume == RP_FRESH) {
+		char *txt = json_dumps(cur, JSON_COMPACT);
+		char *line = xasprintf("%s\n", txt ? txt : "[]");
+		if (atomic_write_file(path, line, strlen(line)) != 0) {
+			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(errno));
+			rc = KERF_EX_IOERR;
+		}
+		free(line);
+		free(txt);
+	} else if (json_array_size(cur) == 0) {
+		if (settings_load(r) < 0)
+			rc = KERF_EX_USAGE;
+	} else if ((old = json_load_file(path, 0, NULL)) && !json_equal(old, cur)) {
+		char *want = json_dumps(old, JSON_COMPACT);
+		log_msg(LOG_ERROR, NULL, "the settings differ from the batch's (%s in '%s'); resume with "
+			"the same settings, or with none", want ? want : "?", path);
+		free(want);
+		rc = KERF_EX_USAGE;
+		json_decref(old);
+	} else {
+		json_decref(old);
+	}
+	json_decref(cur);
+	free(path);
+	return rc;
+}
+
+int reprocess_plan(struct reprocess *r, char *const paths[], int npaths)
+{
+	struct rp_entry *saved = NULL, *e = NULL;
+	size_t nsaved = 0, n = 0;
+	char *joblog;
+	int have, rc = KERF_EX_OK;
+
+	if (open_outdir(r) != 0)
+		return KERF_EX_IOERR;
+	have = load_inputs(r->out, &saved, &nsaved);
+	if (have == -2)
+		return KERF_EX_IOERR;
+	joblog = xasprintf("%s/joblog", r->out);
+	if (r->resume == RP_FRESH) {
+		if (npaths == 0) {
+			log_msg(LOG_ERROR, NULL, "no recorded runs given");
+			rc = KERF_EX_USAGE;
+		} else if (access(joblog, F_OK) == 0) {
+			log_msg(LOG_ERROR, NULL, "'%s' already holds a batch; resume it with --resume or "
+				"--resume-failed, or choose another OUTDIR", r->outdir);
+			rc = KERF_EX_USAGE;
+		}
+	} else if (have != 0) {
+		log_msg(LOG_ERROR, NULL, "no batch to resume in '%s' (no inputs.tsv)", r->outdir);
+		rc = KERF_EX_USAGE;
+	} else if (npaths == 0) {
+		r->e = saved;
+		r->n = nsaved;
+		free(joblog);
+		return plan_settings(r);
+	}
+	free(joblog);
+	for (int i = 0; rc == KERF_EX_OK && i < npaths; i++) {
+		char *name, *path, *uniq;
+		if (plan_one(paths[i], &name, &path) != 0) {
+			rc = KERF_EX_USAGE;
+			break;
+		}
+		uniq = xstrdup(name);
+		for (int k = 2; name_taken(e, n, uniq); k++) {
+			free(uniq);
+			uniq = xasprintf("%s-%d", name, k);
+		}
+		free(name);
+		e = xrealloc(e, (n + 1) * sizeof *e);
+		e[n].name = uniq;
+		e[n].path = path;
+		n++;
+		if (inside_rundir(r->out, &e[n - 1]))
+			rc = KERF_EX_USAGE;
+	}
+	if (rc == KERF_EX_OK && r->resume != RP_FRESH) {
+		/* GNU parallel resumes by job number: the list must be the same. */
+		int same = n == nsaved;
+		for (size_t i = 0; same && i < n; i++)
+			same = !strcmp(e[i].name, saved[i].name) && !strcmp(e[i].path, saved[i].path);
+		if (!same) {
+			log_msg(LOG_ERROR, NULL, "the recorded runs differ from the batch in '%s/inputs.tsv'; "
+				"resume with the same list, or with none", r->outdir);
+			rc = KERF_EX_USAGE;
+		}
+	}
+	if (rc == KERF_EX_OK && r->resume == RP_FRESH && write_inputs(r->out, e, n) != 0)
+		rc = KERF_EX_IOERR;
+	entries_free(saved, nsaved);
+	if (rc == KERF_EX_OK)
+		rc = plan_settings(r);
+	if (rc != KERF_EX_OK) {
+		entries_free(e, n);
+		return rc;
+	}
+	r->e = e;
+	r->n = n;
+	return KERF_EX_OK;
+}
+
+/* ---- children: spawn, forward stop signals, wait ---- */
+
+static volatile sig_atomic_t rp_signals, rp_last_signal;
+
+static void on_stop(int sig)
+{
+	rp_signals++;
+	rp_last_signal = sig;
+}
+
+static void on_child(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Run argv with stdout and stderr sent to out_fd and err_fd (-1: keep
+ * ours) and wait for it.  The child leads a process group of its own,
+ * so that a terminal's ^C or GNU parallel's signal to a job's group
+ * reaches only us, and we pass it on once: the first SIGINT, SIGTERM or
+ * SIGHUP as 'first', every later one as 'later' (for kerf run both are
+ * SIGTERM: its first means drain, its second abort; GNU parallel takes
+ * SIGHUP as "start no new job" and SIGTERM as "stop the jobs now").
+ * When we die the child gets 'later' (PR_SET_PDEATHSIG).
+ * Returns the wait status, or -1 (logged).
+ */
+static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int later)
+{
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old[3], oldchld;
+	sigset_t block, orig;
+	int forwarded = rp_signals, first_seen = rp_signals, status = -1;
+	pid_t pid, w;
+
+	sigemptyset(&block);
+	for (int i = 0; i < 3; i++)
+		sigaddset(&block, stops[i]);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	for (int i = 0; i < 3; i++)
+		sigaction(stops[i], &sa, &old[i]);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, &oldchld);
+
+	pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, later);
+		for (int i = 0; i < 3; i++)
+			signal(stops[i], SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &orig, NULL);
+		if (out_fd >= 0 && dup2(out_fd, 1) < 0)
+			_exit(KERF_EX_SOFTWARE);
+		if (err_fd >= 0 && dup2(err_fd, 2) < 0)
+			_exit(KERF_EX_SOFTWARE);
+		execv(argv[0], argv);
+		log_msg(LOG_ERROR, NULL, "cannot run '%s': %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		log_msg(LOG_ERROR, NULL, "cannot fork: %s", strerror(errno));
+	} else {
+		sigset_t wait_mask = orig;
+		for (int i = 0; i < 3; i++)
+			sigdelset(&wait_mask, stops[i]);
+		sigdelset(&wait_mask, SIGCHLD);
+		for (;;) {
+			while (forwarded < rp_signals) {
+				kill(pid, forwarded == first_seen ? first : later);
+				forwarded++;
+			}
+			w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				break;
+			if (w < 0 && errno != EINTR) {
+				log_msg(LOG_ERROR, NULL, "cannot wait for '%s': %s", argv[0], strerror(errno));
+				status = -1;
+				break;
+			}
+			sigsuspend(&wait_mask);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		sigaction(stops[i], &old[i], NULL);
+	sigaction(SIGCHLD, &oldchld, NULL);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+	return status;
+}
+
+static char *self_exe(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return supervise_resolve("kerf");
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/*
+ * The job settings, as options of kerf reprocess --task, or with
+ * for_run as options of kerf run (which has no --lenient: it is said by
+ * leaving out kerf-validate's --strict).
+ */
+static void job_settings(const struct reprocess *r, struct rp_list *a, int for_run)
+{
+	static const char *const opt[RP__STAGES] = {
+		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
+	};
+	if (r->no_project)
+		rp_list_add(a, "--no-project");
+	if (r->lenient && !for_run)
+		rp_list_add(a, "--lenient");
+	if (r->deadline) {
+		rp_list_add(a, "--deadline");
+		rp_list_add(a, r->deadline);
+	}
+	if (r->stall) {
+		rp_list_add(a, "--stall");
+		rp_list_add(a, r->stall);
+	}
+	for (int k = 0; k < RP__STAGES; k++)
+		for (int i = 0; i < r->stage_args[k].n; i++) {
+			rp_list_add(a, opt[k]);
+			rp_list_add(a, r->stage_args[k].v[i]);
+		}
+}
+
+/* ---- the batch ---- */
+
+/* GNU parallel's --halt: never, or (soon|now),(fail|success|done)=N[%]. */
+int reprocess_halt_ok(const char *s)
+{
+	static const char *const when[] = { "soon,", "now,", NULL };
+	static const char *const what[] = { "fail=", "success=", "done=", NULL };
+	const char *p = NULL;
+	size_t digits;
+
+	if (!strcmp(s, "never"))
+		return 1;
+	for (int i = 0; when[i] && !p; i++)
+		if (!strncmp(s, when[i], strlen(when[i])))
+			p = s + strlen(when[i]);
+	if (!p)
+		return 0;
+	const char *q = NULL;
+	for (int i = 0; what[i] && !q; i++)
+		if (!strncmp(p, what[i], strlen(what[i])))
+			q = p + strlen(what[i]);
+	if (!q)
+		return 0;
+	digits = strspn(q, "0123456789");
+	return digits > 0 && (!q[digits] || (q[digits] == '%' && !q[digits + 1]));
+}
+
+static void print_quoted(char *const argv[])
+{
+	for (int i = 0; argv[i]; i++) {
+		const char *s = argv[i];
+		int plain = *s != '\0';
+		for (const char *p = s; *p && plain; p++)
+			plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789-_./=:,+%@", *p) != NULL;
+		if (i)
+			putchar(' ');
+		if (plain) {
+			fputs(s, stdout);
+			continue;
+		}
+		putchar('\'');
+		for (const char *p = s; *p; p++) {
+			if (*p == '\'')
+				fputs("'\\''", stdout);
+			else
+				putchar(*p);
+		}
+		putchar('\'');
+	}
+	putchar('\n');
+}
+
+int reprocess_batch(struct reprocess *r)
+{
+	struct rp_list a = { 0 };
+	int remote = r->sshlogin.n > 0 || r->slf;
+	char *parallel = supervise_resolve("parallel");
+	char *kerf = remote ? xstrdup("kerf") : self_exe();
+	char *joblog = xasprintf("%s/joblog", r->out);
+	char *inputs = xasprintf("%s/inputs.tsv", r->out);
+	int status, rc, signals_before = rp_signals;
+
+	rp_list_add(&a, parallel ? parallel : "parallel");
+	/* -q: parallel quotes the command's words itself, locally and for ssh. */
+	rp_list_add(&a, "-q");
+	rp_list_add(&a, "--joblog");
+	rp_list_add(&a, joblog);
+	if (r->jobs) {
+		rp_list_add(&a, "--jobs");
+		rp_list_add(&a, r->jobs);
+	}
+	rp_list_add(&a, "--halt");
+	rp_list_add(&a, r->halt ? r->halt : "never");
+	/* A job told to stop lets its kerf run drain and writes its record:
+	 * give it 10 s, then a second TERM (kerf run aborts), then 5 s more,
+	 * not GNU parallel's default 375 ms before SIGKILL. */
+	rp_list_add(&a, "--termseq");
+	rp_list_add(&a, "TERM,10000,TERM,5000,KILL,25");
+	for (int i = 0; i < r->sshlogin.n; i++) {
+		rp_list_add(&a, "--sshlogin");
+		rp_list_add(&a, r->sshlogin.v[i]);
+	}
+	if (r->slf) {
+		rp_list_add(&a, "--slf");
+		rp_list_add(&a, r->slf);
+	}
+	if (r->resume == RP_RESUME)
+		rp_list_add(&a, "--resume");
+	else if (r->resume == RP_RESUME_FAILED)
+		rp_list_add(&a, "--resume-failed");
+	for (int i = 0; i < r->parallel_args.n; i++)
+		rp_list_add(&a, r->parallel_args.v[i]);
+	rp_list_add(&a, "--arg-file");
+	rp_list_add(&a, inputs);
+	rp_list_add(&a, kerf);
+	rp_list_add(&a, "reprocess");
+	rp_list_add(&a, "-o");
+	rp_list_add(&a, r->out);
+	rp_list_add(&a, "--task");
+	rp_list_add(&a, "{#}");
+	job_settings(r, &a, 0);
+	free(kerf);
+	free(joblog);
+	free(inputs);
+
+	if (r->dry_run) {
+		print_quoted(a.v);
+		rp_list_free(&a);
+		free(parallel);
+		return fshut(stdout, "standard output");
+	}
+	if (!parallel) {
+		log_msg(LOG_ERROR, NULL, "'parallel' not found: install GNU parallel (scripts/deps does)");
+		rp_list_free(&a);
+		return KERF_EX_UNAVAILABLE;
+	}
+	free(parallel);
+	log_msg(LOG_INFO, json_pack("{s:s, s:I}", "outdir", r->out, "runs", (json_int_t)r->n),
+		"reprocessing %zu recorded run%s into '%s'", r->n, r->n == 1 ? "" : "s", r->outdir);
+	fflush(stdout);
+	status = spawn_wait(a.v, -1, -1, SIGHUP, SIGTERM);
+	rp_list_free(&a);
+	if (status == -1)
+		return KERF_EX_SOFTWARE;
+	if (rp_signals != signals_before)
+		; /* parallel's 255 after our SIGTERM says nothing new */
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 255)
+		log_msg(LOG_ERROR, NULL, "GNU parallel failed (exit 255)");
+	else if (WIFSIGNALED(status))
+		log_msg(LOG_ERROR, NULL, "GNU parallel died of signal %d", WTERMSIG(status));
+	rc = reprocess_report(r);
+	if (rp_signals != signals_before)
+		return KERF_EX_CANCELLED;
+	if (rc == KERF_EX_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = KERF_EX_FAILED;
+	return rc;
+}
+
+/* ---- one job ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * Make 'dir' an empty run directory: remove what a previous attempt
+ * left (a directory with a status.json, lock or journal), refuse
+ * anything else.  0, or -1 with the reason in 'why'.
+ */
+static int fresh_rundir(const char *dir, char *why, size_t whylen)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int empty = 1;
+	pid_t holder;
+
+	if (lstat(dir, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, whylen, "cannot stat '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "'%s' exists and is not a directory", dir);
+		return -1;
+	}
+	holder = runstate_lock_holder(dir);
+	if (holder > 0) {
+		snprintf(why, whylen, "'%s' is in use by kerf run pid %ld", dir, (long)holder);
+		return -1;
+	}
+	d = opendir(dir);
+	if (!d) {
+		snprintf(why, whylen, "cannot open '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	if (empty)
+		return 0;
+	char *a = xasprintf("%s/status.json", dir), *b = xasprintf("%s/lock", dir),
+	     *c = xasprintf("%s/journal", dir);
+	int ours = access(a, F_OK) == 0 || access(b, F_OK) == 0 || access(c, F_OK) == 0;
+	free(a);
+	free(b);
+	free(c);
+	if (!ours) {
+		snprintf(why, whylen, "'%s' exists and is not a run directory", dir);
+		return -1;
+	}
+	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+		snprintf(why, whylen, "cannot remove the previous attempt in '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The KLARF files of a directory, sorted: every visible regular file. */
+static void klarf_files(const char *dir, struct rp_list *files)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		if (is_regular(p))
+			rp_list_add(files, p);
+		free(p);
+	}
+	closedir(d);
+	if (files->n > 1)
+		qsort(files->v, (size_t)files->n, sizeof *files->v, cmp_str);
+}
+
+static json_t *load_json(const char *dir, const char *file)
+{
+	char *path = xasprintf("%s/%s", dir, file);
+	json_t *j = json_load_file(path, 0, NULL);
+	free(path);
+	return j;
+}
+
+/*
+ * The failing stage's reason, from the run's log: the first error it
+ * logged, else its first plain message that says "error", else its last
+ * plain message that is not blank (a plain message is a record of just
+ * t, lvl, stage, run and msg, which is how the supervisor wraps a line
+ * that is not JSON, such as a crash or sanitizer report).  NULL when
+ * none; caller frees.
+ */
+static char *stage_error(const char *dir, const char *stage)
+{
+	char *path = xasprintf("%s/log.ndjson", dir), *line = NULL, *msg = NULL, *raw = NULL;
+	FILE *f = fopen(path, "re");
+	size_t cap = 0;
+
+	free(path);
+	if (!f)
+		return NULL;
+	while (!msg && getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *lvl = json_string_value(json_object_get(j, "lvl"));
+		const char *st = json_string_value(json_object_get(j, "stage"));
+		const char *m = json_string_value(json_object_get(j, "msg"));
+		if (lvl && st && m && (!stage || !strcmp(st, stage))) {
+			if (!strcmp(lvl, "error")) {
+				msg = xstrdup(m);
+			} else if (json_object_size(j) == 5 && json_object_get(j, "run") &&
+				   json_object_get(j, "t") && strcmp(m, "stats") &&
+				   m[strspn(m, " \t\r\n")] && !(raw && strcasestr(raw, "error"))) {
+				free(raw);
+				raw = xstrdup(m);
+			}
+		}
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+	if (msg) {
+		free(raw);
+		return msg;
+	}
+	return raw;
+}
+
+/* Append one record, one write(2), O_APPEND, under an fcntl lock. */
+static int append_record(const char *path, json_t *rec)
+{
+	char *txt = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *line;
+	size_t len;
+	struct flock fl;
+	ssize_t w;
+	int fd, rc = 0;
+
+	if (!txt)
+		return -1;
+	line = xasprintf("%s\n", txt);
+	free(txt);
+	len = strlen(line);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		log_msg(LOG_ERROR, NULL, "cannot open '%s': %s", path, strerror(errno));
+		free(line);
+		return -1;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(fd, F_SETLKW, &fl) != 0) {
+		if (errno != EINTR) {
+			log_msg(LOG_WARN, NULL, "cannot lock '%s': %s; appending anyway", path, strerror(errno));
+			break;
+		}
+	}
+	do
+		w = write(fd, line, len);
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)len) {
+		log_msg(LOG_ERROR, NULL, "cannot append to '%s': %s", path,
+			w < 0 ? strerror(errno) : "short write");
+		rc = -1;
+	} else if (fdatasync(fd) != 0 && errno != EINVAL) {
+		log_msg(LOG_ERROR, NULL, "cannot sync '%s': %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (close(fd) != 0 && rc == 0) {
+		log_msg(LOG_ERROR, NULL, "cannot close '%s': %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	return rc;
+}
+
+static json_t *int_or_null(json_t *v)
+{
+	return json_is_integer(v) ? json_integer(json_integer_value(v)) : json_null();
+}
+
+int reprocess_task(struct reprocess *r, long n)
+{
+	struct rp_list a = { 0 }, files = { 0 };
+	struct rp_entry *e;
+	char why[1024] = "", host[256] = "?", tbuf[32];
+	char *rundir, *kerf, *logpath, *results, *reason = NULL;
+	const char *outcome, *stage = NULL, *how = NULL;
+	json_t *status = NULL, *summary = NULL, *rec, *cause, *argv_json;
+	struct timespec now;
+	uint64_t t0 = mono_ms();
+	int klarf, st = -1, code, out_fd = -1, err_fd = -1;
+
+	if (open_outdir(r) != 0)
+		return KERF_EX_IOERR;
+	if (!r->e) {
+		int have = load_inputs(r->out, &r->e, &r->n);
+		if (have == -1)
+			log_msg(LOG_ERROR, NULL, "no batch in '%s' (no inputs.tsv)", r->outdir);
+		if (have != 0)
+			return have == -1 ? KERF_EX_USAGE : KERF_EX_IOERR;
+	}
+	if (n < 1 || (size_t)n > r->n) {
+		log_msg(LOG_ERROR, NULL, "no task %ld in '%s/inputs.tsv' (%zu lines)", n, r->outdir, r->n);
+		return KERF_EX_USAGE;
+	}
+	e = &r->e[n - 1];
+	log_set_run(e->name);
+	{
+		/* A scheduler's array task given no settings takes the batch's. */
+		json_t *cur = settings_json(r);
+		int none = json_array_size(cur) == 0;
+		json_decref(cur);
+		if (none && settings_load(r) < 0)
+			return KERF_EX_USAGE;
+	}
+	rundir = xasprintf("%s/%s", r->out, e->name);
+	results = xasprintf("%s/results.ndjson", r->out);
+	logpath = xasprintf("%s/supervisor.log", rundir);
+	kerf = self_exe();
+	gethostname(host, sizeof host - 1);
+	klarf = !is_regular(e->path);
+
+	rp_list_add(&a, kerf);
+	rp_list_add(&a, "run");
+	rp_list_add(&a, "-C");
+	rp_list_add(&a, rundir);
+	rp_list_add(&a, "--echo");
+	rp_list_add(&a, "none");
+	if (klarf) {
+		klarf_files(e->path, &files);
+		rp_list_add(&a, "--acquire-arg");
+		rp_list_add(&a, "--klarf");
+		for (int i = 0; i < files.n; i++) {
+			rp_list_add(&a, "--acquire-arg");
+			rp_list_add(&a, files.v[i]);
+		}
+	} else {
+		rp_list_add(&a, "--acquire-arg");
+		rp_list_add(&a, "--replay");
+		rp_list_add(&a, "--acquire-arg");
+		rp_list_add(&a, e->path);
+	}
+	/* A reprocessed run must be the recorded one: a bad line is a
+	 * corrupt recording, not something to skip. */
+	if (!r->lenient) {
+		rp_list_add(&a, "--validate-arg");
+		rp_list_add(&a, "--strict");
+	}
+	job_settings(r, &a, 1);
+
+	if (inside_rundir(r->out, e))
+		snprintf(why, sizeof why, "the recording lies in the run directory '%s'", rundir);
+	else if (fresh_rundir(rundir, why, sizeof why) == 0 && mkdir_p(rundir, 0777) != 0)
+		snprintf(why, sizeof why, "cannot create '%s': %s", rundir, strerror(errno));
+	if (!why[0]) {
+		out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		err_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (out_fd < 0 || err_fd < 0)
+			snprintf(why, sizeof why, "cannot open '%s': %s", err_fd < 0 ? logpath : "/dev/null",
+				 strerror(errno));
+	}
+	if (klarf && !why[0] && files.n == 0)
+		snprintf(why, sizeof why, "'%s' is neither a recorded stream nor a directory of KLARF files",
+			 e->path);
+	if (!why[0])
+		st = spawn_wait(a.v, out_fd, err_fd, SIGTERM, SIGTERM);
+	if (out_fd >= 0)
+		close(out_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+
+	if (why[0])
+		code = KERF_EX_FAILED;
+	else if (st == -1)
+		code = KERF_EX_SOFTWARE;
+	else if (WIFEXITED(st))
+		code = WEXITSTATUS(st);
+	else
+		code = 128 + WTERMSIG(st);
+	if (!why[0]) {
+		status = load_json(rundir, "status.json");
+		summary = load_json(rundir, "summary.json");
+	}
+	json_t *oc = json_object_get(status, "outcome");
+	outcome = json_string_value(json_object_get(oc, "state"));
+	if (!outcome || !json_is_true(json_object_get(status, "final")))
+		outcome = "error";
+	cause = json_object_get(oc, "cause");
+	if (json_is_object(cause)) {
+		stage = json_string_value(json_object_get(cause, "stage"));
+		how = json_string_value(json_object_get(cause, "how"));
+		if (stage)
+			reason = stage_error(rundir, stage);
+		if (!reason && json_is_string(json_object_get(cause, "msg")))
+			reason = xstrdup(json_string_value(json_object_get(cause, "msg")));
+	} else if (why[0]) {
+		reason = xstrdup(why);
+	} else if (!strcmp(outcome, "error")) {
+		reason = stage_error(rundir, NULL);
+		if (!reason) {
+			/* kerf run's own last words are in supervisor.log. */
+			FILE *f = fopen(logpath, "re");
+			char *line = NULL;
+			size_t cap = 0;
+			while (f && getline(&line, &cap, f) > 0) {
+				json_t *j = json_loads(line, 0, NULL);
+				const char *m = json_string_value(json_object_get(j, "msg"));
+				free(reason);
+				reason = xstrdup(m ? m : line);
+				json_decref(j);
+			}
+			free(line);
+			if (f)
+				fclose(f);
+			if (!reason)
+				reason = xasprintf("kerf run ended with status %d", code);
+		}
+	}
+	if (reason) {
+		size_t l = strlen(reason);
+		while (l && (reason[l - 1] == '\n' || reason[l - 1] == '\r'))
+			reason[--l] = '\0';
+	}
+	real_now(&now);
+	event_time_fmt(&now, tbuf);
+	argv_json = json_array();
+	for (int i = 1; i < a.n; i++)
+		json_array_append_new(argv_json, json_string(a.v[i]));
+	json_t *totals = json_object_get(summary, "totals");
+	rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, "
+			"s:o, s:I, s:o}",
+			"v", 1, "t", tbuf, "name", e->name, "recorded", e->path,
+			"kind", klarf ? "klarf" : "stream", "rundir", rundir, "task", (json_int_t)n,
+			"host", host, "outcome", outcome, "exit_code", code,
+			"stage", stage ? json_string(stage) : json_null(),
+			"how", how ? json_string(how) : json_null(),
+			"reason", reason ? json_string(reason) : json_null(),
+			"events", int_or_null(json_object_get(summary, "events")),
+			"wafers", int_or_null(json_object_get(totals, "wafers")),
+			"dies", int_or_null(json_object_get(totals, "dies")),
+			"defects", int_or_null(json_object_get(totals, "defects")),
+			"wall_ms", (json_int_t)(mono_ms() - t0), "argv", argv_json);
+	if (!rec || append_record(results, rec) != 0) {
+		if (code == KERF_EX_OK)
+			code = KERF_EX_IOERR;
+	}
+	if (strcmp(outcome, "completed"))
+		log_msg(LOG_WARN, json_pack("{s:s, s:s, s:i}", "recorded", e->path, "outcome", outcome,
+					    "exit_code", code),
+			"'%s' %s (exit %d)%s%s%s%s", e->name, outcome, code, stage ? ": stage " : "",
+			stage ? stage : "", reason ? ": " : "", reason ? reason : "");
+	if (code == KERF_EX_OK && strcmp(outcome, "completed"))
+		code = KERF_EX_FAILED;
+	json_decref(rec);
+	json_decref(status);
+	json_decref(summary);
+	rp_list_free(&a);
+	rp_list_free(&files);
+	free(reason);
+	free(rundir);
+	free(results);
+	free(logpath);
+	free(kerf);
+	return code;
+}
+
+/* ---- the table ---- */
+
+static void print_count(json_t *v, int width)
+{
+	if (json_is_integer(v))
+		printf(" %*lld", width, (long long)json_integer_value(v));
+	else
+		printf(" %*s", width, "-");
+}
+
+int reprocess_report(struct reprocess *r)
+{
+	char *path, *line = NULL;
+	json_t **last;
+	FILE *f;
+	size_t cap = 0, completed = 0, failed = 0, notrun = 0;
+	int w = 4;
+
+	if (open_outdir(r) != 0)
+		return KERF_EX_IOERR;
+	if (!r->e) {
+		int have = load_inputs(r->out, &r->e, &r->n);
+		if (have == -1)
+			log_msg(LOG_ERROR, NULL, "no batch in '%s' (no inputs.tsv)", r->outdir);
+		if (have != 0)
+			return have == -1 ? KERF_EX_USAGE : KERF_EX_IOERR;
+	}
+	last = xcalloc(r->n ? r->n : 1, sizeof *last);
+	path = xasprintf("%s/results.ndjson", r->out);
+	f = fopen(path, "re");
+	/* A rerun appends a new record: each run's last record counts. */
+	while (f && getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *name = json_string_value(json_object_get(j, "name"));
+		size_t i;
+		for (i = 0; name && i < r->n; i++)
+			if (!strcmp(r->e[i].name, name))
+				break;
+		if (name && i < r->n) {
+			json_decref(last[i]);
+			last[i] = j;
+		} else {
+			json_decref(j);
+		}
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	for (size_t i = 0; i < r->n; i++)
+		if ((int)strlen(r->e[i].name) > w)
+			w = (int)strlen(r->e[i].name);
+	printf("%-*s %-10s %4s %-16s %8s %7s %8s\n", w, "RUN", "OUTCOME", "EXIT", "STAGE", "EVENTS",
+	       "DEFECTS", "WALL");
+	for (size_t i = 0; i < r->n; i++) {
+		json_t *j = last[i];
+		const char *oc = j ? json_string_value(json_object_get(j, "outcome")) : "not-run";
+		const char *st = json_string_value(json_object_get(j, "stage"));
+		if (!oc)
+			oc = "?";
+		if (!j)
+			notrun++;
+		else if (!strcmp(oc, "completed"))
+			completed++;
+		else
+			failed++;
+		printf("%-*s %-10s", w, r->e[i].name, oc);
+		print_count(json_object_get(j, "exit_code"), 4);
+		printf(" %-16s", st ? st : "-");
+		print_count(json_object_get(j, "events"), 8);
+		print_count(json_object_get(j, "defects"), 7);
+		if (json_is_integer(json_object_get(j, "wall_ms")))
+			printf(" %7.2fs\n", (double)json_integer_value(json_object_get(j, "wall_ms")) / 1000.0);
+		else
+			printf(" %8s\n", "-");
+	}
+	printf("%zu recorded run%s: %zu completed, %zu not completed, %zu not run; results in %s\n",
+	       r->n, r->n == 1 ? "" : "s", completed, failed, notrun, path);
+	for (size_t i = 0; i < r->n; i++) {
+		const char *reason = json_string_value(json_object_get(last[i], "reason"));
+		const char *oc = json_string_value(json_object_get(last[i], "outcome"));
+		if (reason && !(oc && !strcmp(oc, "completed")))
+			printf("%s: %s\n", r->e[i].name, reason);
+		json_decref(last[i]);
+	}
+	free(last);
+	free(path);
+	if (fshut(stdout, "standard output") != KERF_EX_OK)
+		return KERF_EX_IOERR;
+	return completed == r->n ? KERF_EX_OK : KERF_EX_FAILED;
+}

@@ -1,0 +1,88 @@
+/*
+ * reprocess.h: batch reprocessing of recorded runs (kerf reprocess).
+ * It owns the batch directory OUTDIR: the list of recorded runs
+ * (inputs.tsv, one "NAME<TAB>PATH" a line), the job settings
+ * (settings.json), GNU parallel's joblog,
+ * results.ndjson (one record per job, appended by the jobs themselves)
+ * and one run directory OUTDIR/NAME per recorded run.  GNU parallel is
+ * the scheduler; a job is `kerf reprocess --task N`, which runs one
+ * `kerf run` of the default pipeline with kerf-acquire replaying the
+ * recorded stream (or importing a directory of KLARF files).
+ *
+ * A batch: reprocess_init; set the fields; reprocess_plan with the
+ * RECORDED arguments (none: reuse inputs.tsv, when resuming);
+ * reprocess_batch (runs GNU parallel, prints the table; returns the exit
+ * status); reprocess_release.
+ * One job (what GNU parallel runs, or a scheduler's array task):
+ * reprocess_init, set the fields, reprocess_task(r, N).
+ * The table alone: reprocess_report.
+ */
+#ifndef KERF_REPROCESS_H
+#define KERF_REPROCESS_H
+
+#include <stddef.h>
+
+/* A growable NULL-terminated list of strings (copies; rp_list_free). */
+struct rp_list {
+	char **v;
+	int n, cap;
+};
+
+void rp_list_add(struct rp_list *l, const char *s);
+void rp_list_free(struct rp_list *l);
+
+enum rp_stage { RP_ACQUIRE, RP_VALIDATE, RP_DETECT, RP_PERSIST, RP_PROJECT, RP__STAGES };
+enum rp_resume { RP_FRESH, RP_RESUME, RP_RESUME_FAILED };
+
+struct rp_entry {
+	char *name;   /* OUTDIR/name is its run directory */
+	char *path;   /* absolute: a stream file or a directory of KLARF files */
+};
+
+struct reprocess {
+	/* Set by the caller. */
+	const char *outdir;           /* -o */
+	const char *jobs;             /* parallel -j, verbatim; NULL: parallel's default */
+	const char *halt;             /* parallel --halt; NULL: "never" */
+	struct rp_list sshlogin;      /* parallel --sshlogin, each */
+	const char *slf;              /* parallel --slf */
+	struct rp_list parallel_args; /* more arguments for parallel */
+	enum rp_resume resume;
+	int dry_run;                  /* print the parallel command, run nothing */
+	/* Job settings: the same for every job of a batch. */
+	struct rp_list stage_args[RP__STAGES];
+	int no_project;
+	int lenient;                  /* kerf-validate without --strict */
+	const char *deadline, *stall; /* kerf run --deadline, --stall */
+	/* Private. */
+	char *out;                    /* outdir made absolute */
+	struct rp_list saved;         /* owns settings read from settings.json */
+	struct rp_entry *e;
+	size_t n;
+};
+
+void reprocess_init(struct reprocess *r);
+void reprocess_release(struct reprocess *r);
+/*
+ * Name each recorded run and write OUTDIR/inputs.tsv (creating OUTDIR).
+ * A file is a recorded stream, named after its base name without
+ * .ndjson (RUNDIR/acquired.ndjson after RUNDIR); a directory holding
+ * acquired.ndjson is that run; any other directory is a KLARF import.
+ * Repeated names get -2, -3, ...  A fresh batch saves its settings in
+ * settings.json.  When resuming, no paths reuse the saved list and paths
+ * must match it; no settings reuse the saved ones and settings must
+ * match them.  Returns an exit code (0 on success; the reason is
+ * logged).
+ */
+int reprocess_plan(struct reprocess *r, char *const paths[], int npaths);
+/* True when spec is a --halt value we pass on: never, or
+ * soon|now,fail|success|done=N[%] (GNU parallel's form). */
+int reprocess_halt_ok(const char *spec);
+/* Run the batch with GNU parallel and print the table; exit code. */
+int reprocess_batch(struct reprocess *r);
+/* Run job n (1-based line of OUTDIR/inputs.tsv) and append its record. */
+int reprocess_task(struct reprocess *r, long n);
+/* The table of the batch in OUTDIR to stdout; 0 when every run completed. */
+int reprocess_report(struct reprocess *r);
+
+#endif
