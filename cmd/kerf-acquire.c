@@ -6,6 +6,7 @@
  */
 #include "kerf.h"
 #include "acquire_run.h"
+#include "validate.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -209,6 +210,11 @@ int main(int argc, char **argv)
 		cli_usage_error("--from-seq %llu is after --to-seq %llu", (unsigned long long)ro.from_seq,
 				(unsigned long long)ro.to_seq);
 
+	/* Ids kerf-validate would reject in every event: say so now. */
+	if (run && strlen(run) > VALIDATE_RUN_MAX)
+		cli_usage_error("--run: the run id is longer than %d bytes", VALIDATE_RUN_MAX);
+	if (so.lot && (!*so.lot || strlen(so.lot) > VALIDATE_RUN_MAX))
+		cli_usage_error("--lot: the lot id must be 1 to %d bytes", VALIDATE_RUN_MAX);
 	if (run && *run) {
 		acq_set_run(&a, run);
 	} else if (!strcmp(source, "sim")) {

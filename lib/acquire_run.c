@@ -131,7 +131,8 @@ add:
 
 int acq_record_open(struct acq *a, const char *path)
 {
-	a->rec_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Not through a symbolic link: RUNDIR/acquired.ndjson is ours. */
+	a->rec_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (a->rec_fd < 0) {
 		log_msg(LOG_ERROR, json_pack("{ss}", "path", path), "cannot open '%s': %s", path, strerror(errno));
 		return -1;
@@ -156,9 +157,11 @@ int acq_flush(struct acq *a)
 	if (a->len == 0)
 		return a->broken ? -1 : 0;
 	if (a->rec_fd >= 0 && write_all(a->rec_fd, a->buf, a->len) < 0) {
+		/* The live stream goes on; the exit status will say it. */
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
 		close(a->rec_fd);
 		a->rec_fd = -1;
+		a->rec_failed = 1;
 	}
 	if (!a->broken && write_all(a->out_fd, a->buf, a->len) < 0)
 		broken(a);
@@ -281,9 +284,18 @@ int acq_finish(struct acq *a, int status)
 {
 	int rc;
 	acq_flush(a);
+	if (a->rec_fd >= 0) {
+		if (close(a->rec_fd) != 0) {
+			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
+			a->rec_failed = 1;
+		}
+		a->rec_fd = -1;
+	}
 	stats_emit(&a->stats, 1);
 	rc = fshut(stdout, "standard output");
 	if (a->broken)
 		return KERF_EX_IOERR;
-	return status != KERF_EX_OK ? status : rc;
+	if (status != KERF_EX_OK)
+		return status;
+	return a->rec_failed ? KERF_EX_IOERR : rc;
 }

@@ -44,6 +44,7 @@ struct acq {
 	int out_fd, rec_fd;
 	char *rec_path;
 	int broken;               /* stdout failed: EPIPE or another error */
+	int rec_failed;           /* --record FILE could not be written: exit 74 at the end */
 	struct acq_inject *inj;
 	size_t ninj;
 	double ready_timeout_s;

@@ -253,7 +253,8 @@ static int deliver(struct scanner *sc, const char *path, const char *buf, size_t
 static int scan_segment(struct scanner *sc, const char *path, uint64_t *good)
 {
 	struct journal_info *ji = sc->ji;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A segment is a file of our own, never a link planted to elsewhere. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	char *buf = NULL;
 	size_t size, off = 0, batch_start = 0;
@@ -453,7 +454,7 @@ static int open_segment(struct journal *j, uint64_t n, int create)
 	free(j->seg_path);
 	j->seg = n;
 	j->seg_path = xasprintf("%s/" SEG_FMT, j->dir, n);
-	j->fd = open(j->seg_path, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+	j->fd = open(j->seg_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_EXCL : 0), 0644);
 	if (j->fd < 0) {
 		log_msg(LOG_ERROR, NULL, "cannot open '%s': %s", j->seg_path, strerror(errno));
 		return -1;
@@ -507,7 +508,8 @@ struct journal *journal_open(const char *dir, const struct journal_opts *o,
 	}
 	if (!existed)
 		fsync_parent(dir);
-	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Not through a symbolic link planted at RUNDIR/journal. */
+	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (j->dirfd < 0) {
 		log_msg(LOG_ERROR, NULL, "cannot open '%s': %s", dir, strerror(errno));
 		goto fail;
@@ -534,7 +536,7 @@ struct journal *journal_open(const char *dir, const struct journal_opts *o,
 		log_msg(LOG_WARN, json_pack("{sI}", "duplicates", (json_int_t)sc.dups),
 			"journal '%s' holds %" PRIu64 " duplicate ids", dir, sc.dups);
 	if (rc == 1) {
-		int tfd = open(ji.tail_segment, O_WRONLY | O_CLOEXEC);
+		int tfd = open(ji.tail_segment, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (tfd < 0 || ftruncate(tfd, (off_t)ji.tail_offset) != 0 || fsync(tfd) != 0) {
 			log_msg(LOG_ERROR, NULL, "cannot truncate '%s': %s", ji.tail_segment, strerror(errno));
 			if (tfd >= 0)

@@ -266,7 +266,8 @@ static struct klarf_defect *add_defect(struct klarf_wafer *w)
 
 static void add_plan(struct klarf_wafer *w, long x, long y)
 {
-	w->test_plan = xrealloc(w->test_plan, (w->ntest_plan + 1) * sizeof *w->test_plan);
+	if ((w->ntest_plan & (w->ntest_plan - 1)) == 0) /* grow at powers of two, not by one */
+		w->test_plan = xrealloc(w->test_plan, (w->ntest_plan ? w->ntest_plan * 2 : 1) * sizeof *w->test_plan);
 	w->test_plan[w->ntest_plan][0] = x;
 	w->test_plan[w->ntest_plan][1] = y;
 	w->ntest_plan++;
@@ -1170,6 +1171,20 @@ static void put_quoted(FILE *f, const char *s)
 	putc('"', f);
 }
 
+/*
+ * An unquoted value (timestamps, SampleType, OrientationMarkLocation):
+ * what the reader would take for punctuation or a string, and control
+ * characters, become '_', so a value read from a hostile file cannot
+ * end the statement early when written back.
+ */
+static void put_bare(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		putc(is_punct(c) || (c < 0x20 && c != ' ') || c == 0x7f ? '_' : c, f);
+	}
+}
+
 static void put_num(FILE *f, const char *fmt, double v)
 {
 	if (isnan(v))
@@ -1228,7 +1243,9 @@ int klarf_write(FILE *f, const struct klarf *k)
 		ts = now;
 	}
 	fputs("FileVersion 1 2;\n", f);
-	fprintf(f, "FileTimestamp %s;\n", ts);
+	fputs("FileTimestamp ", f);
+	put_bare(f, ts);
+	fputs(";\n", f);
 	fputs("InspectionStationID", f);
 	{
 		/* The station's words, each quoted; always three of them. */
@@ -1244,26 +1261,34 @@ int klarf_write(FILE *f, const struct klarf *k)
 		free(st);
 	}
 	fputs(";\n", f);
-	fprintf(f, "SampleType %s;\n", or(k->sample_type, "WAFER"));
+	fputs("SampleType ", f);
+	put_bare(f, or(k->sample_type, "WAFER"));
+	fputs(";\n", f);
 	for (size_t wi = 0; wi < k->nwafers; wi++) {
 		const struct klarf_wafer *w = &k->wafers[wi];
 		size_t ndefdie;
 		double density;
 
-		fprintf(f, "ResultTimestamp %s;\n", or(w->result_timestamp, ts));
+		fputs("ResultTimestamp ", f);
+		put_bare(f, or(w->result_timestamp, ts));
+		fputs(";\n", f);
 		if (wi == 0) {
 			fputs("LotID ", f);
 			put_quoted(f, or(k->lot_id, ""));
 			fprintf(f, ";\nSampleSize 1 %.10g;\n", k->sample_size_mm > 0 ? k->sample_size_mm : 300.0);
 			fputs("SetupID ", f);
 			put_quoted(f, or(k->setup_id, ""));
-			fprintf(f, " %s;\n", ts);
+			putc(' ', f);
+			put_bare(f, ts);
+			fputs(";\n", f);
 			fputs("StepID ", f);
 			put_quoted(f, or(k->step_id, ""));
 			fputs(";\nDeviceID ", f);
 			put_quoted(f, or(k->device_id, ""));
 			fputs(";\nSampleOrientationMarkType NOTCH;\n", f);
-			fprintf(f, "OrientationMarkLocation %s;\n", or(k->orientation, "DOWN"));
+			fputs("OrientationMarkLocation ", f);
+			put_bare(f, or(k->orientation, "DOWN"));
+			fputs(";\n", f);
 			fprintf(f, "DiePitch %.10e %.10e;\n", k->die_pitch[0], k->die_pitch[1]);
 			fprintf(f, "DieOrigin %.10e %.10e;\n", k->die_origin[0], k->die_origin[1]);
 		}

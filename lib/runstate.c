@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,7 +113,7 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		return -1;
 	}
 	path = xasprintf("%s/lock", dir);
-	rs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	rs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (rs->lock_fd < 0) {
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		free(path);
@@ -149,7 +150,7 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 			(void)!pwrite(rs->lock_fd, buf, (size_t)n, 0);
 	}
 	path = xasprintf("%s/timeline.ndjson", dir);
-	rs->timeline_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	rs->timeline_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (rs->timeline_fd < 0) {
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		free(path);
@@ -237,6 +238,58 @@ static int replace_file(const char *path, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * The last resort when the file system is full (or the file size limit
+ * reached): no room for a new file beside status.json, but the old one's
+ * blocks are there.  Overwrite it in place, compact, when the new text
+ * fits in the old file's size (so that no new block is needed and a
+ * failure cannot leave a mix of old and new), then cut it to length.
+ * Readers may catch it mid-write; better than a status that stays wrong.
+ */
+static int rewrite_in_place(const char *path, const char *data, size_t len, int durable)
+{
+	off_t room;
+	struct stat st;
+	struct rlimit rl;
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC), e, over;
+
+	if (fd < 0)
+		return -1;
+	/* Past RLIMIT_FSIZE it would fail part way: do not start. */
+	over = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)len > rl.rlim_cur;
+	if (over || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (off_t)len > (room = st.st_size > (off_t)st.st_blocks * 512 ? st.st_size : (off_t)st.st_blocks * 512)) {
+		e = over ? EFBIG : errno ? errno : ENOSPC;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0 || write_all(fd, data, len) != 0 || ftruncate(fd, (off_t)len) != 0 ||
+	    (durable && fsync(fd) != 0)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Blocks kept for status.json beyond its size (fallocate KEEP_SIZE), so
+ * that the in-place rewrite above has room for the final status, with
+ * its outcome, however full the disk gets meanwhile.
+ */
+#define STATUS_RESERVE (64 * 1024)
+
+static void reserve(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, STATUS_RESERVE);
+		close(fd);
+	}
+}
+
 int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 {
 	char now[40];
@@ -257,15 +310,35 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	if (body)
 		json_object_update_missing(o, (json_t *)body);
 	s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	json_decref(o);
-	if (!s)
+	if (!s) {
+		json_decref(o);
 		return -1;
+	}
 	path = xasprintf("%s/status.json", rs->dir);
 	{
 		size_t n = strlen(s);
 		s[n] = '\n';
 		rc = durable ? atomic_write_file(path, s, n + 1) : replace_file(path, s, n + 1);
+		if (rc == 0)
+			reserve(path);
 	}
+	if (rc != 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
+		int e = errno;
+		char *c = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+		if (c) {
+			size_t n = strlen(c);
+			c[n] = '\n';
+			rc = rewrite_in_place(path, c, n + 1, durable);
+			free(c);
+		}
+		if (rc == 0 && !rs->in_place_warned) {
+			/* Once: the disk stays full for every tick after. */
+			log_msg(LOG_WARN, NULL, "'%s' rewritten in place: %s", path, strerror(e));
+			rs->in_place_warned = 1;
+		}
+		errno = e;
+	}
+	json_decref(o);
 	if (rc != 0)
 		log_msg(LOG_WARN, NULL, "cannot write '%s': %s", path, strerror(errno));
 	free(path);

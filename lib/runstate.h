@@ -60,6 +60,7 @@ struct runstate {
 	uint64_t since_ms;   /* mono_ms() when the state was entered */
 	char started[40];    /* RFC 3339 */
 	char since[40];
+	int in_place_warned; /* status.json rewritten in place (disk full) said once */
 };
 
 const char *runstate_state_name(enum runstate_state s);

@@ -33,6 +33,8 @@ void sig_init(void)
 	handle(SIGINT, on_stop);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past RLIMIT_FSIZE: write fails with EFBIG, not death by SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* A stage may inherit a blocked mask from its launcher. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct wafer {
@@ -220,14 +221,42 @@ static char *klarf_time(const char *t)
 			 tm.tm_year % 100, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static char *klarf_path(const struct summary *s, const struct wafer *w, int relative)
+/* "<safe LOT>_<safe WAFER>"; caller frees. */
+static char *klarf_base(const struct summary *s, const struct wafer *w)
 {
 	char *lot = safe_name(w->lot ? w->lot : s->lot ? s->lot : "", 100);
 	char *wid = safe_name(w->id, 100);
-	char *p = relative ? xasprintf("klarf/%s_%s.klarf", lot, wid)
-			   : xasprintf("%s/klarf/%s_%s.klarf", s->rundir, lot, wid);
+	char *b = xasprintf("%s_%s", lot, wid);
 	free(lot);
 	free(wid);
+	return b;
+}
+
+static char *klarf_path(const struct summary *s, const struct wafer *w, int relative)
+{
+	char *base = klarf_base(s, w), *p;
+	int clash = 0;
+
+	/* Two wafers whose safe names are the same ("W/1" and "W 1", or
+	 * long ids cut alike): the later one's name gets a hash of its lot
+	 * and wafer id, so that neither file replaces the other. */
+	for (size_t i = 0; i < s->nw && &s->w[i] != w && !clash; i++) {
+		char *other = klarf_base(s, &s->w[i]);
+		clash = !strcmp(other, base);
+		free(other);
+	}
+	if (clash) {
+		const char *lot = w->lot ? w->lot : s->lot ? s->lot : "";
+		char *key = xasprintf("%s%c%s", lot, 0x1f, w->id);
+		char hx[17], *b2;
+		hex64(kerf_xxh3(key, strlen(key)), hx);
+		b2 = xasprintf("%s-%.8s", base, hx);
+		free(key);
+		free(base);
+		base = b2;
+	}
+	p = relative ? xasprintf("klarf/%s.klarf", base) : xasprintf("%s/klarf/%s.klarf", s->rundir, base);
+	free(base);
 	return p;
 }
 
@@ -275,16 +304,19 @@ static void fill_klarf(const struct summary *s, struct wafer *w, struct klarf *k
 	kw->result_timestamp = klarf_time(w->t_start ? w->t_start : w->t_end);
 	kw->ntest_plan = w->nplan;
 	kw->test_plan = xmalloc((w->nplan ? w->nplan : 1) * sizeof *kw->test_plan);
-	memcpy(kw->test_plan, w->plan, w->nplan * sizeof *w->plan);
+	if (w->nplan) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(kw->test_plan, w->plan, w->nplan * sizeof *w->plan);
 	kw->area_per_test = s->pitch[0] * s->pitch[1];
 	kw->ndefects = w->ndefects;
 	kw->defects = xmalloc((w->ndefects ? w->ndefects : 1) * sizeof *kw->defects);
-	memcpy(kw->defects, w->defects, w->ndefects * sizeof *w->defects);
+	if (w->ndefects)
+		memcpy(kw->defects, w->defects, w->ndefects * sizeof *w->defects);
 }
 
 static int write_klarf(struct summary *s, struct wafer *w)
 {
 	struct klarf k;
+	struct stat st;
 	char *dir = xasprintf("%s/klarf", s->rundir);
 	char *path = klarf_path(s, w, 0);
 	char *buf = NULL;
@@ -308,7 +340,9 @@ static int write_klarf(struct summary *s, struct wafer *w)
 		goto out;
 	}
 	klarf_free(&k);
-	if (mkdir_p(dir, 0755) != 0 || atomic_write_file(path, buf, len) != 0) {
+	/* RUNDIR/klarf must be our own directory, not a symbolic link. */
+	if (mkdir_p(dir, 0755) != 0 || lstat(dir, &st) != 0 || (!S_ISDIR(st.st_mode) && (errno = ELOOP)) ||
+	    atomic_write_file(path, buf, len) != 0) {
 		e = errno;
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(e));
 		goto out;

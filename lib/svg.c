@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * Class colours: the Okabe-Ito palette (distinguishable with the common
@@ -563,7 +564,9 @@ int svg_write_all(const struct project *p, const char *rundir)
 	char *dir = xasprintf("%s/wafermap", rundir), *path;
 	int rc = 0;
 	char **names;
-	if (mkdir_p(dir, 0755) != 0) {
+	struct stat st;
+	/* Our own directory, not a symbolic link planted to elsewhere. */
+	if (mkdir_p(dir, 0755) != 0 || lstat(dir, &st) != 0 || (!S_ISDIR(st.st_mode) && (errno = ELOOP))) {
 		log_msg(LOG_ERROR, NULL, "cannot create '%s': %s", dir, strerror(errno));
 		free(dir);
 		return -1;

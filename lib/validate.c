@@ -587,10 +587,13 @@ static int check_run_start(struct validate_run *g, const json_t *ev, struct vali
 		if (!(pitch[i] > 0 && pitch[i] <= 2 * r_um))
 			return FAIL("out_of_range", "field 'pitch_um' %s is %.15g, outside 0..%.15g",
 				    xy, pitch[i], 2 * r_um);
-		if (!(origin[i] >= -r_um && origin[i] <= r_um))
+		/* Die (0,0)'s lower-left corner: a grid that covers the wafer
+		 * may start up to a pitch before its edge (kerf-acquire --sim's
+		 * does, whenever the radius is not a multiple of the pitch). */
+		if (!(origin[i] >= -r_um - pitch[i] && origin[i] <= r_um))
 			return FAIL("out_of_range",
 				    "field 'origin_um' %s is %.15g, outside the wafer (%.15g..%.15g)",
-				    xy, origin[i], -r_um, r_um);
+				    xy, origin[i], -r_um - pitch[i], r_um);
 		if (!(px[i] >= 1 && px[i] <= PX_MAX))
 			return FAIL("out_of_range", "field 'die_px' %s is %.15g, outside 1..%d", xy,
 				    px[i], PX_MAX);

@@ -350,12 +350,4 @@ xxh3() {
 	[ "$n" -gt 0 ] || skip "no KLARF samples in tests/data/klarf"
 }
 
-@test "kerf-validate's fuzz targets run clean for a few seconds each" {
-	local secs=${KERF_FUZZ_SECONDS:-5}
-	[ "$secs" -gt 0 ] || skip "KERF_FUZZ_SECONDS=0"
-	cd "$BATS_TEST_DIRNAME/.."
-	run scripts/fuzz -t "$secs" validate line
-	[ "$status" != 77 ] || skip "clang's libFuzzer is not available"
-	echo "$output"
-	[ "$status" = 0 ]
-}
+# The fuzz targets for kerf-validate (validate, line) run in tests/fuzz.bats.
