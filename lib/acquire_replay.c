@@ -3,8 +3,12 @@
  * a live machine connection (--listen).  Both copy each line's bytes
  * unchanged, so a replay of a recording is byte-identical to it; they
  * only look at seq, run, t and type (event_peek, no parsing).  When the
- * operator stops them inside a run, they close it with state stopping and
- * run_end stopped, numbered after the last event seen.
+ * operator stops a live connection inside a run, it is closed with state
+ * stopping and run_end stopped, numbered after the last event seen.  A
+ * stopped replay invents nothing: the recording already holds events with
+ * those seq numbers, and an invented event would carry a real event's id,
+ * so a later replay that completes the run would lose that real event to
+ * kerf-persist's duplicate check.
  */
 #include "kerf.h"
 #include "acquire_run.h"
@@ -265,11 +269,10 @@ int acq_run_replay(struct acq *a, const struct acq_replay_opts *o)
 		if (acq_line(a, line, len) < 0)
 			goto broken;
 	}
-	if (sig_stop && s.started && !s.ended) {
-		log_msg(LOG_INFO, json_pack("{sI}", "seq", (json_int_t)s.seq), "replay stopped inside a run");
-		if (close_run(a, &s, "stopped") < 0)
-			goto broken;
-	}
+	if (sig_stop && s.started && !s.ended)
+		log_msg(LOG_INFO, json_pack("{sI}", "seq", (json_int_t)s.seq),
+			"replay stopped inside the run after seq %llu; replay the recording again to complete it",
+			(unsigned long long)s.seq);
 	goto out;
 broken:
 	rc = KERF_EX_IOERR;
