@@ -74,12 +74,12 @@ check: deps
 	@$(MAKE) --no-print-directory all units
 	@KERF_BIN=$(CURDIR)/$(OUT) KERF_UNIT=$(CURDIR)/$(OBJ)/tests SAN=$(SAN) scripts/check $(TESTS)
 
-# make run: a supervised run of a small simulated lot into runs/.
+# make run: a supervised run of a small simulated lot into runs/<time>,
+# with runs/latest pointing at it (so `bin/kerf status` finds it).
 RUN_ARGS ?= --wafers 3
 run: deps
 	@$(MAKE) --no-print-directory all
-	@mkdir -p runs
-	$(OUT)/kerf run -C runs/$$(date -u +%Y%m%dT%H%M%SZ) $(RUN_ARGS)
+	$(OUT)/kerf run $(RUN_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
@@ -88,13 +88,15 @@ install: all
 		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	if [ -f scripts/kerf.bash-completion ]; then \
 		install -d $(DESTDIR)$(COMPDIR); \
-		install -m 644 scripts/kerf.bash-completion $(DESTDIR)$(COMPDIR)/kerf; fi
+		install -m 644 scripts/kerf.bash-completion $(DESTDIR)$(COMPDIR)/kerf; \
+		for p in $(filter-out kerf,$(PROGRAMS)); do \
+			ln -sf kerf $(DESTDIR)$(COMPDIR)/$$p; done; fi
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
-	rm -f $(DESTDIR)$(COMPDIR)/kerf
+	for p in $(PROGRAMS); do rm -f $(DESTDIR)$(COMPDIR)/$$p; done
 
 clean:
 	rm -rf bin build

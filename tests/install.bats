@@ -29,6 +29,6 @@ REPO="$BATS_TEST_DIRNAME/.."
 	make -s -C "$REPO" install DESTDIR="$dest" PREFIX=/usr >/dev/null
 	run make -s -C "$REPO" uninstall DESTDIR="$dest" PREFIX=/usr
 	assert_success
-	run find "$dest" -type f
+	run find "$dest" ! -type d
 	assert_output ""
 }
