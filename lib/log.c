@@ -53,7 +53,16 @@ int log_is_json(void)
 	return json_mode;
 }
 
-static void emit_text(enum log_level lvl, const char *msg, json_t *fields)
+static int skipped(const char *key, const char *const *skip)
+{
+	for (; skip && *skip; skip++)
+		if (!strcmp(key, *skip))
+			return 1;
+	return 0;
+}
+
+void log_write_text(const char *name, const char *lvl, const char *msg, json_t *fields,
+		    const char *const *skip)
 {
 	char *line = NULL;
 	size_t len = 0;
@@ -63,14 +72,16 @@ static void emit_text(enum log_level lvl, const char *msg, json_t *fields)
 
 	if (!f)
 		return;
-	fprintf(f, "%s: ", program);
-	if (lvl == LOG_WARN)
+	fprintf(f, "%s: ", name);
+	if (lvl && !strcmp(lvl, "warn"))
 		fputs("warning: ", f);
-	else if (lvl == LOG_DEBUG)
+	else if (lvl && !strcmp(lvl, "debug"))
 		fputs("debug: ", f);
-	fputs(msg, f);
+	fputs(msg ? msg : "", f);
 	if (fields) {
 		json_object_foreach(fields, key, val) {
+			if (skipped(key, skip))
+				continue;
 			if (json_is_string(val))
 				fprintf(f, " %s=%s", key, json_string_value(val));
 			else {
@@ -131,7 +142,7 @@ void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 	if (json_mode)
 		emit_json(lvl, msg ? msg : fmt, fields);
 	else
-		emit_text(lvl, msg ? msg : fmt, fields);
+		log_write_text(program, level_names[lvl], msg ? msg : fmt, fields, NULL);
 	free(msg);
 	json_decref(fields);
 }

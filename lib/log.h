@@ -30,4 +30,13 @@ int log_is_json(void);
 void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Write one record as readable text to stderr: "NAME: [warning: ]msg
+ * key=value ...", the fields in order, skipping the keys listed in 'skip'
+ * (NULL-terminated; may be NULL).  lvl is a level name or NULL.  The
+ * supervisor uses it to show its stages' JSON records on a terminal.
+ */
+void log_write_text(const char *name, const char *lvl, const char *msg, json_t *fields,
+		    const char *const *skip);
+
 #endif

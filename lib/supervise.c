@@ -493,43 +493,14 @@ static void set_cause(struct supervisor *sv, enum cause_kind k, const char *what
 
 static void echo_record(const char *name, json_t *rec, const char *line, size_t len)
 {
-	const char *key;
-	json_t *val;
-	char *text = NULL;
-	size_t tlen = 0;
-	FILE *f;
+	static const char *const envelope[] = { "t", "lvl", "stage", "run", "msg", "raw_stage", NULL };
 
 	if (log_is_json()) {
 		(void)write_all(2, line, len);
 		return;
 	}
-	f = open_memstream(&text, &tlen);
-	if (!f)
-		return;
-	const char *lvl = json_string_value(json_object_get(rec, "lvl"));
-	const char *msg = json_string_value(json_object_get(rec, "msg"));
-	fprintf(f, "%s: ", name);
-	if (lvl && !strcmp(lvl, "warn"))
-		fputs("warning: ", f);
-	else if (lvl && !strcmp(lvl, "error"))
-		fputs("error: ", f);
-	fputs(msg ? msg : "", f);
-	json_object_foreach(rec, key, val) {
-		if (!strcmp(key, "t") || !strcmp(key, "lvl") || !strcmp(key, "stage") ||
-		    !strcmp(key, "run") || !strcmp(key, "msg") || !strcmp(key, "raw_stage"))
-			continue;
-		if (json_is_string(val))
-			fprintf(f, " %s=%s", key, json_string_value(val));
-		else {
-			char *s = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-			fprintf(f, " %s=%s", key, s ? s : "?");
-			free(s);
-		}
-	}
-	fputc('\n', f);
-	if (fclose(f) == 0)
-		(void)write_all(2, text, tlen);
-	free(text);
+	log_write_text(name, json_string_value(json_object_get(rec, "lvl")),
+		       json_string_value(json_object_get(rec, "msg")), rec, envelope);
 }
 
 static uint64_t counters_sig(json_t *c)

@@ -13,38 +13,13 @@
 # program is built.
 
 load common
+load kerf-run
 bats_require_minimum_version 1.5.0
 
-D="$DATA/kerf"
-FAKE="$D/fake/kerf-acquire"
 GRACE_MS=1000
 MARGIN_MS=700
 NAMES=(kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project)
 
-setup() {
-	R="$BATS_TEST_TMPDIR/run"
-	OUT="$BATS_TEST_TMPDIR/out"
-	ERR="$BATS_TEST_TMPDIR/err"
-}
-
-teardown() {
-	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
-}
-
-start_run() {
-	kerf run "$@" >"$OUT" 2>"$ERR" &
-	KPID=$!
-}
-
-finish_run() {
-	KRC=0
-	wait "$KPID" || KRC=$?
-	KPID=
-}
-
-state_is() { [ "$(jq -r .state "$R/status.json" 2>/dev/null)" = "$1" ]; }
-stage_pid() { jq -r --arg n "$1" '.stages[] | select(.name == $n) | .pid' "$R/status.json"; }
-run_pgid() { jq -r 'select(.kind == "stage_start") | .pgid' "$R/timeline.ndjson" | head -n 1; }
 stage_has_input() { jq -e --arg n "$1" '.stages[] | select(.name == $n) | (.counters.in // .counters.out // 0) > 0' "$R/status.json" >/dev/null 2>&1; }
 
 # assert_outcome STATE EXIT STAGE HOW-REGEX: status.json names it.

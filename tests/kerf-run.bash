@@ -1,0 +1,33 @@
+# tests/kerf-run.bash: what tests/kerf.bats and tests/faults.bats share
+# for driving `kerf run` in the background (load kerf-run after common).
+
+D="$DATA/kerf"
+FAKE="$D/fake/kerf-acquire"
+
+setup() {
+	R="$BATS_TEST_TMPDIR/run"
+	OUT="$BATS_TEST_TMPDIR/out"
+	ERR="$BATS_TEST_TMPDIR/err"
+}
+
+teardown() {
+	# Never leave a run behind, whatever the test did.
+	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
+}
+
+# start_run ARGS...: kerf run in the background; $KPID.
+start_run() {
+	kerf run "$@" >"$OUT" 2>"$ERR" &
+	KPID=$!
+}
+
+# finish_run: wait for it; $KRC is its exit status.
+finish_run() {
+	KRC=0
+	wait "$KPID" || KRC=$?
+	KPID=
+}
+
+state_is() { [ "$(jq -r .state "$R/status.json" 2>/dev/null)" = "$1" ]; }
+run_pgid() { jq -r 'select(.kind == "stage_start") | .pgid' "$R/timeline.ndjson" | head -n 1; }
+stage_pid() { jq -r --arg n "$1" '.stages[] | select(.name == $n) | .pid' "$R/status.json"; }
