@@ -552,6 +552,27 @@ static void maybe_median(struct detect_stream *ds, struct wafer *w)
 		detect_median3(&good[0]->img, &good[1]->img, &good[2]->img, ds->cfg.params.max_shift, &w->median);
 }
 
+/*
+ * Whether the wafer's median may still come: it is not built, and either
+ * the wafer is still open or a die before its third good one is still
+ * being decoded.  A die with no partner in its row waits for it rather
+ * than being rejected because a worker happened to be slow.
+ */
+static int median_pending(const struct wafer *w)
+{
+	int k = 0;
+	if (w->median.px)
+		return 0;
+	for (const struct group *g = w->groups; g; g = g->next)
+		for (size_t i = 0; i < g->n; i++) {
+			if (g->dies[i]->state == D_NEW)
+				return 1;
+			if (g->dies[i]->state == D_GOOD && ++k == 3)
+				return 1;
+		}
+	return !w->closed;
+}
+
 static void resolve_wafer(struct detect_stream *ds, struct wafer *w);
 
 static int resolve_group(struct detect_stream *ds, struct group *g)
@@ -594,9 +615,9 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 			struct die *other = nl ? L[0] : nr ? R[0] : NULL;
 			if (g->w->median.px) {
 				submit(ds, d, other, NULL);
-			} else if (g->final && other) {
+			} else if (g->final && !median_pending(g->w) && other) {
 				submit(ds, d, other, other);
-			} else if (g->final) {
+			} else if (g->final && !median_pending(g->w)) {
 				die_reject(ds, d, "no_reference", "no other good die in its row and no median reference");
 				drop_hold(ds, d);
 			} else {
@@ -717,7 +738,12 @@ static void decode_task(void *arg)
 		free(d->line);
 		d->line = NULL;
 	}
-	resolve_group(ds, d->g);
+	/* In a closed wafer this die may have been what other rows' lone dies
+	 * were waiting for (the median, or the news that there will be none). */
+	if (d->g->w->closed)
+		resolve_wafer(ds, d->g->w);
+	else
+		resolve_group(ds, d->g);
 	gc(ds);
 	pthread_mutex_unlock(&ds->mu);
 }

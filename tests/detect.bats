@@ -123,6 +123,17 @@ types() { jq -r .type "$1"; }
 	assert_output '[0,2,[28,28,33,32]]'
 }
 
+@test "kerf-detect's lone-die result does not depend on which worker finishes first" {
+	# A die alone in its row waits for the wafer's median even when the
+	# wafer has ended before the dies the median comes from are decoded.
+	"$GEN" --cols 5 --rows 3 --last-row 1 --defect 1,0,2,30,30,2,30 > "$T/in"
+	kerf-detect -j 2 < "$T/in" > "$T/first" 2>/dev/null
+	for i in $(seq 1 20); do
+		kerf-detect -j 2 < "$T/in" 2>/dev/null | cmp - "$T/first"
+	done
+	grep -q '"type":"defect"' "$T/first"
+}
+
 @test "kerf-detect rejects a die whose pixels do not match its xxh3 with reason checksum, and goes on" {
 	"$GEN" --bad 1,2,1,checksum --defect 1,3,1,30,30,2,30 > "$T/in"
 	kerf-detect --rejects "$T/rej" < "$T/in" > "$T/out" 2> "$T/err"
