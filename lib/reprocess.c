@@ -148,6 +148,22 @@ static int load_inputs(const char *out, struct rp_entry **ep, size_t *np)
 	return 0;
 }
 
+/* The batch of OUTDIR: its directory open and its inputs loaded. */
+static int open_batch(struct reprocess *r)
+{
+	int have;
+	if (open_outdir(r) != 0)
+		return KERF_EX_IOERR;
+	if (r->e)
+		return KERF_EX_OK;
+	have = load_inputs(r->out, &r->e, &r->n);
+	if (have == -1)
+		log_msg(LOG_ERROR, NULL, "no batch in '%s' (no inputs.tsv)", r->outdir);
+	if (have != 0)
+		return have == -1 ? KERF_EX_USAGE : KERF_EX_IOERR;
+	return KERF_EX_OK;
+}
+
 static int name_taken(const struct rp_entry *e, size_t n, const char *name)
 {
 	for (const char *const *r = reserved; *r; r++)
@@ -923,15 +939,8 @@ int reprocess_task(struct reprocess *r, long n)
 	uint64_t t0 = mono_ms();
 	int klarf, st = -1, code, out_fd = -1, err_fd = -1;
 
-	if (open_outdir(r) != 0)
-		return KERF_EX_IOERR;
-	if (!r->e) {
-		int have = load_inputs(r->out, &r->e, &r->n);
-		if (have == -1)
-			log_msg(LOG_ERROR, NULL, "no batch in '%s' (no inputs.tsv)", r->outdir);
-		if (have != 0)
-			return have == -1 ? KERF_EX_USAGE : KERF_EX_IOERR;
-	}
+	if ((code = open_batch(r)) != KERF_EX_OK)
+		return code;
 	if (n < 1 || (size_t)n > r->n) {
 		log_msg(LOG_ERROR, NULL, "no task %ld in '%s/inputs.tsv' (%zu lines)", n, r->outdir, r->n);
 		return KERF_EX_USAGE;
@@ -1113,17 +1122,10 @@ int reprocess_report(struct reprocess *r)
 	json_t **last;
 	FILE *f;
 	size_t cap = 0, completed = 0, failed = 0, notrun = 0;
-	int w = 4;
+	int w = 4, rc;
 
-	if (open_outdir(r) != 0)
-		return KERF_EX_IOERR;
-	if (!r->e) {
-		int have = load_inputs(r->out, &r->e, &r->n);
-		if (have == -1)
-			log_msg(LOG_ERROR, NULL, "no batch in '%s' (no inputs.tsv)", r->outdir);
-		if (have != 0)
-			return have == -1 ? KERF_EX_USAGE : KERF_EX_IOERR;
-	}
+	if ((rc = open_batch(r)) != KERF_EX_OK)
+		return rc;
 	last = xcalloc(r->n ? r->n : 1, sizeof *last);
 	path = xasprintf("%s/results.ndjson", r->out);
 	f = fopen(path, "re");
