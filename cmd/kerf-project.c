@@ -60,6 +60,15 @@ static struct rejects *rej;
 static int rej_to_file; /* rejects to RUNDIR/rejects.ndjson (dashboard on a terminal) */
 static int stdin_flags = -1;
 static int stdout_failed; /* a write to stdout failed and was logged */
+static int map_failed;    /* a wafer's map could not be written (logged) */
+
+/* The project's wafer_done hook: a finished wafer's map, before its details go. */
+static void draw_finished(const struct project *p, const struct project_wafer *w, void *arg)
+{
+	(void)arg;
+	if (svg_wafer_write(p, w, opt.rundir) != 0)
+		map_failed = 1;
+}
 
 static void flush_stdout(void *arg)
 {
@@ -237,7 +246,7 @@ static int svg_only(int nfiles, char **files)
 		project_status_read(&model, sp);
 		free(sp);
 	}
-	if (svg_write_all(&model, opt.rundir) != 0)
+	if (svg_write_all(&model, opt.rundir) != 0 || map_failed)
 		rc = KERF_EX_IOERR;
 	return rc;
 }
@@ -305,6 +314,8 @@ int main(int argc, char **argv)
 		opt.rundir = getenv("KERF_RUNDIR") && *getenv("KERF_RUNDIR") ? getenv("KERF_RUNDIR") : ".";
 	sig_init();
 	project_init(&model);
+	if (!opt.no_maps)
+		model.wafer_done = draw_finished;
 	stats_init(&st, 0);
 	c_in = stats_counter(&st, "in");
 	c_used = stats_counter(&st, "used");
@@ -393,7 +404,7 @@ int main(int argc, char **argv)
 		tty_draw(tty, &model, opt.interval_ms);
 		tty_close(tty);
 	}
-	if (!opt.no_maps && svg_write_all(&model, opt.rundir) != 0 && !failed)
+	if (!opt.no_maps && (svg_write_all(&model, opt.rundir) != 0 || map_failed) && !failed)
 		failed = KERF_EX_IOERR;
 	if (mode == MODE_SNAPSHOTS) {
 		if (!stdout_failed && snapshot(1) != 0 && !failed)

@@ -151,6 +151,8 @@ void project_init(struct project *p)
 static void wafer_free(struct project_wafer *w)
 {
 	free(w->id);
+	free(w->file);
+	free(w->class_counts);
 	free(w->dv);
 	free(w->dies);
 	free(w->signature);
@@ -186,6 +188,28 @@ void project_release(struct project *p)
 	memset(p, 0, sizeof *p);
 }
 
+/*
+ * The map's file name of a new wafer: its id made safe, ".svg"; when an
+ * earlier wafer has that name already ("W/1" and "W_1"), the first eight
+ * hex digits of the XXH3 of the id are added.  Names depend only on the
+ * wafers before, so a name never changes once given.
+ */
+static char *map_file_name(const struct project *p, const char *id)
+{
+	char *base = safe_name(id, PROJECT_NAME_MAX), *name = xasprintf("%s.svg", base);
+	for (size_t j = 0; j < p->nwafers; j++) {
+		if (!strcmp(p->wafers[j].file, name)) {
+			char hx[17];
+			hex64(kerf_xxh3(id, strlen(id)), hx);
+			free(name);
+			name = xasprintf("%s-%.8s.svg", base, hx);
+			break;
+		}
+	}
+	free(base);
+	return name;
+}
+
 /* The wafer with this id, created on first sight; NULL past PROJECT_WAFERS. */
 static struct project_wafer *wafer_get(struct project *p, const char *id)
 {
@@ -207,6 +231,7 @@ static struct project_wafer *wafer_get(struct project *p, const char *id)
 	w = &p->wafers[p->nwafers];
 	memset(w, 0, sizeof *w);
 	w->id = xstrdup(id);
+	w->file = map_file_name(p, id);
 	w->slot = -1;
 	w->planned_dies = -1;
 	w->end_dies = -1;
@@ -230,9 +255,16 @@ static struct project_die *die_slot(struct project_die *t, size_t cap, long col,
 	return &t[i];
 }
 
+/* The die's slot, added on first sight; NULL (counted) past PROJECT_DIES_KEPT. */
 static struct project_die *die_get(struct project_wafer *w, long col, long row)
 {
 	struct project_die *d;
+	if (w->ndies >= PROJECT_DIES_KEPT) {
+		d = die_slot(w->dies, w->dcap, col, row);
+		if (!d->used)
+			w->untracked++;
+		return d->used ? d : NULL;
+	}
 	if ((w->ndies + 1) * 10 > w->dcap * 7) {
 		size_t ncap = w->dcap ? w->dcap * 2 : 256;
 		struct project_die *nt = xcalloc(ncap, sizeof *nt);
@@ -255,6 +287,45 @@ static struct project_die *die_get(struct project_wafer *w, long col, long row)
 			w->row_max = row;
 	}
 	return d;
+}
+
+uint64_t project_wafer_class_count(const struct project_wafer *w, size_t i)
+{
+	return i < w->ncc ? w->class_counts[i] : 0;
+}
+
+static void class_add(struct project_wafer *w, size_t i)
+{
+	if (i >= w->ncc) {
+		w->class_counts = xrealloc(w->class_counts, (i + 1) * sizeof *w->class_counts);
+		memset(w->class_counts + w->ncc, 0, (i + 1 - w->ncc) * sizeof *w->class_counts);
+		w->ncc = i + 1;
+	}
+	w->class_counts[i]++;
+}
+
+/* Draw (through the hook) and forget a wafer's details. */
+static void wafer_finish(struct project *p, struct project_wafer *w)
+{
+	if (p->wafer_done)
+		p->wafer_done(p, w, p->wafer_done_arg);
+	free(w->dv);
+	free(w->dies);
+	w->dv = NULL;
+	w->dies = NULL;
+	w->nd = w->capd = w->dcap = w->ndies = 0;
+	w->finished = 1;
+	p->wafers_finished++;
+}
+
+/* An event for a finished wafer: the run's totals only (see project.h). */
+static int late(struct project *p, struct project_wafer *w)
+{
+	if (!w || !w->finished)
+		return 0;
+	w->late++;
+	p->late++;
+	return 1;
 }
 
 const struct project_die *project_die_get(const struct project_wafer *w, long col, long row)
@@ -370,16 +441,16 @@ static void on_defect(struct project *p, const struct fields *f)
 	num = get_long(f, "class_num", -1);
 	ci = class_index(p, get_str(f, "class", cname, sizeof cname) ? cname : NULL, num);
 	p->classes[ci].count++;
-	if (!w)
+	if (!w || late(p, w))
 		return;
 	w->defects++;
-	w->class_counts[ci]++;
+	class_add(w, ci);
 	col = get_long(f, "col", -1);
 	row = get_long(f, "row", -1);
 	if (valid_index(col) && valid_index(row)) {
 		struct project_die *d = die_get(w, col, row);
 		seen_index(p, col, row);
-		if (d->defects++ == 0)
+		if (d && d->defects++ == 0)
 			w->defective++;
 	}
 	have_pos = get_num(f, "wx_um", &wx) && get_num(f, "wy_um", &wy);
@@ -401,6 +472,12 @@ static void on_defect(struct project *p, const struct fields *f)
 		}
 		if (!get_num(f, "area_um2", &area) || area < 0)
 			area = 0;
+		if (area > 0 && area < 1e30) {
+			double l = log10(area);
+			p->area_lo = p->area_any && p->area_lo < l ? p->area_lo : l;
+			p->area_hi = p->area_any && p->area_hi > l ? p->area_hi : l;
+			p->area_any = 1;
+		}
 		w->dv[w->nd].wx = (float)wx;
 		w->dv[w->nd].wy = (float)wy;
 		w->dv[w->nd].area = (float)area;
@@ -415,11 +492,11 @@ static void on_die(struct project *p, const struct fields *f, int done)
 	long col = get_long(f, "col", -1), row = get_long(f, "row", -1);
 	if (done)
 		p->dies_done++;
-	if (!w || !valid_index(col) || !valid_index(row))
+	if (!w || late(p, w) || !valid_index(col) || !valid_index(row))
 		return;
 	struct project_die *d = die_get(w, col, row);
 	seen_index(p, col, row);
-	if (!d->inspected) {
+	if (d && !d->inspected) {
 		d->inspected = 1;
 		w->inspected++;
 	}
@@ -431,19 +508,25 @@ static void on_wafer_start(struct project *p, const struct fields *f)
 	char t[64];
 	if (!w)
 		return;
+	/* Another wafer starts: the ended ones are done, their maps can be drawn. */
+	for (size_t i = 0; i < p->nwafers; i++)
+		if (&p->wafers[i] != w && p->wafers[i].ended && !p->wafers[i].finished)
+			wafer_finish(p, &p->wafers[i]);
+	make_current(p, w);
+	if (late(p, w))
+		return;
 	w->started = 1;
 	w->slot = get_long(f, "slot", w->slot);
 	w->planned_dies = get_long(f, "dies", w->planned_dies);
 	if (get_str(f, "t", t, sizeof t))
 		set_str(&w->t_start, t);
-	make_current(p, w);
 }
 
 static void on_wafer_end(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
 	char t[64];
-	if (!w)
+	if (!w || late(p, w))
 		return;
 	if (!w->ended)
 		p->wafers_ended++;
@@ -458,7 +541,7 @@ static void on_wafer_summary(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
 	double d;
-	if (!w)
+	if (!w || late(p, w))
 		return;
 	w->has_summary = 1;
 	if (get_num(f, "density_cm2", &d))
@@ -860,6 +943,10 @@ json_t *project_snapshot(const struct project *p, int final)
 			json_object_set_new(jw, "slot", json_integer(w->slot));
 		if (w->signature)
 			json_object_set_new(jw, "signature", json_string(w->signature));
+		if (w->late)
+			json_object_set_new(jw, "late_events", json_integer((json_int_t)w->late));
+		if (w->untracked)
+			json_object_set_new(jw, "untracked_die_events", json_integer((json_int_t)w->untracked));
 		json_array_append_new(wafers, jw);
 	}
 	json_object_set_new(o, "wafers", wafers);
@@ -914,9 +1001,13 @@ void project_summary(const struct project *p, FILE *f)
 		fprintf(f, "  wafer %s", w->id);
 		if (w->slot >= 0)
 			fprintf(f, " slot %ld", w->slot);
-		fprintf(f, ": %zu dies, %llu defects on %zu dies, %.4g /cm2%s%s%s\n",
+		fprintf(f, ": %zu dies, %llu defects on %zu dies, %.4g /cm2%s%s%s",
 			w->inspected, (unsigned long long)w->defects, w->defective,
 			project_wafer_density(p, w), w->signature ? ", " : "",
 			w->signature ? w->signature : "", w->ended ? "" : " (not ended)");
+		if (w->late)
+			fprintf(f, ", %llu late event%s not on its map", (unsigned long long)w->late,
+				w->late == 1 ? "" : "s");
+		fputc('\n', f);
 	}
 }

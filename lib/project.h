@@ -11,9 +11,19 @@
  * alarms, ends) are parsed whole.  Input may lack fields: a missing field
  * is a default, never a crash.
  *
- * Steps: project_init; project_feed for every line; project_status_read
- * and project_tick at each redraw; views read the struct (read only);
- * project_release.
+ * Memory stays flat however long the run: a wafer's die table and defect
+ * positions (the map's details) live only until the wafer is finished,
+ * that is when it has ended (wafer_end) and another wafer starts.  Then
+ * the wafer_done hook draws its map and the details are freed; what stays
+ * per wafer is a few counters and strings (id, map file name, slot, counts
+ * per class, dies, density, signature, times).  Events for a wafer after
+ * it finished are "late": counted in the run's totals and in the wafer's
+ * late count, never in the wafer's own numbers (which stay those of its
+ * map).  A wafer that never ends keeps its details until the end.
+ *
+ * Steps: project_init; set wafer_done (optional); project_feed for every
+ * line; project_status_read and project_tick at each redraw; views read
+ * the struct (read only); project_release.
  */
 #ifndef KERF_PROJECT_H
 #define KERF_PROJECT_H
@@ -26,8 +36,10 @@
 #define PROJECT_ALARMS 8             /* last alarms kept */
 #define PROJECT_CLASSES 64           /* distinct classes; more count as "other" */
 #define PROJECT_WAFERS 4096          /* distinct wafers; more are not mapped */
-#define PROJECT_DEFECTS_KEPT 200000  /* positions kept per wafer for the map */
+#define PROJECT_DEFECTS_KEPT 200000  /* positions kept per wafer for the map (16 B each) */
+#define PROJECT_DIES_KEPT 250000     /* distinct dies tracked per wafer (8 MiB of table at most) */
 #define PROJECT_GRID_MAX 250000      /* dies of a grid walked one by one; past it, views draw only dies seen */
+#define PROJECT_NAME_MAX 120         /* bytes of a wafer id kept in its map's file name */
 
 /* What project_feed made of a line. */
 enum project_fed {
@@ -59,16 +71,22 @@ struct project_die {
 
 struct project_wafer {
 	char *id;
+	char *file;               /* its map's name in RUNDIR/wafermap/ ("W01.svg"), unique in the run */
 	long slot;                /* -1 when unknown */
 	long planned_dies;        /* wafer_start.dies, -1 when unknown */
 	long end_dies;            /* wafer_end.dies, -1 when unknown */
 	int started, ended;
 	uint64_t defects;
-	uint64_t class_counts[PROJECT_CLASSES + 1]; /* the last is "other" */
+	uint64_t *class_counts;      /* by class index, ncc of them (project_wafer_class_count) */
+	size_t ncc;
+	/* The details, freed when the wafer finishes: */
 	struct project_defect *dv;   /* kept defect positions (at most PROJECT_DEFECTS_KEPT) */
 	size_t nd, capd;
-	struct project_die *dies;    /* open-addressing hash by (col,row) */
+	struct project_die *dies;    /* open-addressing hash by (col,row), at most PROJECT_DIES_KEPT */
 	size_t dcap, ndies;
+	uint64_t untracked;          /* defect and die events on dies past PROJECT_DIES_KEPT */
+	int finished;                /* map drawn, details freed (see above) */
+	uint64_t late;               /* events for it after it finished */
 	size_t inspected;            /* dies with inspected set */
 	size_t defective;            /* dies with defects > 0 */
 	int has_summary;             /* a wafer_summary was seen */
@@ -110,7 +128,7 @@ struct project {
 	uint64_t nalarms, alarms_set, alarms_critical;
 
 	uint64_t lines, events, ignored, bad;
-	uint64_t defects, dies_done, wafers_ended;
+	uint64_t defects, dies_done, wafers_ended, wafers_finished, late;
 	uint64_t version;             /* bumps whenever the model changes */
 
 	/* Rates (per second), updated by project_tick. */
@@ -126,6 +144,14 @@ struct project {
 	json_t *stage_prev;           /* {"name":{"n":counter,"ms":time}} */
 	json_t *stage_rate;           /* {"name":events per second} */
 	uint64_t start_ms;
+
+	/* log10 of the smallest and largest defect area (µm²) kept so far, for marker sizes. */
+	double area_lo, area_hi;
+	int area_any;
+
+	/* Called when a wafer finishes, before its details are freed (NULL: just free them). */
+	void (*wafer_done)(const struct project *p, const struct project_wafer *w, void *arg);
+	void *wafer_done_arg;
 };
 
 void project_init(struct project *p);
@@ -158,6 +184,8 @@ const struct project_die *project_die_get(const struct project_wafer *w, long co
 /* Dies counted as inspected for the density (see man page), and the density in defects/cm². */
 long project_wafer_dies_for_density(const struct project *p, const struct project_wafer *w);
 double project_wafer_density(const struct project *p, const struct project_wafer *w);
+/* Defects of class index i on a wafer (its own, not the late ones). */
+uint64_t project_wafer_class_count(const struct project_wafer *w, size_t i);
 /* The class name of index i ("other" for the overflow slot). */
 const char *project_class_name(const struct project *p, size_t i);
 

@@ -51,40 +51,13 @@ static void esc(FILE *f, const char *s)
 	}
 }
 
-char **svg_file_names(const struct project *p)
-{
-	char **names = xcalloc(p->nwafers + 1, sizeof *names);
-	for (size_t i = 0; i < p->nwafers; i++) {
-		char *base = safe_name(p->wafers[i].id, SVG_NAME_MAX);
-		int clash = 0;
-		for (size_t j = 0; j < i && !clash; j++)
-			clash = !strncmp(names[j], base, strlen(base)) && !strcmp(names[j] + strlen(base), ".svg");
-		if (clash) {
-			/* Two ids made the same safe name ("W/1", "W_1"): tell them apart by a hash. */
-			char hx[17];
-			hex64(kerf_xxh3(p->wafers[i].id, strlen(p->wafers[i].id)), hx);
-			names[i] = xasprintf("%s-%.8s.svg", base, hx);
-		} else {
-			names[i] = xasprintf("%s.svg", base);
-		}
-		free(base);
-	}
-	return names;
-}
-
-void svg_file_names_free(char **names)
-{
-	for (size_t i = 0; names && names[i]; i++)
-		free(names[i]);
-	free(names);
-}
-
 /*
  * Marker sizes: the radius grows with the logarithm of the area, over the
- * range of areas of the whole run (so one class looks the same size on
- * every map), from 2.5 px for the smallest to 8 px for the largest.  A
- * range narrower than one decade is widened around its middle, so that
- * similar areas keep similar sizes.
+ * range of areas of the run so far (the whole run for maps drawn at the
+ * end; maps drawn when their wafer finished use what was seen until then,
+ * and each map's legend shows its scale), from 2.5 px for the smallest
+ * to 8 px for the largest.  A range narrower than one decade is widened
+ * around its middle, so that similar areas keep similar sizes.
  */
 struct sizing {
 	double lo, hi; /* log10 of µm² */
@@ -93,20 +66,9 @@ struct sizing {
 
 static void sizing_of(const struct project *p, struct sizing *z)
 {
-	z->any = 0;
-	z->lo = 1e300;
-	z->hi = -1e300;
-	for (size_t i = 0; i < p->nwafers; i++) {
-		for (size_t k = 0; k < p->wafers[i].nd; k++) {
-			double a = p->wafers[i].dv[k].area;
-			if (a > 0) {
-				double l = log10(a);
-				z->lo = l < z->lo ? l : z->lo;
-				z->hi = l > z->hi ? l : z->hi;
-				z->any = 1;
-			}
-		}
-	}
+	z->any = p->area_any;
+	z->lo = p->area_lo;
+	z->hi = p->area_hi;
 	if (!z->any) {
 		z->lo = 1;
 		z->hi = 5;
@@ -311,6 +273,11 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 		fprintf(f, "<text x=\"20\" y=\"%d\" class=\"s\">showing %zu of %llu defects</text>\n",
 			SVG_H - 12, nm, (unsigned long long)w->defects);
 	}
+	if (w->untracked) {
+		fprintf(f, "<text x=\"20\" y=\"%d\" class=\"s\">%llu events on dies past the first %d "
+			"not drawn as dies</text>\n", SVG_H - 28, (unsigned long long)w->untracked,
+			PROJECT_DIES_KEPT);
+	}
 	fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" class=\"s\" text-anchor=\"middle\">notch</text>\n",
 		MAP_CX, MAP_CY + MAP_R + 16);
 
@@ -357,7 +324,7 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 		fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"k\">", PANEL_X + 16, y);
 		esc(f, project_class_name(p, i));
 		fprintf(f, "</text><text x=\"%d\" y=\"%.0f\" class=\"v\">%llu</text>\n", SVG_W - 18, y,
-			(unsigned long long)w->class_counts[i]);
+			(unsigned long long)project_wafer_class_count(w, i));
 	}
 
 	/* Legend: sizes and dies. */
@@ -417,7 +384,6 @@ static void html_row(FILE *f, const char *k, const char *v)
 
 int svg_index(FILE *f, const struct project *p)
 {
-	char **names = svg_file_names(p);
 	const char *run = project_run_id(p), *state = project_run_state(p);
 	char buf[128];
 	uint64_t dies = 0;
@@ -494,7 +460,7 @@ int svg_index(FILE *f, const struct project *p)
 	fputs("<div class=\"grid\">\n", f);
 	for (size_t i = 0; i < p->nwafers; i++) {
 		const struct project_wafer *w = &p->wafers[i];
-		const char *file = names[i];
+		const char *file = w->file;
 		long nd = project_wafer_dies_for_density(p, w);
 		fputs("<div class=\"card\">\n<h2>Wafer ", f);
 		esc(f, w->id);
@@ -519,10 +485,13 @@ int svg_index(FILE *f, const struct project *p)
 			html_row(f, "Signature", w->signature);
 		if (!w->ended)
 			html_row(f, "Status", "not ended");
+		if (w->late) {
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->late);
+			html_row(f, "Late events (not on the map)", buf);
+		}
 		fputs("</table>\n</div>\n", f);
 	}
 	fputs("</div>\n</body>\n</html>\n", f);
-	svg_file_names_free(names);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -559,26 +528,46 @@ static int write_file(const char *path, draw_fn fn, const struct project *p,
 	return rc;
 }
 
-int svg_write_all(const struct project *p, const char *rundir)
+/* RUNDIR/wafermap/, created if need be: ours, not a symbolic link planted to elsewhere. */
+static char *map_dir(const char *rundir)
 {
-	char *dir = xasprintf("%s/wafermap", rundir), *path;
-	int rc = 0;
-	char **names;
+	char *dir = xasprintf("%s/wafermap", rundir);
 	struct stat st;
-	/* Our own directory, not a symbolic link planted to elsewhere. */
 	if (mkdir_p(dir, 0755) != 0 || lstat(dir, &st) != 0 || (!S_ISDIR(st.st_mode) && (errno = ELOOP))) {
 		log_msg(LOG_ERROR, NULL, "cannot create '%s': %s", dir, strerror(errno));
 		free(dir);
-		return -1;
+		return NULL;
 	}
-	names = svg_file_names(p);
+	return dir;
+}
+
+int svg_wafer_write(const struct project *p, const struct project_wafer *w, const char *rundir)
+{
+	char *dir = map_dir(rundir), *path;
+	int rc;
+	if (!dir)
+		return -1;
+	path = xasprintf("%s/%s", dir, w->file);
+	rc = write_file(path, svg_wafer, p, w);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+int svg_write_all(const struct project *p, const char *rundir)
+{
+	char *dir = map_dir(rundir), *path;
+	int rc = 0;
+	if (!dir)
+		return -1;
 	for (size_t i = 0; i < p->nwafers; i++) {
-		path = xasprintf("%s/%s", dir, names[i]);
+		if (p->wafers[i].finished)
+			continue; /* drawn when it finished */
+		path = xasprintf("%s/%s", dir, p->wafers[i].file);
 		if (write_file(path, svg_wafer, p, &p->wafers[i]) != 0)
 			rc = -1;
 		free(path);
 	}
-	svg_file_names_free(names);
 	path = xasprintf("%s/index.html", rundir);
 	if (write_file(path, index_adapter, p, NULL) != 0)
 		rc = -1;

@@ -362,6 +362,13 @@ static void draw_map(struct tty *t, const struct project *p, int y0, int x0, int
 	put(y0, x0, A_BOLD | colour(t, C_TITLE), "WAFER %s", wf->id);
 	put(y0 + 1, x0 + 2, 0, "%zu dies%s, %llu defects on %zu dies",
 	    wf->inspected, wf->ended ? " (ended)" : "", (unsigned long long)wf->defects, wf->defective);
+	if (wf->finished) {
+		/* Its details were freed when it finished: only its numbers are left. */
+		put(y0 + 2, x0 + 2, A_DIM, "finished: map in wafermap/%s", wf->file);
+		put(y0 + 3, x0 + 2, A_DIM, "%llu late event%s since, not on the map",
+		    (unsigned long long)wf->late, wf->late == 1 ? "" : "s");
+		return;
+	}
 	y0 += 2;
 	h -= 3;
 	project_geom_for(p, &g);

@@ -75,6 +75,12 @@ tm_start() {
 }
 tm_has() { tmux capture-pane -p -t "$TM" | grep -q -- "$1"; }
 tm_screen() { tmux capture-pane -p -t "$TM"; }
+# The dashboard's frame counter has reached N (a poll may miss frame N itself).
+tm_frame_ge() {
+	local f
+	f=$(tm_screen | sed -n 's/.*frame \([0-9]*\).*/\1/p')
+	[ -n "$f" ] && [ "$f" -ge "$1" ]
+}
 
 @test "kerf-project --help prints the usage to stdout and exits 0" {
 	run kerf-project --help
@@ -150,6 +156,114 @@ tm_screen() { tmux capture-pane -p -t "$TM"; }
 		awk -v a="$(svg_attr "$f" density-cm2)" -v b="$dens" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5 * b + 1e-12) }'
 		rsvg-convert -o "$D/$w.png" "$f"
 	done < "$D/expected"
+}
+
+@test "a wafer's map is written when the next wafer starts, before the end of input" {
+	mkfifo "$D/in"
+	kerf-project -C "$D" < "$D/in" > "$D/out" 2> "$D/err" &
+	pid=$!
+	exec 7> "$D/in"
+	# W01 ends (line 731, its wafer_summary 732) and W02 starts (733).
+	head -n 733 "$RUNF" >&7
+	wait_for test -s "$D/wafermap/W01.svg"
+	[ "$(svg_attr "$D/wafermap/W01.svg" defects)" -eq 111 ]
+	[ "$(svg_attr "$D/wafermap/W01.svg" dies)" -eq 616 ]
+	grep -q '>Signature</text>' "$D/wafermap/W01.svg"
+	[ ! -e "$D/wafermap/W02.svg" ]
+	[ ! -e "$D/index.html" ]
+	tail -n +734 "$RUNF" >&7
+	exec 7>&-
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(svg_attr "$D/wafermap/W02.svg" defects)" -eq 114 ]
+	grep -q '<img src="wafermap/W01.svg"' "$D/index.html"
+	grep -q '<img src="wafermap/W02.svg"' "$D/index.html"
+}
+
+@test "events for a wafer after its map was drawn are late: the map and its numbers stay, the run's totals count them" {
+	# After W02 has started, W01 is finished: then a W01 defect on a clean
+	# die, a die_done, a second wafer_end and a wafer_summary come late.
+	{
+		head -n 740 "$RUNF"
+		jq -c 'select(.type == "defect" and .wafer == "W01")' "$RUNF" | head -1 |
+			jq -c '.seq = 5001 | .id = "00000000000000f1" | .col = 0 | .row = 14 | .index = 7'
+		jq -c 'select(.type == "die_done" and .wafer == "W01")' "$RUNF" | head -1 |
+			jq -c '.seq = 5002 | .id = "00000000000000f2"'
+		sed -n '731,732p' "$RUNF"
+		tail -n +741 "$RUNF"
+	} > "$D/late.ndjson"
+	run --separate-stderr kerf-project -C "$D" < "$D/late.ndjson"
+	assert_success
+	# The wafer's own numbers are those of its map, drawn when W02 started.
+	[ "$(svg_attr "$D/wafermap/W01.svg" defects)" -eq 111 ]
+	[ "$(svg_attr "$D/wafermap/W01.svg" defective-dies)" -eq 71 ]
+	[ "$(svg_attr "$D/wafermap/W01.svg" dies)" -eq 616 ]
+	assert_line --index 1 --partial "wafer W01 slot 1: 616 dies, 111 defects on 71 dies"
+	assert_line --index 1 --partial "4 late events not on its map"
+	assert_line --index 2 --partial "wafer W02 slot 2: 576 dies, 114 defects on 77 dies"
+	refute_line --index 2 --partial "late"
+	# The run's totals count every defect of the stream.
+	assert_line --index 0 --partial "226 defects"
+	sed -n '/<h2>Wafer W01/,/<\/div>/p' "$D/index.html" > "$D/card"
+	grep -q '<th>Defects</th><td>111</td>' "$D/card"
+	grep -q '<th>Late events (not on the map)</th><td>4</td>' "$D/card"
+	grep -q '<th>Defects</th><td>226</td>' "$D/index.html"
+	run --separate-stderr kerf-project -C "$D" --snapshots --no-maps < "$D/late.ndjson"
+	tail -1 <<< "$output" > "$D/last"
+	[ "$(jq '.wafers[0].late_events' "$D/last")" -eq 4 ]
+	[ "$(jq '.wafers[0].defects' "$D/last")" -eq 111 ]
+	[ "$(jq '.wafers[1] | has("late_events")' "$D/last")" = false ]
+	[ "$(jq .defects "$D/last")" -eq 226 ]
+	[ "$(jq .wafers_done "$D/last")" -eq 2 ]
+	# A second pass of the same wafer ids (here the run twice over): its
+	# wafer_start finishes the wafer before it, and all of it is late.
+	cat "$RUNF" "$RUNF" > "$D/twice.ndjson"
+	rm -r "$D/wafermap"
+	run --separate-stderr kerf-project -C "$D" < "$D/twice.ndjson"
+	assert_success
+	n1=$(jq -s 'map(select(.wafer == "W01")) | length' "$RUNF")
+	n2=$(jq -s 'map(select(.wafer == "W02")) | length' "$RUNF")
+	assert_line --index 0 --partial "450 defects"
+	assert_line --index 1 --partial "wafer W01 slot 1: 616 dies, 111 defects on 71 dies, 0.1802 /cm2, scratch, $n1 late events"
+	assert_line --index 2 --partial "wafer W02 slot 2: 576 dies, 114 defects on 77 dies, 0.1979 /cm2, local cluster, $n2 late events"
+	[ "$(svg_attr "$D/wafermap/W02.svg" defects)" -eq 114 ]
+}
+
+@test "memory stays flat: ten times the wafers take at most 1.2 times the peak RSS" {
+	# 1x: the flood's first 10,000 lines (13 wafers); 10x: all of it (116
+	# wafers), maps and index written.  Each wafer's dies and defect
+	# positions are freed once its map is drawn.  ASan's quarantine would
+	# keep freed memory resident: off for this measurement.
+	head -n 10000 "$BATS_FILE_TMPDIR/flood.ndjson" > "$D/flood1.ndjson"
+	for x in 1 10; do
+		f="$D/flood$x.ndjson"
+		[ "$x" = 10 ] && f="$BATS_FILE_TMPDIR/flood.ndjson"
+		mkdir -p "$D/r$x"
+		ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0" \
+			/usr/bin/time -f %M -o "$D/rss$x" kerf-project -C "$D/r$x" < "$f" > /dev/null 2> "$D/err$x"
+	done
+	rss1=$(tail -1 "$D/rss1") rss10=$(tail -1 "$D/rss10")
+	echo "# peak RSS ${rss1} KB at 1x, ${rss10} KB at 10x" >&3
+	[ "$(ls "$D"/r10/wafermap/*.svg | wc -l)" -eq 116 ]
+	grep -q '<img src="wafermap/F116.svg"' "$D/r10/index.html"
+	awk -v a="$rss1" -v b="$rss10" 'BEGIN { exit !(b <= 1.2 * a) }'
+}
+
+@test "one wafer with more distinct dies than PROJECT_DIES_KEPT tracks 250000 and counts the rest" {
+	# 250,100 distinct dies on one wafer: the die table stops growing.
+	awk 'BEGIN {
+		printf "{\"v\":1,\"type\":\"wafer_start\",\"run\":\"huge\",\"seq\":1,\"t\":\"2026-11-21T10:00:00.000000Z\",\"id\":\"0000000000000001\",\"wafer\":\"H1\",\"slot\":1}\n"
+		for (i = 0; i < 250100; i++)
+			printf "{\"v\":1,\"type\":\"die_done\",\"run\":\"huge\",\"seq\":%d,\"t\":\"2026-11-21T10:00:00.000000Z\",\"id\":\"%016x\",\"wafer\":\"H1\",\"col\":%d,\"row\":%d}\n", i + 2, i + 2, i % 1000, int(i / 1000)
+	}' > "$D/huge.ndjson"
+	ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0" \
+		/usr/bin/time -f %M -o "$D/rss" kerf-project -C "$D" --snapshots --no-maps < "$D/huge.ndjson" > "$D/snaps" 2> "$D/err"
+	tail -1 "$D/snaps" > "$D/last"
+	[ "$(jq .dies "$D/last")" -eq 250100 ]
+	[ "$(jq '.wafers[0].dies' "$D/last")" -eq 250000 ]
+	[ "$(jq '.wafers[0].untracked_die_events' "$D/last")" -eq 100 ]
+	echo "# peak RSS $(tail -1 "$D/rss") KB" >&3
 }
 
 @test "index.html shows every wafer's map by relative path with its numbers" {
@@ -263,7 +377,7 @@ tm_screen() { tmux capture-pane -p -t "$TM"; }
 	wait_for tm_has 'frame [0-9]'
 	f1=$(tm_screen | sed -n 's/.*frame \([0-9]*\).*/\1/p')
 	e1=$(tm_screen | sed -n 's/^events \([0-9]*\).*/\1/p')
-	wait_for tm_has "frame $((f1 + 3))"
+	wait_for tm_frame_ge $((f1 + 3))
 	e2=$(tm_screen | sed -n 's/^events \([0-9]*\).*/\1/p')
 	[ "$e2" -gt "$e1" ]
 	wait_for -t 20 tm_has 'EXIT=0'
