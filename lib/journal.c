@@ -21,6 +21,7 @@ struct idset {
 	uint64_t *slot;
 	size_t cap, n;
 	int has_zero;
+	size_t init;           /* first capacity, a power of two; 0: 1 << 14 */
 };
 
 static uint64_t mix(uint64_t x)
@@ -67,7 +68,7 @@ static int idset_add(struct idset *s, uint64_t id)
 	if ((s->n + 1) * 2 > s->cap) {
 		struct idset ns = { 0 };
 		size_t i;
-		ns.cap = s->cap ? s->cap * 2 : 1 << 14;
+		ns.cap = s->cap ? s->cap * 2 : s->init ? s->init : 1 << 14;
 		ns.slot = xcalloc(ns.cap, sizeof *ns.slot);
 		for (i = 0; i < s->cap; i++)
 			if (s->slot[i])
@@ -84,6 +85,239 @@ static void idset_free(struct idset *s)
 {
 	free(s->slot);
 	memset(s, 0, sizeof *s);
+}
+
+/* ---- the index ---- */
+
+/* Seqs as sorted, disjoint, non-adjacent closed intervals. */
+struct ival {
+	uint64_t lo, hi;
+};
+
+struct ivset {
+	struct ival *v;
+	size_t n, cap;
+};
+
+/* Index of the first interval with lo > s (0..n). */
+static size_t ivset_after(const struct ivset *s, uint64_t x)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->v[mid].lo > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static int ivset_has(const struct ivset *s, uint64_t x)
+{
+	size_t i;
+	if (s->n && x >= s->v[s->n - 1].lo)
+		return x <= s->v[s->n - 1].hi;
+	i = ivset_after(s, x);
+	return i > 0 && x <= s->v[i - 1].hi;
+}
+
+/* x < 2^63, so x + 1 never wraps. */
+static void ivset_add(struct ivset *s, uint64_t x)
+{
+	size_t i;
+	struct ival *prev, *next;
+
+	/* The live case: at or just past the end of the last interval. */
+	if (s->n && x >= s->v[s->n - 1].lo) {
+		if (x <= s->v[s->n - 1].hi + 1) {
+			if (x > s->v[s->n - 1].hi)
+				s->v[s->n - 1].hi = x;
+			return;
+		}
+		i = s->n;
+	} else {
+		i = ivset_after(s, x);
+	}
+	prev = i > 0 ? &s->v[i - 1] : NULL;
+	next = i < s->n ? &s->v[i] : NULL;
+	if (prev && x <= prev->hi)
+		return;
+	if (prev && x == prev->hi + 1) {
+		prev->hi = x;
+		if (next && next->lo == x + 1) {
+			prev->hi = next->hi;
+			memmove(next, next + 1, (s->n - i - 1) * sizeof *next);
+			s->n--;
+		}
+		return;
+	}
+	if (next && next->lo == x + 1) {
+		next->lo = x;
+		return;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 4;
+		s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof *s->v);
+	s->v[i].lo = s->v[i].hi = x;
+	s->n++;
+}
+
+/* What the index knows of one run. */
+struct runidx {
+	char *run;             /* the raw bytes of "run", as on the line */
+	size_t runlen;
+	uint64_t hash;
+	struct ivset seqs;     /* every seq journaled in this run */
+	uint64_t top;          /* the highest of them */
+	struct idset top_ids;  /* the ids journaled at seq top */
+};
+
+struct index {
+	struct runidx *runs;
+	size_t nruns, capruns;
+	size_t *tab;           /* open addressing on the run's hash: index + 1 */
+	size_t tabcap;
+	size_t last;           /* the run looked up last */
+	struct idset loose;    /* ids of events without a "run" or a usable "seq" */
+	struct idset exact;    /* every id, while events arrive again */
+	int has_exact;
+	size_t exact_built;    /* ids in it when it was built */
+	uint64_t quiet;        /* answers without the exact set since it was last needed */
+	uint64_t builds;
+};
+
+#define TOP_IDS_CAP 16
+
+static void idset_reset(struct idset *s)
+{
+	if (s->cap <= 4 * TOP_IDS_CAP) {
+		if (s->cap)
+			memset(s->slot, 0, s->cap * sizeof *s->slot);
+		s->n = 0;
+		s->has_zero = 0;
+	} else {
+		idset_free(s);
+	}
+	s->init = TOP_IDS_CAP;
+}
+
+static void index_free(struct index *x)
+{
+	for (size_t i = 0; i < x->nruns; i++) {
+		free(x->runs[i].run);
+		free(x->runs[i].seqs.v);
+		idset_free(&x->runs[i].top_ids);
+	}
+	free(x->runs);
+	free(x->tab);
+	idset_free(&x->loose);
+	idset_free(&x->exact);
+	memset(x, 0, sizeof *x);
+}
+
+static void tab_put(size_t *tab, size_t cap, uint64_t hash, size_t idx)
+{
+	size_t i;
+	for (i = mix(hash) & (cap - 1); tab[i]; i = (i + 1) & (cap - 1))
+		;
+	tab[i] = idx + 1;
+}
+
+/* The run's entry; NULL when it is not known and !create. */
+static struct runidx *run_get(struct index *x, const char *run, size_t len, int create)
+{
+	uint64_t h;
+	size_t i;
+	struct runidx *r;
+
+	if (x->nruns) {
+		r = &x->runs[x->last];
+		if (r->runlen == len && memcmp(r->run, run, len) == 0)
+			return r;
+	}
+	h = kerf_xxh3(run, len);
+	if (x->tabcap)
+		for (i = mix(h) & (x->tabcap - 1); x->tab[i]; i = (i + 1) & (x->tabcap - 1)) {
+			r = &x->runs[x->tab[i] - 1];
+			if (r->hash == h && r->runlen == len && memcmp(r->run, run, len) == 0) {
+				x->last = x->tab[i] - 1;
+				return r;
+			}
+		}
+	if (!create)
+		return NULL;
+	if (x->nruns == x->capruns) {
+		x->capruns = x->capruns ? x->capruns * 2 : 4;
+		x->runs = xrealloc(x->runs, x->capruns * sizeof *x->runs);
+	}
+	if ((x->nruns + 1) * 2 > x->tabcap) {
+		size_t cap = x->tabcap ? x->tabcap * 2 : 16;
+		free(x->tab);
+		x->tab = xcalloc(cap, sizeof *x->tab);
+		x->tabcap = cap;
+		for (i = 0; i < x->nruns; i++)
+			tab_put(x->tab, cap, x->runs[i].hash, i);
+	}
+	r = &x->runs[x->nruns];
+	memset(r, 0, sizeof *r);
+	r->run = xmalloc(len ? len : 1);
+	memcpy(r->run, run, len);
+	r->runlen = len;
+	r->hash = h;
+	r->top_ids.init = TOP_IDS_CAP;
+	tab_put(x->tab, x->tabcap, h, x->nruns);
+	x->last = x->nruns;
+	return &x->runs[x->nruns++];
+}
+
+/* Note a journaled (or pending) event. */
+static void index_note(struct index *x, const struct journal_key *k)
+{
+	struct runidx *r;
+
+	if (x->has_exact)
+		idset_add(&x->exact, k->id);
+	if (!k->run || !k->has_seq) {
+		if (!x->loose.cap)
+			x->loose.init = 256;
+		idset_add(&x->loose, k->id);
+		return;
+	}
+	r = run_get(x, k->run, k->runlen, 1);
+	if (!r->seqs.n || k->seq > r->top) {
+		r->top = k->seq;
+		idset_reset(&r->top_ids);
+	}
+	if (k->seq == r->top)
+		idset_add(&r->top_ids, k->id);
+	ivset_add(&r->seqs, k->seq);
+}
+
+/*
+ * 1 journaled, 0 not, -1 when the answer needs the exact set (the
+ * event's seq is one the run has journaled below its highest) and it is
+ * not there.
+ */
+static int index_lookup(struct index *x, const struct journal_key *k)
+{
+	struct runidx *r;
+
+	if (!k->run || !k->has_seq)
+		return idset_has(&x->loose, k->id);
+	r = run_get(x, k->run, k->runlen, 0);
+	if (!r || !r->seqs.n || k->seq > r->top)
+		return 0;
+	if (k->seq == r->top)
+		return idset_has(&r->top_ids, k->id);
+	if (!ivset_has(&r->seqs, k->seq))
+		return 0;
+	x->quiet = 0;
+	if (!x->has_exact)
+		return -1;
+	return idset_has(&x->exact, k->id);
 }
 
 int journal_parse_id(const char *s, size_t len, uint64_t *id)
@@ -105,6 +339,41 @@ int journal_parse_id(const char *s, size_t len, uint64_t *id)
 			return -1;
 	}
 	*id = v;
+	return 0;
+}
+
+/* A seq: decimal digits, below 2^63. */
+static int parse_seq(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >> 63)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int journal_key_of(const char *line, size_t len, struct journal_key *k)
+{
+	const char *v;
+	size_t vl;
+
+	memset(k, 0, sizeof *k);
+	if (!event_peek(line, len, "id", &v, &vl) || journal_parse_id(v, vl, &k->id) != 0)
+		return -1;
+	if (event_peek(line, len, "run", &v, &vl)) {
+		k->run = v;
+		k->runlen = vl;
+	}
+	if (event_peek(line, len, "seq", &v, &vl) && parse_seq(v, vl, &k->seq) == 0)
+		k->has_seq = 1;
 	return 0;
 }
 
@@ -164,7 +433,8 @@ out:
 }
 
 struct scanner {
-	struct idset *ids;
+	struct idset *ids;     /* every id (verify, the exact set), or NULL */
+	struct index *idx;     /* the index (open), or NULL */
 	journal_event_fn fn;
 	void *arg;
 	int strict_dups;       /* a duplicate id is damage (verify) */
@@ -221,15 +491,17 @@ static int deliver(struct scanner *sc, const char *path, const char *buf, size_t
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = (size_t)(nl - p);
-		const char *v;
-		size_t vl;
-		uint64_t id;
-		if (event_peek(p, n, "id", &v, &vl) && journal_parse_id(v, vl, &id) == 0) {
-			if (!idset_add(sc->ids, id)) {
+		struct journal_key k;
+		if (journal_key_of(p, n, &k) == 0) {
+			if (sc->idx)
+				index_note(sc->idx, &k);
+			if (sc->ids && !idset_add(sc->ids, k.id)) {
 				sc->dups++;
 				if (sc->strict_dups) {
+					char hx[17];
+					hex64(k.id, hx);
 					snprintf(sc->ji->err, sizeof sc->ji->err,
-						 "'%s': id %.16s is journaled twice", path, v);
+						 "'%s': id %s is journaled twice", path, hx);
 					return -1;
 				}
 			}
@@ -405,7 +677,7 @@ static int scan_all(const char *dir, struct scanner *sc, uint64_t **segs, size_t
 int journal_verify(const char *dir, journal_event_fn fn, void *arg, struct journal_info *ji)
 {
 	struct idset ids = { 0 };
-	struct scanner sc = { &ids, fn, arg, 1, 0, ji };
+	struct scanner sc = { &ids, NULL, fn, arg, 1, 0, ji };
 	uint64_t *segs = NULL, last_good;
 	size_t nsegs = 0;
 	int rc;
@@ -432,7 +704,7 @@ struct journal {
 	uint64_t seg_size;     /* committed bytes in it */
 	uint64_t commit_no;
 	uint64_t commits;      /* since open */
-	struct idset ids;
+	struct index idx;
 	char *buf;             /* pending batch, then its commit record */
 	size_t len, cap;
 	size_t count;
@@ -524,7 +796,7 @@ struct journal *journal_open(const char *dir, const struct journal_opts *o,
 		goto fail;
 	}
 
-	sc = (struct scanner){ &j->ids, fn, arg, 0, 0, &ji };
+	sc = (struct scanner){ NULL, &j->idx, fn, arg, 0, 0, &ji };
 	rc = scan_all(dir, &sc, &segs, &nsegs, &last_good);
 	if (rc < 0) {
 		*code = KERF_EX_DATAERR;
@@ -532,9 +804,6 @@ struct journal *journal_open(const char *dir, const struct journal_opts *o,
 			"(check it with kerf-persist --verify)", ji.err);
 		goto fail;
 	}
-	if (sc.dups)
-		log_msg(LOG_WARN, json_pack("{sI}", "duplicates", (json_int_t)sc.dups),
-			"journal '%s' holds %" PRIu64 " duplicate ids", dir, sc.dups);
 	if (rc == 1) {
 		int tfd = open(ji.tail_segment, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (tfd < 0 || ftruncate(tfd, (off_t)ji.tail_offset) != 0 || fsync(tfd) != 0) {
@@ -584,12 +853,79 @@ fail:
 	return NULL;
 }
 
-int journal_seen(const struct journal *j, uint64_t id)
+/*
+ * Build the exact set: every id of the journal (read again from the
+ * segments) and of the pending batch.
+ */
+static int build_exact(struct journal *j)
 {
-	return idset_has(&j->ids, id);
+	struct index *x = &j->idx;
+	struct journal_info ji;
+	struct scanner sc;
+	uint64_t *segs = NULL, last_good;
+	size_t nsegs = 0;
+	int rc;
+
+	memset(&ji, 0, sizeof ji);
+	idset_free(&x->exact);
+	sc = (struct scanner){ &x->exact, NULL, NULL, NULL, 0, 0, &ji };
+	rc = scan_all(j->dir, &sc, &segs, &nsegs, &last_good);
+	free(segs);
+	if (rc != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot read the journal '%s' again: %s", j->dir,
+			rc > 0 ? "it has an uncommitted tail" : ji.err);
+		journal_info_release(&ji);
+		idset_free(&x->exact);
+		errno = EIO;
+		return -1;
+	}
+	journal_info_release(&ji);
+	if (!j->committed) {
+		const char *p = j->buf, *end = j->buf + j->len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			struct journal_key k;
+			if (journal_key_of(p, (size_t)(nl - p), &k) == 0)
+				idset_add(&x->exact, k.id);
+			p = nl + 1;
+		}
+	}
+	x->has_exact = 1;
+	x->exact_built = x->exact.n;
+	x->quiet = 0;
+	x->builds++;
+	log_msg(LOG_INFO, json_pack("{sI sI}", "ids", (json_int_t)(x->exact.n + (size_t)x->exact.has_zero),
+				    "events", (json_int_t)ji.events),
+		"events already journaled are arriving again: looking them up among all %zu ids "
+		"of the journal while they do", x->exact.n + (size_t)x->exact.has_zero);
+	return 0;
 }
 
-void journal_add(struct journal *j, uint64_t id, const char *line, size_t len)
+int journal_seen(struct journal *j, const struct journal_key *k)
+{
+	struct index *x = &j->idx;
+	int rc = index_lookup(x, k);
+
+	if (rc < 0) {
+		if (build_exact(j) != 0)
+			return -1;
+		return idset_has(&x->exact, k->id);
+	}
+	/* Long enough without needing it to have paid for building it
+	 * again (reading what it was built from and the events since):
+	 * give the memory back. */
+	if (x->has_exact && ++x->quiet > (uint64_t)x->exact_built + JOURNAL_QUIET_MIN) {
+		log_msg(LOG_INFO, json_pack("{sI}", "ids", (json_int_t)x->exact.n),
+			"no event already journaled among the last %" PRIu64 ": the set of all ids is let go",
+			x->quiet);
+		idset_free(&x->exact);
+		x->has_exact = 0;
+		x->quiet = 0;
+	}
+	return rc;
+}
+
+void journal_add(struct journal *j, const struct journal_key *k, const char *line, size_t len)
 {
 	if (j->committed) {
 		j->len = 0;
@@ -600,7 +936,7 @@ void journal_add(struct journal *j, uint64_t id, const char *line, size_t len)
 	j->buf[j->len + len] = '\n';
 	j->len += len + 1;
 	j->count++;
-	idset_add(&j->ids, id);
+	index_note(&j->idx, k);
 }
 
 size_t journal_pending(const struct journal *j)
@@ -679,7 +1015,7 @@ void journal_close(struct journal *j)
 		close(j->fd);
 	if (j->dirfd > 0)
 		close(j->dirfd);
-	idset_free(&j->ids);
+	index_free(&j->idx);
 	free(j->buf);
 	free(j->seg_path);
 	free(j->dir);

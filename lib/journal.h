@@ -18,16 +18,44 @@
  * so a batch never spans two segments and only the last segment can have
  * a torn tail.
  *
- * The id index is rebuilt at open by scanning the journal rather than
- * kept in a file of its own: the journal is then the one source of truth
- * and an index can never disagree with it after a crash; the scan costs
- * one pass over the segments (hashing, no JSON parsing).
+ * The index that makes storing idempotent is rebuilt at open by scanning
+ * the journal rather than kept in a file of its own: the journal is then
+ * the one source of truth and an index can never disagree with it after
+ * a crash; the scan costs one pass over the segments (hashing, no JSON
+ * parsing).
+ *
+ * The index stays small while events are live; its answers are exact.
+ * It takes an event's key to be its id, its run and its seq, and relies
+ * on an id standing for one event of one run at one seq (every id kerf
+ * makes hashes the run with the seq, or with fields of the one event of
+ * that seq: kerf-events(5)).  Per run it keeps the journaled seqs as
+ * intervals (one per gap in the run's seqs, not one per event) and the
+ * ids journaled at the run's highest seq (kerf-detect's events share the
+ * seq of the event they came from).  An event is new, with nothing more
+ * to look at, when its run is unknown or its seq is above the highest or
+ * in no interval (a late event from a gap); at the highest seq its id is
+ * looked up among that seq's ids.  Only a seq inside the intervals,
+ * below the highest, needs every id, and that happens only when events
+ * already journaled arrive again (a recording fed again, a replay after
+ * a restart): the first such event builds the set of all ids by reading
+ * the journal again (and the pending batch), and later lookups use it.
+ * Once JOURNAL_QUIET_MIN more events than it was built with have passed
+ * without needing it, the set is freed, so building it again is paid for
+ * by the events in between.  Memory is then per run, per gap and per id
+ * of the highest seq while events are live, and one id per event only
+ * while a replay lasts.  An event without a "run" or without a "seq" (a
+ * decimal integer below 2^63) has its id kept in a set of its own.
+ * journal_seen never says "journaled" of an id that is not in the
+ * journal or the pending batch; an id that arrives again under another
+ * run or seq is taken for a new event and stored again (journal_verify
+ * then reports it).
  *
  * Steps: journal_open (locks the directory, verifies every commit,
  * truncates a torn tail, rebuilds the index, hands each committed event to
- * a callback); per event journal_seen, then journal_add; journal_commit
- * to close a batch; journal_last_batch for what was just committed;
- * journal_close.  journal_verify checks a journal without changing it.
+ * a callback); per event journal_key_of, journal_seen, then journal_add;
+ * journal_commit to close a batch; journal_last_batch for what was just
+ * committed; journal_close.  journal_verify checks a journal without
+ * changing it (it holds every id, being a check and not a stage).
  */
 #ifndef KERF_JOURNAL_H
 #define KERF_JOURNAL_H
@@ -81,11 +109,29 @@ struct journal;
 struct journal *journal_open(const char *dir, const struct journal_opts *o,
 			     journal_event_fn fn, void *arg, int *code);
 
-/* True when an event with this id is journaled or in the pending batch. */
-int journal_seen(const struct journal *j, uint64_t id);
+/* An event's key for the index; points into the line it came from. */
+struct journal_key {
+	uint64_t id;
+	const char *run;       /* the bytes of "run" (a string without its quotes), or NULL */
+	size_t runlen;
+	uint64_t seq;
+	int has_seq;           /* "seq" is a decimal integer below 2^63 */
+};
+/* The key of an event line: 0, or -1 when it has no valid "id". */
+int journal_key_of(const char *line, size_t len, struct journal_key *k);
+
+/* Events past the set of all ids' size that free it (see above). */
+#define JOURNAL_QUIET_MIN 4096
+
+/*
+ * 1 when an event with this id is journaled or in the pending batch, 0
+ * when not; -1 when the journal could not be read again to answer
+ * (logged, errno set: an I/O error).
+ */
+int journal_seen(struct journal *j, const struct journal_key *k);
 /* Append one event line (without its newline) to the pending batch and
- * mark its id seen.  Copies the bytes. */
-void journal_add(struct journal *j, uint64_t id, const char *line, size_t len);
+ * note its key.  Copies the bytes. */
+void journal_add(struct journal *j, const struct journal_key *k, const char *line, size_t len);
 /* Events and bytes in the pending batch. */
 size_t journal_pending(const struct journal *j);
 size_t journal_pending_bytes(const struct journal *j);

@@ -18,12 +18,21 @@ struct wafer {
 	char *t_start, *t_end;
 	long dies_planned, dies_reported;
 	int ended, dirty, has_klarf;
+	/*
+	 * Closed: its KLARF is written, and its die list and defects are
+	 * freed; nplan and ndefects keep their counts, ddies the number of
+	 * defective dies.  Events for it from then on are only counted
+	 * (late), until a wafer_start opens it again (again: set from then).
+	 */
+	int closed, again;
+	size_t ddies;
+	uint64_t late;
 	long (*plan)[2];
 	size_t nplan, capplan;
 	struct klarf_defect *defects;
 	size_t ndefects, capdefects;
-	/* From detect's wafer_summary, when one came. */
-	json_t *wsum;
+	/* The signature of detect's wafer_summary, when one came. */
+	json_t *sig;
 };
 
 struct cls {
@@ -127,8 +136,21 @@ static struct wafer *wafer_get(struct summary *s, const char *id)
 	return &s->w[s->nw++];
 }
 
+/* An event for a closed wafer: counted, not in its KLARF. */
+static void late(struct wafer *w)
+{
+	if (!w->late++)
+		log_msg(LOG_WARN, json_pack("{ss}", "wafer", w->id),
+			"an event for wafer '%s' came after its wafer_end: it is journaled and "
+			"counted as late, and its KLARF is not written again", w->id);
+}
+
 static void add_die(struct wafer *w, long col, long row)
 {
+	if (w->closed) {
+		late(w);
+		return;
+	}
 	if (w->nplan == w->capplan) {
 		w->capplan = w->capplan ? w->capplan * 2 : 256;
 		w->plan = xrealloc(w->plan, w->capplan * sizeof *w->plan);
@@ -324,7 +346,7 @@ static int write_klarf(struct summary *s, struct wafer *w)
 	FILE *f;
 	int rc = -1, e = 0;
 
-	if (s->recovering && access(path, F_OK) == 0) {
+	if (s->recovering && !w->again && access(path, F_OK) == 0) {
 		/* Written before the restart, atomically: it is whole. */
 		w->has_klarf = 1;
 		w->dirty = 0;
@@ -362,6 +384,41 @@ out:
 	return rc;
 }
 
+/* Its KLARF is written: keep the counts, free the lists. */
+static void close_wafer(struct wafer *w)
+{
+	plan_unique(w);
+	w->ddies = defective_dies(w);
+	free(w->plan);
+	w->plan = NULL;
+	w->capplan = 0;
+	free(w->defects);
+	w->defects = NULL;
+	w->capdefects = 0;
+	w->closed = 1;
+}
+
+/* A wafer_start for a wafer that had its wafer_end: inspected again, its
+ * account starts over and its KLARF is replaced at the next wafer_end. */
+static void reopen_wafer(struct wafer *w)
+{
+	log_msg(LOG_INFO, json_pack("{ss}", "wafer", w->id),
+		"wafer '%s' is inspected again: its account starts over", w->id);
+	free(w->plan);
+	free(w->defects);
+	free(w->t_end);
+	json_decref(w->sig);
+	w->plan = NULL;
+	w->defects = NULL;
+	w->t_end = NULL;
+	w->sig = NULL;
+	w->nplan = w->capplan = w->ndefects = w->capdefects = w->ddies = 0;
+	w->dies_reported = 0;
+	w->late = 0;
+	w->ended = w->closed = w->dirty = 0;
+	w->again = 1;
+}
+
 static long lnum(json_t *o, const char *key, long def)
 {
 	json_t *v = json_object_get(o, key);
@@ -377,6 +434,10 @@ static void add_defect(struct summary *s, const char *wid, const struct defect_i
 {
 	struct wafer *w = wafer_get(s, wid);
 	struct klarf_defect *d;
+	if (w->closed) {
+		late(w);
+		return;
+	}
 	if (w->ndefects == w->capdefects) {
 		w->capdefects = w->capdefects ? w->capdefects * 2 : 64;
 		w->defects = xrealloc(w->defects, w->capdefects * sizeof *w->defects);
@@ -526,6 +587,8 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		if (!wid)
 			break;
 		w = wafer_get(s, wid);
+		if (w->ended)
+			reopen_wafer(w);
 		w->slot = lnum(o, "slot", w->slot);
 		set_str(&w->lot, o, "lot");
 		set_str(&w->t_start, o, "t");
@@ -547,12 +610,18 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		if (!wid)
 			break;
 		w = wafer_get(s, wid);
+		if (w->closed) {
+			late(w); /* a second wafer_end: the KLARF stays */
+			break;
+		}
 		w->ended = 1;
 		if (!w->slot)
 			w->slot = lnum(o, "slot", 0);
 		w->dies_reported = lnum(o, "dies", 0);
 		set_str(&w->t_end, o, "t");
 		rc = write_klarf(s, w);
+		if (rc == 0)
+			close_wafer(w);
 		break;
 	}
 	case EV_WAFER_SUMMARY: {
@@ -561,8 +630,8 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		if (!wid)
 			break;
 		w = wafer_get(s, wid);
-		json_decref(w->wsum);
-		w->wsum = json_incref(o);
+		json_decref(w->sig);
+		w->sig = json_incref(json_object_get(o, "signature"));
 		break;
 	}
 	case EV_ALARM: {
@@ -591,10 +660,11 @@ static json_t *wafer_json(const struct summary *s, struct wafer *w)
 	json_t *o = json_object();
 	double die_cm2 = s->pitch[0] * s->pitch[1] / 1e8;
 	size_t dies;
-	json_t *sig = w->wsum ? json_object_get(w->wsum, "signature") : NULL;
+	json_t *sig = w->sig;
 	char *kp = w->has_klarf ? klarf_path(s, w, 1) : NULL;
 
-	plan_unique(w);
+	if (!w->closed)
+		plan_unique(w);
 	dies = w->nplan ? w->nplan : (size_t)(w->dies_reported > 0 ? w->dies_reported : 0);
 	json_object_set_new(o, "wafer", json_string(w->id));
 	json_object_set_new(o, "slot", json_integer(w->slot));
@@ -603,11 +673,14 @@ static json_t *wafer_json(const struct summary *s, struct wafer *w)
 	json_object_set_new(o, "dies_planned", json_integer(w->dies_planned));
 	json_object_set_new(o, "dies", json_integer((json_int_t)dies));
 	json_object_set_new(o, "defects", json_integer((json_int_t)w->ndefects));
-	json_object_set_new(o, "defective_dies", json_integer((json_int_t)defective_dies(w)));
+	json_object_set_new(o, "defective_dies",
+			    json_integer((json_int_t)(w->closed ? w->ddies : defective_dies(w))));
 	json_object_set_new(o, "density_cm2",
 			    json_real(dies && die_cm2 > 0 ? (double)w->ndefects / ((double)dies * die_cm2) : 0.0));
 	json_object_set_new(o, "signature", sig ? json_incref(sig) : json_null());
 	json_object_set_new(o, "klarf", kp ? json_string(kp) : json_null());
+	if (w->late)
+		json_object_set_new(o, "late_events", json_integer((json_int_t)w->late));
 	free(kp);
 	return o;
 }
@@ -623,8 +696,13 @@ int summary_finish(struct summary *s)
 	for (i = 0; i < s->nw; i++) {
 		struct wafer *w = &s->w[i];
 		json_t *wj;
-		if (w->ended && w->dirty && write_klarf(s, w) != 0)
-			rc = -1;
+		/* One whose KLARF could not be written at its wafer_end. */
+		if (w->ended && !w->closed) {
+			if (write_klarf(s, w) != 0)
+				rc = -1;
+			else
+				close_wafer(w);
+		}
 		wj = wafer_json(s, w);
 		dies += (uint64_t)json_integer_value(json_object_get(wj, "dies"));
 		defects += w->ndefects;
@@ -690,7 +768,7 @@ void summary_free(struct summary *s)
 		free(w->t_end);
 		free(w->plan);
 		free(w->defects);
-		json_decref(w->wsum);
+		json_decref(w->sig);
 	}
 	for (i = 0; i < s->ncls; i++)
 		free(s->cls[i].name);

@@ -10,11 +10,22 @@
  * commit.  So the accounting is a function of the journal, whatever part
  * of the run a replay feeds in again.
  *
+ * Memory stays flat over a run: a wafer's die list (its KLARF test plan)
+ * and defects are held only while it is open, from its first event to
+ * its wafer_end; once its KLARF is written they are freed and only its
+ * counts stay.  A die, die_done, defect or second wafer_end event for a
+ * wafer after its wafer_end is late: journaled and passed on by
+ * kerf-persist as any other, counted in the events and in the wafer's
+ * "late_events" in summary.json, but neither in its dies and defects
+ * nor in its KLARF, which is not written again.  A wafer_start for a
+ * wafer that had its wafer_end starts the wafer over (inspected again):
+ * its counts restart, and its KLARF is replaced at its next wafer_end.
+ *
  * Steps: summary_new (removes temporary KLARF files a crash left);
  * summary_feed for each event (summary_set_recovering
  * around the journal's replay, so that KLARF files already written are
- * not rewritten); summary_finish (rewrites KLARF files that changed after
- * their wafer_end, writes summary.json); summary_free.
+ * not rewritten); summary_finish (writes the KLARF of a wafer whose
+ * write failed at its wafer_end, writes summary.json); summary_free.
  */
 #ifndef KERF_SUMMARY_H
 #define KERF_SUMMARY_H

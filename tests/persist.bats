@@ -419,3 +419,114 @@ exactly_once() {
 	[ "$(jq .events "$R/summary.json")" -eq 400 ]
 	[ "$(jq .totals.defects "$R/summary.json")" -eq "$(head -400 "$CALM" | grep -c '"type":"defect"')" ]
 }
+
+# The final stats record of a log ($1) as one line.
+final_stats() {
+	grep '"msg":"stats"' <<<"$1" | grep '"final":true'
+}
+
+@test "kerf-persist fed a recording again in another order counts every event duplicate and stores nothing new" {
+	kerf-persist -C "$R" --batch 100 <"$STREAM" >/dev/null 2>&1
+	cat "$R"/journal/seg-*.ndjson >"$BATS_TEST_TMPDIR/before"
+	cp "$R/summary.json" "$BATS_TEST_TMPDIR/summary"
+	cp -r "$R/klarf" "$BATS_TEST_TMPDIR/klarf"
+	# Reversed: seqs below, at and above wherever the input is.
+	tac "$STREAM" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" --batch 100 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	diff -u "$BATS_TEST_TMPDIR/in" <(printf '%s\n' "$output")
+	n=$(wc -l <"$STREAM")
+	[ "$(final_stats "$stderr" | jq -c '[.in, .journaled, .duplicate, .out]')" = "[$n,0,$n,$n]" ]
+	cat "$R"/journal/seg-*.ndjson | cmp - "$BATS_TEST_TMPDIR/before"
+	cmp "$R/summary.json" "$BATS_TEST_TMPDIR/summary"
+	diff -r "$R/klarf" "$BATS_TEST_TMPDIR/klarf"
+}
+
+@test "kerf-persist stores an event whose seq is journaled but whose id is new (no false duplicate)" {
+	# A defect of a die in the middle of W01 (its seq is shared with the
+	# die's die_done) and the last wafer_summary (the seq of its
+	# wafer_end, the highest seq of the first input) are held back.
+	d=$(grep '"type":"defect"' "$STREAM" | grep '"wafer":"W01"' | sed -n 20p)
+	s=$(grep '"type":"wafer_summary"' "$STREAM" | tail -1)
+	grep -vxF -e "$d" -e "$s" "$STREAM" | grep -v '"type":"run_end"' >"$BATS_TEST_TMPDIR/first"
+	kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/first" >/dev/null 2>&1
+	printf '%s\n%s\n' "$s" "$d" >"$BATS_TEST_TMPDIR/more"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/more"
+	assert_success
+	[ "$(final_stats "$stderr" | jq -c '[.journaled, .duplicate]')" = "[2,0]" ]
+	# The same with the recording fed again before them, in one input.
+	rm -rf "$R"
+	kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/first" >/dev/null 2>&1
+	cat "$BATS_TEST_TMPDIR/first" "$BATS_TEST_TMPDIR/more" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" --batch 7 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	m=$(wc -l <"$BATS_TEST_TMPDIR/first")
+	[ "$(final_stats "$stderr" | jq -c '[.journaled, .duplicate]')" = "[2,$m]" ]
+	exactly_once "$R" <(cat "$BATS_TEST_TMPDIR/first" "$BATS_TEST_TMPDIR/more")
+	kerf-persist --verify -C "$R"
+}
+
+@test "kerf-persist stores a late event from a gap in the seqs, within its wafer and after the wafer's end" {
+	# Two die_done events without defects (a seq of their own) arrive
+	# late: one of W02 before W02's end, one of W01 after W01's end.
+	w1=$(grep '"type":"die_done"' "$STREAM" | grep '"wafer":"W01"' | grep '"defects":0' | sed -n 5p)
+	w2=$(grep '"type":"die_done"' "$STREAM" | grep '"wafer":"W02"' | grep '"defects":0' | sed -n 5p)
+	end2=$(grep '"type":"wafer_end"' "$STREAM" | grep '"wafer":"W02"')
+	grep -vxF -e "$w1" -e "$w2" "$STREAM" |
+		awk -v a="$w1" -v b="$w2" -v e="$end2" '$0 == e { print b; print a } { print }' >"$BATS_TEST_TMPDIR/in"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/in")" -eq "$(wc -l <"$STREAM")" ]
+	run --separate-stderr kerf-persist -C "$R" --batch 10 <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	diff -u "$BATS_TEST_TMPDIR/in" <(printf '%s\n' "$output")
+	exactly_once "$R" "$STREAM"
+	n=$(wc -l <"$STREAM")
+	[ "$(final_stats "$stderr" | jq -c '[.journaled, .duplicate]')" = "[$n,0]" ]
+	# W02's late die is in its account and its KLARF; W01's came after
+	# W01's KLARF was written: it is counted late, and the KLARF stays.
+	S="$R/summary.json"
+	[ "$(jq -c '[.wafers[] | [.wafer, .dies, .late_events]]' "$S")" = \
+		'[["W01",299,1],["W02",300,null],["W03",300,null],["W04",300,null]]' ]
+	grep -q '^SampleTestPlan 299$' "$R/klarf/LOT_7_W01.klarf"
+	grep -q '^SampleTestPlan 300$' "$R/klarf/LOT_7_W02.klarf"
+	[[ "$stderr" == *"an event for wafer 'W01' came after its wafer_end"* ]]
+	# The same account after a restart that replays the journal, and a
+	# second feed stores nothing.
+	cp "$S" "$BATS_TEST_TMPDIR/summary"
+	cp "$R/klarf/LOT_7_W01.klarf" "$BATS_TEST_TMPDIR/w1"
+	run --separate-stderr kerf-persist -C "$R" <"$STREAM"
+	assert_success
+	[ "$(final_stats "$stderr" | jq -c '[.journaled, .duplicate]')" = "[0,$n]" ]
+	cmp "$S" "$BATS_TEST_TMPDIR/summary"
+	cmp "$R/klarf/LOT_7_W01.klarf" "$BATS_TEST_TMPDIR/w1"
+}
+
+@test "kerf-persist starts a wafer over when it is inspected again after its wafer_end" {
+	# W02's inspection, renamed W01: W01 inspected twice.
+	sed -e '/"W0[34]"/d' -e 's/"W02"/"W01"/' "$CALM" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[[ "$stderr" == *"wafer 'W01' is inspected again"* ]]
+	n=$(grep '"type":"defect"' "$CALM" | grep -c '"wafer":"W02"')
+	[ "$(jq -c '[.wafers[] | [.wafer, .dies, .defects, .complete]]' "$R/summary.json")" = "[[\"W01\",300,$n,true]]" ]
+	grep -A1 '^SummaryList' "$R/klarf/LOT_7_W01.klarf" | tail -1 | grep -q " 1 $n "
+	[ "$(ls "$R/klarf")" = LOT_7_W01.klarf ]
+}
+
+@test "kerf-persist holds every id only while journaled events arrive again, and again when they do" {
+	# JOURNAL_QUIET_MIN (4096) new events past the ids held let them go.
+	big="$BATS_TEST_TMPDIR/big.ndjson"
+	"$BATS_TEST_DIRNAME/data/persist/gen-stream" 12 300 7 >"$big"
+	n=$(wc -l <"$big")
+	head -1000 "$big" >"$BATS_TEST_TMPDIR/part"
+	kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/part" >/dev/null 2>&1
+	cat "$big" "$big" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	[ "$(final_stats "$stderr" | jq -c '[.journaled, .duplicate]')" = "[$((n - 1000)),$((n + 1000))]" ]
+	# Built for the first replay (1000 ids), let go during the new
+	# events, built again for the second replay (all of them).
+	[ "$(grep -c 'are arriving again' <<<"$stderr")" -eq 2 ]
+	[ "$(grep 'are arriving again' <<<"$stderr" | jq -c .ids)" = "$(printf '1000\n%d' "$n")" ]
+	[ "$(grep -c 'is let go' <<<"$stderr")" -eq 1 ]
+	exactly_once "$R" "$big"
+}
