@@ -26,7 +26,7 @@ static const char usage[] =
 	"  -j, --jobs N          worker threads (default: the number of cores)\n"
 	"      --max-inflight N  lines and dies held in memory at once (default 64,\n"
 	"                        at least 4); a full pool stops reading stdin\n"
-	"      --k K             threshold in sigmas of the difference noise (default 4)\n"
+	"      --k K             seed threshold in sigmas of the differences (default 3.5)\n"
 	"      --min-area PX     smallest defect kept, in pixels (default 3)\n"
 	"      --max-shift PX    alignment search radius, in pixels (default 5)\n"
 	"      --keep-images     pass die events on too (before their defects)\n"

@@ -8,8 +8,9 @@
 
 void detect_params_default(struct detect_params *p)
 {
-	p->k = 4.0;
+	p->k = 3.5;
 	p->hysteresis = 0.4;
+	p->core = 0.6;
 	p->min_area = 3;
 	p->blob_k = 1.25;
 	p->max_shift = 5;
@@ -83,15 +84,19 @@ static void rect_for_shift(int w, int h, int dx, int dy, struct rect *r)
 	r->y1 = dy > 0 ? h - dy : h;
 }
 
-static uint64_t sad_at(const struct image *t, const struct image *r, int s, int dx, int dy, int step)
+/* The SAD of the shift, or something above limit once it passes it. */
+static uint64_t sad_at(const struct image *t, const struct image *r, int s, int dx, int dy, int step,
+		       uint64_t limit)
 {
 	int w = t->w, h = t->h;
 	uint64_t sad = 0;
-	for (int y = s; y < h - s; y += step) {
+	for (int y = s; y < h - s && sad <= limit; y += step) {
 		const uint8_t *tp = t->px + (size_t)y * w;
 		const uint8_t *rp = r->px + (size_t)(y + dy) * w + dx;
+		unsigned row = 0;
 		for (int x = s; x < w - s; x += step)
-			sad += (uint64_t)abs((int)tp[x] - (int)rp[x]);
+			row += (unsigned)abs((int)tp[x] - (int)rp[x]);
+		sad += row;
 	}
 	return sad;
 }
@@ -105,20 +110,25 @@ static void align(const struct image *t, const struct image *r, int s, int *bdx,
 {
 	int w = t->w, h = t->h, fine = (long)w * h > 262144 ? 2 : 1, coarse = 2 * fine;
 	int cx = 0, cy = 0;
-	uint64_t best = UINT64_MAX;
 	*bdx = *bdy = 0;
 	if (w <= 2 * s + 2 || h <= 2 * s + 2)
 		return;
 	for (int pass = 0; pass < 2; pass++) {
 		int lo_x = pass ? cx - 1 : -s, hi_x = pass ? cx + 1 : s;
 		int lo_y = pass ? cy - 1 : -s, hi_y = pass ? cy + 1 : s;
-		best = UINT64_MAX;
+		int step = pass ? fine : coarse;
+		/* Start from the centre's SAD: a bound that cuts most other
+		 * shifts short (a cut one is worse, so the result is the same
+		 * as the full search's). */
+		uint64_t best = sad_at(t, r, s, cx, cy, step, UINT64_MAX);
+		*bdx = cx;
+		*bdy = cy;
 		for (int dy = lo_y; dy <= hi_y; dy++) {
 			for (int dx = lo_x; dx <= hi_x; dx++) {
 				uint64_t sad;
-				if (dx < -s || dx > s || dy < -s || dy > s)
+				if (dx < -s || dx > s || dy < -s || dy > s || (dx == cx && dy == cy))
 					continue;
-				sad = sad_at(t, r, s, dx, dy, pass ? fine : coarse);
+				sad = sad_at(t, r, s, dx, dy, step, best);
 				/* Ties go to the smallest shift, so a flat die stays put. */
 				if (sad < best || (sad == best && abs(dx) + abs(dy) < abs(*bdx) + abs(*bdy))) {
 					best = sad;
@@ -156,54 +166,69 @@ static int hbin(double v, double lo)
 	return (int)b;
 }
 
-/* The median of d and 1.4826 * its MAD over the rectangle. */
-static double robust_sigma2(const float *d, int w, const struct rect *r, double *median)
+/*
+ * The noise of d over the rectangle: 1.4826 * its MAD, then (refine) the
+ * clipped standard deviation below.  *median: the centre.
+ */
+static double robust_sigma2(const float *d, int w, const struct rect *r, int refine, double *median)
 {
-	uint32_t *hist = xcalloc(HBINS, sizeof *hist);
+	uint32_t *hist;
 	uint64_t n = 0;
-	double med, mad;
+	double med, mad, area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
+	/* The first estimate needs no more than a quarter of a large die. */
+	int step = area >= 2048 ? 2 : 1;
 	*median = 0;
-	for (int y = r->y0; y < r->y1; y++)
-		for (int x = r->x0; x < r->x1; x++) {
+	if (area <= 0)
+		return DETECT_SIGMA_FLOOR;
+	hist = xcalloc(HBINS, sizeof *hist);
+	for (int y = r->y0; y < r->y1; y += step)
+		for (int x = r->x0; x < r->x1; x += step) {
 			hist[hbin(d[(size_t)y * w + x], -256.0)]++;
 			n++;
 		}
-	if (n == 0) {
-		free(hist);
-		return DETECT_SIGMA_FLOOR;
-	}
 	med = hist_median(hist, n, -256.0);
 	memset(hist, 0, HBINS * sizeof *hist);
-	for (int y = r->y0; y < r->y1; y++)
-		for (int x = r->x0; x < r->x1; x++)
+	for (int y = r->y0; y < r->y1; y += step)
+		for (int x = r->x0; x < r->x1; x += step)
 			hist[hbin(fabs(d[(size_t)y * w + x] - med), 0.0)]++;
 	mad = hist_median(hist, n, 0.0) * 1.4826;
-	/* Defects are outliers that still widen the MAD when a die holds
-	 * many of them: once more without what lies beyond 3 sigma. */
-	if (mad > 0) {
-		uint64_t m = 0;
-		double lim = 3 * (mad > DETECT_SIGMA_FLOOR ? mad : DETECT_SIGMA_FLOOR);
-		memset(hist, 0, HBINS * sizeof *hist);
-		for (int y = r->y0; y < r->y1; y++)
+	free(hist);
+	/*
+	 * The MAD of near-integer differences is quantised (a die with noise
+	 * 1.5 gives 1.58 or 1.76 for a true 2.12): refine it into the
+	 * standard deviation of the pixels within 3.5 sigma of the mean,
+	 * twice, corrected for the clipping (x 1/0.99694).
+	 */
+	if (mad < DETECT_SIGMA_FLOOR)
+		mad = DETECT_SIGMA_FLOOR;
+	for (int it = 0; refine && it < 2; it++) {
+		double lim = 3.5 * mad, s1 = 0, s2 = 0, m = 0;
+		for (int y = r->y0; y < r->y1; y++) {
+			const float *dp = d + (size_t)y * w;
 			for (int x = r->x0; x < r->x1; x++) {
-				double a = fabs(d[(size_t)y * w + x] - med);
-				if (a <= lim) {
-					hist[hbin(a, 0.0)]++;
+				double a = dp[x] - med;
+				if (fabs(a) <= lim) {
+					s1 += a;
+					s2 += a * a;
 					m++;
 				}
 			}
-		if (m > n / 2)
-			mad = hist_median(hist, m, 0.0) * 1.4826;
+		}
+		if (m < area / 2)
+			break;
+		med += s1 / m;
+		mad = sqrt(fmax(s2 / m - (s1 / m) * (s1 / m), 0)) / 0.99694;
+		if (mad < DETECT_SIGMA_FLOOR)
+			mad = DETECT_SIGMA_FLOOR;
 	}
-	free(hist);
 	*median = med;
-	return mad < DETECT_SIGMA_FLOOR ? DETECT_SIGMA_FLOOR : mad;
+	return mad;
 }
 
 static double robust_sigma(const float *d, int w, const struct rect *r)
 {
 	double med;
-	return robust_sigma2(d, w, r, &med);
+	return robust_sigma2(d, w, r, 1, &med);
 }
 
 /*
@@ -287,12 +312,12 @@ static int difference(const struct image *t, const struct image *ref, int dx, in
 	memset(d, 0, (size_t)w * h * sizeof *d);
 	fit(t, ref, dx, dy, r, NULL, 0, 0, &gain, &off);
 	apply(t, ref, dx, dy, r, gain, off, d);
-	sig = robust_sigma2(d, w, r, &med);
+	sig = robust_sigma2(d, w, r, 0, &med);
 	fit(t, ref, dx, dy, r, d, med, sig, &gain, &off);
 	apply(t, ref, dx, dy, r, gain, off, d);
-	sig = robust_sigma2(d, w, r, &med);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
+	sig = robust_sigma2(d, w, r, 1, &med);
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
 			if (in_rect(r, x, y))
@@ -341,6 +366,34 @@ struct acc {
 	int seed;
 };
 
+static void acc_init(struct acc *a, int w, int h)
+{
+	memset(a, 0, sizeof *a);
+	a->x0 = w;
+	a->y0 = h;
+	a->x1 = a->y1 = -1;
+}
+
+static void acc_add(struct acc *a, int x, int y, double c, double z)
+{
+	a->area++;
+	a->sx += x;
+	a->sy += y;
+	a->sxx += (double)x * x;
+	a->syy += (double)y * y;
+	a->sxy += (double)x * y;
+	a->sc += c;
+	a->sz += z;
+	if (x < a->x0)
+		a->x0 = x;
+	if (x > a->x1)
+		a->x1 = x;
+	if (y < a->y0)
+		a->y0 = y;
+	if (y > a->y1)
+		a->y1 = y;
+}
+
 static int blob_cmp_pos(const void *a, const void *b)
 {
 	const struct detect_blob *p = a, *q = b;
@@ -384,135 +437,194 @@ static void blob_from_acc(const struct acc *a, double noise, struct detect_blob 
 	b->length_px = sqrt(12 * l1);
 }
 
-int detect_die(const struct image *t, const struct image *a, const struct image *b,
+/*
+ * Arbitration over n signed scores v[0..n-1]: the die is brighter than
+ * its references where the m-th largest score is positive, darker where
+ * the m-th smallest is negative (m = n for n <= 2, else n - 1; m > n/2,
+ * so never both).  Returns the signed score of that order statistic, or
+ * 0.
+ */
+static double arbitrate(const double *v, int n)
+{
+	double s[DETECT_MAX_REFS];
+	int m = n <= 2 ? n : n - 1;
+	for (int i = 0; i < n; i++) {
+		int j = i;
+		for (; j > 0 && s[j - 1] < v[i]; j--)
+			s[j] = s[j - 1];
+		s[j] = v[i];
+	}
+	/* s is in descending order. */
+	if (s[m - 1] > 0)
+		return s[m - 1];
+	if (s[n - m] < 0)
+		return s[n - m];
+	return 0;
+}
+
+/* The median of n values (the mean of the middle two for even n). */
+static double median_n(const double *v, int n)
+{
+	double s[DETECT_MAX_REFS];
+	for (int i = 0; i < n; i++) {
+		int j = i;
+		for (; j > 0 && s[j - 1] > v[i]; j--)
+			s[j] = s[j - 1];
+		s[j] = v[i];
+	}
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	       const struct detect_params *p, struct detect_result *out)
 {
 	int w = t->w, h = t->h;
 	size_t n = (size_t)w * h, cap = 0;
-	struct rect ra, rb, r;
-	float *da, *db;
+	struct rect r = {0, 0, w, h};
+	float *d[DETECT_MAX_REFS], *z, *con;
+	int own[DETECT_MAX_REFS];   /* d[i] is its own (not a repeated reference's) */
+	int mm = nref <= 2 ? nref : nref - 1;   /* see arbitrate() */
+	float lim[DETECT_MAX_REFS];
 	uint8_t *mask;
 	int *stack;
-	double sa, sb, noise, klo = p->k * p->hysteresis;
+	double noise = 0, klo = p->k * p->hysteresis, kcore = p->k * p->core;
 
 	memset(out, 0, sizeof *out);
-	if (a->w != w || a->h != h || b->w != w || b->h != h)
+	if (nref < 1 || nref > DETECT_MAX_REFS)
 		return -1;
-	align(t, a, p->max_shift, &out->shift[0][0], &out->shift[0][1]);
-	if (b == a) {
-		out->shift[1][0] = out->shift[0][0];
-		out->shift[1][1] = out->shift[0][1];
-	} else {
-		align(t, b, p->max_shift, &out->shift[1][0], &out->shift[1][1]);
+	for (int i = 0; i < nref; i++)
+		if (refs[i]->w != w || refs[i]->h != h)
+			return -1;
+	out->nref = nref;
+	for (int i = 0; i < nref; i++) {
+		struct rect ri;
+		int dup = -1;
+		/* The same reference twice (single arbitration) shares its work. */
+		for (int j = 0; j < i; j++)
+			if (refs[j] == refs[i])
+				dup = j;
+		own[i] = dup < 0;
+		if (dup >= 0) {
+			d[i] = d[dup];
+			out->shift[i][0] = out->shift[dup][0];
+			out->shift[i][1] = out->shift[dup][1];
+			continue;
+		}
+		align(t, refs[i], p->max_shift, &out->shift[i][0], &out->shift[i][1]);
+		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
+		d[i] = xmalloc(n * sizeof *d[i]);
+		if (difference(t, refs[i], out->shift[i][0], out->shift[i][1], &ri, d[i]))
+			ri = (struct rect){0, 0, w, h};
+		r.x0 = ri.x0 > r.x0 ? ri.x0 : r.x0;
+		r.y0 = ri.y0 > r.y0 ? ri.y0 : r.y0;
+		r.x1 = ri.x1 < r.x1 ? ri.x1 : r.x1;
+		r.y1 = ri.y1 < r.y1 ? ri.y1 : r.y1;
 	}
-	rect_for_shift(w, h, out->shift[0][0], out->shift[0][1], &ra);
-	rect_for_shift(w, h, out->shift[1][0], out->shift[1][1], &rb);
-	da = xmalloc(n * sizeof *da);
-	db = b == a ? da : xmalloc(n * sizeof *db);
-	if (difference(t, a, out->shift[0][0], out->shift[0][1], &ra, da))
-		ra = (struct rect){0, 0, w, h};
-	if (b != a) {
-		if (difference(t, b, out->shift[1][0], out->shift[1][1], &rb, db))
-			rb = (struct rect){0, 0, w, h};
-	} else {
-		rb = ra;
+	for (int i = 0; i < nref; i++) {
+		out->sigma[i] = robust_sigma(d[i], w, &r);
+		noise += out->sigma[i];
 	}
-	r.x0 = ra.x0 > rb.x0 ? ra.x0 : rb.x0;
-	r.y0 = ra.y0 > rb.y0 ? ra.y0 : rb.y0;
-	r.x1 = ra.x1 < rb.x1 ? ra.x1 : rb.x1;
-	r.y1 = ra.y1 < rb.y1 ? ra.y1 : rb.y1;
-	sa = robust_sigma(da, w, &r);
-	sb = b != a ? robust_sigma(db, w, &r) : sa;
-	out->sigma[0] = sa;
-	out->sigma[1] = sb;
 	/* A difference of two dies holds the noise of both; the die's own
 	 * noise is 1/sqrt(2) of it (against a median reference, a bit more). */
-	noise = (sa + sb) / 2 / M_SQRT2;
+	noise = noise / nref / M_SQRT2;
 
 	/*
-	 * Seeds come from the 3x3 means of the differences: a defect of a
-	 * few pixels adds up there while the noise averages out (about 3x
-	 * better for a 3-pixel particle), so faint defects seed where a
-	 * single pixel would not.  Their sigma is measured the same robust
-	 * way.  The blob's pixels themselves come from the pixel-wise test.
+	 * Seeds come from the 3x3 means of the differences (a matched filter
+	 * for a small disc): a defect of a few pixels adds up there while the
+	 * noise averages out (about 3x better for a 3-pixel particle), so
+	 * faint defects seed where a single pixel would not.  Their sigma is
+	 * measured the same robust way.  The blob's pixels themselves come
+	 * from the pixel-wise test.
 	 */
 	mask = xcalloc(n, 1);
 	if (r.x1 - r.x0 >= 3 && r.y1 - r.y0 >= 3) {
 		struct rect ri = {r.x0 + 1, r.y0 + 1, r.x1 - 1, r.y1 - 1};
-		float *ma = xcalloc(n, sizeof *ma), *mb = b == a ? ma : xcalloc(n, sizeof *mb);
-		double ska, skb;
-		box3(da, w, &ri, ma);
-		ska = robust_sigma(ma, w, &ri);
-		if (mb != ma) {
-			box3(db, w, &ri, mb);
-			skb = robust_sigma(mb, w, &ri);
-		} else {
-			skb = ska;
-		}
-		for (int y = ri.y0; y < ri.y1; y++)
-			for (int x = ri.x0; x < ri.x1; x++) {
-				size_t i = (size_t)y * w + x;
-				double za = ma[i] / ska, zb = mb[i] / skb;
-				if (za * zb > 0 && fmin(fabs(za), fabs(zb)) > p->k)
-					mask[i] = 2;
-			}
-		if (mb != ma)
-			free(mb);
-		free(ma);
-	}
-	for (int y = r.y0; y < r.y1; y++) {
-		for (int x = r.x0; x < r.x1; x++) {
-			size_t i = (size_t)y * w + x;
-			double za = da[i] / sa, zb = db[i] / sb, z;
-			if (za * zb <= 0) {
-				mask[i] = 0;
+		float *m[DETECT_MAX_REFS];
+		double sk[DETECT_MAX_REFS];
+		for (int i = 0; i < nref; i++) {
+			if (!own[i]) {
+				for (int j = 0; j < i; j++)
+					if (d[j] == d[i]) {
+						m[i] = m[j];
+						sk[i] = sk[j];
+					}
 				continue;
 			}
-			z = fmin(fabs(za), fabs(zb));
-			if (z > klo && !mask[i])
-				mask[i] = 1;
-			else if (z <= klo)
-				mask[i] = 0;
-			/* Keep the blob's contrast where the mask says it is. */
-			if (mask[i]) {
-				da[i] = (float)((da[i] + db[i]) / 2);
-				if (db != da)
-					db[i] = (float)z;
+			m[i] = xcalloc(n, sizeof *m[i]);
+			box3(d[i], w, &ri, m[i]);
+			sk[i] = robust_sigma(m[i], w, &ri);
+		}
+		/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
+		for (int i = 0; i < nref; i++)
+			lim[i] = (float)(p->k * sk[i]);
+		for (int y = ri.y0; y < ri.y1; y++)
+			for (int x = ri.x0; x < ri.x1; x++) {
+				size_t k = (size_t)y * w + x;
+				int pos = 0, neg = 0;
+				for (int i = 0; i < nref; i++) {
+					pos += m[i][k] > lim[i];
+					neg += m[i][k] < -lim[i];
+				}
+				if (pos >= mm || neg >= mm)
+					mask[k] = 2;
 			}
+		for (int i = 0; i < nref; i++)
+			if (own[i])
+				free(m[i]);
+	}
+	/* The pixel-wise score (|z|) and contrast (the median difference). */
+	z = xcalloc(n, sizeof *z);
+	con = xcalloc(n, sizeof *con);
+	for (int i = 0; i < nref; i++)
+		lim[i] = (float)(klo * out->sigma[i]);
+	for (int y = r.y0; y < r.y1; y++) {
+		for (int x = r.x0; x < r.x1; x++) {
+			size_t k = (size_t)y * w + x;
+			double v[DETECT_MAX_REFS], g[DETECT_MAX_REFS], s;
+			int pos = 0, neg = 0;
+			for (int i = 0; i < nref; i++) {
+				pos += d[i][k] > lim[i];
+				neg += d[i][k] < -lim[i];
+			}
+			if (pos < mm && neg < mm) {
+				mask[k] = 0;
+				continue;
+			}
+			for (int i = 0; i < nref; i++) {
+				g[i] = d[i][k];
+				v[i] = g[i] / out->sigma[i];
+			}
+			s = arbitrate(v, nref);
+			if (!mask[k])
+				mask[k] = 1;
+			z[k] = (float)fabs(s);
+			con[k] = (float)median_n(g, nref);
+			/* A pixel whose median difference has the other sign
+			 * than its score belongs to no blob. */
+			if (con[k] * s <= 0)
+				mask[k] = 0;
 		}
 	}
+	for (int i = 0; i < nref; i++)
+		if (own[i])
+			free(d[i]);
 
 	stack = xmalloc(n * sizeof *stack);
 	for (size_t i0 = 0; i0 < n; i0++) {
-		struct acc ac;
+		struct acc ac, core;
 		size_t sp = 0;
 		if (!mask[i0])
 			continue;
-		memset(&ac, 0, sizeof ac);
-		ac.x0 = w;
-		ac.y0 = h;
-		ac.x1 = ac.y1 = -1;
+		acc_init(&ac, w, h);
+		acc_init(&core, w, h);
 		stack[sp++] = (int)i0;
 		ac.seed = mask[i0] == 2;
 		mask[i0] = 0;
 		while (sp) {
 			int i = stack[--sp], x = i % w, y = i / w;
-			ac.area++;
-			ac.sx += x;
-			ac.sy += y;
-			ac.sxx += (double)x * x;
-			ac.syy += (double)y * y;
-			ac.sxy += (double)x * y;
-			ac.sc += da[i];
-			ac.sz += db != da ? db[i] : fabs(da[i]) / sa;
-			if (x < ac.x0)
-				ac.x0 = x;
-			if (x > ac.x1)
-				ac.x1 = x;
-			if (y < ac.y0)
-				ac.y0 = y;
-			if (y > ac.y1)
-				ac.y1 = y;
+			acc_add(&ac, x, y, con[i], z[i]);
+			if (z[i] > kcore)
+				acc_add(&core, x, y, con[i], z[i]);
 			for (int ny = y - 1; ny <= y + 1; ny++) {
 				if (ny < 0 || ny >= h)
 					continue;
@@ -538,13 +650,14 @@ int detect_die(const struct image *t, const struct image *a, const struct image 
 			cap = cap ? cap * 2 : 16;
 			out->blobs = xrealloc(out->blobs, cap * sizeof *out->blobs);
 		}
-		blob_from_acc(&ac, noise, &out->blobs[out->n++]);
+		/* Its place, size and contrast: from its core when that is big
+		 * enough (the noise around a defect joins the wider blob). */
+		blob_from_acc(core.area >= p->min_area ? &core : &ac, noise, &out->blobs[out->n++]);
 	}
 	free(stack);
 	free(mask);
-	if (db != da)
-		free(db);
-	free(da);
+	free(z);
+	free(con);
 	if (out->n > p->max_blobs) {
 		qsort(out->blobs, out->n, sizeof *out->blobs, blob_cmp_area);
 		out->dropped = out->n - p->max_blobs;

@@ -4,28 +4,34 @@
  * computation on images: no I/O, no threads, safe to call from several
  * threads at once on different data.
  *
- * The method, for a die T and two reference dies A and B (its row
- * neighbours, or a median reference when the row is too short):
+ * The method, for a die T and n reference dies (up to DETECT_MAX_REFS:
+ * its nearest row neighbours, or a median reference when the row is too
+ * short):
  *   1. align each reference to T to the pixel: the shift in
  *      [-max_shift, max_shift]^2 with the least sum of absolute
  *      differences over the die's interior; the border the shift leaves
  *      without a counterpart is inspected only when the content wraps
  *      around (it matches the reference's opposite edge);
- *   2. fit the reference's brightness to T (least-squares gain and
- *      offset, refitted without the pixels beyond 3 sigma), and take the
- *      difference images dA = T - A', dB = T - B';
- *   3. estimate the noise of each difference robustly: sigma =
- *      1.4826 * MAD (median absolute deviation from the median), never
- *      below DETECT_SIGMA_FLOOR grey levels;
- *   4. double arbitration: a pixel scores z = min(|dA|/sA, |dB|/sB) when
- *      dA and dB have the same sign, else 0; the same score on the 3x3
- *      means of dA and dB (with their own robust sigmas) seeds a defect
- *      where it exceeds k: a defect of a few pixels adds up there while
- *      the noise averages out;
- *   5. a pixel with z > k * hysteresis is a candidate; candidates are
- *      grouped into 8-connected blobs, and a blob is kept when it holds a
- *      seed, has at least min_area pixels, and its summed z over the
- *      square root of its area reaches k * blob_k.
+ *   2. fit the reference's brightness to T (gain and offset, refitted
+ *      without the pixels beyond 3 sigma), and take the differences
+ *      d_i = T - R_i';
+ *   3. estimate the noise of each difference robustly: 1.4826 * MAD,
+ *      refined into the standard deviation of the pixels within 3.5
+ *      sigma (the MAD of near-integer values is quantised), never below
+ *      DETECT_SIGMA_FLOOR grey levels;
+ *   4. arbitration: a pixel is brighter than its references where m of
+ *      its n scores z_i = d_i / sigma_i exceed a threshold, darker where
+ *      m are below its negative (m = n for n <= 2, else n - 1): one odd
+ *      reference (a defect of its own, or one it shares with T) changes
+ *      nothing;
+ *   5. seeds: that test on the 3x3 means of the d_i (each with its own
+ *      robust sigma) with the threshold k; candidates: the test on the
+ *      pixels with k * hysteresis, scored by the m-th z;
+ *   6. candidates are grouped into 8-connected blobs; a blob is kept
+ *      when it holds a seed, has at least min_area pixels, and its summed
+ *      score over the square root of its area reaches k * blob_k; its
+ *      geometry and contrast come from its core (pixels scoring above
+ *      k * core) when that has min_area pixels, else from all of it.
  *
  * Steps: detect_params_default; detect_geom_from_run_start once per run;
  * detect_die per die (detect_result_release after); detect_classify and
@@ -42,10 +48,12 @@
 #include "image.h"
 
 #define DETECT_SIGMA_FLOOR 0.5
+#define DETECT_MAX_REFS 4
 
 struct detect_params {
 	double k;             /* seed threshold in sigmas (--k) */
 	double hysteresis;    /* candidate threshold = k * hysteresis (0.4) */
+	double core;          /* a blob's core: pixels beyond k * core (0.6) */
 	long min_area;        /* pixels (--min-area) */
 	double blob_k;        /* a blob's sum of z / sqrt(area) >= k * blob_k (1.25) */
 	int max_shift;        /* alignment search radius, pixels */
@@ -85,17 +93,18 @@ struct detect_result {
 	struct detect_blob *blobs;  /* sorted by (cy, cx) */
 	size_t n;
 	size_t dropped;             /* blobs beyond max_blobs */
-	double sigma[2];            /* of dA and dB */
-	int shift[2][2];            /* (dx, dy) found for A and B */
+	int nref;                   /* references compared with */
+	double sigma[DETECT_MAX_REFS];   /* of each difference image */
+	int shift[DETECT_MAX_REFS][2];   /* (dx, dy) found for each reference */
 };
 
 /*
- * Detect defects in t against references a and b (b may equal a: single
- * arbitration against one reference, used with a median reference).
- * All three must have the same size.  Returns 0, or -1 when the sizes
- * differ.  Caller releases out.
+ * Detect defects in t against nref (1..DETECT_MAX_REFS) references of
+ * its size (one: single arbitration, used with a median reference).
+ * Returns 0, or -1 when a size differs or nref is out of range.  Caller
+ * releases out.
  */
-int detect_die(const struct image *t, const struct image *a, const struct image *b,
+int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	       const struct detect_params *p, struct detect_result *out);
 void detect_result_release(struct detect_result *r);
 

@@ -31,7 +31,9 @@ struct die {
 	int counted;            /* its image counts as a pool hold */
 	int refs;               /* users of img: hold + tasks */
 	struct image img;
-	struct die *ref[2];     /* NULL: the wafer's median */
+	struct die *ref[DETECT_MAX_REFS];  /* the row's dies it is compared with */
+	int nref;
+	int median;             /* and the wafer's median reference */
 	struct detect_geom geom;
 	/* From the parsed event, set by the decode task. */
 	char *run, *wafer, *t;
@@ -434,8 +436,12 @@ static void render_die(struct detect_stream *ds, struct die *d, const struct det
 	json_object_set_new(ev, "defects", json_integer((json_int_t)r->n));
 	if (r->dropped)
 		json_object_set_new(ev, "dropped", json_integer((json_int_t)r->dropped));
-	json_object_set_new(ev, "sigma", json_pack("[ff]", round(r->sigma[0] * 100) / 100,
-						   round(r->sigma[1] * 100) / 100));
+	{
+		json_t *sg = json_array();
+		for (int i = 0; i < r->nref; i++)
+			json_array_append_new(sg, json_real(round(r->sigma[i] * 100) / 100));
+		json_object_set_new(ev, "sigma", sg);
+	}
 	event_write(f, ev);
 	json_decref(ev);
 	if (fclose(f) != 0) {
@@ -451,7 +457,8 @@ static void detect_task(void *arg)
 	struct die *d = arg;
 	struct detect_stream *ds = d->ds;
 	struct wafer *w = d->g->w;
-	const struct image *ra, *rb;
+	const struct image *refs[DETECT_MAX_REFS];
+	int nref = 0;
 	struct detect_result res;
 	struct item *it;
 
@@ -459,11 +466,13 @@ static void detect_task(void *arg)
 
 	pool_op_active(ds->pool, &d->op);
 	/* The references cannot change under us: they hold a reference each. */
-	ra = d->ref[0] ? &d->ref[0]->img : &w->median;
-	rb = d->ref[1] ? &d->ref[1]->img : &w->median;
+	for (int i = 0; i < d->nref; i++)
+		refs[nref++] = &d->ref[i]->img;
+	if (d->median)
+		refs[nref++] = &w->median;
 	/* KERF_DETECT_FAULT=KEY makes the die KEY fail as an internal error
 	 * would (for the tests: a worker must never fail silently). */
-	if ((fault && !strcmp(fault, d->op.key)) || detect_die(&d->img, ra, rb, &ds->cfg.params, &res) < 0) {
+	if ((fault && !strcmp(fault, d->op.key)) || detect_die(&d->img, refs, nref, &ds->cfg.params, &res) < 0) {
 		log_msg(LOG_ERROR, json_pack("{s:s,s:I}", "key", d->op.key, "seq", (json_int_t)d->seq),
 			"internal error: detection failed on die '%s'", d->op.key);
 		pool_op_end(ds->pool, &d->op, 1, "internal error");
@@ -481,9 +490,8 @@ static void detect_task(void *arg)
 		free(d->line);
 		d->line = NULL;
 	}
-	for (int i = 0; i < 2; i++)
-		if (d->ref[i])
-			img_unref(ds, d->ref[i]);
+	for (int i = 0; i < d->nref; i++)
+		img_unref(ds, d->ref[i]);
 	img_unref(ds, d);
 	pool_op_end(ds->pool, &d->op, 0, NULL);
 	die_complete(ds, d, it);
@@ -493,36 +501,52 @@ static void detect_task(void *arg)
 
 /* ---------------------------------------------------------- schedule */
 
-static void submit(struct detect_stream *ds, struct die *d, struct die *a, struct die *b)
+static void submit(struct detect_stream *ds, struct die *d, struct die **refs, int n, int median)
 {
 	d->resolved = 1;
-	d->ref[0] = a;
-	d->ref[1] = b;
+	d->nref = n;
+	d->median = median;
 	d->refs++;
-	if (a)
-		a->refs++;
-	if (b)
-		b->refs++;
+	for (int i = 0; i < n; i++) {
+		d->ref[i] = refs[i];
+		refs[i]->refs++;
+	}
 	pool_submit(ds->pool, detect_task, d);
 }
 
 /*
- * The nearest good dies on one side of position pos: up to two in out.
- * Returns -1 when an undecided (undecoded) die is in the way, else the
- * number found; *complete says no more can come on that side.
+ * The (up to DETECT_MAX_REFS) nearest good dies of position pos in its
+ * row, nearest first, the left one first at the same distance.  Returns
+ * -1 while that choice is not final (a die in the way is still being
+ * decoded, or the row is open and may still bring one), else the number
+ * found.
  */
-static int side(const struct group *g, size_t pos, int dir, struct die *out[2], int *complete)
+static int pick(const struct group *g, size_t pos, struct die **out)
 {
 	int k = 0;
-	long i = (long)pos + dir;
-	for (; i >= 0 && i < (long)g->n && k < 2; i += dir) {
-		struct die *e = g->dies[i];
-		if (e->state == D_NEW)
+	for (long dist = 1; k < DETECT_MAX_REFS; dist++) {
+		long l = (long)pos - dist, r = (long)pos + dist;
+		if (l < 0 && r >= (long)g->n && g->closed)
+			break;
+		if (l >= 0) {
+			struct die *e = g->dies[l];
+			if (e->state == D_NEW)
+				return -1;
+			if (e->state == D_GOOD)
+				out[k++] = e;
+			if (k == DETECT_MAX_REFS)
+				break;
+		}
+		if (r < (long)g->n) {
+			struct die *e = g->dies[r];
+			if (e->state == D_NEW)
+				return -1;
+			if (e->state == D_GOOD)
+				out[k++] = e;
+		} else if (!g->closed) {
 			return -1;
-		if (e->state == D_GOOD)
-			out[k++] = e;
+		}
 	}
-	*complete = k == 2 || dir < 0 || g->closed;
 	return k;
 }
 
@@ -587,49 +611,36 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 		return 0;
 	}
 	for (size_t i = 0; i < g->n; i++) {
-		struct die *d = g->dies[i], *L[2], *R[2];
-		int lc, rc, nl, nr;
+		struct die *d = g->dies[i], *refs[DETECT_MAX_REFS];
+		int n;
 		if (d->resolved || d->state != D_GOOD) {
 			if (d->state == D_NEW && u == g->n)
 				u = i;
 			continue;
 		}
-		nl = side(g, i, -1, L, &lc);
-		nr = side(g, i, +1, R, &rc);
-		if (nl < 0 || nr < 0) {
+		n = pick(g, i, refs);
+		if (n < 0) {
 			if (u == g->n)
 				u = i;
 			continue;
 		}
-		if (nl >= 1 && nr >= 1) {
-			submit(ds, d, L[0], R[0]);
-		} else if (!rc) {
+		if (n >= 2) {
+			submit(ds, d, refs, n, 0);
+		} else if (g->w->median.px) {
+			submit(ds, d, refs, n, 1);
+		} else if (g->final && !median_pending(g->w) && n == 1) {
+			submit(ds, d, refs, 1, 0);
+		} else if (g->final && !median_pending(g->w)) {
+			die_reject(ds, d, "no_reference", "no other good die in its row and no median reference");
+			drop_hold(ds, d);
+		} else {
+			waiting_median = 1;
 			if (u == g->n)
 				u = i;
-			continue;
-		} else if (nl == 2) {
-			submit(ds, d, L[0], L[1]);
-		} else if (nr == 2) {
-			submit(ds, d, R[0], R[1]);
-		} else {
-			struct die *other = nl ? L[0] : nr ? R[0] : NULL;
-			if (g->w->median.px) {
-				submit(ds, d, other, NULL);
-			} else if (g->final && !median_pending(g->w) && other) {
-				submit(ds, d, other, other);
-			} else if (g->final && !median_pending(g->w)) {
-				die_reject(ds, d, "no_reference", "no other good die in its row and no median reference");
-				drop_hold(ds, d);
-			} else {
-				waiting_median = 1;
-				if (u == g->n)
-					u = i;
-				continue;
-			}
 		}
 	}
 	/* Let go of images no die still to come can choose: everything left
-	 * of the second good die before the first unresolved one. */
+	 * of the DETECT_MAX_REFS-th good die before the first unresolved one. */
 	if (g->closed && u == g->n && !waiting_median) {
 		for (size_t i = 0; i < g->n; i++)
 			if (!g->dies[i]->keep || g->w->median.px || g->w->closed)
@@ -638,7 +649,7 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 		int k = 0;
 		long q = -1;
 		for (long i = (long)u - 1; i >= 0; i--)
-			if (g->dies[i]->state == D_GOOD && ++k == 2) {
+			if (g->dies[i]->state == D_GOOD && ++k == DETECT_MAX_REFS) {
 				q = i;
 				break;
 			}

@@ -7,9 +7,10 @@
  *
  * Rows: a die joins the open group of its wafer when it has the same row,
  * else it closes that group and opens a new one.  A die's references are
- * the nearest good dies on its left and right in the group (arrival
- * order); the first and last use the two nearest on their one side; a
- * group with fewer than three good dies uses the wafer's median reference
+ * the DETECT_MAX_REFS nearest good dies in the group (arrival order; the
+ * left one first at the same distance), so a die waits for the second
+ * good die on its right or the end of its group; a group with fewer than
+ * three good dies uses the wafer's median reference
  * (pixel-wise median of the wafer's first three good dies) for the
  * missing ones.  A die without any reference at the end of its wafer is
  * rejected with reason no_reference.  References depend only on the

@@ -44,6 +44,7 @@ struct pool {
 	size_t queued;
 	int running;
 	int writer_busy;
+	int reader_waits;       /* the reader sleeps in pool_reserve or pool_drain */
 	uint64_t progress;
 	int quit, failed;
 
@@ -73,6 +74,51 @@ static void cond_init_mono(pthread_cond_t *c)
 	pthread_condattr_destroy(&a);
 }
 
+static int full(const struct pool *p)
+{
+	return (long)(p->next - p->head) + p->holds >= (long)p->cfg.max_inflight ||
+	       p->next - p->head >= p->cfg.max_inflight;
+}
+
+/* Free slots. */
+static long room(const struct pool *p)
+{
+	long used = (long)(p->next - p->head) + (p->holds > 0 ? p->holds : 0);
+	return (long)p->cfg.max_inflight - used;
+}
+
+/* Nothing queued, running, being written or ready to write. */
+static int quiet(const struct pool *p)
+{
+	size_t cap = p->cfg.max_inflight;
+	int head_ready = p->head < p->next && p->done[p->head % cap];
+	return !p->qhead && !p->running && !p->writer_busy && !head_ready;
+}
+
+/*
+ * Once the pool was full, the reader waits for an eighth of it to be
+ * free (or for the pool to go quiet: then it must not wait for more than
+ * one slot, which may only come from more input), so that it wakes once
+ * per few lines rather than once per line: each wake is a context switch
+ * on cores the workers need.
+ */
+static long low_water(const struct pool *p)
+{
+	long l = (long)p->cfg.max_inflight / 8;
+	return l > 1 ? l : 1;
+}
+
+/*
+ * Under p->mu, after progress: wake the reader only when it waits and
+ * has something to do now (room, the end of a drain, a failure, or a
+ * quiet pool that it must unstick).
+ */
+static void wake_reader(struct pool *p)
+{
+	if (p->reader_waits && (room(p) >= low_water(p) || p->head == p->next || p->failed || quiet(p)))
+		pthread_cond_broadcast(&p->space);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pool *p = arg;
@@ -95,7 +141,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		p->running--;
 		p->progress++;
-		pthread_cond_broadcast(&p->space);
+		wake_reader(p);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -120,7 +166,7 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&p->mu);
 			p->writer_busy = 0;
 			p->progress++;
-			pthread_cond_broadcast(&p->space);
+			wake_reader(p);
 			continue;
 		}
 		if (p->quit)
@@ -169,24 +215,18 @@ struct pool *pool_new(const struct pool_config *cfg)
 	return p;
 }
 
-static int full(const struct pool *p)
-{
-	return (long)(p->next - p->head) + p->holds >= (long)p->cfg.max_inflight ||
-	       p->next - p->head >= p->cfg.max_inflight;
-}
-
 int pool_reserve(struct pool *p, uint64_t *slot)
 {
 	uint64_t seen = 0, since = 0;
+	int was_full;
 	pthread_mutex_lock(&p->mu);
-	while (full(p)) {
-		size_t cap = p->cfg.max_inflight;
-		int head_ready = p->head < p->next && p->done[p->head % cap];
+	was_full = full(p);
+	while (full(p) || (was_full && room(p) < low_water(p) && !quiet(p))) {
 		if (p->failed || sig_stop) {
 			pthread_mutex_unlock(&p->mu);
 			return -1;
 		}
-		if (!p->qhead && !p->running && !p->writer_busy && !head_ready && p->cfg.stall) {
+		if (full(p) && quiet(p) && p->cfg.stall) {
 			/* Nothing can move unless the caller lets go of something. */
 			if (seen != p->progress || !since) {
 				seen = p->progress;
@@ -204,7 +244,9 @@ int pool_reserve(struct pool *p, uint64_t *slot)
 			if (!full(p))
 				break;
 		}
+		p->reader_waits = 1;
 		timed_wait(&p->space, &p->mu, 50);
+		p->reader_waits = 0;
 	}
 	*slot = p->next++;
 	pthread_mutex_unlock(&p->mu);
@@ -245,7 +287,7 @@ void pool_hold(struct pool *p, long delta)
 	pthread_mutex_lock(&p->mu);
 	p->holds += delta;
 	p->progress++;
-	pthread_cond_broadcast(&p->space);
+	wake_reader(p);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -253,8 +295,11 @@ int pool_drain(struct pool *p)
 {
 	int r;
 	pthread_mutex_lock(&p->mu);
-	while (p->head < p->next && !p->failed)
+	while (p->head < p->next && !p->failed) {
+		p->reader_waits = 1;
 		timed_wait(&p->space, &p->mu, 100);
+		p->reader_waits = 0;
+	}
 	r = p->failed ? -1 : 0;
 	pthread_mutex_unlock(&p->mu);
 	return r;

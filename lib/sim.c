@@ -258,7 +258,7 @@ static void particle(struct plan *p, struct rng *r, int die, double x, double y,
 	const struct sim *s = p->s;
 	double d = diam[rnext(r) % (sizeof diam / sizeof diam[0])];
 	double rad = d / 2, sigma = s->cfg.noise > 0.5 ? s->cfg.noise : 0.5;
-	double c = sigma * (6.0 + runif(r) * 10.0);
+	double c = sigma * (4.0 + runif(r) * 12.0);
 	int bright = rnext(r) & 1;
 	/* Keep the whole particle inside its die. */
 	x = fmin(fmax(x, rad + 1), s->die_w - rad - 1);
