@@ -29,7 +29,7 @@ samples() {
 	local said=$output rc=$status
 	[ -s soak/samples.ndjson ] && [ -s soak/summary.json ]
 	# Every process, sampled about once a second, with real numbers.
-	for s in kerf kerf-acquire kerf-validate kerf-detect kerf-persist; do
+	for s in kerf kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project; do
 		n=$(jq --arg s "$s" 'select(.stage == $s and .rss_kb > 0 and .fds > 0)' soak/samples.ndjson | jq -s length)
 		[ "$n" -ge 5 ] && [ "$n" -le 8 ] || { echo "$s: $n samples"; false; }
 	done
@@ -40,7 +40,7 @@ samples() {
 	run kerf-persist --verify -C soak/run-1
 	[ "$status" -eq 0 ]
 	# A verdict per process, and the exit status follows the verdict.
-	[ "$(jq '.processes | length' soak/summary.json)" -eq 5 ]
+	[ "$(jq '.processes | length' soak/summary.json)" -eq 6 ]
 	jq -e '.processes[] | .verdict | IN("flat", "too short", "memory grew", "fds grew", "memory and fds grew")' soak/summary.json
 	jq -e '.processes[] | select(.verdict == "too short")' soak/summary.json && false
 	if [ "$(jq -r .flat soak/summary.json)" = true ]; then
@@ -71,6 +71,33 @@ samples() {
 	run "$SOAK" -s s.ndjson
 	[ "$status" -eq 1 ]
 	[ "$(echo "$output" | jq -r '.processes[].verdict')" = "fds grew" ]
+}
+
+# wafer_samples FILE GROWTH_AFTER: 40 samples of a lot whose first two
+# wafers take 20 s; memory climbs from 5 to 25 MB during them, then
+# grows GROWTH_AFTER KiB a second.
+wafer_samples() {
+	local f=$1 i rss
+	: >"$f"
+	for i in $(seq 0 39); do
+		if [ "$i" -lt 20 ]; then rss=$((5000 + i * 1000)); else rss=$((25000 + (i - 20) * $2)); fi
+		printf '{"t":"x","elapsed_s":%d,"lot":1,"wafers":%d,"stage":"kerf-project","pid":7,"rss_kb":%d,"fds":3}\n' \
+			"$i" $((i / 10 + 1)) "$rss" >>"$f"
+	done
+}
+
+@test "scripts/soak lets memory grow during a lot's first two wafers" {
+	wafer_samples s.ndjson 0
+	run "$SOAK" -s s.ndjson
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.processes[].verdict')" = flat ]
+}
+
+@test "scripts/soak still calls memory that grows after the first two wafers not flat" {
+	wafer_samples s.ndjson 1000
+	run "$SOAK" -s s.ndjson
+	[ "$status" -eq 1 ]
+	[ "$(echo "$output" | jq -r '.processes[].verdict')" = "memory grew" ]
 }
 
 @test "scripts/soak does not judge a run too short to have two quarters" {
