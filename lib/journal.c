@@ -949,6 +949,24 @@ size_t journal_pending_bytes(const struct journal *j)
 	return j->committed ? 0 : j->len;
 }
 
+/*
+ * The failpoints inside a commit before its one write: each leaves in the
+ * segment what a crash at that moment could leave (half of the batch, a
+ * record cut in its middle; the events without their commit record), then
+ * kills the process.
+ */
+static void commit_failpoints(struct journal *j, size_t events_len)
+{
+	if (failpoint_due(FP_JOURNAL_TORN)) {
+		(void)write_all(j->fd, j->buf, events_len / 2);
+		failpoint_die(FP_JOURNAL_TORN);
+	}
+	if (failpoint_due(FP_JOURNAL_UNCOMMITTED)) {
+		(void)write_all(j->fd, j->buf, events_len);
+		failpoint_die(FP_JOURNAL_UNCOMMITTED);
+	}
+}
+
 int journal_commit(struct journal *j)
 {
 	char rec[128];
@@ -969,9 +987,18 @@ int journal_commit(struct journal *j)
 	memcpy(j->buf + j->len, rec, (size_t)n);
 	j->len += (size_t)n;
 
-	if (write_all(j->fd, j->buf, j->len) != 0 ||
-	    (j->o.fsync == JOURNAL_FSYNC_BATCH && fdatasync(j->fd) != 0)) {
-		e = errno;
+	if (__builtin_expect(failpoint_armed, 0))
+		commit_failpoints(j, events_len);
+	if (write_all(j->fd, j->buf, j->len) == 0) {
+		FAILPOINT(FP_JOURNAL_UNSYNCED);
+		if (j->o.fsync != JOURNAL_FSYNC_BATCH || fdatasync(j->fd) == 0)
+			e = 0;
+		else
+			e = errno ? errno : EIO;
+	} else {
+		e = errno ? errno : EIO;
+	}
+	if (e) {
 		log_msg(LOG_ERROR, json_pack("{sI}", "commit", (json_int_t)(j->commit_no + 1)),
 			"cannot write '%s': %s", j->seg_path, strerror(e));
 		/* Cut the partial batch off now if we can; the next open would. */
@@ -980,6 +1007,7 @@ int journal_commit(struct journal *j)
 		errno = e;
 		return -1;
 	}
+	FAILPOINT(FP_JOURNAL_SYNCED);
 	j->seg_size += j->len;
 	j->commit_no++;
 	j->commits++;

@@ -35,6 +35,7 @@ void log_init(const char *prog)
 	}
 	if (run && *run)
 		log_set_run(run);
+	failpoint_init();
 }
 
 void log_set_run(const char *run)

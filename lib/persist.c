@@ -111,6 +111,12 @@ static int close_batch(struct persist *p)
 		b = nl + 1;
 	}
 	if (!p->downstream_gone) {
+		if (__builtin_expect(failpoint_armed, 0) && failpoint_due(FP_ACK_TORN)) {
+			/* Half of the bytes: the last line passed on may be cut. */
+			(void)!fwrite(p->obuf, 1, p->olen / 2, stdout);
+			(void)fflush(stdout);
+			failpoint_die(FP_ACK_TORN);
+		}
 		if (fwrite(p->obuf, 1, p->olen, stdout) != p->olen || fflush(stdout) != 0) {
 			int rc = downstream_failed(p, errno);
 			if (rc)
@@ -126,6 +132,7 @@ static int close_batch(struct persist *p)
 		stats_latency(&p->st, now - p->tin[i]);
 	p->olen = 0;
 	p->on = 0;
+	FAILPOINT(FP_ACK_DONE);
 	return 0;
 }
 

@@ -142,6 +142,8 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		return -1;
 	}
 	free(path);
+	/* Ours now: a status.json temporary here was left by a crash. */
+	atomic_write_cleanup(dir, "status.json");
 	/* The pid in the lock file is for people; programs use F_GETLK. */
 	{
 		char buf[32];
@@ -211,30 +213,6 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields)
 		now_str(rs->since);
 	}
 	runstate_note(rs, "transition", f);
-	return 0;
-}
-
-/* tmp + rename without fsync: atomic for readers, not durable. */
-static int replace_file(const char *path, const char *data, size_t len)
-{
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd, e;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd >= 0 && write_all(fd, data, len) != 0) {
-		e = errno;
-		close(fd);
-		fd = -1;
-		errno = e;
-	}
-	if (fd < 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		free(tmp);
-		errno = e;
-		return -1;
-	}
-	free(tmp);
 	return 0;
 }
 
@@ -318,7 +296,8 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	{
 		size_t n = strlen(s);
 		s[n] = '\n';
-		rc = durable ? atomic_write_file(path, s, n + 1) : replace_file(path, s, n + 1);
+		/* Atomic for readers; fsynced only when durable. */
+		rc = atomic_write(path, s, n + 1, durable, FP_STATUS_BEFORE_RENAME, FP_STATUS_AFTER_RENAME);
 		if (rc == 0)
 			reserve(path);
 	}

@@ -57,23 +57,12 @@ struct summary {
 	size_t ncls;
 };
 
-/* Temporary files a crash left in RUNDIR/klarf/ (atomic_write_file's
- * "NAME.tmp.PID"): never complete, so removed. */
+/* Temporary files a crash left before a rename: never complete. */
 static void clean_tmp(const char *rundir)
 {
 	char *dir = xasprintf("%s/klarf", rundir);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (d) {
-		while ((e = readdir(d)))
-			if (strstr(e->d_name, ".klarf.tmp.")) {
-				char *path = xasprintf("%s/%s", dir, e->d_name);
-				if (unlink(path) == 0)
-					log_msg(LOG_INFO, NULL, "removed '%s', left by a crash", path);
-				free(path);
-			}
-		closedir(d);
-	}
+	atomic_write_cleanup(dir, ".klarf");
+	atomic_write_cleanup(rundir, "summary.json");
 	free(dir);
 }
 
@@ -364,7 +353,7 @@ static int write_klarf(struct summary *s, struct wafer *w)
 	klarf_free(&k);
 	/* RUNDIR/klarf must be our own directory, not a symbolic link. */
 	if (mkdir_p(dir, 0755) != 0 || lstat(dir, &st) != 0 || (!S_ISDIR(st.st_mode) && (errno = ELOOP)) ||
-	    atomic_write_file(path, buf, len) != 0) {
+	    atomic_write(path, buf, len, 1, FP_KLARF_BEFORE_RENAME, FP_KLARF_AFTER_RENAME) != 0) {
 		e = errno;
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(e));
 		goto out;
@@ -745,7 +734,7 @@ int summary_finish(struct summary *s)
 		size_t n = strlen(text);
 		text = xrealloc(text, n + 2);
 		text[n] = '\n';
-		if (atomic_write_file(path, text, n + 1) != 0) {
+		if (atomic_write(path, text, n + 1, 1, FP_SUMMARY_BEFORE_RENAME, FP_NONE) != 0) {
 			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(errno));
 			rc = -1;
 		}

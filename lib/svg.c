@@ -518,7 +518,9 @@ static int write_file(const char *path, draw_fn fn, const struct project *p,
 	rc = fn(m, p, w);
 	if (fclose(m) != 0)
 		rc = -1;
-	if (rc == 0 && atomic_write_file(path, data, len) != 0) {
+	/* Wafer maps have failpoints; the index, drawn at the end, has none. */
+	if (rc == 0 && atomic_write(path, data, len, 1, w ? FP_MAP_BEFORE_RENAME : FP_NONE,
+				    w ? FP_MAP_AFTER_RENAME : FP_NONE) != 0) {
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", path, strerror(errno));
 		rc = -1;
 	} else if (rc != 0) {
@@ -538,6 +540,8 @@ static char *map_dir(const char *rundir)
 		free(dir);
 		return NULL;
 	}
+	/* A crash between a map's write and its rename left its temporary. */
+	atomic_write_cleanup(dir, ".svg");
 	return dir;
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "failpoint.h"
+
 /* Allocation: on failure these log "out of memory" and exit 70. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -64,10 +66,21 @@ int mkdir_p(const char *path, unsigned mode);
 
 /*
  * Write 'len' bytes to 'path' atomically: a temporary file beside it
- * (created with O_EXCL|O_NOFOLLOW), fsync, rename over 'path'.  A reader
- * sees the old file or the new one, never half of one.  0 or -1 with errno.
+ * ("PATH.tmp.PID", created with O_EXCL|O_NOFOLLOW), fsync when 'durable',
+ * rename over 'path'.  A reader sees the old file or the new one, never
+ * half of one.  The two failpoints (FP_NONE for none) are reached just
+ * before and just after the rename.  0 or -1 with errno.
  */
+int atomic_write(const char *path, const void *data, size_t len, int durable,
+		 enum failpoint before_rename, enum failpoint after_rename);
+/* atomic_write, durable, with no failpoints. */
 int atomic_write_file(const char *path, const void *data, size_t len);
+/*
+ * Remove from 'dir' the temporaries atomic_write left when a crash came
+ * before its rename ("NAME.tmp.PID" where NAME ends in 'ending'): never
+ * complete, never read.  Each removal is logged; returns how many.
+ */
+int atomic_write_cleanup(const char *dir, const char *ending);
 
 /*
  * A string made safe as one file-name component: '/', '\\', control

@@ -13,6 +13,8 @@ setup() {
 teardown() {
 	# Never leave a run behind, whatever the test did.
 	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
+	# A file system a test mounted.
+	if [ -n "${MNT:-}" ]; then umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true; fi
 }
 
 # start_run ARGS...: kerf run in the background; $KPID.

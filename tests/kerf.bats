@@ -202,15 +202,38 @@ need_stages() {
 }
 
 @test "kerf run fails in preparation when the run directory is not writable" {
-	[ "$(id -u)" -ne 0 ] || skip "root can write anywhere"
+	local as=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# Root writes through permissions: run kerf as nobody, in a
+		# directory nobody can reach.
+		command -v setpriv >/dev/null || skip "no setpriv to run kerf as another user"
+		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		MNT_TMP=$(mktemp -d /tmp/kerf-ro.XXXXXX)
+		chmod 755 "$MNT_TMP"
+		R="$MNT_TMP/run"
+	fi
 	mkdir -p "$R"
 	: >"$R/lock"
 	: >"$R/timeline.ndjson"
+	chmod a+rw "$R/lock" "$R/timeline.ndjson"
 	chmod a-w "$R"
-	run --separate-stderr kerf run -C "$R" --stage true
+	run --separate-stderr "${as[@]}" "$KERF_BIN/kerf" run -C "$R" --stage true
 	chmod u+w "$R"
+	[ -z "${MNT_TMP:-}" ] || rm -rf "$MNT_TMP"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"run directory '$R' is not writable"* ]]
+}
+
+@test "kerf run on a read-only file system exits 74 naming the run directory's lock and the error" {
+	mkdir -p "$R"
+	mount -t tmpfs -o size=1m tmpfs "$R" 2>/dev/null || skip "cannot mount a tmpfs here (needs root)"
+	MNT=$R
+	mount -o remount,ro "$R"
+	run --separate-stderr kerf run -C "$R" --stage true
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"cannot open '$R/lock': Read-only file system"* ]]
+	# Nothing was started.
+	[ ! -e "$R/status.json" ]
 }
 
 @test "stages start with an empty signal mask, default SIGPIPE and only fds 0, 1 and 2" {
@@ -289,4 +312,28 @@ need_stages() {
 	kerf stop -C "$R" --abort
 	finish_run
 	[ "$KRC" -eq 130 ]
+}
+
+@test "kerf killed just before or after renaming status.json leaves a whole status.json, its stages go with it, and the next run cleans up" {
+	local c pids p
+	for c in status-before-rename:3 status-after-rename:3; do
+		rm -rf "$R"
+		run --separate-stderr env KERF_FAILPOINT="$c" kerf run -C "$R" --stage "$FAKE" --stage cat
+		[ "$status" -eq 137 ]
+		[[ "$stderr" == *"failpoint '${c%%:*}' reached (time 3)"* ]]
+		# Whole, and it names the stages it had started.
+		jq -e '.state and (.stages | length == 2)' "$R/status.json" >/dev/null
+		pids=$(jq -r '.stages[].pid' "$R/status.json")
+		for p in $pids; do wait_for pid_gone "$p"; done
+		run kerf status -C "$R"
+		assert_line --partial "no supervisor: it died"
+		if [ "${c%%:*}" = status-before-rename ]; then
+			[ -n "$(find "$R" -name 'status.json.tmp.*')" ]
+		fi
+		# The next run in the directory takes it over and leaves no temporary.
+		run kerf run -C "$R" --stage 'echo done'
+		assert_success
+		[ -z "$(find "$R" -name '*.tmp.*')" ]
+		[ "$(jq -r .state "$R/status.json")" = completed ]
+	done
 }

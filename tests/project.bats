@@ -515,3 +515,27 @@ tm_frame_ge() {
 	assert_success
 	assert_output ""
 }
+
+@test "kerf-project killed just before or after a wafer map's rename leaves no torn map, and its next start draws the same maps and removes the temporary" {
+	local c f
+	kerf-project -C "$BATS_TEST_TMPDIR/clean" <"$RUNF"
+	for c in map-before-rename:1 map-before-rename:2 map-after-rename:1; do
+		rm -rf "$D"
+		mkdir -p "$D"
+		run --separate-stderr env KERF_FAILPOINT="$c" kerf-project -C "$D" <"$RUNF"
+		[ "$status" -eq 137 ]
+		[[ "$stderr" == *"failpoint '${c%%:*}' reached"* ]]
+		# What stands under a map's name is a whole map.
+		for f in "$D"/wafermap/*.svg; do
+			[ -e "$f" ] || continue
+			[ "$(tail -n 1 "$f")" = "</svg>" ]
+		done
+		if [ "${c%%:*}" = map-before-rename ]; then
+			[ -n "$(find "$D/wafermap" -name '*.svg.tmp.*')" ]
+		fi
+		run kerf-project -C "$D" <"$RUNF"
+		assert_success
+		[ -z "$(find "$D" -name '*.tmp.*')" ]
+		diff -r "$BATS_TEST_TMPDIR/clean/wafermap" "$D/wafermap"
+	done
+}
