@@ -253,3 +253,11 @@ complete_words() {
 	run complete_words kerf-validate --on-gap r
 	assert_output reject
 }
+
+@test "kerf(7) lists every failpoint the programs have, with its program, and no other" {
+	run --separate-stderr env KERF_FAILPOINT=list kerf
+	assert_success
+	diff -u <(printf '%s\n' "$output" | cut -f1,2) \
+		<(sed -n '/^\.Ss Crash testing with failpoints/,/^\.El/p' "$BATS_TEST_DIRNAME/../man/kerf.7" |
+			awk '$1 == ".It" && $2 == "Sy" { print $3 "\t" $6 }')
+}
