@@ -41,10 +41,12 @@ Behaviour:
                            already in that state) whatever --hcack says.
   --delay KEY=MS           delay the reply to KEY by MS (KEY = an RCMD such
                            as START, or SxFy such as S1F13) (repeatable)
-  --drop-after N           close the TCP connection right after sending the
-                           Nth S6F11 (its reply is never awaited; the event is
-                           lost); keep listening and resume the lot once the
-                           host is back and communicating
+  --drop-after N           close the TCP connection (FIN) right after the Nth
+                           S6F11 is written: the host usually gets it, its
+                           S6F12 is not waited for, it is not sent again;
+                           keep listening (or reconnect, --active) and go on
+                           with the lot when the host is back (see
+                           --after-reconnect)
   --after-reconnect wait-enable|resume
                            when the lot goes on after a lost connection:
                            at the host's first S2F37 that enables events
