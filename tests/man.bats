@@ -161,6 +161,10 @@ page_examples_run() {
 	page_examples_run kerf-events.5
 }
 
+@test "the EXAMPLES of kerf-profile(5) run" {
+	examples kerf-profile.5
+}
+
 @test "the EXAMPLES of kerf(7) run" {
 	page_examples_run kerf.7
 }
