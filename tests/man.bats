@@ -162,7 +162,7 @@ page_examples_run() {
 }
 
 @test "the EXAMPLES of kerf-profile(5) run" {
-	examples kerf-profile.5
+	page_examples_run kerf-profile.5
 }
 
 @test "the EXAMPLES of kerf(7) run" {
