@@ -161,10 +161,6 @@ page_examples_run() {
 	page_examples_run kerf-events.5
 }
 
-@test "the EXAMPLES of kerf-profile(5) run" {
-	page_examples_run kerf-profile.5
-}
-
 @test "the EXAMPLES of kerf(7) run" {
 	page_examples_run kerf.7
 }
