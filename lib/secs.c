@@ -832,9 +832,18 @@ struct dec {
 static int dec_header(struct dec *d, const struct fmtinfo **fip, size_t *length)
 {
 	size_t at = d->pos, left = d->len - d->pos, n = 0;
-	unsigned fb = d->p[at], nlb = fb & 3;
-	const struct fmtinfo *fi = info(fb >> 2);
+	unsigned fb, nlb;
+	const struct fmtinfo *fi;
 
+	/* The claim checks count 2 bytes an item, but a long item before
+	 * can still eat the bytes its siblings need. */
+	if (left == 0)
+		return fail(d->err, SECS_ERR_TRUNCATED, at,
+			    "the body ends at byte %zu with %zu more items due in its lists", at,
+			    d->pending + 1);
+	fb = d->p[at];
+	nlb = fb & 3;
+	fi = info(fb >> 2);
 	if (!fi)
 		return fail(d->err, SECS_ERR_FORMAT, at,
 			    "unknown format code %03o (format byte 0x%02X) at byte %zu", fb >> 2, fb, at);
