@@ -2,14 +2,14 @@
 # Every libFuzzer target in tests/fuzz/ runs for a few seconds under
 # ASan+UBSan (scripts/fuzz builds them with clang): the line reader and
 # envelope, each event type's validation, the KLARF reader and writer,
-# and detect's image decoding.  KERF_FUZZ_SECONDS sets the time per
+# detect's image decoding, and the SECS-II codec and SML.  KERF_FUZZ_SECONDS sets the time per
 # target (default 5; 0 skips).  Skips when clang's libFuzzer is missing
 # (scripts/deps installs clang and libclang-rt-14-dev).
 load common
 bats_require_minimum_version 1.5.0
 
 # Targets that have their own test below; any other is run by the last.
-KNOWN=(line validate klarf image)
+KNOWN=(line validate klarf image secs)
 
 # fuzz TARGET...: run them; a crash, leak, timeout or build failure fails.
 fuzz() {
@@ -41,6 +41,10 @@ fuzz() {
 
 @test "fuzz target 'image' (detect's die image decoding) runs clean" {
 	fuzz image
+}
+
+@test "fuzz target 'secs' (SECS-II decoding and SML) runs clean" {
+	fuzz secs
 }
 
 @test "every other fuzz target in tests/fuzz/ runs clean" {
