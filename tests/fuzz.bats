@@ -2,7 +2,7 @@
 # Every libFuzzer target in tests/fuzz/ runs for a few seconds under
 # ASan+UBSan (scripts/fuzz builds them with clang): the line reader and
 # envelope, each event type's validation, the KLARF reader and writer,
-# detect's image decoding, and the SECS-II codec and SML.  KERF_FUZZ_SECONDS sets the time per
+# and detect's image decoding.  KERF_FUZZ_SECONDS sets the time per
 # target (default 5; 0 skips).  Skips when clang's libFuzzer is missing
 # (scripts/deps installs clang and libclang-rt-14-dev).
 load common
