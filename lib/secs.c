@@ -343,16 +343,55 @@ static struct secs_item *one_bits(enum secs_format f, uint64_t bits, unsigned si
 	return it;
 }
 
-struct secs_item *secs_u1(uint8_t v) { return one_bits(SECS_U1, v, 1); }
-struct secs_item *secs_u2(uint16_t v) { return one_bits(SECS_U2, v, 2); }
-struct secs_item *secs_u4(uint32_t v) { return one_bits(SECS_U4, v, 4); }
-struct secs_item *secs_u8(uint64_t v) { return one_bits(SECS_U8, v, 8); }
-struct secs_item *secs_i1(int8_t v) { return one_bits(SECS_I1, (uint64_t)(int64_t)v, 1); }
-struct secs_item *secs_i2(int16_t v) { return one_bits(SECS_I2, (uint64_t)(int64_t)v, 2); }
-struct secs_item *secs_i4(int32_t v) { return one_bits(SECS_I4, (uint64_t)(int64_t)v, 4); }
-struct secs_item *secs_i8(int64_t v) { return one_bits(SECS_I8, (uint64_t)v, 8); }
-struct secs_item *secs_binary(uint8_t v) { return one_bits(SECS_B, v, 1); }
-struct secs_item *secs_boolean(int v) { return one_bits(SECS_BOOLEAN, v != 0, 1); }
+struct secs_item *secs_u1(uint8_t v)
+{
+	return one_bits(SECS_U1, v, 1);
+}
+
+struct secs_item *secs_u2(uint16_t v)
+{
+	return one_bits(SECS_U2, v, 2);
+}
+
+struct secs_item *secs_u4(uint32_t v)
+{
+	return one_bits(SECS_U4, v, 4);
+}
+
+struct secs_item *secs_u8(uint64_t v)
+{
+	return one_bits(SECS_U8, v, 8);
+}
+
+struct secs_item *secs_i1(int8_t v)
+{
+	return one_bits(SECS_I1, (uint64_t)(int64_t)v, 1);
+}
+
+struct secs_item *secs_i2(int16_t v)
+{
+	return one_bits(SECS_I2, (uint64_t)(int64_t)v, 2);
+}
+
+struct secs_item *secs_i4(int32_t v)
+{
+	return one_bits(SECS_I4, (uint64_t)(int64_t)v, 4);
+}
+
+struct secs_item *secs_i8(int64_t v)
+{
+	return one_bits(SECS_I8, (uint64_t)v, 8);
+}
+
+struct secs_item *secs_binary(uint8_t v)
+{
+	return one_bits(SECS_B, v, 1);
+}
+
+struct secs_item *secs_boolean(int v)
+{
+	return one_bits(SECS_BOOLEAN, v != 0, 1);
+}
 
 struct secs_item *secs_f4(float v)
 {

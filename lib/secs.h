@@ -240,7 +240,8 @@ int secs_decode(const void *buf, size_t len, const struct secs_limits *lim,
  * same bits (nan, inf, -inf for the special values).  A and J text is
  * quoted, and every byte that is not printable ASCII, or is '"', is
  * written outside the quotes as 0xNN: "a\nb" is <A "a" 0x0A "b">; the
- * quotes hold no escapes.  NULL gives "".
+ * quotes hold no escapes.  NULL gives "".  Floats are written and read
+ * in the C locale's notation, which kerf never changes (no setlocale).
  */
 #define SECS_SML_INDENT 1u
 char *secs_sml(const struct secs_item *it, unsigned flags);
