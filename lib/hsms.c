@@ -529,11 +529,11 @@ static void become_deselected(struct hsms_conn *c)
 
 static void connect_failed(struct hsms_conn *c, int err)
 {
-	json_t *f = json_pack("{ss su ss}", "addr", c->target, "attempt", c->attempts, "error", strerror(err));
+	json_t *f = json_pack("{ss si ss}", "addr", c->target, "attempt", (int)c->attempts, "error", strerror(err));
 
 	if (c->cfg.connect_attempts && c->attempts >= c->cfg.connect_attempts) {
 		hlog(c, LOG_WARN, "connect_failed", f, "cannot connect to '%s': %s", c->target, strerror(err));
-		hlog(c, LOG_ERROR, "gave_up", json_pack("{ss su}", "addr", c->target, "attempts", c->attempts),
+		hlog(c, LOG_ERROR, "gave_up", json_pack("{ss si}", "addr", c->target, "attempts", (int)c->attempts),
 		     "giving up on '%s' after %u attempts", c->target, c->attempts);
 		c->gave_up = 1;
 		return;
@@ -619,7 +619,7 @@ static void connect_attempt(struct hsms_conn *c)
 
 	c->retry_at = 0;
 	c->attempts++;
-	hlog(c, LOG_INFO, "connecting", json_pack("{ss su}", "addr", c->target, "attempt", c->attempts),
+	hlog(c, LOG_INFO, "connecting", json_pack("{ss si}", "addr", c->target, "attempt", (int)c->attempts),
 	     "connecting to '%s' (attempt %u)", c->target, c->attempts);
 	fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

@@ -15,13 +15,16 @@
  *   sleep MS          read (and print) for MS milliseconds
  *   wait N [S]        until N frames in all have arrived (default 10 s)
  *   eof [S]           until the peer closes (default 10 s)
+ *   await PATH [S]    read until the file PATH exists (default 10 s)
+ *   noread MS         from now on read nothing, and give up a write that
+ *                     makes no progress for MS milliseconds ("write stalled")
  *   shut              shutdown(2) our sending side
  * In HEX, $SYS is the system bytes of the last frame received and $I the
  * 1-based repetition number of 'repeat' (both 4 bytes).
  *
  * Output: "connected", then "in SID B2 B3 PTYPE STYPE SYSTEM [BODY]" per
  * frame (hex), "eof" or "reset" when the peer closes, "write failed: ..."
- * when it stops taking bytes, "done" at the end of the script.  Exit 0;
+ * or "write stalled" when it stops taking bytes, "done" at the end of the script.  Exit 0;
  * 1 when a wait timed out; 64 on a bad script.
  */
 #include "kerf.h"
@@ -39,6 +42,8 @@
 struct peer {
 	int fd;
 	int eof, wfailed;
+	int noread;
+	int stall_ms;
 	uint8_t *in;
 	size_t inlen, incap;
 	unsigned long frames;
@@ -98,9 +103,9 @@ static void on_input(struct peer *p)
 static void write_out(struct peer *p, const uint8_t *buf, size_t len)
 {
 	while (len > 0 && !p->wfailed) {
-		struct pollfd pf = { p->fd, (short)(POLLOUT | (p->eof ? 0 : POLLIN)), 0 };
-		if (poll(&pf, 1, 10000) <= 0) {
-			puts("write failed: stalled");
+		struct pollfd pf = { p->fd, (short)(POLLOUT | (p->eof || p->noread ? 0 : POLLIN)), 0 };
+		if (poll(&pf, 1, p->noread ? p->stall_ms : 10000) <= 0) {
+			puts("write stalled");
 			p->wfailed = 1;
 			break;
 		}
@@ -129,8 +134,8 @@ static void read_until(struct peer *p, uint64_t until, unsigned long frames)
 		uint64_t now = mono_ms();
 		if (now >= until)
 			return;
-		struct pollfd pf = { p->fd, POLLIN, 0 };
-		if (poll(&pf, 1, (int)(until - now)) > 0)
+		struct pollfd pf = { p->fd, (short)(p->noread ? 0 : POLLIN), 0 };
+		if (poll(&pf, 1, (int)(until - now)) > 0 && !p->noread)
 			on_input(p);
 	}
 }
@@ -185,11 +190,11 @@ static uint8_t *parse_hex(const char *text, const struct peer *p, unsigned long 
 static void step_repeat(struct peer *p, unsigned long count, const char *hex)
 {
 	uint8_t *all = NULL;
-	size_t total = 0;
+	size_t total = 0, n;
 	for (unsigned long i = 1; i <= count; i++) {
-		size_t n;
 		uint8_t *one = parse_hex(hex, p, i, &n);
-		all = xrealloc(all, total + n);
+		if (!all)
+			all = xmalloc(n * count);
 		memcpy(all + total, one, n);
 		total += n;
 		free(one);
@@ -246,6 +251,21 @@ static int step(struct peer *p, char *line)
 			puts("timeout waiting for eof");
 			return 1;
 		}
+	} else if (!strcmp(cmd, "await")) {
+		char path[4096];
+		if (sscanf(rest, "%4095s %lf", path, &secs) < 1)
+			cli_die(KERF_EX_USAGE, "bad script line '%s'", line);
+		uint64_t until = mono_ms() + (uint64_t)(secs * 1000);
+		while (access(path, F_OK) != 0) {
+			if (mono_ms() >= until) {
+				printf("timeout waiting for '%s'\n", path);
+				return 1;
+			}
+			read_until(p, mono_ms() + 20, 0);
+		}
+	} else if (!strcmp(cmd, "noread") && sscanf(rest, "%lu", &a) == 1) {
+		p->noread = 1;
+		p->stall_ms = (int)a;
 	} else if (!strcmp(cmd, "shut"))
 		shutdown(p->fd, SHUT_WR);
 	else
