@@ -7,10 +7,10 @@
  *
  * Usage: hsms-node (--active|--passive) HOST:PORT [--equipment]
  *   [--device-id N] [--t3 D] [--t5 D] [--t6 D] [--t7 D] [--t8 D]
- *   [--linktest D] [--max-msg SIZE] [--max-out SIZE] [--attempts N]
- *   [--send SxFy[W][:HEX]]... [--trace] [--once]
+ *   [--linktest D] [--max-msg SIZE] [--max-out SIZE] [--max-open N]
+ *   [--attempts N] [--send SxFy[W][:HEX]]... [--repeat N] [--trace] [--once]
  * Durations take ms, s or m (no unit: seconds).  --once ends the program
- * when its first connection ends.  Exit 0, or 69 when active mode gave up.
+ * when its first connection ends; --repeat sends the --send list N times.  Exit 0, or 69 when active mode gave up.
  *
  * Events: {"event":"listening","port"}, {"event":"state","state","cause"},
  * {"event":"message",...}, {"event":"reply","status","request",...},
@@ -36,14 +36,15 @@ struct to_send {
 struct node {
 	struct to_send *sends;
 	size_t nsends;
+	long repeat;
 	int equipment, trace, once, was_connected, finished;
 };
 
 static const char usage[] =
 	"usage: hsms-node (--active|--passive) HOST:PORT [--equipment] [--device-id N]\n"
 	"         [--t3 D] [--t5 D] [--t6 D] [--t7 D] [--t8 D] [--linktest D]\n"
-	"         [--max-msg SIZE] [--max-out SIZE] [--attempts N]\n"
-	"         [--send SxFy[W][:HEX]]... [--trace] [--once]\n";
+	"         [--max-msg SIZE] [--max-out SIZE] [--max-open N] [--attempts N]\n"
+	"         [--send SxFy[W][:HEX]]... [--repeat N] [--trace] [--once]\n";
 
 static void emit(json_t *ev)
 {
@@ -96,8 +97,9 @@ static void on_state(struct hsms_conn *c, enum hsms_state st, enum hsms_cause ca
 	emit(json_pack("{ss ss ss}", "event", "state", "state", hsms_state_name(st), "cause",
 		       hsms_cause_name(cause)));
 	if (st == HSMS_SELECTED)
-		for (size_t i = 0; i < n->nsends; i++)
-			send_one(c, &n->sends[i]);
+		for (long r = 0; r < n->repeat; r++)
+			for (size_t i = 0; i < n->nsends; i++)
+				send_one(c, &n->sends[i]);
 	if (st != HSMS_NOT_CONNECTED)
 		n->was_connected = 1;
 	else if (n->once && n->was_connected)
@@ -203,7 +205,8 @@ static uint64_t size_arg(const char *s)
 
 static void parse_args(int argc, char **argv, struct hsms_config *cfg, struct node *n)
 {
-	enum { O_T3 = 256, O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_MAXMSG, O_MAXOUT, O_ATTEMPTS, O_SEND, O_DEV };
+	enum { O_T3 = 256, O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_MAXMSG, O_MAXOUT, O_ATTEMPTS, O_SEND, O_DEV,
+	       O_MAXOPEN, O_REPEAT };
 	static const struct option opts[] = {
 		{ "active", required_argument, NULL, 'a' }, { "passive", required_argument, NULL, 'p' },
 		{ "equipment", no_argument, NULL, 'e' }, { "trace", no_argument, NULL, 'x' },
@@ -213,6 +216,7 @@ static void parse_args(int argc, char **argv, struct hsms_config *cfg, struct no
 		{ "t7", required_argument, NULL, O_T7 }, { "t8", required_argument, NULL, O_T8 },
 		{ "linktest", required_argument, NULL, O_LINKTEST },
 		{ "max-msg", required_argument, NULL, O_MAXMSG }, { "max-out", required_argument, NULL, O_MAXOUT },
+		{ "max-open", required_argument, NULL, O_MAXOPEN }, { "repeat", required_argument, NULL, O_REPEAT },
 		{ "attempts", required_argument, NULL, O_ATTEMPTS }, { "send", required_argument, NULL, O_SEND },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -249,6 +253,15 @@ static void parse_args(int argc, char **argv, struct hsms_config *cfg, struct no
 			cfg->connect_attempts = (unsigned)v;
 			break;
 		case O_SEND: parse_send(n, optarg); break;
+		case O_MAXOPEN:
+			if (parse_long(optarg, 1, 1000000, &v) != 0)
+				cli_usage_error("bad --max-open '%s'", optarg);
+			cfg->max_open = (size_t)v;
+			break;
+		case O_REPEAT:
+			if (parse_long(optarg, 1, 1000000, &n->repeat) != 0)
+				cli_usage_error("bad --repeat '%s'", optarg);
+			break;
 		default: cli_usage_error("%s", "unknown option");
 		}
 	}
@@ -264,7 +277,7 @@ static void parse_args(int argc, char **argv, struct hsms_config *cfg, struct no
 int main(int argc, char **argv)
 {
 	struct hsms_config cfg;
-	struct node n = { 0 };
+	struct node n = { .repeat = 1 };
 	struct hsms_callbacks cb = { &n, on_message, on_reply, on_state, on_trace };
 	struct hsms_conn *c;
 	int code = KERF_EX_OK;
