@@ -1029,6 +1029,12 @@ struct hsms_conn *hsms_new(const struct hsms_config *cfg, const struct hsms_call
 	c->cfg = *cfg;
 	c->cfg.host = xstrdup(cfg->host ? cfg->host : "127.0.0.1");
 	c->cfg.port = xstrdup(cfg->port ? cfg->port : "0");
+	if (!c->cfg.max_msg)
+		c->cfg.max_msg = HSMS_DEFAULT_MAX_MSG;
+	if (!c->cfg.max_out)
+		c->cfg.max_out = HSMS_DEFAULT_MAX_OUT;
+	if (!c->cfg.max_open)
+		c->cfg.max_open = HSMS_DEFAULT_MAX_OPEN;
 	if (c->cfg.max_msg < HSMS_HEADER_LEN)
 		c->cfg.max_msg = HSMS_HEADER_LEN;
 	if (c->cfg.max_msg > UINT32_MAX)
@@ -1162,7 +1168,8 @@ void hsms_dispatch(struct hsms_conn *c)
 
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u32 == TAG_LISTEN) {
-			on_accept(c);
+			if (c->lfd >= 0) /* not closed by a callback meanwhile */
+				on_accept(c);
 			continue;
 		}
 		if (c->fd < 0)

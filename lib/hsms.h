@@ -136,7 +136,8 @@ struct hsms_callbacks {
 			 void *ctx, void *arg);
 	/* Every state change; cause says why when state is NOT_CONNECTED. */
 	void (*on_state)(struct hsms_conn *c, enum hsms_state state, enum hsms_cause cause, void *arg);
-	/* Every frame sent (when queued) or received, control ones too. */
+	/* Every frame sent (when queued) or received, control ones too;
+	 * it must not send (the frame may sit in the output buffer). */
 	void (*on_trace)(struct hsms_conn *c, enum hsms_dir dir, const struct hsms_msg *m, void *arg);
 };
 
@@ -154,9 +155,9 @@ struct hsms_config {
 	uint64_t t8_ms;          /* between the bytes of one frame: 5 s; 0 off */
 	uint64_t linktest_ms;    /* our Linktest.req period while selected: 60 s; 0 off */
 	unsigned connect_attempts; /* active: 0 retries for ever */
-	size_t max_msg;          /* largest length prefix accepted */
-	size_t max_out;          /* see HSMS_DEFAULT_MAX_OUT */
-	size_t max_open;         /* see HSMS_DEFAULT_MAX_OPEN */
+	size_t max_msg;          /* largest length prefix accepted; 0 default */
+	size_t max_out;          /* see HSMS_DEFAULT_MAX_OUT; 0 default */
+	size_t max_open;         /* see HSMS_DEFAULT_MAX_OPEN; 0 default */
 };
 
 void hsms_config_init(struct hsms_config *cfg);
@@ -198,7 +199,8 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
 /*
  * Answer a primary: same stream, function + 1, its system bytes.  Only
  * those three fields of 'primary' are read, so a copy of them can answer
- * later.  Errors as hsms_send.
+ * later.  The W-bit is not required: some equipment sends S5F1 or S6F11
+ * without it and still waits for the reply.  Errors as hsms_send.
  */
 int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *body, size_t len);
 /*
