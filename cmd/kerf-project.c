@@ -184,7 +184,7 @@ static void feed_committed(void *arg, const char *line, size_t len)
 {
 	/* project_feed wants the line NUL-terminated; journal lines are not. */
 	struct line_reader *lr = arg;
-	char *copy = xstrndup(line, len);
+	char *copy = xmemdup(line, len);
 	lr->lineno++;
 	take(lr, LINE_OK, copy, len);
 	free(copy);

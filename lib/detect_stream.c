@@ -136,7 +136,7 @@ static struct item *reject_item(const char *run, const char *reason, const char 
 	it->reason = reason;
 	it->msg = xstrdup(msg);
 	it->rseq = seq;
-	it->buf = xstrndup(line, keep);
+	it->buf = xmemdup(line, keep);
 	it->len = keep;
 	it->full_len = full_len;
 	it->lineno = lineno;
@@ -834,7 +834,7 @@ static int take_die(struct detect_stream *ds, const char *line, size_t len, uint
 	d->slot = slot;
 	d->lineno = lineno;
 	d->offset = offset;
-	d->line = xstrndup(line, len);
+	d->line = xmemdup(line, len);
 	d->len = len;
 	d->seq = seq;
 	d->geom = ds->geom;

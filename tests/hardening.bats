@@ -363,3 +363,11 @@ pipeline() {
 		done
 	done
 }
+
+@test "kerf-detect keeps a too-long line's first bytes, NUL bytes and all, in its reject record" {
+	{ head -1 "$SMALL"; printf '{"type":"state","note":"a\0b%02000d"}\n' 0; } >in
+	kerf-detect --max-line 1K --rejects rej <in >out 2>err
+	[ "$(jq -r '[.reason, .len, .raw_cut] | @tsv' rej)" = "$(printf 'too_long\t2029\ttrue')" ]
+	# The NUL is shown as U+FFFD and the bytes after it are the line's.
+	[ "$(jq -r '.raw' rej)" = "$(printf '{"type":"state","note":"a\xef\xbf\xbdb%0485d' 0)" ]
+}
