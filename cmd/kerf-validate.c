@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		++*n_in;
+		/* A LINE_CONTROL line gets validate_line's own not_json. */
 		if (ls == LINE_TOO_LONG)
 			vd = validate_too_long(&v, line, lr.prefix_len, len, &res);
 		else

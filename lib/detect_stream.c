@@ -970,15 +970,13 @@ int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, u
 	return 0;
 }
 
-int detect_stream_too_long(struct detect_stream *ds, const char *prefix, size_t prefix_len, uint64_t full_len,
-			   uint64_t lineno, uint64_t offset)
+int detect_stream_reject(struct detect_stream *ds, const char *reason, const char *msg, const char *raw,
+			 size_t raw_len, uint64_t full_len, uint64_t lineno, uint64_t offset)
 {
 	uint64_t slot;
-	char msg[128];
 	if (reserve(ds, &slot) < 0)
 		return -1;
-	snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line", (unsigned long long)full_len);
-	pool_complete(ds->pool, slot, reject_item(ds->run, "too_long", msg, -1, prefix, prefix_len, full_len, lineno, offset, 0));
+	pool_complete(ds->pool, slot, reject_item(ds->run, reason, msg, -1, raw, raw_len, full_len, lineno, offset, 0));
 	return 0;
 }
 

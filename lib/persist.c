@@ -345,6 +345,13 @@ static int run_loop(struct persist *p)
 			reject(p, &lr, "too_long", "line longer than --max-line", line, lr.prefix_len, len);
 			continue;
 		}
+		if (ls == LINE_CONTROL) {
+			char msg[LINE_CONTROL_MSG];
+			++*p->c_in;
+			line_control_msg(line, lr.control_at, msg);
+			reject(p, &lr, LINE_CONTROL_REASON, msg, line, len, len);
+			continue;
+		}
 		if ((rc = handle_line(p, &lr, line, len)) != 0)
 			break;
 		stats_tick(&p->st);

@@ -426,6 +426,18 @@ tm_frame_ge() {
 	[ "$(grep -c '"reason":"json"' <<< "$stderr")" -eq 2 ]
 }
 
+@test "kerf-project rejects a line holding a raw NUL byte with reason not_json and does not draw it" {
+	# A NUL after a number in a defect: the defect is not counted.
+	sed '11s/"index":0,/"index":0\x00,/' "$RUNF" > "$D/nul.ndjson"
+	run --separate-stderr kerf-project -C "$D" --no-maps < "$D/nul.ndjson"
+	assert_success
+	assert_line --index 0 --partial "1192 dies inspected, 224 defects"
+	stats=$(grep '"final":true' <<< "$stderr")
+	[ "$(jq -c '[.in, .used, .rejected]' <<< "$stats")" = "[1429,1428,1]" ]
+	[ "$(jq -r 'select(.reason) | [.reason, .line, .msg] | @tsv' <<< "$stderr")" = \
+		"$(printf 'not_json\t11\tat byte 146: raw control byte 0x00')" ]
+}
+
 @test "mutated lines (cut, flipped bytes, bad UTF-8) never crash it and every map still renders" {
 	run --separate-stderr kerf-project -C "$D" --snapshots < "$DATA/project/mutated.ndjson"
 	assert_success
