@@ -325,7 +325,7 @@ int main(int argc, char **argv)
 	if (!opt.no_maps)
 		model.wafer_done = draw_finished;
 	stats_init(&st, 0);
-	c_in = stats_counter(&st, "in");
+	c_in = stats_work(&st, "in", "lines");
 	c_used = stats_counter(&st, "used");
 	c_ignored = stats_counter(&st, "ignored");
 	c_rejected = stats_counter(&st, "rejected");

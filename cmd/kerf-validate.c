@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 	if (!(rj = rejects_open(rejects_path)))
 		return KERF_EX_IOERR;
 	stats_init(&st, 0);
-	n_in = stats_counter(&st, "in");
+	n_in = stats_work(&st, "in", "lines");
 	n_out = stats_counter(&st, "out");
 	n_rej = stats_counter(&st, "rejected");
 	n_gaps = stats_counter(&st, "gaps");

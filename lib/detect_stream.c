@@ -996,7 +996,7 @@ struct detect_stream *detect_stream_new(const struct detect_stream_config *cfg)
 	ds->c_passed = stats_counter(s, "out");
 	ds->c_consumed = stats_counter(s, "consumed");
 	ds->c_rejected = stats_counter(s, "rejected");
-	ds->c_dies = stats_counter(s, "dies");
+	ds->c_dies = stats_work(s, "dies", "dies");
 	ds->c_die_done = stats_counter(s, "die_done");
 	ds->c_defects = stats_counter(s, "defects");
 	ds->c_summaries = stats_counter(s, "wafer_summaries");

@@ -379,7 +379,7 @@ int persist_run(const struct persist_opts *o)
 	signal(SIGXFSZ, SIG_IGN);
 	stdout_init();
 	stats_init(&p.st, 0);
-	p.c_in = stats_counter(&p.st, "in");
+	p.c_in = stats_work(&p.st, "in", "lines");
 	p.c_out = stats_counter(&p.st, "out");
 	p.c_journaled = stats_counter(&p.st, "journaled");
 	p.c_dup = stats_counter(&p.st, "duplicate");
