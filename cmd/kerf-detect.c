@@ -151,9 +151,16 @@ int main(int argc, char **argv)
 			ioerr = 1;
 			break;
 		}
-		if (ls == LINE_TOO_LONG)
-			r = detect_stream_too_long(ds, lr.prefix, lr.prefix_len, len, lr.lineno, lr.offset);
-		else if (len > 0)
+		if (ls == LINE_TOO_LONG) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "line of %zu bytes is longer than --max-line", len);
+			r = detect_stream_reject(ds, "too_long", msg, lr.prefix, lr.prefix_len, len, lr.lineno,
+						 lr.offset);
+		} else if (ls == LINE_CONTROL) {
+			char msg[LINE_CONTROL_MSG];
+			line_control_msg(line, lr.control_at, msg);
+			r = detect_stream_reject(ds, LINE_CONTROL_REASON, msg, line, len, len, lr.lineno, lr.offset);
+		} else if (len > 0)
 			r = detect_stream_line(ds, line, len, lr.lineno, lr.offset);
 		if (r < 0)
 			break;

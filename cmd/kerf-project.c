@@ -110,6 +110,12 @@ static void take(const struct line_reader *lr, enum line_status s, const char *l
 		reject(lr, "too_long", "line longer than --max-line", line, lr->prefix_len, len);
 		return;
 	}
+	if (s == LINE_CONTROL) {
+		char msg[LINE_CONTROL_MSG];
+		line_control_msg(line, lr->control_at, msg);
+		reject(lr, LINE_CONTROL_REASON, msg, line, len, len);
+		return;
+	}
 	switch (project_feed(&model, line, len)) {
 	case PROJECT_USED:
 		(*c_used)++;
@@ -138,6 +144,7 @@ static int drain(struct line_reader *lr, uint64_t due_ms, int timed)
 		enum line_status s = line_read(lr, &line, &len);
 		switch (s) {
 		case LINE_OK:
+		case LINE_CONTROL:
 		case LINE_TOO_LONG:
 			take(lr, s, line, len);
 			if (timed && (++n & 255) == 0 && mono_ms() >= due_ms)
@@ -184,9 +191,10 @@ static void feed_committed(void *arg, const char *line, size_t len)
 {
 	/* project_feed wants the line NUL-terminated; journal lines are not. */
 	struct line_reader *lr = arg;
-	char *copy = xstrndup(line, len);
+	char *copy = xmemdup(line, len);
 	lr->lineno++;
-	take(lr, LINE_OK, copy, len);
+	lr->control_at = line_control_at(copy, len);
+	take(lr, lr->control_at < len ? LINE_CONTROL : LINE_OK, copy, len);
 	free(copy);
 }
 
@@ -317,7 +325,7 @@ int main(int argc, char **argv)
 	if (!opt.no_maps)
 		model.wafer_done = draw_finished;
 	stats_init(&st, 0);
-	c_in = stats_counter(&st, "in");
+	c_in = stats_work(&st, "in", "lines");
 	c_used = stats_counter(&st, "used");
 	c_ignored = stats_counter(&st, "ignored");
 	c_rejected = stats_counter(&st, "rejected");

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 	if (!(rj = rejects_open(rejects_path)))
 		return KERF_EX_IOERR;
 	stats_init(&st, 0);
-	n_in = stats_counter(&st, "in");
+	n_in = stats_work(&st, "in", "lines");
 	n_out = stats_counter(&st, "out");
 	n_rej = stats_counter(&st, "rejected");
 	n_gaps = stats_counter(&st, "gaps");
@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		++*n_in;
+		/* A LINE_CONTROL line gets validate_line's own not_json. */
 		if (ls == LINE_TOO_LONG)
 			vd = validate_too_long(&v, line, lr.prefix_len, len, &res);
 		else

@@ -446,6 +446,17 @@ static void print_counters(json_t *c)
 		fputs("-", stdout);
 }
 
+/* The stage's work rate from its stats (kerf-events(5)): "2274.3 dies/s". */
+static void work_rate(json_t *c, char *out, size_t n)
+{
+	json_t *rate = json_object_get(c, "per_s");
+	const char *unit = json_string_value(json_object_get(c, "unit"));
+	if (json_is_number(rate) && unit)
+		snprintf(out, n, "%.1f %s/s", json_number_value(rate), unit);
+	else
+		snprintf(out, n, "-");
+}
+
 static int cmd_status(struct opts *o)
 {
 	const char *dir = target_dir(o);
@@ -491,11 +502,11 @@ static int cmd_status(struct opts *o)
 		printf("degraded\n");
 	if (json_is_integer(json_object_get(outcome, "exit_code")))
 		printf("exit code: %lld\n", (long long)json_integer_value(json_object_get(outcome, "exit_code")));
-	printf("%-16s %8s %-10s %-16s %s\n", "STAGE", "PID", "STATE", "QUEUE", "COUNTERS");
+	printf("%-16s %8s %-10s %-16s %-18s %s\n", "STAGE", "PID", "STATE", "QUEUE", "RATE", "COUNTERS");
 	stages = json_object_get(st, "stages");
 	json_array_foreach(stages, i, s) {
 		json_t *q = json_object_get(s, "queue");
-		char qs[40] = "-", ss[48];
+		char qs[40] = "-", ss[48], rs[48];
 		const char *sst = json_string_value(json_object_get(s, "state"));
 		if (json_is_integer(json_object_get(q, "bytes")))
 			snprintf(qs, sizeof qs, "%lld/%lld",
@@ -511,8 +522,9 @@ static int cmd_status(struct opts *o)
 		} else {
 			snprintf(ss, sizeof ss, "%s", sst ? sst : "?");
 		}
-		printf("%-16s %8lld %-10s %-16s ", json_string_value(json_object_get(s, "name")),
-		       (long long)json_integer_value(json_object_get(s, "pid")), ss, qs);
+		work_rate(json_object_get(s, "counters"), rs, sizeof rs);
+		printf("%-16s %8lld %-10s %-16s %-18s ", json_string_value(json_object_get(s, "name")),
+		       (long long)json_integer_value(json_object_get(s, "pid")), ss, qs, rs);
 		print_counters(json_object_get(s, "counters"));
 		const char *verdict = json_string_value(json_object_get(s, "verdict"));
 		if (verdict && strcmp(verdict, "ok"))

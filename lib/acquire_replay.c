@@ -168,13 +168,22 @@ static void flush_cb(void *arg)
 	acq_flush(arg);
 }
 
-static void reject_long(struct acq *a, struct rejects **rj, struct line_reader *lr, size_t len)
+/* A line the reader refused: a reject record, and nothing passed on. */
+static void reject_line(struct acq *a, struct rejects **rj, const struct line_reader *lr, enum line_status st,
+			const char *line, size_t len)
 {
+	char msg[LINE_CONTROL_MSG];
 	struct reject_info ri = {
 		.reason = "too_long", .msg = "line longer than --max-line", .run = a->run, .seq = -1,
-		.line = lr->lineno, .offset = lr->offset, .raw = lr->prefix, .raw_len = lr->prefix_len,
+		.line = lr->lineno, .offset = lr->offset, .raw = line, .raw_len = lr->prefix_len,
 		.len = len,
 	};
+	if (st == LINE_CONTROL) {
+		line_control_msg(line, lr->control_at, msg);
+		ri.reason = LINE_CONTROL_REASON;
+		ri.msg = msg;
+		ri.raw_len = len;
+	}
 	if (!*rj)
 		*rj = rejects_open(NULL);
 	if (*rj)
@@ -221,8 +230,8 @@ int acq_run_replay(struct acq *a, const struct acq_replay_opts *o)
 			rc = KERF_EX_IOERR;
 			break;
 		}
-		if (st == LINE_TOO_LONG) {
-			reject_long(a, &rj, &lr, len);
+		if (st == LINE_TOO_LONG || st == LINE_CONTROL) {
+			reject_line(a, &rj, &lr, st, line, len);
 			continue;
 		}
 		has_seq = peek_u64(line, len, "seq", &seq);
@@ -460,8 +469,8 @@ int acq_run_listen(struct acq *a, const struct acq_listen_opts *o)
 					    s.events == 0 ? "closed before any event" : "closed before run_end");
 			break;
 		}
-		if (st == LINE_TOO_LONG) {
-			reject_long(a, &rj, &lr, len);
+		if (st == LINE_TOO_LONG || st == LINE_CONTROL) {
+			reject_line(a, &rj, &lr, st, line, len);
 			continue;
 		}
 		look(&s, line, len);

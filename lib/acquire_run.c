@@ -26,7 +26,7 @@ void acq_init(struct acq *a)
 	a->state = "idle";
 	a->ready_timeout_s = 10;
 	stats_init(&a->stats, 0);
-	a->c_out = stats_counter(&a->stats, "out");
+	a->c_out = stats_work(&a->stats, "out", "events");
 	a->c_bytes = stats_counter(&a->stats, "bytes");
 	a->c_dies = stats_counter(&a->stats, "dies");
 	a->c_wafers = stats_counter(&a->stats, "wafers");

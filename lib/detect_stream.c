@@ -136,7 +136,7 @@ static struct item *reject_item(const char *run, const char *reason, const char 
 	it->reason = reason;
 	it->msg = xstrdup(msg);
 	it->rseq = seq;
-	it->buf = xstrndup(line, keep);
+	it->buf = xmemdup(line, keep);
 	it->len = keep;
 	it->full_len = full_len;
 	it->lineno = lineno;
@@ -834,7 +834,7 @@ static int take_die(struct detect_stream *ds, const char *line, size_t len, uint
 	d->slot = slot;
 	d->lineno = lineno;
 	d->offset = offset;
-	d->line = xstrndup(line, len);
+	d->line = xmemdup(line, len);
 	d->len = len;
 	d->seq = seq;
 	d->geom = ds->geom;
@@ -970,15 +970,13 @@ int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, u
 	return 0;
 }
 
-int detect_stream_too_long(struct detect_stream *ds, const char *prefix, size_t prefix_len, uint64_t full_len,
-			   uint64_t lineno, uint64_t offset)
+int detect_stream_reject(struct detect_stream *ds, const char *reason, const char *msg, const char *raw,
+			 size_t raw_len, uint64_t full_len, uint64_t lineno, uint64_t offset)
 {
 	uint64_t slot;
-	char msg[128];
 	if (reserve(ds, &slot) < 0)
 		return -1;
-	snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line", (unsigned long long)full_len);
-	pool_complete(ds->pool, slot, reject_item(ds->run, "too_long", msg, -1, prefix, prefix_len, full_len, lineno, offset, 0));
+	pool_complete(ds->pool, slot, reject_item(ds->run, reason, msg, -1, raw, raw_len, full_len, lineno, offset, 0));
 	return 0;
 }
 
@@ -998,7 +996,7 @@ struct detect_stream *detect_stream_new(const struct detect_stream_config *cfg)
 	ds->c_passed = stats_counter(s, "out");
 	ds->c_consumed = stats_counter(s, "consumed");
 	ds->c_rejected = stats_counter(s, "rejected");
-	ds->c_dies = stats_counter(s, "dies");
+	ds->c_dies = stats_work(s, "dies", "dies");
 	ds->c_die_done = stats_counter(s, "die_done");
 	ds->c_defects = stats_counter(s, "defects");
 	ds->c_summaries = stats_counter(s, "wafer_summaries");

@@ -18,7 +18,7 @@
  * same at any -j.
  *
  * Steps: detect_stream_new; detect_stream_line for every input line (and
- * detect_stream_too_long for a line the reader refused); detect_stream_end
+ * detect_stream_reject for a line the reader refused); detect_stream_end
  * at end of input or on a stop; detect_stream_free.
  */
 #ifndef KERF_DETECT_STREAM_H
@@ -53,9 +53,13 @@ struct detect_stream *detect_stream_new(const struct detect_stream_config *cfg);
  */
 int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, uint64_t lineno,
 		       uint64_t offset);
-/* A line longer than the limit: a reject record (too_long) in its place. */
-int detect_stream_too_long(struct detect_stream *ds, const char *prefix, size_t prefix_len,
-			   uint64_t full_len, uint64_t lineno, uint64_t offset);
+/*
+ * A line the reader refused (too long, or holding a raw control byte): a
+ * reject record in its place, with reason (a static string) and msg; raw
+ * is the line's first raw_len bytes, full_len its whole length.
+ */
+int detect_stream_reject(struct detect_stream *ds, const char *reason, const char *msg, const char *raw,
+			 size_t raw_len, uint64_t full_len, uint64_t lineno, uint64_t offset);
 /*
  * Close every row, finish every die taken so far, write everything out.
  * Returns the failure's exit code, or 0.

@@ -2,6 +2,7 @@
 #include "kerf.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,68 @@ void line_reader_release(struct line_reader *lr)
 {
 	free(lr->buf);
 	lr->buf = NULL;
+}
+
+/* The exact scan: outside strings tab, newline and CR are whitespace. */
+static size_t control_exact(const unsigned char *s, size_t len)
+{
+	int in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = s[i];
+		if (c < 0x20) {
+			if (in_str || (c != '\t' && c != '\n' && c != '\r'))
+				return i;
+		} else if (c == '"') {
+			in_str = !in_str;
+		} else if (c == '\\' && in_str && i + 1 < len && s[i + 1] >= 0x20) {
+			i++;
+		}
+	}
+	return len;
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+size_t line_control_at(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	/* A 64-bit word at a time, whether any of its bytes is below 0x20:
+	 * in (w - 0x20..20) & ~w the lowest such byte always sets its high
+	 * bit (no borrow reaches it), so nothing is missed, and only a line
+	 * that has one pays for the exact scan.  Four words per step. */
+	for (; i + 32 <= len; i += 32) {
+		uint64_t w[4];
+		memcpy(w, p + i, 32);
+		if ((((w[0] - ONES * 0x20) & ~w[0]) | ((w[1] - ONES * 0x20) & ~w[1]) |
+		     ((w[2] - ONES * 0x20) & ~w[2]) | ((w[3] - ONES * 0x20) & ~w[3])) & HIGHS)
+			return control_exact(p, len);
+	}
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if ((w - ONES * 0x20) & ~w & HIGHS)
+			return control_exact(p, len);
+	}
+	for (; i < len; i++)
+		if (p[i] < 0x20)
+			return control_exact(p, len);
+	return len;
+}
+
+void line_control_msg(const char *line, size_t at, char msg[LINE_CONTROL_MSG])
+{
+	snprintf(msg, LINE_CONTROL_MSG, "at byte %zu: raw control byte 0x%02x", at + 1,
+		 (unsigned)(unsigned char)line[at]);
+}
+
+/* A whole line of n bytes at base: LINE_OK, or LINE_CONTROL. */
+static enum line_status whole(struct line_reader *lr, char *base, size_t n)
+{
+	lr->control_at = line_control_at(base, n);
+	return lr->control_at < n ? LINE_CONTROL : LINE_OK;
 }
 
 /* Read more input after buf[end].  1: got bytes or EOF, else a status. */
@@ -121,7 +184,7 @@ enum line_status line_read(struct line_reader *lr, char **line, size_t *len)
 			lr->missing_newline = 0;
 			*line = base;
 			*len = n;
-			return LINE_OK;
+			return whole(lr, base, n);
 		}
 		lr->scan = avail;
 		if (avail > lr->max) {
@@ -144,7 +207,7 @@ enum line_status line_read(struct line_reader *lr, char **line, size_t *len)
 			lr->missing_newline = 1;
 			*line = base;
 			*len = avail;
-			return LINE_OK;
+			return whole(lr, base, avail);
 		}
 		if ((rc = fill(lr)) >= 0)
 			return (enum line_status)rc;

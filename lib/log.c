@@ -117,7 +117,7 @@ static void emit_json(enum log_level lvl, const char *msg, json_t *fields)
 	json_object_set_new(rec, "msg", m ? m : json_string("(message not valid UTF-8)"));
 	if (fields)
 		json_object_update_missing(rec, fields);
-	s = json_dumps(rec, JSON_COMPACT);
+	s = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	if (s) {
 		size_t n = strlen(s);
 		s[n] = '\n';

@@ -352,6 +352,13 @@ static int run_loop(struct persist *p)
 			reject(p, &lr, "too_long", "line longer than --max-line", line, lr.prefix_len, len);
 			continue;
 		}
+		if (ls == LINE_CONTROL) {
+			char msg[LINE_CONTROL_MSG];
+			++*p->c_in;
+			line_control_msg(line, lr.control_at, msg);
+			reject(p, &lr, LINE_CONTROL_REASON, msg, line, len, len);
+			continue;
+		}
 		if ((rc = handle_line(p, &lr, line, len)) != 0)
 			break;
 		stats_tick(&p->st);
@@ -379,7 +386,7 @@ int persist_run(const struct persist_opts *o)
 	signal(SIGXFSZ, SIG_IGN);
 	stdout_init();
 	stats_init(&p.st, 0);
-	p.c_in = stats_counter(&p.st, "in");
+	p.c_in = stats_work(&p.st, "in", "lines");
 	p.c_out = stats_counter(&p.st, "out");
 	p.c_journaled = stats_counter(&p.st, "journaled");
 	p.c_dup = stats_counter(&p.st, "duplicate");

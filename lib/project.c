@@ -143,8 +143,6 @@ void project_init(struct project *p)
 	p->last_hit = -1;
 	p->classes[PROJECT_CLASSES].name = xstrdup("other");
 	p->classes[PROJECT_CLASSES].num = -1;
-	p->stage_prev = json_object();
-	p->stage_rate = json_object();
 	p->start_ms = p->rate_ms = mono_ms();
 }
 
@@ -183,8 +181,6 @@ void project_release(struct project *p)
 	free(p->t_first);
 	free(p->t_last);
 	json_decref(p->status);
-	json_decref(p->stage_prev);
-	json_decref(p->stage_rate);
 	memset(p, 0, sizeof *p);
 }
 
@@ -737,42 +733,6 @@ int project_stage_queue(const json_t *stage, double *used, double *cap)
 	return 0;
 }
 
-/*
- * Throughput per stage from the change of its "out" (or "in") counter.
- * The counters come from the stage's periodic stats records, so the time
- * base is the record's own "elapsed_ms" when it has one (exact); else the
- * wall clock, waiting for the counter to move (or for three seconds) so a
- * status rewritten between two stats records does not read as a stall.
- */
-static void stage_rates(struct project *p, uint64_t now)
-{
-	static const char *const keys[] = { "out", "events_out", "in", "events_in", "lines", NULL };
-	static const char *const tkeys[] = { "elapsed_ms", NULL };
-	json_t *stages = json_object_get(p->status, "stages"), *st;
-	size_t i;
-	json_array_foreach(stages, i, st) {
-		const char *name = json_string_value(json_object_get(st, "name"));
-		double n, tb;
-		int have_tb;
-		json_t *prev;
-		if (!name || !project_stage_num(st, keys, &n))
-			continue;
-		have_tb = project_stage_num(st, tkeys, &tb);
-		if (!have_tb)
-			tb = (double)now;
-		prev = json_object_get(p->stage_prev, name);
-		if (prev) {
-			double n0 = json_number_value(json_object_get(prev, "n"));
-			double t0 = json_number_value(json_object_get(prev, "ms"));
-			if (tb == t0 || (!have_tb && n == n0 && tb - t0 < 3000))
-				continue; /* the same record, or not moved yet: keep the base */
-			if (tb > t0 && n >= n0)
-				json_object_set_new(p->stage_rate, name, json_real((n - n0) * 1000.0 / (tb - t0)));
-		}
-		json_object_set_new(p->stage_prev, name, json_pack("{s:f,s:f}", "n", n, "ms", tb));
-	}
-}
-
 int project_status_read(struct project *p, const char *path)
 {
 	struct stat st;
@@ -794,7 +754,6 @@ int project_status_read(struct project *p, const char *path)
 	p->status_mtime_ns = mt;
 	p->status_size = (long long)st.st_size;
 	p->status_version++;
-	stage_rates(p, mono_ms());
 	return 1;
 }
 
@@ -958,17 +917,8 @@ json_t *project_snapshot(const struct project *p, int final)
 			"category", jstr(a->category), "set", a->set, "critical", a->critical));
 	}
 	json_object_set_new(o, "alarms", alarms);
-	if (json_is_array(json_object_get(p->status, "stages"))) {
-		json_t *stages = json_deep_copy(json_object_get(p->status, "stages")), *st;
-		size_t i;
-		json_array_foreach(stages, i, st) {
-			const char *name = json_string_value(json_object_get(st, "name"));
-			json_t *r = name ? json_object_get(p->stage_rate, name) : NULL;
-			if (json_is_object(st) && r && !json_object_get(st, "per_s"))
-				json_object_set_new(st, "per_s", json_real(round(json_number_value(r) * 10) / 10));
-		}
-		json_object_set_new(o, "stages", stages);
-	}
+	if (json_is_array(json_object_get(p->status, "stages")))
+		json_object_set_new(o, "stages", json_deep_copy(json_object_get(p->status, "stages")));
 	if (p->end_status)
 		json_object_set_new(o, "stream_status", json_string(p->end_status));
 	if (final)

@@ -140,9 +140,6 @@ struct project {
 	uint64_t status_version;      /* bumps when a new status was read */
 	long long status_mtime_ns;
 	long long status_size;
-	/* Per-stage throughput computed from counters between reads, by name. */
-	json_t *stage_prev;           /* {"name":{"n":counter,"ms":time}} */
-	json_t *stage_rate;           /* {"name":events per second} */
 	uint64_t start_ms;
 
 	/* log10 of the smallest and largest defect area (µm²) kept so far, for marker sizes. */

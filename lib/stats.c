@@ -1,6 +1,7 @@
 /* stats.c: see stats.h. */
 #include "kerf.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ void stats_init(struct stats *s, uint64_t interval_ms)
 		interval_ms = (e && parse_duration_ms(e, 1, &v) == 0 && v > 0) ? v : 1000;
 	}
 	s->interval_ms = interval_ms;
-	s->start_ms = s->last_ms = mono_ms();
+	s->start_ms = s->last_ms = s->work_prev_ms = mono_ms();
+	s->work = -1;
 }
 
 uint64_t *stats_counter(struct stats *s, const char *name)
@@ -28,6 +30,24 @@ uint64_t *stats_counter(struct stats *s, const char *name)
 	s->name[s->n] = name;
 	s->val[s->n] = 0;
 	return &s->val[s->n++];
+}
+
+uint64_t *stats_work(struct stats *s, const char *name, const char *unit)
+{
+	uint64_t *c = stats_counter(s, name);
+	s->work = (int)(c - s->val);
+	s->unit = unit;
+	return c;
+}
+
+/* Work per second: since the previous record, or over the whole run. */
+static double per_s(const struct stats *s, uint64_t work, uint64_t now, int final)
+{
+	if (final)
+		return now > s->start_ms ? (double)work * 1000.0 / (double)(now - s->start_ms) : s->per_s;
+	if (now <= s->work_prev_ms)
+		return s->per_s;
+	return (double)(work - s->work_prev) * 1000.0 / (double)(now - s->work_prev_ms);
 }
 
 void stats_latency(struct stats *s, uint64_t us)
@@ -60,9 +80,16 @@ uint64_t stats_percentile(const struct stats *s, double p)
 json_t *stats_json(const struct stats *s, int final)
 {
 	json_t *o = json_object();
+	uint64_t now = mono_ms();
 	for (int i = 0; i < s->n; i++)
 		json_object_set_new(o, s->name[i], json_integer((json_int_t)s->val[i]));
-	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - s->start_ms)));
+	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(now - s->start_ms)));
+	if (s->work >= 0) {
+		uint64_t work = s->val[s->work];
+		json_object_set_new(o, "work", json_integer((json_int_t)work));
+		json_object_set_new(o, "unit", json_string(s->unit));
+		json_object_set_new(o, "per_s", json_real(round(per_s(s, work, now, final) * 10) / 10));
+	}
 	if (s->lat_n) {
 		json_object_set_new(o, "lat_p50_us", json_integer((json_int_t)stats_percentile(s, 50)));
 		json_object_set_new(o, "lat_p99_us", json_integer((json_int_t)stats_percentile(s, 99)));
@@ -81,8 +108,16 @@ json_t *stats_json(const struct stats *s, int final)
 
 void stats_emit(struct stats *s, int final)
 {
+	json_t *rec = stats_json(s, final);
 	s->last_ms = mono_ms();
-	log_msg(LOG_INFO, stats_json(s, final), "stats");
+	/* The next per_s starts from this record's own figures, so a reader
+	 * gets it back from two records' work and elapsed_ms. */
+	if (s->work >= 0) {
+		s->per_s = json_real_value(json_object_get(rec, "per_s"));
+		s->work_prev = (uint64_t)json_integer_value(json_object_get(rec, "work"));
+		s->work_prev_ms = s->start_ms + (uint64_t)json_integer_value(json_object_get(rec, "elapsed_ms"));
+	}
+	log_msg(LOG_INFO, rec, "stats");
 }
 
 void stats_tick(struct stats *s)

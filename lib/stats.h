@@ -4,9 +4,18 @@
  * "final":true).  The supervisor reads these records from each stage's
  * stderr to fill status.json.
  *
+ * Every record also says how much work the stage has done, in the one way
+ * every reader (kerf status, the dashboard) uses: "work", the count of
+ * the stage's unit of work (one of its counters, named by stats_work),
+ * "unit", that unit ("events", "lines", "dies"), and "per_s", work per
+ * second since the previous record, in the final record over the whole
+ * run.  Lines passed on are not the measure: kerf-detect replaces each
+ * die by other events and passes few lines on while it works hardest.
+ *
  * Steps: stats_init; stats_counter for each named counter (keep the
- * pointer and increment it on the hot path); stats_tick in the main loop;
- * stats_emit(s, 1) at exit; stats_release.
+ * pointer and increment it on the hot path) and stats_work for the one
+ * that counts the work; stats_tick in the main loop; stats_emit(s, 1) at
+ * exit; stats_release.
  */
 #ifndef KERF_STATS_H
 #define KERF_STATS_H
@@ -22,6 +31,12 @@ struct stats {
 	const char *name[STATS_MAX];
 	uint64_t val[STATS_MAX];
 	uint64_t interval_ms, last_ms, start_ms;
+	/* The work counter (an index into val, -1 if none) and its unit;
+	 * its value and the time at the previous record, for per_s. */
+	int work;
+	const char *unit;
+	uint64_t work_prev, work_prev_ms;
+	double per_s;
 	/* Latency histogram, log2 buckets of microseconds. */
 	uint64_t lat[STATS_BUCKETS];
 	uint64_t lat_n;
@@ -35,6 +50,11 @@ struct stats {
 void stats_init(struct stats *s, uint64_t interval_ms);
 /* A counter by name (created at 0 on first use); the pointer stays valid. */
 uint64_t *stats_counter(struct stats *s, const char *name);
+/*
+ * The counter 'name' (as stats_counter) is the stage's work, counted in
+ * 'unit' (a static string).  Call it once, before the first record.
+ */
+uint64_t *stats_work(struct stats *s, const char *name, const char *unit);
 /* Record one latency in microseconds. */
 void stats_latency(struct stats *s, uint64_t us);
 /* Latency percentile (0..100) in microseconds; 0 when none recorded. */

@@ -576,7 +576,7 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 			s->progress_ms = mono_ms();
 		}
 	}
-	out = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	out = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (out) {
 		size_t n = strlen(out);
 		out[n] = '\n';

@@ -219,8 +219,9 @@ static double elapsed_s(const struct project *p)
 
 static int draw_stages(struct tty *t, const struct project *p, int y, int w)
 {
-	static const char *const out_keys[] = { "out", "events_out", "in", "lines", NULL };
-	static const char *const rate_keys[] = { "per_s", "rate", "throughput", "eps", NULL };
+	/* The stage's own account of its work (kerf-events(5), Stats records). */
+	static const char *const work_keys[] = { "work", NULL };
+	static const char *const rate_keys[] = { "per_s", NULL };
 	json_t *stages = json_object_get(p->status, "stages"), *st;
 	size_t i;
 	int with_pid, xs, xq;
@@ -234,22 +235,24 @@ static int draw_stages(struct tty *t, const struct project *p, int y, int w)
 		put(y++, 2, colour(t, C_DIM), "no stages in status.json");
 		return y + 1;
 	}
-	/* Columns: name, pid (when there is room), state, per s, out, queue. */
+	/* Columns: name, pid (when there is room), state, work per second,
+	 * work done and its unit, queue. */
 	with_pid = w >= 62;
 	xs = with_pid ? 21 : 13;
-	xq = xs + 29;
+	xq = xs + 33;
 	if (with_pid)
-		put(y++, 2, A_DIM, "%-10s %7s %-10s %8s %8s  %s", "stage", "pid", "state", "per s", "out", "queue");
+		put(y++, 2, A_DIM, "%-10s %7s %-8s %7s %7s %-6s  %s", "stage", "pid", "state", "per s", "work", "",
+		    "queue");
 	else
-		put(y++, 2, A_DIM, "%-10s %-10s %8s %8s  %s", "stage", "state", "per s", "out", "queue");
+		put(y++, 2, A_DIM, "%-10s %-8s %7s %7s %-6s  %s", "stage", "state", "per s", "work", "", "queue");
 	json_array_foreach(stages, i, st) {
 		const char *name = json_string_value(json_object_get(st, "name"));
 		const char *state = json_string_value(json_object_get(st, "state"));
 		const char *shown;
+		const char *unit = json_string_value(json_object_get(json_object_get(st, "counters"), "unit"));
 		json_t *pid = json_object_get(st, "pid");
-		double out = 0, rate = 0, used, cap;
-		char sp[16], so[16], srate[16];
-		int have_rate;
+		double work = 0, rate = 0, used, cap;
+		char sp[16], swork[16], srate[16];
 		if (y >= H - 2)
 			break;
 		shown = name ? name : "?";
@@ -259,25 +262,20 @@ static int draw_stages(struct tty *t, const struct project *p, int y, int w)
 			snprintf(sp, sizeof sp, "%lld", (long long)json_integer_value(pid));
 		else
 			snprintf(sp, sizeof sp, "-");
-		have_rate = project_stage_num(st, rate_keys, &rate);
-		if (!have_rate && name && json_is_number(json_object_get(p->stage_rate, name))) {
-			rate = json_number_value(json_object_get(p->stage_rate, name));
-			have_rate = 1;
-		}
-		if (have_rate)
+		if (project_stage_num(st, rate_keys, &rate))
 			human(rate, srate, sizeof srate);
 		else
 			snprintf(srate, sizeof srate, "-");
-		if (project_stage_num(st, out_keys, &out))
-			human(out, so, sizeof so);
+		if (project_stage_num(st, work_keys, &work))
+			human(work, swork, sizeof swork);
 		else
-			snprintf(so, sizeof so, "-");
+			snprintf(swork, sizeof swork, "-");
 		if (with_pid)
 			put(y, 2, 0, "%-10.10s %7s ", shown, sp);
 		else
 			put(y, 2, 0, "%-10.10s ", shown);
-		put(y, xs, colour(t, state_pair(state)), "%-10.10s", state ? state : "-");
-		put(y, xs + 11, 0, "%8s %8s  ", srate, so);
+		put(y, xs, colour(t, state_pair(state)), "%-8.8s", state ? state : "-");
+		put(y, xs + 9, 0, "%7s %7s %-6.6s  ", srate, swork, unit ? unit : "");
 		if (project_stage_queue(st, &used, &cap)) {
 			if (cap > 0 && w - xq >= 8) {
 				int bw = w - xq - 6 < 22 ? w - xq - 6 : 22;

@@ -61,6 +61,14 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *xmemdup(const void *p, size_t n)
+{
+	char *s = xmalloc(n + 1);
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

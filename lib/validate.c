@@ -951,11 +951,19 @@ enum validate_verdict validate_line(struct validate *v, const char *line, size_t
 	arena.failed = 0;
 	ev = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	arena.on = 0;
+	v->ev = ev;
+	if (!ev && (arena.failed || json_error_code(&err) == json_error_out_of_memory))
+		return reject(res, "too_complex", "parsing the line would take more than %zu bytes of memory",
+			      arena.budget);
+	/* jansson drops a NUL right after a number or a literal, so
+	 * {"x":1<NUL>} parses; the raw bytes, which are passed on, decide. */
+	size_t bad = line_control_at(line, len);
+	if (bad < len) {
+		char msg[LINE_CONTROL_MSG];
+		line_control_msg(line, bad, msg);
+		return reject(res, LINE_CONTROL_REASON, "%s", msg);
+	}
 	if (!ev) {
-		if (arena.failed || json_error_code(&err) == json_error_out_of_memory)
-			return reject(res, "too_complex",
-				      "parsing the line would take more than %zu bytes of memory",
-				      arena.budget);
 		switch (json_error_code(&err)) {
 		case json_error_duplicate_key:
 			return reject(res, "duplicate_key", "at byte %d: %s", err.position, err.text);
@@ -965,7 +973,6 @@ enum validate_verdict validate_line(struct validate *v, const char *line, size_t
 			return reject(res, "not_json", "at byte %d: %s", err.position, err.text);
 		}
 	}
-	v->ev = ev;
 	if (!json_is_object(ev))
 		return reject(res, "not_object", "line is JSON but not an object");
 

@@ -1,7 +1,8 @@
 /*
  * validate.h: the checks behind kerf-validate, one line at a time.  It
  * owns the strict parse (jansson: no duplicate keys, no NaN, valid UTF-8,
- * a memory budget), the envelope and each event type's fields, types
+ * a memory budget; and no raw control byte, which jansson lets through
+ * after a number), the envelope and each event type's fields, types
  * and ranges, the inline die image checksum, and the per-run state those
  * checks need: the geometry from run_start and the sequence tracking
  * (gaps, duplicates, order).  Nothing is allocated per line beyond

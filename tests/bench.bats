@@ -69,6 +69,24 @@ setup_file() {
 	assert_output ""
 }
 
+@test "scripts/bench on a tree built with plain make builds the helpers it needs and runs" {
+	# A copy of the tree as `git clone ... && make` leaves it: the
+	# programs built, the unit helpers (make units) not.
+	local src=$BATS_TEST_DIRNAME/.. copy=$BATS_TEST_TMPDIR/tree
+	mkdir "$copy" "$BATS_TEST_TMPDIR/scratch"
+	tar -C "$src" --exclude=./.git --exclude=./build/san --exclude=./build/release/tests \
+		--exclude=./runs --exclude=./bench -cf - . | tar -C "$copy" -xf -
+	make -C "$copy" -s all
+	[ ! -e "$copy/build/release/tests/bench-jansson" ]
+	env -u KERF_BIN -u KERF_UNIT -u KERF_UNITS TMPDIR="$BATS_TEST_TMPDIR/scratch" \
+		"$copy/scripts/bench" --smoke --no-save >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" ||
+		{ cat "$BATS_TEST_TMPDIR/err"; false; }
+	for p in bench-jansson bench-e2e bench-rerun; do
+		[ -x "$copy/build/release/tests/$p" ]
+	done
+	grep -q '^goals: ' "$BATS_TEST_TMPDIR/out"
+}
+
 @test "scripts/bench refuses an unknown option with exit 64" {
 	run "$BENCH" --no-such-option
 	assert_failure 64

@@ -58,6 +58,45 @@ setup() {
 	assert_output ""
 }
 
+@test "kerf status and status.json count kerf-detect's work in dies, with a rate from its stats while it works" {
+	KERF_STATS_MS=100 kerf run -C "$R" --wafers 2 --seed 5 --no-project \
+		--acquire-arg=--rate --acquire-arg=300 >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! st=0
+	# While it works, kerf status says how many dies a second kerf-detect
+	# compares, not the few lines it passes on.
+	busy() {
+		kerf status -C "$R" >"$BATS_TEST_TMPDIR/status" 2>/dev/null &&
+			grep -Eq '^kerf-detect +[0-9]+ running .* ([1-9][0-9]*\.[0-9]|0\.[1-9]) dies/s ' \
+				"$BATS_TEST_TMPDIR/status"
+	}
+	wait_for -t 60 busy || { kill "$pid" 2>/dev/null; wait "$pid"; false; }
+	grep -E '^kerf-detect ' "$BATS_TEST_TMPDIR/status" | grep -Eq ' dies=([0-9]+) .*work=\1( |$)'
+	wait "$pid" || st=$?
+	[ "$st" = 0 ] || { cat "$BATS_TEST_TMPDIR/err"; false; }
+
+	# At the end: work is the dies it processed, each with its die_done
+	# in the journal, every die kerf-acquire made.
+	c=$(jq -c '.stages[] | select(.name == "kerf-detect") | .counters' "$R/status.json")
+	[ "$(jq -r .unit <<<"$c")" = dies ]
+	work=$(jq .work <<<"$c")
+	[ "$work" -gt 0 ]
+	[ "$(jq .dies <<<"$c")" = "$work" ]
+	[ "$(cat "$R"/journal/seg-*.ndjson | grep -c '"type":"die_done"')" = "$work" ]
+	[ "$(jq '.stages[] | select(.name == "kerf-acquire") | .counters.dies' "$R/status.json")" = "$work" ]
+
+	# per_s is computed from the counters: the change of work over the
+	# change of elapsed_ms since the previous stats record (the first:
+	# since the start; the final: over the whole run).
+	jq -s '[.[] | select(.stage == "kerf-detect" and .msg == "stats")] as $r
+		| [range(0; $r | length) as $i | $r[$i] as $b
+		   | (if $i == 0 or $b.final then {work: 0, elapsed_ms: 0} else $r[$i - 1] end) as $a
+		   | (($b.work - $a.work) * 1000 / ($b.elapsed_ms - $a.elapsed_ms)) - $b.per_s
+		   | fabs <= 0.051]
+		| length > 2 and all' "$R/log.ndjson" >"$BATS_TEST_TMPDIR/check"
+	[ "$(cat "$BATS_TEST_TMPDIR/check")" = true ]
+	[ "$(jq 'select(.stage == "kerf-detect" and .final) | .per_s > 0' "$R/log.ndjson")" = true ]
+}
+
 @test "a failing middle stage fails the whole run, names it, and leaves no stage running" {
 	run --separate-stderr kerf run -C "$R" --grace 2s \
 		--stage 'kerf-acquire --sim --wafers 2 --seed 4' \

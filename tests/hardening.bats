@@ -3,7 +3,7 @@
 # nothing escape its run directory: a full file system and the file size
 # limit (RLIMIT_FSIZE) under kerf-persist and the supervisor; hostile run,
 # lot and wafer ids; symbolic links planted in the run directory; a full
-# standard output for every program.
+# standard output for every program; raw NUL bytes on every stage's input.
 #
 # The full-disk tests mount a small tmpfs (they need root; they skip when
 # mount is refused).
@@ -362,4 +362,68 @@ pipeline() {
 			[ ! -s rej.ndjson ] || { echo "$d mm, pitch $p:"; head -c 300 rej.ndjson; false; }
 		done
 	done
+}
+
+# with_nul FILE LINE...: FILE with a raw NUL byte put after the first
+# number of each LINE (`"seq":5,` becomes `"seq":5<NUL>,`), where
+# jansson would read past it.
+with_nul() {
+	local f=$1 script=
+	shift
+	local l
+	for l in "$@"; do script+="${l}s/\"seq\":\([0-9]*\),/\"seq\":\1\x00,/;"; done
+	sed "$script" "$f"
+}
+
+# no_nul FILE: FILE holds no NUL byte.
+no_nul() {
+	tr -d '\000' <"$1" | cmp -s - "$1"
+}
+
+# reasons FILE: "reason line" of each reject record in FILE.
+reasons() {
+	jq -r 'select(.reason) | "\(.reason) \(.line)"' "$1"
+}
+
+@test "kerf-detect rejects lines holding a raw NUL byte with reason not_json and passes no NUL on" {
+	# Line 2 is a state event, which detect passes on; line 5 a die.
+	with_nul "$SMALL" 2 5 >in
+	! no_nul in
+	kerf-detect -j 2 --keep-images --rejects rej <in >out 2>err
+	no_nul out
+	[ "$(reasons rej)" = "$(printf 'not_json 2\nnot_json 5')" ]
+	[ "$(jq -r 'select(.line == 2) | .msg' rej)" = "at byte 44: raw control byte 0x00" ]
+	# Every other line is there: the other state events, every other die
+	# image (--keep-images) with its die_done.
+	[ "$(grep -c '"type":"state"' out)" = "$(($(grep -c '"type":"state"' "$SMALL") - 1))" ]
+	[ "$(grep -c '"type":"die_done"' out)" = "$(($(grep -c '"type":"die"' "$SMALL") - 1))" ]
+}
+
+@test "kerf-detect keeps a too-long line's first bytes, NUL bytes and all, in its reject record" {
+	{ head -1 "$SMALL"; printf '{"type":"state","note":"a\0b%02000d"}\n' 0; } >in
+	kerf-detect --max-line 1K --rejects rej <in >out 2>err
+	[ "$(jq -r '[.reason, .len, .raw_cut] | @tsv' rej)" = "$(printf 'too_long\t2029\ttrue')" ]
+	# The NUL is shown as U+FFFD and the bytes after it are the line's.
+	[ "$(jq -r '.raw' rej)" = "$(printf '{"type":"state","note":"a\xef\xbf\xbdb%0485d' 0)" ]
+}
+
+@test "kerf-persist rejects a line holding a raw NUL byte with reason not_json and journals no NUL" {
+	n=$(grep -n '"type":"defect"' "$S" | head -1 | cut -d: -f1)
+	with_nul "$S" "$n" >in
+	kerf-persist -C R <in >out 2>err
+	no_nul out
+	cat R/journal/seg-*.ndjson >journal
+	no_nul journal
+	[ "$(reasons R/rejects.ndjson)" = "not_json $n" ]
+	[ "$(($(wc -l <out) + 1))" = "$(wc -l <in)" ]
+	kerf-persist --verify -C R
+}
+
+@test "kerf-acquire --replay rejects a recorded line holding a raw NUL byte with reason not_json" {
+	with_nul "$SMALL" 7 >rec
+	kerf-acquire --replay rec >out 2>err
+	no_nul out
+	[ "$(reasons err)" = "not_json 7" ]
+	# The rest is replayed byte for byte.
+	sed 7d "$SMALL" | cmp - out
 }

@@ -52,10 +52,13 @@ setup() {
 	[ $((big - small)) -lt 8000 ]
 }
 
-@test "line reader treats NUL bytes as ordinary bytes of a line" {
-	run "$TLINE" 100 < <(printf 'a\0b\nc\n')
+@test "line reader reports a line holding a raw control byte, with its offset, and never as ok" {
+	# A NUL does not cut the line; tab and CR are whitespace outside
+	# strings only; an escaped quote does not end a string.
+	run "$TLINE" 100 < <(printf 'a\0b\nc\n{"a":\t1}\r\n{"a":"x\ty"}\n{"a":"\\"\x01"}\n{"a":1}\x1f')
 	assert_success
-	assert_output "$(printf 'ok 1 0 3\nok 2 4 1\neof')"
+	assert_output "$(printf '%s\n' 'control 1 0 3 1' 'ok 2 4 1' 'ok 3 6 9' 'control 4 16 11 7' \
+		'control 5 28 11 8' 'control 6 40 8 7 nonl' eof)"
 }
 
 @test "event ids are XXH3-64 of run and seq joined by a newline" {

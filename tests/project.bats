@@ -354,18 +354,21 @@ tm_frame_ge() {
 	grep -q 'run t-proj' "$D/screen"
 	grep -q 'elapsed 01:02:03' "$D/screen"
 	grep -q 'detect .*4303 running .*75%' "$D/screen"
-	grep -q 'validate .*9177' "$D/screen"
+	# A stage's rate and work are its own: detect counts dies, not the
+	# few lines it passes on.
+	grep -q 'detect .*4303 running *930 *9168 dies' "$D/screen"
+	grep -q 'validate .*running *1836 *9180 lines' "$D/screen"
 	grep -q 'particle *107' "$D/screen"
 	grep -q 'WAFER W02' "$D/screen"
 	grep -q '1042 *clear warning *stage vacuum low' "$D/screen"
 	grep -q 'wafers *2/2' "$D/screen"
 	# The supervisor's word changes: so does the screen.  Detect's next
-	# stats record says 5000 more out in 1000 ms: 5000 per second.
-	jq -c '.state = "paused" | .stages[2].counters.out = 14100 | .stages[2].counters.elapsed_ms = 6000' \
+	# stats record: 14100 dies, 5000 per second.
+	jq -c '.state = "paused" | .stages[2].counters.work = 14100 | .stages[2].counters.per_s = 5000' \
 		"$DATA/project/status.json" > "$D/status.tmp"
 	mv "$D/status.tmp" "$D/status.json"
 	wait_for tm_has 'state paused'
-	wait_for tm_has 'detect .*4303 running *5000 *14.1k'
+	wait_for tm_has 'detect .*4303 running *5000 *14.1k dies'
 	exec 7>&-
 	wait_for tm_has 'EXIT=0'
 }
@@ -424,6 +427,18 @@ tm_frame_ge() {
 	[ "$(jq '.used + .ignored + .rejected' <<< "$stats")" -eq 15 ]
 	[ "$(jq .rejected <<< "$stats")" -eq 2 ]
 	[ "$(grep -c '"reason":"json"' <<< "$stderr")" -eq 2 ]
+}
+
+@test "kerf-project rejects a line holding a raw NUL byte with reason not_json and does not draw it" {
+	# A NUL after a number in a defect: the defect is not counted.
+	sed '11s/"index":0,/"index":0\x00,/' "$RUNF" > "$D/nul.ndjson"
+	run --separate-stderr kerf-project -C "$D" --no-maps < "$D/nul.ndjson"
+	assert_success
+	assert_line --index 0 --partial "1192 dies inspected, 224 defects"
+	stats=$(grep '"final":true' <<< "$stderr")
+	[ "$(jq -c '[.in, .used, .rejected]' <<< "$stats")" = "[1429,1428,1]" ]
+	[ "$(jq -r 'select(.reason) | [.reason, .line, .msg] | @tsv' <<< "$stderr")" = \
+		"$(printf 'not_json\t11\tat byte 146: raw control byte 0x00')" ]
 }
 
 @test "mutated lines (cut, flipped bytes, bad UTF-8) never crash it and every map still renders" {

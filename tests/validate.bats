@@ -143,6 +143,16 @@ xxh3() {
 	[ "$(jq -s length rej)" -gt 0 ]
 }
 
+@test "kerf-validate rejects a raw NUL byte after a number or a literal as not_json and passes no NUL on" {
+	# jansson's json_loadb parses {"x":123<NUL>} as {"x":123}.
+	kerf-validate -r rej <"$V/not_json-nul-number.in" >out 2>err
+	cmp out <(head -1 "$V/not_json-nul-number.in")
+	[ "$(jq -r '[.reason, .line, .msg] | @tsv' rej)" = "$(printf '%s\n' \
+		$'not_json\t2\tat byte 137: raw control byte 0x00' \
+		$'not_json\t3\tat byte 144: raw control byte 0x00')" ]
+	adds_up err
+}
+
 @test "kerf-validate rejects 10,000-deep nesting of objects and arrays without crashing" {
 	{ printf '{"a":%.0s' $(seq 10000); printf '1'; printf '}%.0s' $(seq 10000); echo
 	  printf '[%.0s' $(seq 10000); printf ']%.0s' $(seq 10000); echo; } >in

@@ -4,7 +4,9 @@
  * limit (1..256, small so that the too-long path is taken often); the
  * rest is the input, read from a memfd like stdin.  It checks what the
  * reader promises: every line and every cut line is where the input
- * says, offsets and line numbers add up, nothing is lost.
+ * says, offsets and line numbers add up, nothing is lost, and a line is
+ * LINE_CONTROL exactly when a plain byte-by-byte scan finds a raw control
+ * byte that JSON allows nowhere.
  *
  * FUZZ_LIBS: base64 cli event line log reject sig stats util
  */
@@ -17,6 +19,23 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The reference for line_control_at: one byte at a time, no shortcut. */
+static size_t control_ref(const unsigned char *s, size_t len)
+{
+	int in_str = 0, esc = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x20 && (in_str || (s[i] != '\t' && s[i] != '\n' && s[i] != '\r')))
+			return i;
+		if (esc)
+			esc = 0;
+		else if (in_str && s[i] == '\\')
+			esc = 1;
+		else if (s[i] == '"')
+			in_str = !in_str;
+	}
+	return len;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -76,11 +95,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lines++;
 		if (lr.lineno != lines || lr.offset != pos)
 			abort();
-		if (st == LINE_OK) {
+		if (st == LINE_OK || st == LINE_CONTROL) {
+			size_t at = control_ref((const unsigned char *)line, len);
 			if (len > max || line[len] != '\0' || memchr(line, '\n', len) ||
 			    memcmp(line, in + pos, len) != 0)
 				abort();
-			envelope(line, len);
+			if (st == LINE_OK ? at != len : at != lr.control_at || at >= len)
+				abort();
+			if (line_control_at(line, len) != at)
+				abort();
+			if (st == LINE_OK)
+				envelope(line, len);
 		} else {
 			size_t keep = len < LINE_PREFIX_MAX ? len : LINE_PREFIX_MAX;
 			if (len <= max || lr.prefix_len != keep || memcmp(line, in + pos, keep) != 0)

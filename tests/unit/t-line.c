@@ -1,7 +1,7 @@
 /*
  * t-line: print what the line reader returns for stdin, one record per
- * line: "ok LINENO OFFSET LEN [nonl]" or "long LINENO OFFSET LEN PREFIXLEN",
- * then "eof". Usage: t-line MAX
+ * line: "ok LINENO OFFSET LEN [nonl]", "control LINENO OFFSET LEN AT [nonl]"
+ * or "long LINENO OFFSET LEN PREFIXLEN", then "eof". Usage: t-line MAX
  */
 #include "kerf.h"
 
@@ -22,6 +22,10 @@ int main(int argc, char **argv)
 		if (st == LINE_OK)
 			printf("ok %llu %llu %zu%s\n", (unsigned long long)lr.lineno,
 			       (unsigned long long)lr.offset, len, lr.missing_newline ? " nonl" : "");
+		else if (st == LINE_CONTROL)
+			printf("control %llu %llu %zu %zu%s\n", (unsigned long long)lr.lineno,
+			       (unsigned long long)lr.offset, len, lr.control_at,
+			       lr.missing_newline ? " nonl" : "");
 		else if (st == LINE_TOO_LONG)
 			printf("long %llu %llu %zu %zu\n", (unsigned long long)lr.lineno,
 			       (unsigned long long)lr.offset, len, lr.prefix_len);
