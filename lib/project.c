@@ -771,6 +771,7 @@ const char *project_run_id(const struct project *p)
 void project_tick(struct project *p, uint64_t now)
 {
 	double dt = (double)(now - p->rate_ms) / 1000.0;
+	p->tick_ms = now;
 	if (dt < 0.5)
 		return;
 	/* Smooth over about two seconds so the figures do not flicker. */
@@ -872,7 +873,10 @@ json_t *project_snapshot(const struct project *p, int final)
 	json_object_set_new(o, "state", jstr(state));
 	json_object_set_new(o, "tool_state", jstr(p->tool_state));
 	json_object_set_new(o, "lot", jstr(p->lot));
-	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - p->start_ms)));
+	/* The time of the redraw that decided to write it, so that two
+	 * snapshots' times are at least an interval apart, exactly. */
+	json_object_set_new(o, "elapsed_ms",
+			    json_integer((json_int_t)((p->tick_ms ? p->tick_ms : mono_ms()) - p->start_ms)));
 	json_object_set_new(o, "events", json_integer((json_int_t)p->events));
 	json_object_set_new(o, "events_per_s", json_real(round(p->rate_events * 10) / 10));
 	json_object_set_new(o, "defects", json_integer((json_int_t)p->defects));

@@ -141,6 +141,8 @@ struct project {
 	long long status_mtime_ns;
 	long long status_size;
 	uint64_t start_ms;
+	/* The monotonic time of the last project_tick, 0 before the first. */
+	uint64_t tick_ms;
 
 	/* log10 of the smallest and largest defect area (µm²) kept so far, for marker sizes. */
 	double area_lo, area_hi;
@@ -164,7 +166,8 @@ enum project_fed project_feed(struct project *p, const char *line, size_t len);
  */
 int project_status_read(struct project *p, const char *path);
 
-/* Update the rates; call at each redraw with the monotonic time in ms. */
+/* Update the rates and note the time; call at each redraw with the
+ * monotonic time in ms (the time a snapshot then reports). */
 void project_tick(struct project *p, uint64_t now_ms);
 
 /* The run state from status.json ("running", ...), or NULL when unknown. */

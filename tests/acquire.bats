@@ -37,6 +37,12 @@ count_type() { # FILE TYPE
 	grep -c "\"type\":\"$2\"" "$1" || true
 }
 
+# A jq function: an event's t ("2026-01-05T06:00:02.220000Z") in seconds.
+JQ_SECS='def secs: (.[0:19] + "Z" | fromdate) + (.[19:-1] | if . == "" then 0 else tonumber end);'
+
+# types FILE: one line per event, "TYPE STATE-OR-STATUS" (for structure checks).
+types() { jq -r '[.type, (.state // .status // "")] | join(" ")' "$1"; }
+
 @test "kerf-acquire --help prints the usage on stdout and exits 0" {
 	run kerf-acquire --help
 	assert_success
@@ -171,12 +177,27 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire --rate paces dies on the wall clock" {
-	# 12 dies at 60 dies/s take at least 0.2 s.
-	start=$(date +%s%N)
+	before=$(date -u +%s.%N)
 	kerf-acquire "${SMALL[@]}" --wafers 1 --rate 60 > "$T/out" 2>/dev/null
-	ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	dies=$(count_type "$T/out" die)
-	[ "$ms" -ge $(( dies * 1000 / 60 * 8 / 10 )) ]
+	after=$(date -u +%s.%N)
+	assert_equal "$(count_type "$T/out" die)" 12
+	# t is the wall clock (not the simulated 2026-01-05 06:00): every
+	# event happened between the two readings of the clock around the run.
+	run jq -r --argjson a "$before" --argjson b "$after" "$JQ_SECS"'
+		select((.t | secs) < $a or (.t | secs) > $b) | .t' "$T/out"
+	assert_success
+	assert_output ""
+	# Die k may not come before (k - 1) / rate after the state executing
+	# that starts the pacing: judged from the program's own timestamps,
+	# so a slow machine can only make the gaps longer.  (1 ms for the
+	# rounding of t.)
+	run jq -rs "$JQ_SECS"'
+		(map(select(.type == "state" and .state == "executing"))[0].t | secs) as $t0
+		| [.[] | select(.type == "die")] | to_entries[]
+		| select((.value.t | secs) - $t0 < .key / 60 - 0.001)
+		| "die \(.key + 1) came \((.value.t | secs) - $t0) s after executing"' "$T/out"
+	assert_success
+	assert_output ""
 }
 
 @test "kerf-acquire --record writes the same bytes as stdout" {
@@ -185,7 +206,9 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire stops at a die boundary on SIGTERM: state stopping, run_end stopped, exit 0" {
-	kerf-acquire --wafers 1 --rate 200 > "$T/out" 2>"$T/err" &
+	# --rate makes the signal land between dies; the stall after the
+	# 40th event holds the wafer open until it comes, however late.
+	kerf-acquire --wafers 1 --rate 200 --inject stall@40:86400 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for grep -q '"type":"die"' "$T/out"
 	kill -TERM "$pid"
@@ -204,7 +227,7 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire stops on SIGINT the same way" {
-	kerf-acquire --wafers 1 --rate 200 > "$T/out" 2>/dev/null &
+	kerf-acquire --wafers 1 --rate 200 --inject stall@40:86400 > "$T/out" 2>/dev/null &
 	pid=$!
 	wait_for grep -q '"type":"die"' "$T/out"
 	kill -INT "$pid"
@@ -216,22 +239,37 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire pauses on SIGUSR1 and resumes on SIGUSR2 with state events" {
-	kerf-acquire "${SMALL[@]}" --wafers 3 --rate 40 > "$T/out" 2>/dev/null &
+	# 25 wafers are more than a pipe holds: with nobody reading yet it
+	# blocks in write(2), so the lot cannot be over before the pause.
+	mkfifo "$T/fifo"
+	kerf-acquire "${SMALL[@]}" --wafers 25 > "$T/fifo" 2>/dev/null &
 	pid=$!
-	wait_for grep -q '"type":"die"' "$T/out"
+	exec 6<"$T/fifo"
+	wait_for in_pipe_write "$pid"
 	kill -USR1 "$pid"
+	cat <&6 > "$T/out" &
+	catpid=$!
+	exec 6<&-
 	wait_for grep -q '"state":"paused"' "$T/out"
-	# Paused: nothing more comes out.
-	n=$(wc -l < "$T/out")
-	sleep 0.3
-	assert_equal "$(wc -l < "$T/out")" "$n"
+	# Paused: the state event is the last thing out until SIGUSR2.
+	wait_for bash -c 'tail -n 1 "$1" | jq -e "select(.type == \"state\")" >/dev/null 2>&1' _ "$T/out"
+	run jq -r '[.type, .state] | join(" ")' <(tail -n 1 "$T/out")
+	assert_output "state paused"
 	kill -USR2 "$pid"
 	wait_for grep -q '"state":"executing","prev":"paused"' "$T/out"
 	st=0
 	wait "$pid" || st=$?
+	wait "$catpid"
 	assert_equal "$st" 0
+	# One pause, and the event after it is the resume: no die came out
+	# while paused, whenever the signals came.
+	run grep -c '"state":"paused"' "$T/out"
+	assert_output 1
+	run jq -r '[.type, .state, .prev] | join(" ")' <(grep -A 1 '"state":"paused"' "$T/out")
+	assert_output "$(printf 'state paused executing\nstate executing paused')"
 	run jq -r 'select(.type == "run_end") | .status' "$T/out"
 	assert_output completed
+	assert_equal "$(count_type "$T/out" die)" 300
 }
 
 @test "kerf-acquire exits 3 after a critical alarm, with run_end aborted after it" {
@@ -274,18 +312,20 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire --inject stall@N:SECONDS holds output after N events" {
-	kerf-acquire "${SMALL[@]}" --wafers 1 --inject stall@6:30 > "$T/out" 2>/dev/null &
+	# Unpaced, the 12 dies would be out at once: only the stall (a day
+	# long) can keep the rest back until the stop.
+	kerf-acquire "${SMALL[@]}" --wafers 1 --inject stall@6:86400 > "$T/out" 2>/dev/null &
 	pid=$!
 	wait_for lines_ge "$T/out" 6
-	sleep 0.3
-	assert_equal "$(wc -l < "$T/out")" 6
 	# A stop ends the stall and the run properly.
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?
 	assert_equal "$st" 0
-	run jq -r 'select(.type == "run_end") | .status' "$T/out"
-	assert_output stopped
+	# Nothing came between the 6th event and the stop: the stall held.
+	run types "$T/out"
+	assert_output "$(printf '%s\n' 'run_start ' 'state ready' 'state executing' 'wafer_start ' 'die ' 'die ' \
+		'state stopping' 'wafer_end ' 'run_end stopped')"
 }
 
 @test "kerf-acquire exits 69 with the reason when the machine never becomes ready" {
@@ -317,24 +357,33 @@ count_type() { # FILE TYPE
 }
 
 @test "kerf-acquire --replay --speed follows the recorded pace" {
-	# The recording spans 12 dies of 20 ms plus loads: about 4.5 s of machine time.
+	# The recording spans 12 dies of 20 ms plus loads: 4.54 s of machine time.
 	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
-	span=$(jq -rs '(.[-1].t | sub("\\.[0-9]+Z$"; "Z") | fromdate) - (.[0].t | sub("\\.[0-9]+Z$"; "Z") | fromdate)' "$T/rec")
-	start=$(date +%s%N)
-	kerf-acquire --replay "$T/rec" --speed 10 > "$T/out" 2>/dev/null
-	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	span_ms=$(jq -rs "$JQ_SECS"' (.[-1].t | secs) - (.[0].t | secs) | . * 1000 | round' "$T/rec")
+	assert_equal "$span_ms" 4540
+	kerf-acquire --replay "$T/rec" --speed 10 > "$T/out" 2> "$T/err"
 	cmp "$T/rec" "$T/out"
-	[ "$ms" -ge $(( (span - 1) * 100 )) ]
+	# The last line is due span / 10 after the first: the program's own
+	# elapsed_ms (its final stats record) cannot be shorter, on any machine.
+	ms=$(jq -r 'select(.msg == "stats" and .final) | .elapsed_ms' "$T/err")
+	echo "# replayed $span_ms ms of recording at --speed 10 in $ms ms"
+	[ "$ms" -ge $(( span_ms / 10 - 1 )) ]
 }
 
 @test "kerf-acquire --replay stopped by SIGTERM ends on a whole recorded event and invents none" {
-	kerf-acquire --wafers 1 > "$T/rec" 2>/dev/null
-	kerf-acquire --replay "$T/rec" --speed 2 > "$T/out" 2>/dev/null &
+	kerf-acquire --wafers 1 --die-px 16 > "$T/rec" 2>/dev/null
+	mkfifo "$T/fifo"
+	kerf-acquire --replay "$T/fifo" --speed 2 > "$T/out" 2>/dev/null &
 	pid=$!
+	# The recording's first 40 lines and half of the 41st, the fifo held
+	# open: the replay cannot reach the end of the run before the stop.
+	exec 6>"$T/fifo"
+	{ head -n 40 "$T/rec"; sed -n 41p "$T/rec" | head -c 100; } >&6
 	wait_for grep -q '"type":"die"' "$T/out"
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?
+	exec 6>&-
 	assert_equal "$st" 0
 	# What it passed on is a prefix of the recording, byte for byte: no
 	# invented wafer_end or run_end whose seq (and so id) a real event owns.
@@ -345,10 +394,20 @@ count_type() { # FILE TYPE
 
 @test "a stopped replay and a second full replay persist every recorded event exactly once" {
 	kerf-acquire --wafers 1 --die-px 16 > "$T/rec" 2>/dev/null
-	kerf-acquire --replay "$T/rec" --speed 4 2>/dev/null | kerf-persist -C "$T/run" --batch 10 > "$T/out" 2>/dev/null &
+	mkfifo "$T/fifo" "$T/pipe"
+	kerf-persist -C "$T/run" --batch 10 < "$T/pipe" > "$T/out" 2>/dev/null &
+	ppid=$!
+	kerf-acquire --replay "$T/fifo" --speed 4 > "$T/pipe" 2>/dev/null &
+	apid=$!
+	# Only the first 100 lines, the fifo held open: the first replay is
+	# stopped inside the run, never at its end.
+	exec 6>"$T/fifo"
+	head -n 100 "$T/rec" >&6
 	wait_for grep -q '"type":"die"' "$T/out"
-	pkill -TERM -f "kerf-acquire --replay $T/rec" || true
-	wait
+	kill -TERM "$apid"
+	wait "$apid"
+	wait "$ppid"
+	exec 6>&-
 	kerf-acquire --replay "$T/rec" 2>/dev/null | kerf-persist -C "$T/run" > /dev/null 2>&1
 	# The journal holds the recording's events, each once, in order, and
 	# none of them is an invented stand-in carrying a real event's id.
@@ -368,7 +427,7 @@ s.close()' "$1" "$2"
 @test "kerf-acquire --listen unix: passes a machine's events through" {
 	command -v python3 || skip "python3 is needed as the socket client"
 	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
-	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 60 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for test -S "$T/m.sock"
 	send_unix "$T/m.sock" "$T/rec"
@@ -381,7 +440,7 @@ s.close()' "$1" "$2"
 @test "kerf-acquire --listen turns a dropped connection into an alarm and run_end aborted" {
 	command -v python3 || skip "python3 is needed as the socket client"
 	kerf-acquire "${SMALL[@]}" --wafers 1 | head -8 > "$T/rec" 2>/dev/null
-	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 60 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for test -S "$T/m.sock"
 	send_unix "$T/m.sock" "$T/rec"
@@ -399,15 +458,16 @@ s.close()' "$1" "$2"
 @test "kerf-acquire --listen stopped by SIGTERM closes the machine's run with run_end stopped" {
 	command -v python3 || skip "python3 is needed as the socket client"
 	kerf-acquire "${SMALL[@]}" --wafers 1 | head -8 > "$T/rec" 2>/dev/null
-	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	kerf-acquire --listen "unix:$T/m.sock" --ready-timeout 60 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for test -S "$T/m.sock"
-	# The machine sends 8 events and then keeps the connection open.
-	python3 -c 'import socket, sys, time
+	# The machine sends 8 events and then keeps the connection open
+	# until kerf-acquire closes it.
+	python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(open(sys.argv[2], "rb").read())
-time.sleep(20)' "$T/m.sock" "$T/rec" &
+s.recv(1)' "$T/m.sock" "$T/rec" &
 	client=$!
 	wait_for lines_ge "$T/out" 8
 	kill -TERM "$pid"
@@ -440,7 +500,7 @@ time.sleep(20)' "$T/m.sock" "$T/rec" &
 @test "kerf-acquire --listen tcp: accepts a connection on 127.0.0.1" {
 	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
 	port=$((20000 + RANDOM % 20000))
-	kerf-acquire --listen "tcp:127.0.0.1:$port" --ready-timeout 10 > "$T/out" 2>"$T/err" &
+	kerf-acquire --listen "tcp:127.0.0.1:$port" --ready-timeout 60 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for grep -q listening "$T/err"
 	cat "$T/rec" > "/dev/tcp/127.0.0.1/$port"

@@ -43,3 +43,24 @@ pid_gone() {
 pgrp_gone() {
 	! ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
+
+# in_pipe_write PID: true while a thread of PID sleeps in write(2) on a
+# full pipe: the kernel's wchan says so, or, where it hides wchan, the
+# system call the sleeping thread is in (write is 1 on x86-64, 64 on
+# arm64).
+in_pipe_write() {
+	local t w nr
+	case $(uname -m) in x86_64) nr=1 ;; aarch64) nr=64 ;; *) nr=none ;; esac
+	for t in /proc/"$1"/task/*; do
+		w=$(cat "$t/wchan" 2>/dev/null) || continue
+		[[ $w == *pipe_write* ]] && return 0
+		[ "$w" = 0 ] && [ "$(thread_state "$t")" = S ] &&
+			[ "$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)" = "$nr" ] && return 0
+	done
+	return 1
+}
+
+# thread_state /proc/PID/task/TID: its state letter (R, S, D, ...).
+thread_state() {
+	sed 's/^.*) //' "$1/stat" 2>/dev/null | cut -d' ' -f1
+}

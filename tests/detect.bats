@@ -218,20 +218,33 @@ types() { jq -r .type "$1"; }
 	kerf-detect --keep-images -j2 --max-inflight 4 < "$T/in" > "$T/fifo" 2>/dev/null 5>&- &
 	pid=$!
 	pos() { awk '/^pos:/ {print $2}' "/proc/$pid/fdinfo/0"; }
-	started() { [ "$(pos)" -gt 0 ]; }
-	wait_for started
-	# It must block well before the end of the input, and stay blocked.
-	blocked=1
-	for i in $(seq 20); do
-		[ "$(pos)" -lt $((size / 2)) ] || blocked=0
-		sleep 0.05
-	done
+	wakes() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$pid/task/$pid/status"; }
+	# Blocked: its writer thread sleeps in write(2) on the full pipe, and
+	# its reader (the main thread, which waits for room in the pool with
+	# a timeout) has woken five times since it last read, each time
+	# without reading on.  By then it must have read well short of the
+	# end; a reader without backpressure reads the file to its end, one
+	# that leaks never stays put for five wake-ups.
+	base_pos=-1 base_wakes=0
+	settled() {
+		local p w
+		in_pipe_write "$pid" || return 1
+		p=$(pos) w=$(wakes)
+		if [ "$p" != "$base_pos" ]; then
+			base_pos=$p base_wakes=$w
+			return 1
+		fi
+		[ "$w" -ge $((base_wakes + 5)) ]
+	}
+	wait_for settled
+	read_so_far=$(pos)
+	echo "# blocked after reading $read_so_far of $size bytes"
+	[ "$read_so_far" -gt 0 ] && [ "$read_so_far" -lt $((size / 2)) ]
 	cat "$T/fifo" > "$T/out" 5>&- &
 	catpid=$!
 	wait "$pid"
 	exec 5>&-
 	wait "$catpid"
-	[ "$blocked" = 1 ]
 	run grep -c '"type":"die_done"' "$T/out"
 	assert_output 200
 }

@@ -23,8 +23,10 @@ start_run() {
 	KPID=$!
 }
 
-# finish_run: wait for it; $KRC is its exit status.
+# finish_run: wait for it (a minute at most: a run that never ends
+# fails the test instead of hanging the suite); $KRC is its exit status.
 finish_run() {
+	wait_for -t 60 pid_gone "$KPID"
 	KRC=0
 	wait "$KPID" || KRC=$?
 	KPID=

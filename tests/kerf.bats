@@ -27,7 +27,7 @@ need_stages() {
 	run jq -r 'select(.kind == "transition") | .to' "$R/timeline.ndjson"
 	assert_output "$(printf 'preparing\nrunning\ncompleted')"
 	[ "$(jq -r .outcome.state "$R/summary.json")" = completed ]
-	pgrp_gone "$(run_pgid)"
+	wait_for pgrp_gone "$(run_pgid)"
 }
 
 @test "kerf run prints the run directory and the outcome as its last stderr line" {
@@ -100,16 +100,23 @@ need_stages() {
 	kerf pause -C "$R"
 	wait_for state_is paused
 	[ "$(jq -r .stages[0].state "$R/status.json")" = paused ]
-	n1=$(wc -l <"$OUT")
-	sleep 0.3 # a paused producer must not produce; nothing to poll for
-	n2=$(wc -l <"$OUT")
-	[ "$n2" -le $((n1 + 1)) ]
+	# The producer got the pause: its state event is the last line out
+	# until the resume.
+	wait_for grep -q '"state":"paused"}$' "$OUT"
+	[ "$(tail -n 1 "$OUT")" = '{"type":"state","state":"paused"}' ]
 	kerf resume -C "$R"
 	wait_for state_is running
+	wait_for grep -q '"prev":"paused"' "$OUT"
+	n2=$(wc -l <"$OUT")
 	wait_for have_lines "$OUT" $((n2 + 5))
 	kerf stop -C "$R" --wait
 	finish_run
 	[ "$KRC" -eq 130 ]
+	# One pause, and the line after it is the resume: a paused producer
+	# produced nothing, however long the pause lasted.
+	[ "$(grep -c '"state":"paused"' "$OUT")" -eq 1 ]
+	run grep -A 1 '"state":"paused"' "$OUT"
+	assert_output "$(printf '%s\n' '{"type":"state","state":"paused"}' '{"type":"state","state":"executing","prev":"paused"}')"
 	run jq -r 'select(.kind == "transition") | .to' "$R/timeline.ndjson"
 	assert_output "$(printf 'preparing\nrunning\npaused\nrunning\nstopping\ncancelled')"
 }
@@ -138,10 +145,14 @@ need_stages() {
 	finish_run
 	[ "$KRC" -eq 130 ]
 	[ "$(jq -r .outcome.cause.what "$R/status.json")" = abort ]
-	# SIGTERM sufficed: the abort did not need the 5 s grace period.
-	run jq -r 'select(.kind == "signal_sent" and .sig == "KILL") | .why' "$R/timeline.ndjson"
-	assert_output ""
-	pgrp_gone "$(run_pgid)"
+	# The abort sent SIGTERM to the whole group at once, and the stage
+	# that would have slept on died of it (not of a SIGKILL after the
+	# 5 s grace), as its exit record in the timeline says.
+	run jq -r 'select(.kind == "signal_sent" and .target == "group") | .sig + " " + .why' "$R/timeline.ndjson"
+	assert_line --index 0 "TERM abort"
+	run jq -r 'select(.kind == "stage_exit" and .stage == "sh") | .signal' "$R/timeline.ndjson"
+	assert_output TERM
+	wait_for pgrp_gone "$(run_pgid)"
 }
 
 @test "a second kerf run on the same run directory is refused with exit 75" {

@@ -76,8 +76,10 @@ extract_readme() {
 # A block that controls the latest run the way an operator does from
 # another terminal (kerf status, pause, resume or stop without -C) and
 # has no setup of its own gets a live run to control: a slow lot started
-# in the background, as runs/latest, once its status can be read.
-LIVE_RUN='kerf run --wafers 25 --acquire-arg=--rate --acquire-arg=200 --no-project > /dev/null 2>&1 & echo $! > .bgpid
+# in the background, as runs/latest, once its status can be read.  A
+# day-long stall after 2000 events holds it open however slow the
+# machine (a stop ends the stall).
+LIVE_RUN='kerf run --wafers 25 --acquire-arg=--rate --acquire-arg=200 --acquire-arg=--inject --acquire-arg=stall@2000:86400 --no-project > /dev/null 2>&1 & echo $! > .bgpid
 for i in $(seq 100); do kerf status > /dev/null 2>&1 && break; sleep 0.1; done'
 
 add_live_run() {
@@ -102,7 +104,9 @@ run_blocks() {
 		[ -e "$b" ] || continue
 		n=$((n + 1))
 		rc=0
-		(cd "$work" && timeout 60 bash -e -o pipefail "$b" > "$work/.out" 2> "$work/.err") || rc=$?
+		# The timeout only turns a hung example into a failure: far above
+		# what any example takes on a slow, loaded machine.
+		(cd "$work" && timeout 600 bash -e -o pipefail "$b" > "$work/.out" 2> "$work/.err") || rc=$?
 		if [ -f "$work/.bgpid" ]; then
 			kill "$(cat "$work/.bgpid")" 2>/dev/null || true
 			wait_for pid_gone "$(cat "$work/.bgpid")"

@@ -5,12 +5,13 @@
 # two 300 mm wafers (made by make-fixtures.py); partial.ndjson, a careless
 # stream; status.json, a supervisor status; flood.awk, 100,000 events.
 #
-# How "the pipe stays drained" is measured: project-flood (tests/unit/)
-# writes the flood at a fixed pace and, before every write(2), samples the
-# bytes still queued in the pipe with FIONREAD on its own write end, and
-# times every write(2); it reports the 95th percentile fill and the
-# longest write.  A reader that only read at its redraws would leave the
-# pipe full and block the writer for most of an interval.
+# No test here judges how fast kerf-project is: project-flood
+# (tests/unit/) writes the flood at a pace, but what is checked is what
+# the program does and says, not how long it took.  "The pipe stays
+# drained" is proved by state: whenever kerf-project sleeps in poll(2), it
+# has read every byte written to its input so far (a reader that only
+# read at its redraws would sleep with data waiting; one that spun would
+# never sleep).
 
 load common
 bats_require_minimum_version 1.5.0
@@ -74,6 +75,25 @@ tm_start() {
 	wait_for tm_has 'ready\$'
 }
 tm_has() { tmux capture-pane -p -t "$TM" | grep -q -- "$1"; }
+
+# in_poll PID: PID's (only) thread sleeps in poll(2) (from wchan, or where
+# the kernel hides it, from its system call: poll or ppoll).
+in_poll() {
+	local w nr
+	w=$(cat "/proc/$1/wchan" 2>/dev/null) || return 1
+	[[ $w == *poll* ]] && return 0
+	[ "$w" = 0 ] && [ "$(thread_state "/proc/$1/task/$1")" = S ] || return 1
+	nr=$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)
+	case $(uname -m) in
+	x86_64) [ "$nr" = 7 ] || [ "$nr" = 271 ] ;;
+	aarch64) [ "$nr" = 73 ] ;;
+	*) false ;;
+	esac
+}
+# bytes_read PID: all bytes PID has read with read(2) and the like so far.
+bytes_read() { awk '/^rchar:/ { print $2 }' "/proc/$1/io"; }
+# stats_records FILE: how many stats records a log holds.
+stats_records() { grep -c '"msg":"stats"' "$1" || true; }
 tm_screen() { tmux capture-pane -p -t "$TM"; }
 # The dashboard's frame counter has reached N (a poll may miss frame N itself).
 tm_frame_ge() {
@@ -306,39 +326,72 @@ tm_frame_ge() {
 
 @test "--snapshots coalesces a flood of 100,000 events into at most one snapshot per interval" {
 	need_flood
-	"$FLOOD_BIN" --rate 50000 --report "$D/flood.json" < "$BATS_FILE_TMPDIR/flood.ndjson" |
-		kerf-project -C "$D" --snapshots --interval 100 --no-maps > "$D/snaps" 2> "$D/err"
-	wall=$(jq .wall_ms "$D/flood.json")
-	n=$(wc -l < "$D/snaps")
-	echo "# snapshots $n over $wall ms" >&3
-	# One per 100 ms while events flow (give or take the first and the final one).
-	[ "$n" -le $(( ${wall%.*} / 100 + 3 )) ]
-	[ "$n" -ge $(( ${wall%.*} / 100 / 2 )) ]
+	F="$BATS_FILE_TMPDIR/flood.ndjson"
+	mkfifo "$D/in"
+	KERF_STATS_MS=100 kerf-project -C "$D" --snapshots --interval 100 --no-maps < "$D/in" > "$D/snaps" 2> "$D/err" &
+	pid=$!
+	exec 7> "$D/in"
+	# Half the flood, then the input stays open and idle: a snapshot of
+	# exactly that half comes out while the stream is still open, and no
+	# other while nothing changes, over two more of the program's ticks
+	# (two stats records).
+	head -n 50000 "$F" | "$FLOOD_BIN" --rate 50000 >&7
+	wait_for grep -q '"events":50000,' "$D/snaps"
+	n=$(stats_records "$D/err")
+	wait_for bash -c '[ "$(grep -c "\"msg\":\"stats\"" "$1")" -ge "$2" ]' _ "$D/err" $((n + 2))
+	[ "$(tail -n 1 "$D/snaps" | jq .events)" -eq 50000 ]
+	[ "$(grep -c '"events":50000,' "$D/snaps")" -eq 1 ]
+	tail -n +50001 "$F" | "$FLOOD_BIN" --rate 50000 >&7
+	exec 7>&-
+	wait "$pid"
 	jq -e . "$D/snaps" > /dev/null
+	n=$(wc -l < "$D/snaps")
+	echo "# $n snapshots over $(tail -n 1 "$D/snaps" | jq .elapsed_ms) ms" >&3
+	# At most one per interval, by the program's own clock (each
+	# snapshot's elapsed_ms is the redraw that wrote it): two periodic
+	# snapshots are at least 100 ms apart, whatever the machine's speed.
+	run jq -rs '[.[] | select(.final | not)] as $s | range(1; $s | length)
+		| select($s[.].elapsed_ms - $s[. - 1].elapsed_ms < 100)
+		| "snapshots \(. - 1) and \(.) are \($s[.].elapsed_ms - $s[. - 1].elapsed_ms) ms apart"' "$D/snaps"
+	assert_success
+	assert_output ""
+	# Coalesced: each periodic snapshot has something new.
+	run jq -rs '[.[] | select(.final | not) | .events] as $e | range(1; $e | length)
+		| select($e[.] <= $e[. - 1]) | "snapshot \(.) repeats \($e[.]) events"' "$D/snaps"
+	assert_output ""
 	tail -1 "$D/snaps" > "$D/last"
 	[ "$(jq .final "$D/last")" = true ]
 	[ "$(jq .events "$D/last")" -eq 100002 ]
-	[ "$(jq .defects "$D/last")" -eq "$(grep -c '"type":"defect"' "$BATS_FILE_TMPDIR/flood.ndjson")" ]
+	[ "$(jq .defects "$D/last")" -eq "$(grep -c '"type":"defect"' "$F")" ]
 }
 
-@test "input faster than the display: kerf-project's CPU stays low and the pipe stays drained" {
+@test "kerf-project empties its input pipe as data come, not at its redraws, and sleeps in poll(2) while none do" {
 	need_flood
-	# A long interval: a reader that only read at its redraws would block
-	# the writer for most of a second.
-	"$FLOOD_BIN" --rate 50000 --report "$D/flood.json" < "$BATS_FILE_TMPDIR/flood.ndjson" |
-		/usr/bin/time -f '%U %S %e' -o "$D/time" \
-		kerf-project -C "$D" --snapshots --interval 1000 --no-maps > /dev/null 2> "$D/err"
-	read -r user sys elapsed < "$D/time"
-	wall=$(jq .wall_ms "$D/flood.json")
-	p95=$(jq .fill_p95 "$D/flood.json")
-	psize=$(jq .pipe_size "$D/flood.json")
-	wmax=$(jq .write_max_ms "$D/flood.json")
-	echo "# cpu ${user}+${sys}s over ${wall} ms of flood; pipe fill p95 $p95 of $psize; longest write ${wmax} ms" >&3
-	# CPU: under half of the flood's wall time (about 4 % measured, more under ASan).
-	awk -v c="$user" -v s="$sys" -v w="$wall" 'BEGIN { exit !((c + s) * 1000 < 0.5 * w) }'
-	# The pipe: mostly empty, and no write blocked for anything like an interval.
-	[ "$p95" -lt $(( psize / 2 )) ]
-	awk -v m="$wmax" 'BEGIN { exit !(m < 500) }'
+	F="$BATS_FILE_TMPDIR/flood.ndjson"
+	mkfifo "$D/in"
+	# A long interval: a reader that only read at its redraws would
+	# leave a second's worth waiting in the pipe.
+	kerf-project -C "$D" --snapshots --interval 1000 --no-maps < "$D/in" > "$D/snaps" 2> "$D/err" &
+	pid=$!
+	exec 7> "$D/in"
+	wait_for in_poll "$pid"
+	base=$(bytes_read "$pid")
+	sent=0
+	# Ten pieces of the flood at its pace, each followed by a pause in
+	# the input: once kerf-project sleeps in poll(2) again (it does not
+	# spin), it has read every byte sent so far.
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		sed -n "$((i * 10000 + 1)),$((i * 10000 + 10000))p" "$F" > "$D/piece"
+		"$FLOOD_BIN" --rate 50000 < "$D/piece" >&7
+		sent=$((sent + $(stat -c %s "$D/piece")))
+		wait_for in_poll "$pid"
+		got=$(($(bytes_read "$pid") - base))
+		[ "$got" -eq "$sent" ] || { echo "asleep in poll with $((sent - got)) of $sent bytes unread"; false; }
+	done
+	tail -n +100001 "$F" >&7
+	exec 7>&-
+	wait "$pid"
+	[ "$(tail -n 1 "$D/snaps" | jq .events)" -eq 100002 ]
 }
 
 @test "the dashboard under tmux shows the run's state and figures from status.json" {
@@ -375,23 +428,29 @@ tm_frame_ge() {
 
 @test "the dashboard redraws at the interval under a flood of 100,000 events" {
 	need_flood
+	F="$BATS_FILE_TMPDIR/flood.ndjson"
+	mkfifo "$D/in"
 	tm_start
-	tmux send-keys -t "$TM" "'$FLOOD_BIN' --rate 40000 --report '$D/flood.json' < '$BATS_FILE_TMPDIR/flood.ndjson' | kerf-project -C '$D' --interval 200 --no-maps 2> '$D/err'; echo EXIT=\$?" Enter
+	tmux send-keys -t "$TM" "kerf-project -C '$D' --interval 200 --no-maps < '$D/in' 2> '$D/err'; echo EXIT=\$?" Enter
+	exec 7> "$D/in"
+	# Half the flood, then a pause in the input: the screen shows exactly
+	# that half, and the frames go on while nothing comes.
+	head -n 50000 "$F" | "$FLOOD_BIN" --rate 40000 --report "$D/flood1.json" >&7
+	wait_for tm_has '^events 50000 '
 	wait_for tm_has 'frame [0-9]'
 	f1=$(tm_screen | sed -n 's/.*frame \([0-9]*\).*/\1/p')
-	e1=$(tm_screen | sed -n 's/^events \([0-9]*\).*/\1/p')
-	wait_for tm_frame_ge $((f1 + 3))
-	e2=$(tm_screen | sed -n 's/^events \([0-9]*\).*/\1/p')
-	[ "$e2" -gt "$e1" ]
+	wait_for tm_frame_ge $((f1 + 2))
+	tail -n +50001 "$F" | "$FLOOD_BIN" --rate 40000 --report "$D/flood2.json" >&7
+	exec 7>&-
 	wait_for -t 20 tm_has 'EXIT=0'
 	jq -c 'select(.final)' "$D/err" > "$D/final"
 	redraws=$(jq .redraws "$D/final")
 	ms=$(jq .elapsed_ms "$D/final")
-	echo "# redraws $redraws in $ms ms at 200 ms; flood $(cat "$D/flood.json")" >&3
+	echo "# redraws $redraws in $ms ms at 200 ms; flood $(cat "$D/flood1.json" "$D/flood2.json")" >&3
 	[ "$(jq .in "$D/final")" -eq 100002 ]
+	# Never more than one redraw per interval, by the program's own clock
+	# (its final elapsed_ms): a slow machine can only mean fewer.
 	[ "$redraws" -le $(( ms / 200 + 3 )) ]
-	[ "$redraws" -ge $(( ms / 200 / 2 )) ]
-	awk -v m="$(jq .write_max_ms "$D/flood.json")" 'BEGIN { exit !(m < 500) }'
 }
 
 @test "SIGTERM ends the dashboard with exit 75 and leaves the terminal sane" {

@@ -3,6 +3,8 @@
 # parallel, one result record per job, resumable.  The recorded runs are
 # made here by kerf-acquire (one small wafer each, so every job takes a
 # fraction of a second), so they always follow the current event schema.
+# A job that a test must catch midway is held open by the test (hold),
+# never merely slowed down by a paced replay.
 
 load common
 bats_require_minimum_version 1.5.0
@@ -35,6 +37,44 @@ setup() {
 
 teardown() {
 	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
+	exec 6<&- 2>/dev/null || true
+}
+
+# hold NAME LINES: make "$HOLDING_KERF" a kerf whose jobs replay NAME's
+# recording from a fifo holding only its first LINES lines, kept open on
+# fd 6, so that NAME's job cannot reach the end of its run until the test
+# writes the rest (release NAME LINES) or stops it.  It is a copy of kerf
+# (a kerf runs the stage programs beside its own executable) with a
+# kerf-acquire beside it that swaps the fifo in for that one recording;
+# the recorded run itself stays a plain file, planned as usual, and what
+# the batch records (settings, joblog) is what kerf would record.
+hold() {
+	local b=$BATS_TEST_TMPDIR/holding p
+	mkdir -p "$b"
+	cp "$KERF_BIN/kerf" "$b/kerf"
+	for p in kerf-validate kerf-detect kerf-persist kerf-project; do ln -s "$KERF_BIN/$p" "$b/$p"; done
+	cat >"$b/kerf-acquire" <<'EOF2'
+#!/usr/bin/env bash
+args=()
+for a in "$@"; do
+	[ "$a" = "$HOLD_FROM" ] && a=$HOLD_FIFO
+	args+=("$a")
+done
+exec "$KERF_BIN/kerf-acquire" "${args[@]}"
+EOF2
+	chmod +x "$b/kerf-acquire"
+	HOLD_FROM=$(realpath "$IN/$1.ndjson")
+	HOLD_FIFO=$BATS_TEST_TMPDIR/hold.fifo
+	export HOLD_FROM HOLD_FIFO KERF_BIN
+	mkfifo "$HOLD_FIFO"
+	# Read and write: opening never waits for the job to start.
+	exec 6<>"$HOLD_FIFO"
+	head -n "$2" "$REC/$1.ndjson" >&6
+	HOLDING_KERF=$b/kerf
+}
+release() {
+	tail -n +"$(($2 + 1))" "$REC/$1.ndjson" >&6
+	exec 6<&-
 }
 
 # result NAME FIELD: FIELD of NAME's last record in results.ndjson.
@@ -137,8 +177,10 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "a run stopped midway is cancelled while the batch goes on, and --resume-failed reprocesses it from scratch" {
-	kerf reprocess -o "$O" -j 3 --no-project --acquire-arg=--speed --acquire-arg=2 \
-		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 &
+	# run2 is held midway: the stop can never come after its end.
+	hold run2 30
+	"$HOLDING_KERF" reprocess -o "$O" -j 3 --no-project \
+		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 6<&- &
 	KPID=$!
 	# Midway: dies are being journaled.
 	wait_for journal_has "$O/run2" 10
@@ -155,8 +197,7 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 	[ "$(result run3 outcome)" = completed ]
 	grep -q '^run2 *cancelled *130' "$BATS_TEST_TMPDIR/table"
 
-	run --separate-stderr kerf reprocess -o "$O" -j 3 --no-project --acquire-arg=--speed \
-		--acquire-arg=2 --resume-failed
+	run --separate-stderr kerf reprocess -o "$O" -j 3 --no-project --resume-failed
 	succeeded
 	[ "$(result run2 outcome)" = completed ]
 	[ "$(wc -l <"$O/results.ndjson")" -eq 4 ]
@@ -167,11 +208,15 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "kerf reprocess stopped by SIGTERM lets the running job finish, starts no other, and --resume runs the rest" {
-	kerf reprocess -o "$O" -j 1 --no-project --acquire-arg=--speed --acquire-arg=4 \
-		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 &
+	# run2 is held until the batch has taken the SIGTERM, then let go.
+	hold run2 30
+	"$HOLDING_KERF" reprocess -o "$O" -j 1 --no-project \
+		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 6<&- &
 	KPID=$!
 	wait_for state_is "$O/run2" running
 	kill -TERM "$KPID"
+	wait_for grep -q 'No new jobs will be started' "$BATS_TEST_TMPDIR/table"
+	release run2 30
 	rc=0
 	wait "$KPID" || rc=$?
 	KPID=
@@ -181,8 +226,7 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 	grep -q '^run3 *not-run' "$BATS_TEST_TMPDIR/table"
 	grep -q '2 completed, 0 not completed, 1 not run' "$BATS_TEST_TMPDIR/table"
 
-	run --separate-stderr kerf reprocess -o "$O" -j 1 --no-project --acquire-arg=--speed \
-		--acquire-arg=4 --resume
+	run --separate-stderr kerf reprocess -o "$O" -j 1 --no-project --resume
 	succeeded
 	[ "$(result run3 outcome)" = completed ]
 	[ "$(tail -n +2 "$O/joblog" | cut -f1 | tr '\n' ' ')" = "1 2 3 " ]
@@ -190,8 +234,10 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "a second SIGTERM stops the running job too, and --resume-failed reprocesses it" {
-	kerf reprocess -o "$O" -j 1 --no-project --acquire-arg=--speed --acquire-arg=4 \
-		"$IN"/run1.ndjson "$IN"/run2.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 &
+	# run1 is held midway: it cannot end between the two signals.
+	hold run1 30
+	"$HOLDING_KERF" reprocess -o "$O" -j 1 --no-project \
+		"$IN"/run1.ndjson "$IN"/run2.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 6<&- &
 	KPID=$!
 	wait_for journal_has "$O/run1" 5
 	kill -TERM "$KPID"
