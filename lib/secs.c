@@ -179,7 +179,8 @@ void secs_free(struct secs_item *it)
 				cap = 2 * (n + it->len);
 				todo = xrealloc(todo, cap * sizeof *todo);
 			}
-			memcpy(todo + n, it->u.items, it->len * sizeof *todo);
+			if (it->len)
+				memcpy(todo + n, it->u.items, it->len * sizeof *todo);
 			n += it->len;
 			free(it->u.items);
 		} else {
@@ -842,7 +843,7 @@ static int dec_header(struct dec *d, const struct fmtinfo **fip, size_t *length)
 			    "%s item at byte %zu has 0 length bytes (format byte 0x%02X)", fi->name, at, fb);
 	if (left < 1 + nlb)
 		return fail(d->err, SECS_ERR_TRUNCATED, at,
-			    "%s item at byte %zu needs %u length bytes but only %zu bytes follow",
+			    "%s item at byte %zu needs %u length bytes but only %zu follow",
 			    fi->name, at, nlb, left - 1);
 	for (unsigned i = 0; i < nlb; i++)
 		n = n << 8 | d->p[at + 1 + i];
@@ -853,8 +854,9 @@ static int dec_header(struct dec *d, const struct fmtinfo **fip, size_t *length)
 	if (fi->kind == K_LIST && n + d->pending > left / 2)
 		return fail(d->err, SECS_ERR_CLAIM, at,
 			    "list at byte %zu claims %zu items but only %zu bytes follow "
-			    "(2 at least per item, %zu more items due)",
-			    at, n, left, d->pending);
+			    "(2 at least per item%s%.0zu%s)", at, n, left,
+			    d->pending ? ", with " : "", d->pending,
+			    d->pending ? " more due in enclosing lists" : "");
 	if (d->items + d->pending + (fi->kind == K_LIST ? n : 0) > d->lim.max_items)
 		return fail(d->err, SECS_ERR_ITEMS, at, "item at byte %zu makes more than %zu items",
 			    at, d->lim.max_items);
@@ -888,13 +890,19 @@ static int dec_item(struct dec *d, struct secs_item **root)
 	rc = dec_header(d, &fi, &n);
 	if (rc)
 		return rc;
-	it = item_new(fi->f, n);
+	/*
+	 * A list gets room for what its claim says only up to a small start;
+	 * it grows as its items arrive, so memory follows the bytes that
+	 * are really there, even when the claim checks above let a large
+	 * claim through.
+	 */
+	it = item_new(fi->f, fi->kind == K_LIST && n > 16 ? 16 : n);
 	if (fi->kind != K_LIST) {
 		data_add(it, d->p + d->pos, n);
 		d->pos += n;
 	}
 	if (top) {
-		top->list->u.items[top->list->len++] = it;
+		list_add(top->list, it);
 		top->left--;
 	} else {
 		*root = it;
@@ -932,7 +940,7 @@ int secs_decode(const void *buf, size_t len, const struct secs_limits *lim,
 		rc = dec_item(&d, &root);
 	} while (rc == 0 && d.depth > 0);
 	if (rc == 0 && d.pos != len)
-		rc = fail(err, SECS_ERR_TRAILING, d.pos, "%zu bytes follow the top item at byte %zu",
+		rc = fail(err, SECS_ERR_TRAILING, d.pos, "%zu more bytes after the top item, from byte %zu",
 			  len - d.pos, d.pos);
 	free(d.st);
 	if (rc) {
@@ -1240,7 +1248,7 @@ static int p_value(struct parser *p, struct secs_item *it, size_t at, size_t n)
 {
 	const struct fmtinfo *fi = info_of(it);
 	const char *w = p->s + at;
-	int neg = fi->kind == K_INT && n > 1 && w[0] == '-';
+	int neg = fi->kind != K_FLOAT && n > 1 && w[0] == '-';
 	uint64_t u = 0;
 	unsigned char byte;
 	double f;
@@ -1258,7 +1266,7 @@ static int p_value(struct parser *p, struct secs_item *it, size_t at, size_t n)
 		/* not a number, or too big for any format */
 	} else if (fi->kind == K_BYTES || fi->kind == K_TEXT) {
 		byte = (unsigned char)u;
-		rc = u > 0xFF ? SECS_ERR_RANGE : secs_add_bytes(it, &byte, 1);
+		rc = u > 0xFF || (neg && u) ? SECS_ERR_RANGE : secs_add_bytes(it, &byte, 1);
 	} else if (neg) {
 		rc = u > (uint64_t)INT64_MAX + 1 ? SECS_ERR_RANGE : secs_add_int(it, (int64_t)(0 - u));
 	} else {
@@ -1276,9 +1284,13 @@ static int p_value(struct parser *p, struct secs_item *it, size_t at, size_t n)
 /* A quoted string of an A or J: its bytes literally, no escapes. */
 static int p_quoted(struct parser *p, struct secs_item *it)
 {
-	size_t at = p->pos, i;
+	size_t at = p->pos, end;
+	const char *q = memchr(p->s + at + 1, '"', p->len - at - 1);
 
-	for (i = at + 1; i < p->len && p->s[i] != '"'; i++) {
+	if (!q)
+		return p_fail(p, SECS_ERR_SYNTAX, at, "string not closed");
+	end = (size_t)(q - p->s);
+	for (size_t i = at + 1; i < end; i++) {
 		unsigned char c = (unsigned char)p->s[i];
 
 		if (c < 0x20 || c == 0x7F)
@@ -1286,10 +1298,8 @@ static int p_quoted(struct parser *p, struct secs_item *it)
 				      "control character 0x%02X in a string: write it as 0x%02X outside the quotes",
 				      c, c);
 	}
-	if (i == p->len)
-		return p_fail(p, SECS_ERR_SYNTAX, at, "string not closed");
-	secs_add_bytes(it, p->s + at + 1, i - at - 1);
-	p->pos = i + 1;
+	secs_add_bytes(it, p->s + at + 1, end - at - 1);
+	p->pos = end + 1;
 	return 0;
 }
 
@@ -1300,7 +1310,8 @@ static int p_quoted(struct parser *p, struct secs_item *it)
  */
 static int p_size(struct parser *p, const struct secs_item *it, size_t at, int closing)
 {
-	size_t total = p->bytes + it->len + (closing ? 1 + len_bytes(it->len) : 0);
+	size_t data = it->fmt == SECS_L ? 0 : it->len;
+	size_t total = p->bytes + data + (closing ? 1 + len_bytes(it->len) : 0);
 
 	if (it->len > SECS_LEN_MAX)
 		return p_fail(p, SECS_ERR_TOOLONG, at, "%s item holds more than %u %s",
@@ -1309,7 +1320,7 @@ static int p_size(struct parser *p, const struct secs_item *it, size_t at, int c
 		return p_fail(p, SECS_ERR_SIZE, at, "message would be larger than the limit of %zu bytes",
 			      p->lim.max_bytes);
 	if (closing)
-		p->bytes += 1 + len_bytes(it->len) + (it->fmt == SECS_L ? 0 : it->len);
+		p->bytes = total;
 	return 0;
 }
 
