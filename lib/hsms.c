@@ -1283,6 +1283,22 @@ int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *
 	return 0;
 }
 
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary)
+{
+	uint8_t h[HSMS_HEADER_LEN];
+
+	if (primary->stream > 127) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (send_allowed(c, 0) != 0)
+		return -1;
+	header_pack(h, c->cfg.session_id, primary->stream, 0, HSMS_DATA, primary->system);
+	queue_frame(c, h, NULL, 0);
+	update_interest(c);
+	return 0;
+}
+
 int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr)
 {
 	if (function % 2 == 0 || function > 11) {

@@ -204,6 +204,12 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
  */
 int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *body, size_t len);
 /*
+ * Answer a primary with SxF0: same stream, function 0, its system bytes,
+ * no body.  E5's "abort transaction" is how a host refuses a primary it
+ * does not handle (S9 is the equipment's).  Errors as hsms_send.
+ */
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary);
+/*
  * Send S9Ffunction (1, 3, 5, 7, 9 or 11) about the message whose 10
  * header bytes are 'hdr' (struct hsms_msg's header).  E5 gives S9 to the
  * equipment; the transport sends S9F1, S9F9 and S9F11 itself in that
