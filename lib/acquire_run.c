@@ -54,10 +54,69 @@ void acq_set_run(struct acq *a, const char *run)
 	log_set_run(run);
 }
 
+/* kerf's alarm categories and the ALCD code each one is sent with. */
+static const struct {
+	const char *name;
+	int code;
+} categories[] = {
+	{"safety", 1}, {"irrecoverable", 5}, {"warning", 6}, {"attention", 7}, {"data_integrity", 8},
+};
+#define NCATEGORIES (sizeof categories / sizeof categories[0])
+
+int acq_category_code(const char *c)
+{
+	for (size_t i = 0; i < NCATEGORIES; i++)
+		if (!strcmp(categories[i].name, c))
+			return categories[i].code;
+	return 0;
+}
+
 int acq_category_ok(const char *c)
 {
-	return !strcmp(c, "safety") || !strcmp(c, "irrecoverable") || !strcmp(c, "warning") ||
-	       !strcmp(c, "attention") || !strcmp(c, "data_integrity");
+	return acq_category_code(c) != 0;
+}
+
+const char *acq_category_of_alcd(unsigned alcd)
+{
+	/* E5's codes 0..8; kerf folds the two safeties, the two warnings,
+	 * and errors that are not irrecoverable into attention. */
+	static const char *const by_code[] = {
+		"attention", "safety", "safety", "warning", "attention",
+		"irrecoverable", "warning", "attention", "data_integrity",
+	};
+	alcd &= 0x7f;
+	return alcd < sizeof by_code / sizeof by_code[0] ? by_code[alcd] : "attention";
+}
+
+void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h)
+{
+	*pixel_um = ceil(fmax(pitch_um[0], pitch_um[1]) / 65536.0);
+	if (*pixel_um < 1)
+		*pixel_um = 1;
+	*w = lround(ceil(pitch_um[0] / *pixel_um));
+	*h = lround(ceil(pitch_um[1] / *pixel_um));
+}
+
+int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd)
+{
+	int critical = acq_category_critical(category);
+	json_t *ev = acq_event(a, "alarm");
+
+	if (alcd < 0)
+		alcd = (set ? 128 : 0) | acq_category_code(category);
+	json_object_set_new(ev, "alid", json_integer(alid));
+	json_object_set_new(ev, "text", json_string(text));
+	json_object_set_new(ev, "set", json_boolean(set));
+	json_object_set_new(ev, "category", json_string(category));
+	json_object_set_new(ev, "critical", json_boolean(critical));
+	json_object_set_new(ev, "alcd", json_integer(alcd));
+	if (set) {
+		(*a->c_alarms)++;
+		log_msg(critical ? LOG_ERROR : LOG_WARN,
+			json_pack("{sIsssb}", "alid", (json_int_t)alid, "category", category, "critical", critical),
+			"machine alarm %lu (%s)", (unsigned long)alid, category);
+	}
+	return acq_emit(a, ev);
 }
 
 int acq_category_critical(const char *c)

@@ -80,6 +80,34 @@ int acq_finish(struct acq *a, int status);
 /* Alarm categories: the critical ones end the run. */
 int acq_category_ok(const char *cat);
 int acq_category_critical(const char *cat);
+/* A category's ALCD code (safety 1, irrecoverable 5, warning 6,
+ * attention 7, data_integrity 8); 0 for none of them. */
+int acq_category_code(const char *cat);
+/*
+ * The category of an ALCD byte's low 7 bits as SEMI E5 numbers them:
+ * 1 personal and 2 equipment safety are safety, 3 parameter control
+ * warning and 6 equipment status warning are warning, 4 parameter
+ * control error and 7 attention flags are attention, 5 irrecoverable
+ * error, 8 data integrity; any other code is attention.
+ */
+const char *acq_category_of_alcd(unsigned alcd);
+/*
+ * The alarm event, one shape for every source: alid, text, set,
+ * category, critical (acq_category_critical) and alcd, the byte a tool
+ * sent, or when 'alcd' is negative 128 (set) | acq_category_code.  A set
+ * alarm is counted and logged (an error when critical).  As acq_emit.
+ */
+int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd);
+/*
+ * The virtual die image of a source without images (a KLARF import, a
+ * tool that reports its own defects): 1 um per pixel, coarser when a
+ * side would pass 65536 px (kerf-validate's limit), so that a defect's
+ * bbox and area_px still mean something.
+ */
+void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h);
+
+/* The alarm a source raises itself when the machine's connection drops. */
+#define ACQ_ALID_DROPPED 9001
 
 struct acq_sim_opts {
 	struct sim_config cfg;

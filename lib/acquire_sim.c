@@ -104,28 +104,10 @@ static int run_end(struct acq *a, const char *status, int wafers, uint64_t dies)
 
 static int emit_alarm(struct acq *a, const struct acq_inject *in, int set)
 {
-	static const struct { const char *cat; int code; } alcd[] = {
-		{"safety", 1}, {"irrecoverable", 5}, {"warning", 6}, {"attention", 7}, {"data_integrity", 8},
-	};
-	json_t *ev = acq_event(a, "alarm");
-	int code = 0;
-	for (size_t i = 0; i < sizeof alcd / sizeof alcd[0]; i++)
-		if (!strcmp(alcd[i].cat, in->category))
-			code = alcd[i].code;
-	json_object_set_new(ev, "alid", json_integer(in->alid));
-	json_object_set_new(ev, "text", json_sprintf("simulated %s alarm %ld", in->category, in->alid));
-	json_object_set_new(ev, "set", json_boolean(set));
-	json_object_set_new(ev, "category", json_string(in->category));
-	json_object_set_new(ev, "critical", json_boolean(acq_category_critical(in->category)));
-	json_object_set_new(ev, "alcd", json_integer((set ? 128 : 0) | code));
-	if (set) {
-		(*a->c_alarms)++;
-		log_msg(acq_category_critical(in->category) ? LOG_ERROR : LOG_WARN,
-			json_pack("{sisssb}", "alid", (int)in->alid, "category", in->category, "critical",
-				  acq_category_critical(in->category)),
-			"machine alarm %ld (%s)", in->alid, in->category);
-	}
-	return acq_emit(a, ev);
+	char *text = xasprintf("simulated %s alarm %ld", in->category, in->alid);
+	int rc = acq_alarm(a, (uint32_t)in->alid, text, set, in->category, -1);
+	free(text);
+	return rc;
 }
 
 static int not_ready(struct acq *a)
