@@ -1,7 +1,7 @@
 /*
  * kerf-acquire: the machine boundary.  One source (the simulated tool,
- * a recorded stream, a live connection or KLARF files) turned into the
- * kerf event stream on stdout.  The logic lives in lib/acquire_*.c and
+ * a recorded stream, a live connection, a GEM tool over HSMS or KLARF
+ * files) turned into the kerf event stream on stdout.  The logic lives in lib/acquire_*.c and
  * lib/sim.c.
  */
 #include "kerf.h"
@@ -16,6 +16,8 @@ static const char usage[] =
 	"Usage: kerf-acquire [--sim] [OPTION]...\n"
 	"       kerf-acquire --replay FILE|- [--speed X] [--from-seq N] [--to-seq N]\n"
 	"       kerf-acquire --listen unix:PATH|tcp:127.0.0.1:PORT [--ready-timeout T]\n"
+	"       kerf-acquire --connect|--listen hsms:HOST:PORT --profile NAME|FILE [OPTION]...\n"
+	"       kerf-acquire --check-profile --profile NAME|FILE\n"
 	"       kerf-acquire --klarf FILE...\n"
 	"Emit a wafer inspection run as kerf events (NDJSON) on standard output.\n"
 	"\n"
@@ -23,24 +25,46 @@ static const char usage[] =
 	"      --sim               the built-in simulated inspection tool (default)\n"
 	"      --replay FILE|-     re-emit a recorded event stream\n"
 	"      --listen ADDR       accept one machine connection streaming events\n"
+	"                          (unix:PATH, tcp:HOST:PORT), or with hsms:HOST:PORT\n"
+	"                          be the GEM host of a tool that connects to kerf\n"
+	"      --connect hsms:HOST:PORT\n"
+	"                          be the GEM host of a tool, connecting to it\n"
 	"      --klarf             import the KLARF files named as arguments\n"
-	"Simulated tool:\n"
-	"      --seed N            random seed; same seed, same bytes (default 1)\n"
+	"Lot and wafer (the simulated tool; the GEM host's START and what the\n"
+	"tool does not report):\n"
 	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"
+	"      --lot ID            lot id (default SIMLOT)\n"
+	"      --recipe NAME       recipe name (default sim-default)\n"
+	"      --tool NAME         tool name (default kerf-sim; GEM host: the tool's\n"
+	"                          model from S1F2)\n"
 	"      --diameter MM       wafer diameter in mm (default 300)\n"
 	"      --edge MM           edge exclusion in mm (default 3)\n"
 	"      --pitch UM[xUM]     die pitch in um (default 10000)\n"
 	"      --die-px N          die image width in pixels (default 64)\n"
+	"Simulated tool:\n"
+	"      --seed N            random seed; same seed, same bytes (default 1)\n"
 	"      --noise SIGMA       pixel noise in grey levels (default 3)\n"
 	"      --defect-rate R     mean random particles per die (default 0.05)\n"
 	"      --signature NAME    random, cluster, scratch, edge-ring, center or\n"
 	"                          cycle: one after the other per wafer (default)\n"
-	"      --lot ID            lot id (default SIMLOT)\n"
-	"      --recipe NAME       recipe name (default sim-default)\n"
-	"      --tool NAME         tool name (default kerf-sim)\n"
 	"      --rate N            pace output at N dies per second on the wall\n"
 	"                          clock (default: as fast as the pipe takes)\n"
 	"      --truth FILE        write the injected defects as NDJSON to FILE\n"
+	"GEM host (--connect, --listen hsms:):\n"
+	"      --profile NAME|FILE the tool's profile (kerf-profile(5)); a NAME is\n"
+	"                          NAME.json in $KERF_PROFILE_PATH, then the\n"
+	"                          installed profiles, then the source tree's\n"
+	"      --check-profile     check the profile, print its path and a summary\n"
+	"      --device-id N       HSMS session id, 0..32767 (default 0)\n"
+	"      --t3 T              reply timeout (default 45s)\n"
+	"      --t5 T              between connect attempts (default 10s)\n"
+	"      --t6 T              control transaction timeout (default 5s)\n"
+	"      --t7 T              connected but not selected (default 10s; 0 off)\n"
+	"      --t8 T              between the bytes of a message (default 5s; 0 off)\n"
+	"      --linktest T        Linktest.req period (default 60s; 0 off)\n"
+	"      --reconnect T       a lost connection back within T: the run goes on\n"
+	"                          (default: the run fails)\n"
+	"      --hsms-trace FILE   write one NDJSON record per HSMS message to FILE\n"
 	"Replay and listen:\n"
 	"      --speed X           replay at the recorded pace times X (default:\n"
 	"                          as fast as possible)\n"
@@ -61,6 +85,8 @@ enum {
 	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SEED, O_WAFERS, O_DIAMETER, O_EDGE, O_PITCH,
 	O_DIEPX, O_NOISE, O_RATE_DEF, O_SIGNATURE, O_LOT, O_RECIPE, O_TOOL, O_RATE, O_TRUTH,
 	O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN, O_RECORD, O_READY, O_INJECT, O_VERSION,
+	O_CONNECT, O_PROFILE, O_CHECK_PROFILE, O_DEVICE_ID, O_T3, O_T5, O_T6, O_T7, O_T8, O_LINKTEST,
+	O_RECONNECT, O_TRACE,
 };
 
 static const struct option longopts[] = {
@@ -90,6 +116,18 @@ static const struct option longopts[] = {
 	{"record", required_argument, NULL, O_RECORD},
 	{"ready-timeout", required_argument, NULL, O_READY},
 	{"inject", required_argument, NULL, O_INJECT},
+	{"connect", required_argument, NULL, O_CONNECT},
+	{"profile", required_argument, NULL, O_PROFILE},
+	{"check-profile", no_argument, NULL, O_CHECK_PROFILE},
+	{"device-id", required_argument, NULL, O_DEVICE_ID},
+	{"t3", required_argument, NULL, O_T3},
+	{"t5", required_argument, NULL, O_T5},
+	{"t6", required_argument, NULL, O_T6},
+	{"t7", required_argument, NULL, O_T7},
+	{"t8", required_argument, NULL, O_T8},
+	{"linktest", required_argument, NULL, O_LINKTEST},
+	{"reconnect", required_argument, NULL, O_RECONNECT},
+	{"hsms-trace", required_argument, NULL, O_TRACE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, O_VERSION},
 	{NULL, 0, NULL, 0},
@@ -101,6 +139,46 @@ static double num_opt(const char *name, const char *s, double min, double max)
 	if (parse_double(s, min, max, &v) < 0)
 		cli_usage_error("%s: '%s' is not a number in [%g, %g]", name, s, min, max);
 	return v;
+}
+
+/* A duration option in ms (no unit: seconds); 'zero_ok' for timers that 0 turns off. */
+static uint64_t duration_opt(const char *name, const char *s, int zero_ok)
+{
+	uint64_t ms;
+	if (parse_duration_ms(s, 1000, &ms) < 0 || (!zero_ok && ms == 0))
+		cli_usage_error("%s: '%s' is not a duration%s", name, s, zero_ok ? "" : " above 0");
+	return ms;
+}
+
+/* hsms:HOST:PORT (HOST may be [IPv6]) into o->host, o->port (leaked: they live until exit). */
+static void hsms_addr(const char *opt, const char *addr, struct acq_hsms_opts *o)
+{
+	const char *hp = addr + 5, *colon = strrchr(hp, ':');
+	char *host;
+	if (strncmp(addr, "hsms:", 5) || !colon || colon == hp || !colon[1])
+		cli_usage_error("%s: '%s' is not hsms:HOST:PORT", opt, addr);
+	host = xstrndup(hp, (size_t)(colon - hp));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host) - 2);
+		host[strlen(host) - 2] = '\0';
+	}
+	o->host = host;
+	o->port = colon + 1;
+}
+
+static int check_profile(const char *name)
+{
+	struct profile p;
+	char *path, *sum;
+	int rc = acq_profile_open(name, &p, &path);
+	if (rc != 0)
+		return rc;
+	sum = profile_summary(&p);
+	printf("%s\n%s\n", path, sum);
+	free(sum);
+	free(path);
+	profile_release(&p);
+	return fshut(stdout, "standard output");
 }
 
 static void pitch_opt(const char *s, double out[2])
@@ -118,124 +196,238 @@ static void pitch_opt(const char *s, double out[2])
 	}
 }
 
+/* Everything the command line says. */
+struct opts {
+	struct acq *a;
+	struct acq_sim_opts so;
+	struct acq_replay_opts ro;
+	struct acq_listen_opts lo;
+	struct acq_hsms_opts ho;
+	const char *source, *run, *record, *hsms_only;
+	int check;
+};
+
+/* The GEM host's own options: 1 when c was one of them. */
+static int hsms_option(struct opts *o, int c)
+{
+	struct acq_hsms_opts *ho = &o->ho;
+	long l;
+
+	switch (c) {
+	case O_PROFILE: ho->profile = optarg; return 1;
+	case O_CHECK_PROFILE: o->check = 1; return 1;
+	case O_DEVICE_ID:
+		if (parse_long(optarg, 0, 32767, &l) < 0)
+			cli_usage_error("--device-id: '%s' is not a number in [0, 32767]", optarg);
+		ho->device_id = (unsigned)l;
+		o->hsms_only = "--device-id";
+		return 1;
+	case O_T3: ho->t3_ms = duration_opt("--t3", optarg, 0); o->hsms_only = "--t3"; return 1;
+	case O_T5: ho->t5_ms = duration_opt("--t5", optarg, 0); o->hsms_only = "--t5"; return 1;
+	case O_T6: ho->t6_ms = duration_opt("--t6", optarg, 0); o->hsms_only = "--t6"; return 1;
+	case O_T7: ho->t7_ms = duration_opt("--t7", optarg, 1); o->hsms_only = "--t7"; return 1;
+	case O_T8: ho->t8_ms = duration_opt("--t8", optarg, 1); o->hsms_only = "--t8"; return 1;
+	case O_LINKTEST: ho->linktest_ms = duration_opt("--linktest", optarg, 1); o->hsms_only = "--linktest"; return 1;
+	case O_RECONNECT: ho->reconnect_ms = duration_opt("--reconnect", optarg, 0); o->hsms_only = "--reconnect"; return 1;
+	case O_TRACE: ho->trace = optarg; o->hsms_only = "--hsms-trace"; return 1;
+	default: return 0;
+	}
+}
+
+/* The simulated tool's options (and the lot's): 1 when c was one of them. */
+static int sim_option(struct opts *o, int c)
+{
+	struct acq_sim_opts *so = &o->so;
+
+	switch (c) {
+	case O_SEED:
+		if (parse_u64(optarg, &so->cfg.seed) < 0)
+			cli_usage_error("--seed: '%s' is not a number", optarg);
+		return 1;
+	case O_WAFERS: so->cfg.wafers = (int)num_opt("--wafers", optarg, 1, 25); return 1;
+	case O_DIAMETER: so->cfg.diameter_mm = num_opt("--diameter", optarg, 50, 450); return 1;
+	case O_EDGE: so->cfg.edge_mm = num_opt("--edge", optarg, 0, 50); return 1;
+	case O_PITCH: pitch_opt(optarg, so->cfg.pitch_um); return 1;
+	case O_DIEPX: so->cfg.die_px = (int)num_opt("--die-px", optarg, 8, 4096); return 1;
+	case O_NOISE: so->cfg.noise = num_opt("--noise", optarg, 0, 50); return 1;
+	case O_RATE_DEF: so->cfg.defect_rate = num_opt("--defect-rate", optarg, 0, 100); return 1;
+	case O_SIGNATURE:
+		so->cfg.signature = sim_signature_of(optarg);
+		if (so->cfg.signature < SIM_SIG_CYCLE)
+			cli_usage_error("--signature: unknown signature '%s'", optarg);
+		return 1;
+	case O_LOT: so->lot = o->ho.lot = optarg; return 1;
+	case O_RECIPE: so->recipe = o->ho.recipe = optarg; return 1;
+	case O_TOOL: so->tool = o->ho.tool = optarg; return 1;
+	case O_RATE: so->rate = num_opt("--rate", optarg, 0.001, 1e6); return 1;
+	case O_TRUTH: so->truth = optarg; return 1;
+	default: return 0;
+	}
+}
+
+/* The source options: the source's name, or NULL when c is not one. */
+static const char *source_option(struct opts *o, int c)
+{
+	switch (c) {
+	case O_SIM: return "sim";
+	case O_REPLAY: o->ro.path = optarg; return "replay";
+	case O_KLARF: return "klarf";
+	case O_CONNECT:
+		o->ho.passive = 0;
+		hsms_addr("--connect", optarg, &o->ho);
+		return "hsms";
+	case O_LISTEN:
+		if (!strncmp(optarg, "hsms:", 5)) {
+			o->ho.passive = 1;
+			hsms_addr("--listen", optarg, &o->ho);
+			return "hsms";
+		}
+		o->lo.addr = optarg;
+		return "listen";
+	default: return NULL;
+	}
+}
+
+static void other_option(struct opts *o, int c)
+{
+	char err[256];
+	uint64_t u;
+
+	switch (c) {
+	case O_SPEED: o->ro.speed = num_opt("--speed", optarg, 1e-6, 1e6); break;
+	case O_FROM:
+		if (parse_u64(optarg, &o->ro.from_seq) < 0)
+			cli_usage_error("--from-seq: '%s' is not a number", optarg);
+		break;
+	case O_TO:
+		if (parse_u64(optarg, &o->ro.to_seq) < 0)
+			cli_usage_error("--to-seq: '%s' is not a number", optarg);
+		break;
+	case O_MAXLINE:
+		if (parse_size(optarg, &u) < 0 || u < 1024)
+			cli_usage_error("--max-line: '%s' is not a size of at least 1K", optarg);
+		o->ro.max_line = o->lo.max_line = (size_t)u;
+		break;
+	case O_RUN: o->run = optarg; break;
+	case O_RECORD: o->record = optarg; break;
+	case O_READY:
+		if (parse_duration_ms(optarg, 1000, &u) < 0)
+			cli_usage_error("--ready-timeout: '%s' is not a duration", optarg);
+		o->a->ready_timeout_s = (double)u / 1000.0;
+		break;
+	case O_INJECT:
+		if (acq_inject_parse(o->a, optarg, err, sizeof err) < 0)
+			cli_usage_error("%s", err);
+		break;
+	case 'h': cli_help(usage);
+	case O_VERSION: cli_version();
+	default: cli_usage_error("unknown option");
+	}
+}
+
+static void parse(struct opts *o, int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		const char *src = source_option(o, c);
+		if (src) {
+			if (o->source && strcmp(o->source, src))
+				cli_usage_error("--%s and --%s: choose one source", o->source, src);
+			o->source = src;
+		} else if (!sim_option(o, c) && !hsms_option(o, c)) {
+			other_option(o, c);
+		}
+	}
+	if (!o->source)
+		o->source = "sim";
+}
+
+/* What the options cannot mean together; ids kerf-validate would reject in every event. */
+static void check_opts(const struct opts *o, int argc, char **argv)
+{
+	int hsms = !strcmp(o->source, "hsms");
+
+	if (!hsms && (o->hsms_only || o->ho.profile))
+		cli_usage_error("%s is for the GEM host (--connect or --listen hsms:)",
+				o->hsms_only ? o->hsms_only : "--profile");
+	if (hsms && !o->ho.profile)
+		cli_usage_error("--%s hsms: needs --profile", o->ho.passive ? "listen" : "connect");
+	if (strcmp(o->source, "klarf") && optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!strcmp(o->source, "klarf") && optind == argc)
+		cli_usage_error("--klarf: no KLARF file given");
+	if (o->ro.from_seq > o->ro.to_seq)
+		cli_usage_error("--from-seq %llu is after --to-seq %llu", (unsigned long long)o->ro.from_seq,
+				(unsigned long long)o->ro.to_seq);
+	if (o->run && strlen(o->run) > VALIDATE_RUN_MAX)
+		cli_usage_error("--run: the run id is longer than %d bytes", VALIDATE_RUN_MAX);
+	if (o->so.lot && (!*o->so.lot || strlen(o->so.lot) > VALIDATE_RUN_MAX))
+		cli_usage_error("--lot: the lot id must be 1 to %d bytes", VALIDATE_RUN_MAX);
+}
+
+static int run_source(struct opts *o, int argc, char **argv)
+{
+	struct acq_hsms_opts *ho = &o->ho;
+
+	if (!strcmp(o->source, "sim"))
+		return acq_run_sim(o->a, &o->so);
+	if (!strcmp(o->source, "replay"))
+		return acq_run_replay(o->a, &o->ro);
+	if (!strcmp(o->source, "listen"))
+		return acq_run_listen(o->a, &o->lo);
+	if (!strcmp(o->source, "klarf"))
+		return acq_run_klarf(o->a, argv + optind, argc - optind);
+	/* The lot and the geometry the simulated tool would use. */
+	ho->wafers = o->so.cfg.wafers;
+	ho->diameter_mm = o->so.cfg.diameter_mm;
+	ho->edge_mm = o->so.cfg.edge_mm;
+	memcpy(ho->pitch_um, o->so.cfg.pitch_um, sizeof ho->pitch_um);
+	ho->die_px = o->so.cfg.die_px;
+	return acq_run_hsms(o->a, ho);
+}
+
 int main(int argc, char **argv)
 {
 	struct acq a;
-	struct acq_sim_opts so;
-	struct acq_replay_opts ro = {.to_seq = UINT64_MAX, .max_line = 64u << 20};
-	struct acq_listen_opts lo = {.max_line = 64u << 20};
-	const char *source = NULL, *run = getenv("KERF_RUN"), *record = NULL;
-	char err[256];
-	int c, rc;
-	uint64_t u;
+	struct opts o;
+	int rc;
 
 	log_init(argv[0]);
 	acq_init(&a);
-	memset(&so, 0, sizeof so);
-	sim_config_default(&so.cfg);
-	so.lot = "SIMLOT";
-	so.recipe = "sim-default";
-	so.tool = "kerf-sim";
-
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		const char *src = NULL;
-		switch (c) {
-		case O_SIM: src = "sim"; break;
-		case O_REPLAY: src = "replay"; ro.path = optarg; break;
-		case O_LISTEN: src = "listen"; lo.addr = optarg; break;
-		case O_KLARF: src = "klarf"; break;
-		case O_SEED:
-			if (parse_u64(optarg, &so.cfg.seed) < 0)
-				cli_usage_error("--seed: '%s' is not a number", optarg);
-			break;
-		case O_WAFERS: so.cfg.wafers = (int)num_opt("--wafers", optarg, 1, 25); break;
-		case O_DIAMETER: so.cfg.diameter_mm = num_opt("--diameter", optarg, 50, 450); break;
-		case O_EDGE: so.cfg.edge_mm = num_opt("--edge", optarg, 0, 50); break;
-		case O_PITCH: pitch_opt(optarg, so.cfg.pitch_um); break;
-		case O_DIEPX: so.cfg.die_px = (int)num_opt("--die-px", optarg, 8, 4096); break;
-		case O_NOISE: so.cfg.noise = num_opt("--noise", optarg, 0, 50); break;
-		case O_RATE_DEF: so.cfg.defect_rate = num_opt("--defect-rate", optarg, 0, 100); break;
-		case O_SIGNATURE:
-			so.cfg.signature = sim_signature_of(optarg);
-			if (so.cfg.signature < SIM_SIG_CYCLE)
-				cli_usage_error("--signature: unknown signature '%s'", optarg);
-			break;
-		case O_LOT: so.lot = optarg; break;
-		case O_RECIPE: so.recipe = optarg; break;
-		case O_TOOL: so.tool = optarg; break;
-		case O_RATE: so.rate = num_opt("--rate", optarg, 0.001, 1e6); break;
-		case O_TRUTH: so.truth = optarg; break;
-		case O_SPEED: ro.speed = num_opt("--speed", optarg, 1e-6, 1e6); break;
-		case O_FROM:
-			if (parse_u64(optarg, &ro.from_seq) < 0)
-				cli_usage_error("--from-seq: '%s' is not a number", optarg);
-			break;
-		case O_TO:
-			if (parse_u64(optarg, &ro.to_seq) < 0)
-				cli_usage_error("--to-seq: '%s' is not a number", optarg);
-			break;
-		case O_MAXLINE:
-			if (parse_size(optarg, &u) < 0 || u < 1024)
-				cli_usage_error("--max-line: '%s' is not a size of at least 1K", optarg);
-			ro.max_line = lo.max_line = (size_t)u;
-			break;
-		case O_RUN: run = optarg; break;
-		case O_RECORD: record = optarg; break;
-		case O_READY:
-			if (parse_duration_ms(optarg, 1000, &u) < 0)
-				cli_usage_error("--ready-timeout: '%s' is not a duration", optarg);
-			a.ready_timeout_s = (double)u / 1000.0;
-			break;
-		case O_INJECT:
-			if (acq_inject_parse(&a, optarg, err, sizeof err) < 0)
-				cli_usage_error("%s", err);
-			break;
-		case 'h': cli_help(usage);
-		case O_VERSION: cli_version();
-		default: cli_usage_error("unknown option");
-		}
-		if (src) {
-			if (source && strcmp(source, src))
-				cli_usage_error("--%s and --%s: choose one source", source, src);
-			source = src;
-		}
+	memset(&o, 0, sizeof o);
+	o.a = &a;
+	o.ro.to_seq = UINT64_MAX;
+	o.ro.max_line = o.lo.max_line = 64u << 20;
+	o.run = getenv("KERF_RUN");
+	sim_config_default(&o.so.cfg);
+	o.so.lot = "SIMLOT";
+	o.so.recipe = "sim-default";
+	o.so.tool = "kerf-sim";
+	acq_hsms_opts_init(&o.ho);
+	parse(&o, argc, argv);
+	if (o.check) {
+		if (!o.ho.profile)
+			cli_usage_error("--check-profile: no --profile given");
+		rc = check_profile(o.ho.profile);
+		acq_release(&a);
+		return rc;
 	}
-	if (!source)
-		source = "sim";
-	if (strcmp(source, "klarf") && optind < argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!strcmp(source, "klarf") && optind == argc)
-		cli_usage_error("--klarf: no KLARF file given");
-	if (ro.from_seq > ro.to_seq)
-		cli_usage_error("--from-seq %llu is after --to-seq %llu", (unsigned long long)ro.from_seq,
-				(unsigned long long)ro.to_seq);
-
-	/* Ids kerf-validate would reject in every event: say so now. */
-	if (run && strlen(run) > VALIDATE_RUN_MAX)
-		cli_usage_error("--run: the run id is longer than %d bytes", VALIDATE_RUN_MAX);
-	if (so.lot && (!*so.lot || strlen(so.lot) > VALIDATE_RUN_MAX))
-		cli_usage_error("--lot: the lot id must be 1 to %d bytes", VALIDATE_RUN_MAX);
-	if (run && *run) {
-		acq_set_run(&a, run);
-	} else if (!strcmp(source, "sim")) {
-		char *r = xasprintf("sim-%llu", (unsigned long long)so.cfg.seed);
+	check_opts(&o, argc, argv);
+	if (o.run && *o.run) {
+		acq_set_run(&a, o.run);
+	} else if (!strcmp(o.source, "sim")) {
+		char *r = xasprintf("sim-%llu", (unsigned long long)o.so.cfg.seed);
 		acq_set_run(&a, r);
 		free(r);
 	}
 	sig_init();
 	sig_init_pause();
-	if (record && acq_record_open(&a, record) < 0) {
+	if (o.record && acq_record_open(&a, o.record) < 0) {
 		acq_release(&a);
 		return KERF_EX_IOERR;
 	}
-	if (!strcmp(source, "sim"))
-		rc = acq_run_sim(&a, &so);
-	else if (!strcmp(source, "replay"))
-		rc = acq_run_replay(&a, &ro);
-	else if (!strcmp(source, "listen"))
-		rc = acq_run_listen(&a, &lo);
-	else
-		rc = acq_run_klarf(&a, argv + optind, argc - optind);
+	rc = run_source(&o, argc, argv);
 	rc = acq_finish(&a, rc);
 	acq_release(&a);
 	return rc;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "stats.h"
+#include "profile.h"
 #include "sim.h"
 
 enum acq_inject_kind { INJ_ALARM, INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
@@ -132,5 +133,34 @@ struct acq_listen_opts {
 int acq_run_listen(struct acq *a, const struct acq_listen_opts *o);
 
 int acq_run_klarf(struct acq *a, char *const *files, int nfiles);
+
+/*
+ * The GEM host (lib/acquire_hsms.c): kerf-acquire talks SECS/GEM over
+ * HSMS to a real tool, through a tool profile.  What the tool does not
+ * report in run_start (the lot, the geometry, ...) comes from here.
+ */
+struct acq_hsms_opts {
+	const char *host, *port;  /* from --connect / --listen hsms:HOST:PORT */
+	int passive;              /* --listen: the tool connects to kerf */
+	const char *profile;      /* --profile NAME|FILE */
+	unsigned device_id;       /* the HSMS session id */
+	uint64_t t3_ms, t5_ms, t6_ms, t7_ms, t8_ms, linktest_ms;
+	uint64_t reconnect_ms;    /* 0: a lost connection ends the run */
+	const char *trace;        /* --hsms-trace FILE, or NULL */
+	const char *lot, *recipe; /* START's parameters and run_start's defaults */
+	const char *tool;         /* NULL: the tool's MDLN */
+	int wafers;
+	double diameter_mm, edge_mm, pitch_um[2];
+	int die_px;
+};
+/* The defaults: E37's timers, the simulated tool's lot and geometry. */
+void acq_hsms_opts_init(struct acq_hsms_opts *o);
+int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o);
+/*
+ * Find, load and check the profile 'name' as acq_run_hsms would: 0 with
+ * *path (caller frees) and p loaded (profile_release it); otherwise the
+ * exit status, logged: 64 no such profile, 65 a bad one (the key named).
+ */
+int acq_profile_open(const char *name, struct profile *p, char **path);
 
 #endif
