@@ -43,6 +43,15 @@ MANPAGES = $(wildcard man/*.1 man/*.5 man/*.7)
 .PHONY: all check run install uninstall clean deps units
 all: $(BINS)
 
+# The programs find the source tree's tool profiles at <their dir>/../profiles;
+# the sanitizer build's programs need the same link from build/san.
+ifeq ($(SAN),1)
+all: build/san/profiles
+build/san/profiles:
+	@mkdir -p build/san
+	ln -sfn ../../profiles $@
+endif
+
 $(OBJ)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<

@@ -150,7 +150,7 @@ static uint64_t duration_opt(const char *name, const char *s, int zero_ok)
 	return ms;
 }
 
-/* hsms:HOST:PORT (HOST may be [IPv6]) into o->host, o->port (leaked: they live until exit). */
+/* hsms:HOST:PORT (HOST may be [IPv6]) into o->host (a new string), o->port (in addr). */
 static void hsms_addr(const char *opt, const char *addr, struct acq_hsms_opts *o)
 {
 	const char *hp = addr + 5, *colon = strrchr(hp, ':');
@@ -162,6 +162,7 @@ static void hsms_addr(const char *opt, const char *addr, struct acq_hsms_opts *o
 		memmove(host, host + 1, strlen(host) - 2);
 		host[strlen(host) - 2] = '\0';
 	}
+	free((char *)o->host);
 	o->host = host;
 	o->port = colon + 1;
 }
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
 			cli_usage_error("--check-profile: no --profile given");
 		rc = check_profile(o.ho.profile);
 		acq_release(&a);
+		free((char *)o.ho.host);
 		return rc;
 	}
 	check_opts(&o, argc, argv);
@@ -430,5 +432,6 @@ int main(int argc, char **argv)
 	rc = run_source(&o, argc, argv);
 	rc = acq_finish(&a, rc);
 	acq_release(&a);
+	free((char *)o.ho.host);
 	return rc;
 }
