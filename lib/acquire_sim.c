@@ -171,7 +171,7 @@ int acq_run_sim(struct acq *a, const struct acq_sim_opts *o)
 	unsigned char *px;
 	char *b64;
 	const char *status = "completed";
-	int rc = KERF_EX_OK, wafers_done = 0, stopped = 0, aborted = 0;
+	int rc = KERF_EX_OK, wafers_done = 0, stopped = 0, aborted = 0, truth_failed = 0;
 	uint64_t dieno = 0, pace_base = 0, die_us;
 	size_t b64len;
 
@@ -259,9 +259,11 @@ int acq_run_sim(struct acq *a, const struct acq_sim_opts *o)
 			if (!tf)
 				*a->c_defects += s->first[i + 1] - s->first[i];
 			if (tf && write_truth(tf, a, truth, a->seq) < 0) {
+				/* The lot goes on without its truth; the exit status says so. */
 				log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", o->truth, strerror(errno));
 				fclose(tf);
 				tf = NULL;
+				truth_failed = 1;
 			}
 			dies++;
 			dieno++;
@@ -311,9 +313,10 @@ broken:
 out:
 	if (tf && fclose(tf) != 0) {
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", o->truth, strerror(errno));
-		if (rc == KERF_EX_OK)
-			rc = KERF_EX_IOERR;
+		truth_failed = 1;
 	}
+	if (truth_failed && rc == KERF_EX_OK)
+		rc = KERF_EX_IOERR;
 	json_decref(truth);
 	free(px);
 	free(b64);
