@@ -25,19 +25,7 @@ static const char usage[] =
 	"      --listen ADDR       accept one machine connection streaming events\n"
 	"      --klarf             import the KLARF files named as arguments\n"
 	"Simulated tool:\n"
-	"      --seed N            random seed; same seed, same bytes (default 1)\n"
-	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"
-	"      --diameter MM       wafer diameter in mm (default 300)\n"
-	"      --edge MM           edge exclusion in mm (default 3)\n"
-	"      --pitch UM[xUM]     die pitch in um (default 10000)\n"
-	"      --die-px N          die image width in pixels (default 64)\n"
-	"      --noise SIGMA       pixel noise in grey levels (default 3)\n"
-	"      --defect-rate R     mean random particles per die (default 0.05)\n"
-	"      --signature NAME    random, cluster, scratch, edge-ring, center or\n"
-	"                          cycle: one after the other per wafer (default)\n"
-	"      --lot ID            lot id (default SIMLOT)\n"
-	"      --recipe NAME       recipe name (default sim-default)\n"
-	"      --tool NAME         tool name (default kerf-sim)\n"
+	SIMRUN_USAGE
 	"      --rate N            pace output at N dies per second on the wall\n"
 	"                          clock (default: as fast as the pipe takes)\n"
 	"      --truth FILE        write the injected defects as NDJSON to FILE\n"
@@ -58,9 +46,8 @@ static const char usage[] =
 	"      --version           show the version and exit\n";
 
 enum {
-	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SEED, O_WAFERS, O_DIAMETER, O_EDGE, O_PITCH,
-	O_DIEPX, O_NOISE, O_RATE_DEF, O_SIGNATURE, O_LOT, O_RECIPE, O_TOOL, O_RATE, O_TRUTH,
-	O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN, O_RECORD, O_READY, O_INJECT, O_VERSION,
+	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SIMOPT, O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN,
+	O_RECORD, O_READY, O_INJECT, O_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -68,20 +55,7 @@ static const struct option longopts[] = {
 	{"replay", required_argument, NULL, O_REPLAY},
 	{"listen", required_argument, NULL, O_LISTEN},
 	{"klarf", no_argument, NULL, O_KLARF},
-	{"seed", required_argument, NULL, O_SEED},
-	{"wafers", required_argument, NULL, O_WAFERS},
-	{"diameter", required_argument, NULL, O_DIAMETER},
-	{"edge", required_argument, NULL, O_EDGE},
-	{"pitch", required_argument, NULL, O_PITCH},
-	{"die-px", required_argument, NULL, O_DIEPX},
-	{"noise", required_argument, NULL, O_NOISE},
-	{"defect-rate", required_argument, NULL, O_RATE_DEF},
-	{"signature", required_argument, NULL, O_SIGNATURE},
-	{"lot", required_argument, NULL, O_LOT},
-	{"recipe", required_argument, NULL, O_RECIPE},
-	{"tool", required_argument, NULL, O_TOOL},
-	{"rate", required_argument, NULL, O_RATE},
-	{"truth", required_argument, NULL, O_TRUTH},
+	SIMRUN_LONGOPTS(O_SIMOPT),
 	{"speed", required_argument, NULL, O_SPEED},
 	{"from-seq", required_argument, NULL, O_FROM},
 	{"to-seq", required_argument, NULL, O_TO},
@@ -103,68 +77,32 @@ static double num_opt(const char *name, const char *s, double min, double max)
 	return v;
 }
 
-static void pitch_opt(const char *s, double out[2])
-{
-	char *x = strchr(s, 'x');
-	if (!x) {
-		out[0] = out[1] = num_opt("--pitch", s, 100, 100000);
-		return;
-	}
-	{
-		char *a = xstrndup(s, (size_t)(x - s));
-		out[0] = num_opt("--pitch", a, 100, 100000);
-		out[1] = num_opt("--pitch", x + 1, 100, 100000);
-		free(a);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct acq a;
-	struct acq_sim_opts so;
+	struct simrun_opts so;
 	struct acq_replay_opts ro = {.to_seq = UINT64_MAX, .max_line = 64u << 20};
 	struct acq_listen_opts lo = {.max_line = 64u << 20};
 	const char *source = NULL, *run = getenv("KERF_RUN"), *record = NULL;
 	char err[256];
-	int c, rc;
+	int c, rc, idx = 0;
 	uint64_t u;
 
 	log_init(argv[0]);
 	acq_init(&a);
-	memset(&so, 0, sizeof so);
-	sim_config_default(&so.cfg);
-	so.lot = "SIMLOT";
-	so.recipe = "sim-default";
-	so.tool = "kerf-sim";
+	simrun_opts_init(&so);
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		const char *src = NULL;
 		switch (c) {
 		case O_SIM: src = "sim"; break;
 		case O_REPLAY: src = "replay"; ro.path = optarg; break;
 		case O_LISTEN: src = "listen"; lo.addr = optarg; break;
 		case O_KLARF: src = "klarf"; break;
-		case O_SEED:
-			if (parse_u64(optarg, &so.cfg.seed) < 0)
-				cli_usage_error("--seed: '%s' is not a number", optarg);
+		case O_SIMOPT:
+			if (simrun_option(&so, longopts[idx].name, optarg, err, sizeof err) < 0)
+				cli_usage_error("%s", err);
 			break;
-		case O_WAFERS: so.cfg.wafers = (int)num_opt("--wafers", optarg, 1, 25); break;
-		case O_DIAMETER: so.cfg.diameter_mm = num_opt("--diameter", optarg, 50, 450); break;
-		case O_EDGE: so.cfg.edge_mm = num_opt("--edge", optarg, 0, 50); break;
-		case O_PITCH: pitch_opt(optarg, so.cfg.pitch_um); break;
-		case O_DIEPX: so.cfg.die_px = (int)num_opt("--die-px", optarg, 8, 4096); break;
-		case O_NOISE: so.cfg.noise = num_opt("--noise", optarg, 0, 50); break;
-		case O_RATE_DEF: so.cfg.defect_rate = num_opt("--defect-rate", optarg, 0, 100); break;
-		case O_SIGNATURE:
-			so.cfg.signature = sim_signature_of(optarg);
-			if (so.cfg.signature < SIM_SIG_CYCLE)
-				cli_usage_error("--signature: unknown signature '%s'", optarg);
-			break;
-		case O_LOT: so.lot = optarg; break;
-		case O_RECIPE: so.recipe = optarg; break;
-		case O_TOOL: so.tool = optarg; break;
-		case O_RATE: so.rate = num_opt("--rate", optarg, 0.001, 1e6); break;
-		case O_TRUTH: so.truth = optarg; break;
 		case O_SPEED: ro.speed = num_opt("--speed", optarg, 1e-6, 1e6); break;
 		case O_FROM:
 			if (parse_u64(optarg, &ro.from_seq) < 0)

@@ -17,15 +17,14 @@
 #include <time.h>
 
 #include "stats.h"
-#include "sim.h"
+#include "simrun.h"
 
-enum acq_inject_kind { INJ_ALARM, INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
+/* Faults of the boundary itself; alarms are the simulated lot's (struct simrun_alarm). */
+enum acq_inject_kind { INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
 
 struct acq_inject {
 	enum acq_inject_kind kind;
-	uint64_t at;          /* die number (alarm) or events written (others) */
-	long alid;            /* alarm */
-	char category[32];    /* alarm */
+	uint64_t at;          /* events written */
 	double seconds;       /* stall */
 	int done;
 };
@@ -47,6 +46,8 @@ struct acq {
 	int rec_failed;           /* --record FILE could not be written: exit 74 at the end */
 	struct acq_inject *inj;
 	size_t ninj;
+	struct simrun_alarm *alarms;  /* --inject alarm@..., for the simulated tool */
+	size_t nalarms;
 	double ready_timeout_s;
 	struct stats stats;
 	uint64_t *c_out, *c_bytes, *c_dies, *c_wafers, *c_defects, *c_alarms, *c_rejected;
@@ -77,17 +78,8 @@ void acq_tick(struct acq *a, uint64_t us);
 /* The exit status for the end: flushes, final stats, checks stdout. */
 int acq_finish(struct acq *a, int status);
 
-/* Alarm categories: the critical ones end the run. */
-int acq_category_ok(const char *cat);
-int acq_category_critical(const char *cat);
-
-struct acq_sim_opts {
-	struct sim_config cfg;
-	const char *lot, *recipe, *tool;
-	double rate;          /* dies per second, 0: as fast as the pipe takes */
-	const char *truth;    /* ground truth NDJSON file, or NULL */
-};
-int acq_run_sim(struct acq *a, const struct acq_sim_opts *o);
+/* The simulated tool: o->rate paces on the wall clock (and t is the wall clock then). */
+int acq_run_sim(struct acq *a, const struct simrun_opts *o);
 
 struct acq_replay_opts {
 	const char *path;     /* "-" for stdin */

@@ -34,6 +34,40 @@ const char *event_type_name(enum event_type t)
 	return (t > EV_UNKNOWN && t < EV__COUNT) ? type_names[t] : "unknown";
 }
 
+static const struct {
+	const char *name;
+	unsigned code;
+	int critical;
+} categories[] = {
+	{ "safety", 1, 1 }, { "irrecoverable", 5, 1 }, { "warning", 6, 0 },
+	{ "attention", 7, 0 }, { "data_integrity", 8, 0 },
+};
+#define NCATEGORIES (sizeof categories / sizeof categories[0])
+
+int event_alarm_code(const char *category)
+{
+	for (size_t i = 0; category && i < NCATEGORIES; i++)
+		if (!strcmp(category, categories[i].name))
+			return (int)categories[i].code;
+	return 0;
+}
+
+const char *event_alarm_category(unsigned code)
+{
+	for (size_t i = 0; i < NCATEGORIES; i++)
+		if (categories[i].code == code)
+			return categories[i].name;
+	return NULL;
+}
+
+int event_alarm_critical(const char *category)
+{
+	for (size_t i = 0; category && i < NCATEGORIES; i++)
+		if (!strcmp(category, categories[i].name))
+			return categories[i].critical;
+	return 0;
+}
+
 static uint64_t hash_str(char *s)
 {
 	uint64_t h = kerf_xxh3(s, strlen(s));

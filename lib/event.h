@@ -66,6 +66,18 @@ enum event_type event_type_of(const char *name);
 const char *event_type_name(enum event_type t);
 
 /*
+ * Alarm categories (the alarm event's category) and their SEMI E5 ALCD
+ * codes (1 personal safety, 5 irrecoverable error, 6 warning, 7
+ * attention, 8 data integrity): the one table.  The critical ones
+ * (safety, irrecoverable) end a run.  event_alarm_code gives 0 for a
+ * name that is no category; event_alarm_category NULL for a code that
+ * has no kerf category.
+ */
+int event_alarm_code(const char *category);
+const char *event_alarm_category(unsigned code);
+int event_alarm_critical(const char *category);
+
+/*
  * Ids.  Every function hashes a byte string built from the identity
  * fields joined by '\n', so the same identity always gives the same id:
  *   acquire's events      run \n seq
