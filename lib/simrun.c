@@ -557,9 +557,8 @@ static json_t *at_wafer(struct simrun *r)
 		return ev;
 	if (r->wants & SIMRUN_WANT_ABORT)
 		r->aborted = 1;
-	else if (r->wants & SIMRUN_WANT_STOP)
-		r->stopped = 1;
-	if (r->stopped || r->aborted) {
+	if (r->aborted || r->wants & SIMRUN_WANT_STOP) {
+		/* A stop between wafers says stopping too (at_end), as one inside a wafer does. */
 		r->phase = PH_END;
 		return at_end(r);
 	}
