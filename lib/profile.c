@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "banned.h"
 
@@ -432,6 +433,52 @@ static int load_top(struct ctx *c, json_t *doc)
 	qsort(c->v->events, c->p->nevents, sizeof *c->v->events, cmp_event);
 	c->p->events = c->v->events;
 	return check_refs(c);
+}
+
+/* DIR/NAME.json when it exists (a new string), else NULL; 'tried' collects DIR. */
+static char *in_dir(const char *dir, size_t dirlen, const char *name, char **tried)
+{
+	char *path = xasprintf("%.*s/%s.json", (int)dirlen, dir, name);
+	char *t;
+
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	t = xasprintf("%s%s%.*s", *tried ? *tried : "", *tried ? ", " : "", (int)dirlen, dir);
+	free(*tried);
+	*tried = t;
+	return NULL;
+}
+
+char *profile_find(const char *name, char *err, size_t errlen)
+{
+	const char *env = getenv("KERF_PROFILE_PATH");
+	size_t n = strlen(name);
+	char *found = NULL, *tried = NULL, *self;
+
+	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".json")))
+		return xstrdup(name);
+	for (const char *d = env; d && *d && !found;) {
+		const char *colon = strchr(d, ':');
+		size_t len = colon ? (size_t)(colon - d) : strlen(d);
+		if (len)
+			found = in_dir(d, len, name, &tried);
+		d = colon ? colon + 1 : d + len;
+	}
+	self = found ? NULL : self_dir();
+	if (self) {
+		char *a = xasprintf("%s/../share/kerf/profiles", self), *b = xasprintf("%s/../profiles", self);
+		found = in_dir(a, strlen(a), name, &tried);
+		if (!found)
+			found = in_dir(b, strlen(b), name, &tried);
+		free(a);
+		free(b);
+		free(self);
+	}
+	if (!found)
+		snprintf(err, errlen, "no profile '%s' (%s.json) in %s", name, name, tried ? tried : "any directory");
+	free(tried);
+	return found;
 }
 
 int profile_load(struct profile *p, const char *path, char *err, size_t errlen)
