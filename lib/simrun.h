@@ -34,6 +34,7 @@ struct simrun_alarm {
 	char category[32]; /* see event_alarm_code */
 };
 
+/* The strings are borrowed: they must outlive every simrun made from the options. */
 struct simrun_opts {
 	struct sim_config cfg;
 	const char *lot, *recipe, *tool;

@@ -157,6 +157,10 @@ page_examples_run() {
 	page_examples_run kerf-project.1
 }
 
+@test "the EXAMPLES of kerf-tool(1) run" {
+	page_examples_run kerf-tool.1
+}
+
 @test "the EXAMPLES of kerf-events(5) run" {
 	page_examples_run kerf-events.5
 }
