@@ -93,7 +93,7 @@ enum hsms_reject_reason {
 	X(HSMS_CAUSE_PROTOCOL, "protocol_error")   /* unparseable frame */ \
 	X(HSMS_CAUSE_TOO_LONG, "frame_too_long")   /* length over max_msg */ \
 	X(HSMS_CAUSE_IO, "io_error")               /* read/write failed */ \
-	X(HSMS_CAUSE_SELECT_REFUSED, "select_refused") /* Select.rsp != 0 */ \
+	X(HSMS_CAUSE_SELECT_REFUSED, "select_refused") /* Select.rsp >= 2, or Reject.req */ \
 	X(HSMS_CAUSE_LOCAL, "local")               /* hsms_stop */
 
 #define HSMS_CAUSE_ENUM(name, str) name,
@@ -190,8 +190,8 @@ size_t hsms_pending_out(const struct hsms_conn *c);
  * Send a primary data message (function odd when wbit is set) while
  * SELECTED.  With wbit a transaction opens with a T3 deadline and 'ctx'
  * comes back through on_reply; *system (may be NULL) gets its system
- * bytes.  0, or -1 with errno: ENOTCONN not selected, ENOBUFS output
- * buffer over max_out, EBUSY max_open transactions open, EINVAL bad
+ * bytes.  0, or -1 with errno: ENOTCONN not selected, ENOBUFS max_out
+ * bytes or more waiting, EBUSY max_open transactions open, EINVAL bad
  * stream/function/length; then ctx stays the caller's.
  */
 int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, const void *body,

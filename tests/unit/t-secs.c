@@ -136,19 +136,20 @@ static int parse_any(const char *text, size_t len, const struct secs_limits *lim
 
 static int cmd_encode(int argc, char **argv)
 {
-	int binary = argc > 0 && strcmp(argv[0], "-b") == 0;
-	struct secs_item *it;
+	int binary = argc > 0 && strcmp(argv[0], "-b") == 0, rc;
+	struct secs_item *it = NULL;
 	struct secs_error err;
-	unsigned char *buf, *out;
+	unsigned char *buf, *out = NULL;
 	size_t len, n;
-	char *header;
+	char *header = NULL;
 
 	buf = read_all(&len);
-	if (parse_any((char *)buf, len, NULL, &it, &header, &err))
-		return report(&err);
-	if (secs_encode(it, &out, &n, &err))
-		return report(&err);
-	if (binary)
+	rc = parse_any((char *)buf, len, NULL, &it, &header, &err);
+	if (rc == 0)
+		rc = secs_encode(it, &out, &n, &err);
+	if (rc)
+		rc = report(&err);
+	else if (binary)
 		fwrite(out, 1, n, stdout);
 	else
 		print_hex(out, n);
@@ -156,12 +157,12 @@ static int cmd_encode(int argc, char **argv)
 	free(header);
 	secs_free(it);
 	free(buf);
-	return 0;
+	return rc;
 }
 
 static int cmd_decode(int argc, char **argv)
 {
-	int binary = argc > 0 && strcmp(argv[0], "-b") == 0;
+	int binary = argc > 0 && strcmp(argv[0], "-b") == 0, rc;
 	struct secs_limits lb;
 	const struct secs_limits *lim = limits(argc - binary, argv + binary, &lb);
 	struct secs_item *it;
@@ -173,19 +174,20 @@ static int cmd_decode(int argc, char **argv)
 	buf = read_all(&len);
 	if (!binary)
 		len = unhex(buf, len);
-	if (secs_decode(buf, len, lim, &it, &err))
+	rc = secs_decode(buf, len, lim, &it, &err);
+	free(buf);
+	if (rc)
 		return report(&err);
 	sml = secs_sml(it, 0);
-	printf("ok %s\n", sml);
+	printf("ok%s%s\n", it ? " " : "", sml);
 	free(sml);
 	secs_free(it);
-	free(buf);
 	return 0;
 }
 
 static int cmd_sml(int argc, char **argv)
 {
-	int indent = argc > 0 && strcmp(argv[0], "-i") == 0;
+	int indent = argc > 0 && strcmp(argv[0], "-i") == 0, rc;
 	struct secs_limits lb;
 	const struct secs_limits *lim = limits(argc - indent, argv + indent, &lb);
 	unsigned flags = indent ? SECS_SML_INDENT : 0;
@@ -195,7 +197,9 @@ static int cmd_sml(int argc, char **argv)
 	size_t len;
 
 	buf = (char *)read_all(&len);
-	if (parse_any(buf, len, lim, &it, &header, &err))
+	rc = parse_any(buf, len, lim, &it, &header, &err);
+	free(buf);
+	if (rc)
 		return report(&err);
 	sml = secs_sml(it, flags);
 	if (header)
@@ -205,40 +209,43 @@ static int cmd_sml(int argc, char **argv)
 	free(sml);
 	free(header);
 	secs_free(it);
-	free(buf);
 	return 0;
 }
 
 /* decode, encode, decode again; SML both ways and back; the message form. */
 static int cmd_roundtrip(void)
 {
-	struct secs_item *a, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
+	struct secs_item *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
 	struct secs_error err;
 	unsigned char *buf, *enc = NULL;
 	size_t len, n = 0;
-	char *one, *ind, *msg;
-	unsigned s, f;
-	int w, ok;
+	char *one = NULL, *ind = NULL, *msg = NULL;
+	unsigned s = 0, f = 0;
+	int w = 0, rc;
 
 	buf = read_all(&len);
 	len = unhex(buf, len);
-	if (secs_decode(buf, len, NULL, &a, &err))
-		return report(&err);
-	one = secs_sml(a, 0);
-	ind = secs_sml(a, SECS_SML_INDENT);
-	msg = secs_sml_message(6, 11, 1, a, 0);
-	ok = secs_encode(a, &enc, &n, &err) == 0 && secs_decode(enc, n, NULL, &b, &err) == 0 &&
-	     secs_sml_parse(one, strlen(one), NULL, &c, &err) == 0 &&
-	     secs_sml_parse(ind, strlen(ind), NULL, &d, &err) == 0 &&
-	     secs_sml_parse_message(msg, strlen(msg), NULL, &s, &f, &w, &e, &err) == 0;
-	if (!ok)
-		return report(&err);
-	ok = secs_equal(a, b) && secs_equal(a, c) && secs_equal(a, d) && secs_equal(a, e) &&
-	     s == 6 && f == 11 && w == 1 && n <= len && !strchr(one, '\n');
-	printf("%s\n", ok ? "ok" : "mismatch");
+	rc = secs_decode(buf, len, NULL, &a, &err);
+	if (rc == 0) {
+		one = secs_sml(a, 0);
+		ind = secs_sml(a, SECS_SML_INDENT);
+		msg = secs_sml_message(6, 11, 1, a, 0);
+		if ((rc = secs_encode(a, &enc, &n, &err)) == 0 &&
+		    (rc = secs_decode(enc, n, NULL, &b, &err)) == 0 &&
+		    (rc = secs_sml_parse(one, strlen(one), NULL, &c, &err)) == 0 &&
+		    (rc = secs_sml_parse(ind, strlen(ind), NULL, &d, &err)) == 0)
+			rc = secs_sml_parse_message(msg, strlen(msg), NULL, &s, &f, &w, &e, &err);
+	}
+	if (rc) {
+		rc = report(&err);
+	} else {
+		rc = secs_equal(a, b) && secs_equal(a, c) && secs_equal(a, d) && secs_equal(a, e) &&
+		     s == 6 && f == 11 && w == 1 && n <= len && !strchr(one, '\n') ? 0 : 1;
+		printf("%s\n", rc ? "mismatch" : "ok");
+	}
 	secs_free(a), secs_free(b), secs_free(c), secs_free(d), secs_free(e);
 	free(one), free(ind), free(msg), free(enc), free(buf);
-	return ok ? 0 : 1;
+	return rc;
 }
 
 static struct secs_item *path(struct secs_item *it, int argc, char **argv)
@@ -250,7 +257,7 @@ static struct secs_item *path(struct secs_item *it, int argc, char **argv)
 
 static int cmd_get(int argc, char **argv)
 {
-	struct secs_item *it;
+	struct secs_item *it, *sub;
 	struct secs_error err;
 	uint64_t u;
 	int64_t v;
@@ -260,29 +267,36 @@ static int cmd_get(int argc, char **argv)
 	const char *s;
 	char *buf = (char *)read_all(&len), *sml;
 
-	if (argc < 1 || secs_sml_parse(buf, len, NULL, &it, &err))
-		return argc < 1 ? 64 : report(&err);
-	if (strcmp(argv[0], "uint") == 0 && argc == 2 && !(rc = secs_get_uint(it, strtoull(argv[1], NULL, 0), &u)))
+	if (argc < 1)
+		cli_usage_error("usage: t-secs get uint MAX | int MIN MAX | byte | bool | str | child I...");
+	rc = secs_sml_parse(buf, len, NULL, &it, &err);
+	free(buf);
+	if (rc)
+		return report(&err);
+	rc = SECS_ERR_TYPE;
+	if (strcmp(argv[0], "uint") == 0 && argc == 2 &&
+	    !(rc = secs_get_uint(it, strtoull(argv[1], NULL, 0), &u))) {
 		printf("%" PRIu64 "\n", u);
-	else if (strcmp(argv[0], "int") == 0 && argc == 3 &&
-		 !(rc = secs_get_int(it, strtoll(argv[1], NULL, 0), strtoll(argv[2], NULL, 0), &v)))
+	} else if (strcmp(argv[0], "int") == 0 && argc == 3 &&
+		   !(rc = secs_get_int(it, strtoll(argv[1], NULL, 0), strtoll(argv[2], NULL, 0), &v))) {
 		printf("%" PRId64 "\n", v);
-	else if (strcmp(argv[0], "byte") == 0 && !(rc = secs_get_byte(it, &byte)))
+	} else if (strcmp(argv[0], "byte") == 0 && !(rc = secs_get_byte(it, &byte))) {
 		printf("%u\n", byte);
-	else if (strcmp(argv[0], "bool") == 0 && !(rc = secs_get_bool(it, &b)))
+	} else if (strcmp(argv[0], "bool") == 0 && !(rc = secs_get_bool(it, &b))) {
 		printf("%d\n", b);
-	else if (strcmp(argv[0], "str") == 0 && (s = secs_get_str(it, &n)) != NULL && (rc = 0) == 0)
+	} else if (strcmp(argv[0], "str") == 0 && (s = secs_get_str(it, &n)) != NULL) {
 		printf("%zu %s\n", n, s);
-	else if (strcmp(argv[0], "child") == 0) {
-		sml = secs_sml(path(it, argc - 1, argv + 1), 0);
-		printf("%s\n", path(it, argc - 1, argv + 1) ? sml : "none");
+		rc = 0;
+	} else if (strcmp(argv[0], "child") == 0) {
+		sub = path(it, argc - 1, argv + 1);
+		sml = secs_sml(sub, 0);
+		printf("%s\n", sub ? sml : "none");
 		free(sml);
 		rc = 0;
 	}
 	if (rc)
 		printf("error %s\n", secs_strerror(rc));
 	secs_free(it);
-	free(buf);
 	return rc ? 65 : 0;
 }
 

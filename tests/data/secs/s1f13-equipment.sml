@@ -1,0 +1,1 @@
+S1F13 W <L <A "MDLN"> <A "SOFTREV">>

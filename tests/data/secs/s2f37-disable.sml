@@ -1,0 +1,1 @@
+S2F37 W <L <BOOLEAN FALSE> <L>>
