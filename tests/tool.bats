@@ -79,7 +79,7 @@ replies_ge() {
 
 # sml FILTER [K]: the body of the K-th (from 1) host event FILTER selects, as SML.
 sml() {
-	jq -r "select($1) | .body" "$T/host.out" | sed -n "${2:-1}p" | "$KERF_UNIT/t-secs" decode | sed 's/^ok //'
+	jq -r "select($1) | .body" "$T/host.out" | sed -n "${2:-1}p" | "$KERF_UNIT/t-secs" decode | sed -E 's/^ok ?//'
 }
 
 # answer REQUEST [K]: the tool's answer to the K-th REQUEST ("S2F41") as "SxFy SML".
@@ -87,7 +87,7 @@ answer() {
 	jq -r --arg r "$1" 'select(.event == "reply" and .request == $r) | "S\(.stream)F\(.function) \(.body)"' \
 		"$T/host.out" | sed -n "${2:-1}p" | {
 		read -r sf hex
-		printf '%s %s\n' "$sf" "$(printf '%s' "$hex" | "$KERF_UNIT/t-secs" decode | sed 's/^ok //')"
+		printf '%s %s\n' "$sf" "$(printf '%s' "$hex" | "$KERF_UNIT/t-secs" decode | sed -E 's/^ok ?//')"
 	}
 }
 
