@@ -54,7 +54,7 @@ struct simrun {
 	/* Requests (levels) and what became of them. */
 	unsigned wants;
 	int paused, stopped, aborted;
-	uint64_t pace_base, paused_at;
+	uint64_t pace_base, paused_at, held_at;
 	/* Injected alarms, in the order given, each raised once. */
 	struct simrun_alarm *alarms;
 	unsigned char *raised;
@@ -267,6 +267,18 @@ void simrun_stop(struct simrun *r)
 void simrun_abort(struct simrun *r)
 {
 	r->wants |= SIMRUN_WANT_ABORT;
+}
+
+void simrun_hold(struct simrun *r, int on)
+{
+	uint64_t now = mono_us();
+
+	if (on && !r->held_at) {
+		r->held_at = now ? now : 1;
+	} else if (!on && r->held_at) {
+		r->pace_base += now - r->held_at;
+		r->held_at = 0;
+	}
 }
 
 unsigned simrun_wants(const struct simrun *r)

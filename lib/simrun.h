@@ -125,6 +125,13 @@ void simrun_resume(struct simrun *r);
 void simrun_stop(struct simrun *r);
 void simrun_abort(struct simrun *r);
 
+/*
+ * The caller cannot take events for a while (kerf-tool: no host to send
+ * them to): when it can again, --rate's pacing goes on from there, as
+ * after a pause, instead of making up for the time in a burst.
+ */
+void simrun_hold(struct simrun *r, int on);
+
 /* The process state of the last state event ("idle" before the first). */
 const char *simrun_state(const struct simrun *r);
 /*

@@ -67,6 +67,7 @@ struct tool {
 	json_t *values;          /* the lot's variables as its events set them, by field */
 	json_t *pending;         /* an event made and not sent yet */
 	int busy;                /* a report of ours waits for its answer */
+	int was_reporting;       /* reporting() at the last pump */
 	int held;                /* the link was lost mid-lot: wait for the host */
 	uint32_t dataid;
 	int truth_failed;
@@ -183,6 +184,9 @@ static void on_state(struct hsms_conn *c, enum hsms_state st, enum hsms_cause ca
 		/* Equipment sends its own S1F13 at once, whether or not the host sends one too. */
 		t->communicating = 0;
 		establish(t);
+	} else if (st == HSMS_NOT_SELECTED) {
+		/* Deselected: a new select starts communication over (E30). */
+		t->communicating = 0;
 	} else if (st == HSMS_NOT_CONNECTED) {
 		t->communicating = 0;
 		t->establish_at = 0;
@@ -401,6 +405,11 @@ static void pump(struct tool *t)
 	 * at a time, so that the link's own work (linktests, timers, the
 	 * host's commands) is never kept waiting for a whole lot.
 	 */
+	int now_reporting = reporting(t);
+
+	if (t->lot && now_reporting != t->was_reporting)
+		simrun_hold(t->lot, !now_reporting);
+	t->was_reporting = now_reporting;
 	for (int n = 0; n < PUMP_BATCH && t->lot && !t->busy && reporting(t); n++) {
 		json_t *ev = t->pending;
 		if (!ev) {
