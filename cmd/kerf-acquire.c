@@ -1,11 +1,12 @@
 /*
  * kerf-acquire: the machine boundary.  One source (the simulated tool,
  * a recorded stream, a live connection, a GEM tool over HSMS or KLARF
- * files) turned into the kerf event stream on stdout.  The logic lives in lib/acquire_*.c and
- * lib/sim.c.
+ * files) turned into the kerf event stream on stdout.  The logic lives
+ * in lib/acquire_*.c, lib/simrun.c and lib/gem_host.c.
  */
 #include "kerf.h"
 #include "acquire_run.h"
+#include "hsms.h"
 #include "validate.h"
 
 #include <getopt.h>
@@ -30,27 +31,14 @@ static const char usage[] =
 	"      --connect hsms:HOST:PORT\n"
 	"                          be the GEM host of a tool, connecting to it\n"
 	"      --klarf             import the KLARF files named as arguments\n"
-	"Lot and wafer (the simulated tool; the GEM host's START and what the\n"
-	"tool does not report):\n"
-	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"
-	"      --lot ID            lot id (default SIMLOT)\n"
-	"      --recipe NAME       recipe name (default sim-default)\n"
-	"      --tool NAME         tool name (default kerf-sim; GEM host: the tool's\n"
-	"                          model from S1F2)\n"
-	"      --diameter MM       wafer diameter in mm (default 300)\n"
-	"      --edge MM           edge exclusion in mm (default 3)\n"
-	"      --pitch UM[xUM]     die pitch in um (default 10000)\n"
-	"      --die-px N          die image width in pixels (default 64)\n"
 	"Simulated tool:\n"
-	"      --seed N            random seed; same seed, same bytes (default 1)\n"
-	"      --noise SIGMA       pixel noise in grey levels (default 3)\n"
-	"      --defect-rate R     mean random particles per die (default 0.05)\n"
-	"      --signature NAME    random, cluster, scratch, edge-ring, center or\n"
-	"                          cycle: one after the other per wafer (default)\n"
+	SIMRUN_USAGE
 	"      --rate N            pace output at N dies per second on the wall\n"
 	"                          clock (default: as fast as the pipe takes)\n"
 	"      --truth FILE        write the injected defects as NDJSON to FILE\n"
-	"GEM host (--connect, --listen hsms:):\n"
+	"GEM host (--connect, --listen hsms:); --lot, --recipe and --wafers go\n"
+	"with START, and they, --tool, --diameter, --edge, --pitch and --die-px\n"
+	"fill in what the tool does not report:\n"
 	"      --profile NAME|FILE the tool's profile (kerf-profile(5)); a NAME is\n"
 	"                          NAME.json in $KERF_PROFILE_PATH, then the\n"
 	"                          installed profiles, then the source tree's\n"
@@ -82,11 +70,9 @@ static const char usage[] =
 	"      --version           show the version and exit\n";
 
 enum {
-	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SEED, O_WAFERS, O_DIAMETER, O_EDGE, O_PITCH,
-	O_DIEPX, O_NOISE, O_RATE_DEF, O_SIGNATURE, O_LOT, O_RECIPE, O_TOOL, O_RATE, O_TRUTH,
-	O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN, O_RECORD, O_READY, O_INJECT, O_VERSION,
-	O_CONNECT, O_PROFILE, O_CHECK_PROFILE, O_DEVICE_ID, O_T3, O_T5, O_T6, O_T7, O_T8, O_LINKTEST,
-	O_RECONNECT, O_TRACE,
+	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SIMOPT, O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN,
+	O_RECORD, O_READY, O_INJECT, O_VERSION, O_CONNECT, O_PROFILE, O_CHECK_PROFILE, O_DEVICE_ID, O_T3,
+	O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_RECONNECT, O_TRACE,
 };
 
 static const struct option longopts[] = {
@@ -94,20 +80,7 @@ static const struct option longopts[] = {
 	{"replay", required_argument, NULL, O_REPLAY},
 	{"listen", required_argument, NULL, O_LISTEN},
 	{"klarf", no_argument, NULL, O_KLARF},
-	{"seed", required_argument, NULL, O_SEED},
-	{"wafers", required_argument, NULL, O_WAFERS},
-	{"diameter", required_argument, NULL, O_DIAMETER},
-	{"edge", required_argument, NULL, O_EDGE},
-	{"pitch", required_argument, NULL, O_PITCH},
-	{"die-px", required_argument, NULL, O_DIEPX},
-	{"noise", required_argument, NULL, O_NOISE},
-	{"defect-rate", required_argument, NULL, O_RATE_DEF},
-	{"signature", required_argument, NULL, O_SIGNATURE},
-	{"lot", required_argument, NULL, O_LOT},
-	{"recipe", required_argument, NULL, O_RECIPE},
-	{"tool", required_argument, NULL, O_TOOL},
-	{"rate", required_argument, NULL, O_RATE},
-	{"truth", required_argument, NULL, O_TRUTH},
+	SIMRUN_LONGOPTS(O_SIMOPT),
 	{"speed", required_argument, NULL, O_SPEED},
 	{"from-seq", required_argument, NULL, O_FROM},
 	{"to-seq", required_argument, NULL, O_TO},
@@ -150,60 +123,14 @@ static uint64_t duration_opt(const char *name, const char *s, int zero_ok)
 	return ms;
 }
 
-/* hsms:HOST:PORT (HOST may be [IPv6]) into o->host (a new string), o->port (in addr). */
-static void hsms_addr(const char *opt, const char *addr, struct acq_hsms_opts *o)
-{
-	const char *hp = addr + 5, *colon = strrchr(hp, ':');
-	char *host;
-	if (strncmp(addr, "hsms:", 5) || !colon || colon == hp || !colon[1])
-		cli_usage_error("%s: '%s' is not hsms:HOST:PORT", opt, addr);
-	host = xstrndup(hp, (size_t)(colon - hp));
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host) - 2);
-		host[strlen(host) - 2] = '\0';
-	}
-	free((char *)o->host);
-	o->host = host;
-	o->port = colon + 1;
-}
-
-static int check_profile(const char *name)
-{
-	struct profile p;
-	char *path, *sum;
-	int rc = acq_profile_open(name, &p, &path);
-	if (rc != 0)
-		return rc;
-	sum = profile_summary(&p);
-	printf("%s\n%s\n", path, sum);
-	free(sum);
-	free(path);
-	profile_release(&p);
-	return fshut(stdout, "standard output");
-}
-
-static void pitch_opt(const char *s, double out[2])
-{
-	char *x = strchr(s, 'x');
-	if (!x) {
-		out[0] = out[1] = num_opt("--pitch", s, 100, 100000);
-		return;
-	}
-	{
-		char *a = xstrndup(s, (size_t)(x - s));
-		out[0] = num_opt("--pitch", a, 100, 100000);
-		out[1] = num_opt("--pitch", x + 1, 100, 100000);
-		free(a);
-	}
-}
-
 /* Everything the command line says. */
 struct opts {
 	struct acq *a;
-	struct acq_sim_opts so;
+	struct simrun_opts so;
 	struct acq_replay_opts ro;
 	struct acq_listen_opts lo;
 	struct acq_hsms_opts ho;
+	char *host, *port;        /* of hsms:HOST:PORT, owned */
 	const char *source, *run, *record, *hsms_only;
 	int check;
 };
@@ -212,6 +139,7 @@ struct opts {
 static int hsms_option(struct opts *o, int c)
 {
 	struct acq_hsms_opts *ho = &o->ho;
+	const char *name = NULL;
 	long l;
 
 	switch (c) {
@@ -221,80 +149,63 @@ static int hsms_option(struct opts *o, int c)
 		if (parse_long(optarg, 0, 32767, &l) < 0)
 			cli_usage_error("--device-id: '%s' is not a number in [0, 32767]", optarg);
 		ho->device_id = (unsigned)l;
-		o->hsms_only = "--device-id";
-		return 1;
-	case O_T3: ho->t3_ms = duration_opt("--t3", optarg, 0); o->hsms_only = "--t3"; return 1;
-	case O_T5: ho->t5_ms = duration_opt("--t5", optarg, 0); o->hsms_only = "--t5"; return 1;
-	case O_T6: ho->t6_ms = duration_opt("--t6", optarg, 0); o->hsms_only = "--t6"; return 1;
-	case O_T7: ho->t7_ms = duration_opt("--t7", optarg, 1); o->hsms_only = "--t7"; return 1;
-	case O_T8: ho->t8_ms = duration_opt("--t8", optarg, 1); o->hsms_only = "--t8"; return 1;
-	case O_LINKTEST: ho->linktest_ms = duration_opt("--linktest", optarg, 1); o->hsms_only = "--linktest"; return 1;
-	case O_RECONNECT: ho->reconnect_ms = duration_opt("--reconnect", optarg, 0); o->hsms_only = "--reconnect"; return 1;
-	case O_TRACE: ho->trace = optarg; o->hsms_only = "--hsms-trace"; return 1;
+		name = "--device-id";
+		break;
+	case O_T3: ho->t3_ms = duration_opt(name = "--t3", optarg, 0); break;
+	case O_T5: ho->t5_ms = duration_opt(name = "--t5", optarg, 0); break;
+	case O_T6: ho->t6_ms = duration_opt(name = "--t6", optarg, 0); break;
+	case O_T7: ho->t7_ms = duration_opt(name = "--t7", optarg, 1); break;
+	case O_T8: ho->t8_ms = duration_opt(name = "--t8", optarg, 1); break;
+	case O_LINKTEST: ho->linktest_ms = duration_opt(name = "--linktest", optarg, 1); break;
+	case O_RECONNECT: ho->reconnect_ms = duration_opt(name = "--reconnect", optarg, 0); break;
+	case O_TRACE: ho->trace = optarg; name = "--hsms-trace"; break;
 	default: return 0;
 	}
-}
-
-/* The simulated tool's options (and the lot's): 1 when c was one of them. */
-static int sim_option(struct opts *o, int c)
-{
-	struct acq_sim_opts *so = &o->so;
-
-	switch (c) {
-	case O_SEED:
-		if (parse_u64(optarg, &so->cfg.seed) < 0)
-			cli_usage_error("--seed: '%s' is not a number", optarg);
-		return 1;
-	case O_WAFERS: so->cfg.wafers = (int)num_opt("--wafers", optarg, 1, 25); return 1;
-	case O_DIAMETER: so->cfg.diameter_mm = num_opt("--diameter", optarg, 50, 450); return 1;
-	case O_EDGE: so->cfg.edge_mm = num_opt("--edge", optarg, 0, 50); return 1;
-	case O_PITCH: pitch_opt(optarg, so->cfg.pitch_um); return 1;
-	case O_DIEPX: so->cfg.die_px = (int)num_opt("--die-px", optarg, 8, 4096); return 1;
-	case O_NOISE: so->cfg.noise = num_opt("--noise", optarg, 0, 50); return 1;
-	case O_RATE_DEF: so->cfg.defect_rate = num_opt("--defect-rate", optarg, 0, 100); return 1;
-	case O_SIGNATURE:
-		so->cfg.signature = sim_signature_of(optarg);
-		if (so->cfg.signature < SIM_SIG_CYCLE)
-			cli_usage_error("--signature: unknown signature '%s'", optarg);
-		return 1;
-	case O_LOT: so->lot = o->ho.lot = optarg; return 1;
-	case O_RECIPE: so->recipe = o->ho.recipe = optarg; return 1;
-	case O_TOOL: so->tool = o->ho.tool = optarg; return 1;
-	case O_RATE: so->rate = num_opt("--rate", optarg, 0.001, 1e6); return 1;
-	case O_TRUTH: so->truth = optarg; return 1;
-	default: return 0;
-	}
+	o->hsms_only = name;
+	return 1;
 }
 
 /* The source options: the source's name, or NULL when c is not one. */
 static const char *source_option(struct opts *o, int c)
 {
+	const char *opt = c == O_CONNECT ? "--connect" : "--listen";
+
 	switch (c) {
 	case O_SIM: return "sim";
 	case O_REPLAY: o->ro.path = optarg; return "replay";
 	case O_KLARF: return "klarf";
-	case O_CONNECT:
-		o->ho.passive = 0;
-		hsms_addr("--connect", optarg, &o->ho);
-		return "hsms";
 	case O_LISTEN:
-		if (!strncmp(optarg, "hsms:", 5)) {
-			o->ho.passive = 1;
-			hsms_addr("--listen", optarg, &o->ho);
-			return "hsms";
+		if (strncmp(optarg, "hsms:", 5)) {
+			o->lo.addr = optarg;
+			return "listen";
 		}
-		o->lo.addr = optarg;
-		return "listen";
+		/* fall through */
+	case O_CONNECT:
+		free(o->host);
+		free(o->port);
+		if (hsms_addr_parse(optarg, &o->host, &o->port) < 0)
+			cli_usage_error("%s: '%s' is not hsms:HOST:PORT", opt, optarg);
+		o->ho.host = o->host;
+		o->ho.port = o->port;
+		o->ho.passive = c == O_LISTEN;
+		return "hsms";
 	default: return NULL;
 	}
 }
 
-static void other_option(struct opts *o, int c)
+static void other_option(struct opts *o, int c, int idx)
 {
 	char err[256];
 	uint64_t u;
 
 	switch (c) {
+	case O_SIMOPT:
+		if (simrun_option(&o->so, longopts[idx].name, optarg, err, sizeof err) < 0)
+			cli_usage_error("%s", err);
+		/* The GEM host's tool name is the tool's own unless given. */
+		if (!strcmp(longopts[idx].name, "tool"))
+			o->ho.tool = optarg;
+		break;
 	case O_SPEED: o->ro.speed = num_opt("--speed", optarg, 1e-6, 1e6); break;
 	case O_FROM:
 		if (parse_u64(optarg, &o->ro.from_seq) < 0)
@@ -328,16 +239,16 @@ static void other_option(struct opts *o, int c)
 
 static void parse(struct opts *o, int argc, char **argv)
 {
-	int c;
+	int c, idx = 0;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		const char *src = source_option(o, c);
 		if (src) {
 			if (o->source && strcmp(o->source, src))
 				cli_usage_error("--%s and --%s: choose one source", o->source, src);
 			o->source = src;
-		} else if (!sim_option(o, c) && !hsms_option(o, c)) {
-			other_option(o, c);
+		} else if (!hsms_option(o, c)) {
+			other_option(o, c, idx);
 		}
 	}
 	if (!o->source)
@@ -367,6 +278,22 @@ static void check_opts(const struct opts *o, int argc, char **argv)
 		cli_usage_error("--lot: the lot id must be 1 to %d bytes", VALIDATE_RUN_MAX);
 }
 
+static int check_profile(const char *name)
+{
+	struct profile p;
+	char *path, *sum;
+	int rc = acq_profile_open(name, &p, &path);
+
+	if (rc != 0)
+		return rc;
+	sum = profile_summary(&p);
+	printf("%s\n%s\n", path, sum);
+	free(sum);
+	free(path);
+	profile_release(&p);
+	return fshut(stdout, "standard output");
+}
+
 static int run_source(struct opts *o, int argc, char **argv)
 {
 	struct acq_hsms_opts *ho = &o->ho;
@@ -380,6 +307,8 @@ static int run_source(struct opts *o, int argc, char **argv)
 	if (!strcmp(o->source, "klarf"))
 		return acq_run_klarf(o->a, argv + optind, argc - optind);
 	/* The lot and the geometry the simulated tool would use. */
+	ho->lot = o->so.lot;
+	ho->recipe = o->so.recipe;
 	ho->wafers = o->so.cfg.wafers;
 	ho->diameter_mm = o->so.cfg.diameter_mm;
 	ho->edge_mm = o->so.cfg.edge_mm;
@@ -401,37 +330,31 @@ int main(int argc, char **argv)
 	o.ro.to_seq = UINT64_MAX;
 	o.ro.max_line = o.lo.max_line = 64u << 20;
 	o.run = getenv("KERF_RUN");
-	sim_config_default(&o.so.cfg);
-	o.so.lot = "SIMLOT";
-	o.so.recipe = "sim-default";
-	o.so.tool = "kerf-sim";
+	simrun_opts_init(&o.so);
 	acq_hsms_opts_init(&o.ho);
 	parse(&o, argc, argv);
 	if (o.check) {
 		if (!o.ho.profile)
 			cli_usage_error("--check-profile: no --profile given");
 		rc = check_profile(o.ho.profile);
-		acq_release(&a);
-		free((char *)o.ho.host);
-		return rc;
+	} else {
+		check_opts(&o, argc, argv);
+		if (o.run && *o.run) {
+			acq_set_run(&a, o.run);
+		} else if (!strcmp(o.source, "sim")) {
+			char *r = xasprintf("sim-%llu", (unsigned long long)o.so.cfg.seed);
+			acq_set_run(&a, r);
+			free(r);
+		}
+		sig_init();
+		sig_init_pause();
+		if (o.record && acq_record_open(&a, o.record) < 0)
+			rc = KERF_EX_IOERR;
+		else
+			rc = acq_finish(&a, run_source(&o, argc, argv));
 	}
-	check_opts(&o, argc, argv);
-	if (o.run && *o.run) {
-		acq_set_run(&a, o.run);
-	} else if (!strcmp(o.source, "sim")) {
-		char *r = xasprintf("sim-%llu", (unsigned long long)o.so.cfg.seed);
-		acq_set_run(&a, r);
-		free(r);
-	}
-	sig_init();
-	sig_init_pause();
-	if (o.record && acq_record_open(&a, o.record) < 0) {
-		acq_release(&a);
-		return KERF_EX_IOERR;
-	}
-	rc = run_source(&o, argc, argv);
-	rc = acq_finish(&a, rc);
 	acq_release(&a);
-	free((char *)o.ho.host);
+	free(o.host);
+	free(o.port);
 	return rc;
 }

@@ -21,17 +21,17 @@
 #include "kerf.h"
 #include "acquire_run.h"
 #include "gem_host.h"
+#include "hsms_trace.h"
 #include "reject.h"
 #include "secs.h"
+#include "sim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Events before run_start wait for it, up to this many. */
 #define PENDING_MAX 1024
@@ -75,7 +75,7 @@ struct session {
 	/* The operator. */
 	int stops, stop_sent, abort_sent, pause_level, tool_paused, cmd_open, critical;
 	/* Records. */
-	int trace_fd, trace_failed;
+	struct hsms_trace *trace;
 	struct rejects *rj;
 };
 
@@ -105,12 +105,11 @@ static int check_params(const struct profile *p, char *why, size_t n)
 
 int acq_profile_open(const char *name, struct profile *p, char **path)
 {
-	char err[512], *why = NULL;
+	char err[1024];
 
-	*path = profile_find(name, &why);
+	*path = profile_find(name, err, sizeof err);
 	if (!*path) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "profile", name), "%s", why);
-		free(why);
+		log_msg(LOG_ERROR, json_pack("{ss}", "profile", name), "%s", err);
 		return KERF_EX_USAGE;
 	}
 	if (profile_load(p, *path, err, sizeof err) != 0 || (check_params(p, err, sizeof err) != 0)) {
@@ -181,50 +180,13 @@ static void reject(struct session *s, const char *reason, const char *msg, const
 	(*s->a->c_rejected)++;
 }
 
-/* One NDJSON record per frame: t, dir, sf, w, sys, session and the SML text. */
+/* --hsms-trace: lib/hsms_trace's records, the same as kerf-tool's. */
 static void trace(struct gem_host *g, enum hsms_dir dir, const struct hsms_msg *m, void *arg)
 {
 	struct session *s = arg;
-	struct timespec now;
-	char t[32], sf[16], *line;
-	json_t *rec;
 
 	(void)g;
-	if (s->trace_fd < 0)
-		return;
-	real_now(&now);
-	event_time_fmt(&now, t);
-	if (m->stype == HSMS_DATA)
-		snprintf(sf, sizeof sf, "S%uF%u", m->stream, m->function);
-	rec = json_pack("{ss ss ss sb sI si}", "t", t, "dir", dir == HSMS_IN ? "in" : "out", "sf",
-			m->stype == HSMS_DATA ? sf : hsms_stype_name(m->stype), "w", m->wbit, "sys",
-			(json_int_t)m->system, "session", m->session_id);
-	if (m->stype == HSMS_DATA) {
-		struct secs_item *body = NULL;
-		struct secs_error e;
-		if (secs_decode(m->body, m->len, NULL, &body, &e) == 0) {
-			char *sml = secs_sml_message(m->stream, m->function, m->wbit, body, SECS_SML_BRIEF);
-			json_object_set_new(rec, "sml", json_string(sml));
-			free(sml);
-		} else {
-			json_object_set_new(rec, "error", json_string(e.msg));
-		}
-		secs_free(body);
-	}
-	line = json_dumps(rec, JSON_COMPACT);
-	json_decref(rec);
-	if (line) {
-		size_t n = strlen(line);
-		line[n] = '\n';
-		if (write_all(s->trace_fd, line, n + 1) != 0) {
-			log_msg(LOG_ERROR, json_pack("{ss}", "path", s->o->trace), "cannot write '%s': %s", s->o->trace,
-				strerror(errno));
-			close(s->trace_fd);
-			s->trace_fd = -1;
-			s->trace_failed = 1;
-		}
-	}
-	free(line);
+	hsms_trace_frame(s->trace, dir, m);
 }
 
 /* ---- filling in what the tool did not send ---- */
@@ -591,13 +553,13 @@ static void deliver_alarm(struct session *s, json_t *f)
 	if (pa && pa->category)
 		cat = pa->category;
 	else if (!cat)
-		cat = alcd >= 0 ? acq_category_of_alcd((unsigned)alcd) : "attention";
+		cat = alcd >= 0 ? event_alarm_category_of_alcd((unsigned)alcd) : "attention";
 	s->a->wall = !(ts && event_time_parse(ts, &s->a->t) == 0);
 	if (acq_alarm(s->a, (uint32_t)json_integer_value(alid), json_string_value(json_object_get(f, "text"))
 			    ? json_string_value(json_object_get(f, "text")) : "", on, cat, alcd) < 0) {
 		s->done = 1;
 		s->rc = KERF_EX_IOERR;
-	} else if (on && acq_category_critical(cat))
+	} else if (on && event_alarm_critical(cat))
 		critical_alarm(s, (uint32_t)json_integer_value(alid));
 	json_decref(f);
 }
@@ -1042,7 +1004,6 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 	memset(&s, 0, sizeof s);
 	s.a = a;
 	s.o = o;
-	s.trace_fd = -1;
 	rc = acq_profile_open(o->profile, &s.prof, &s.prof_path);
 	if (rc != 0)
 		return rc;
@@ -1052,8 +1013,8 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 		if (!strcmp(s.prof.vars[i].field, "xindex") || !strcmp(s.prof.vars[i].field, "yindex"))
 			s.uses_index = 1;
 	if (o->trace) {
-		s.trace_fd = open(o->trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-		if (s.trace_fd < 0) {
+		s.trace = hsms_trace_open(o->trace);
+		if (!s.trace) {
 			log_msg(LOG_ERROR, json_pack("{ss}", "path", o->trace), "cannot open '%s': %s", o->trace,
 				strerror(errno));
 			profile_release(&s.prof);
@@ -1069,11 +1030,9 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 		rc = s.rc;
 	}
 	gem_host_free(s.g);
-	if (s.trace_fd >= 0 && close(s.trace_fd) != 0)
-		s.trace_failed = 1;
-	if (s.rj && rejects_close(s.rj) != 0 && rc == KERF_EX_OK)
+	if (hsms_trace_close(s.trace) != 0 && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
-	if (s.trace_failed && rc == KERF_EX_OK)
+	if (s.rj && rejects_close(s.rj) != 0 && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
 	json_decref(s.run);
 	json_decref(s.pending);

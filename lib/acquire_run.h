@@ -18,15 +18,14 @@
 
 #include "stats.h"
 #include "profile.h"
-#include "sim.h"
+#include "simrun.h"
 
-enum acq_inject_kind { INJ_ALARM, INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
+/* Faults of the boundary itself; alarms are the simulated lot's (struct simrun_alarm). */
+enum acq_inject_kind { INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
 
 struct acq_inject {
 	enum acq_inject_kind kind;
-	uint64_t at;          /* die number (alarm) or events written (others) */
-	long alid;            /* alarm */
-	char category[32];    /* alarm */
+	uint64_t at;          /* events written */
 	double seconds;       /* stall */
 	int done;
 };
@@ -48,6 +47,8 @@ struct acq {
 	int rec_failed;           /* --record FILE could not be written: exit 74 at the end */
 	struct acq_inject *inj;
 	size_t ninj;
+	struct simrun_alarm *alarms;  /* --inject alarm@..., for the simulated tool */
+	size_t nalarms;
 	double ready_timeout_s;
 	struct stats stats;
 	uint64_t *c_out, *c_bytes, *c_dies, *c_wafers, *c_defects, *c_alarms, *c_rejected;
@@ -78,27 +79,13 @@ void acq_tick(struct acq *a, uint64_t us);
 /* The exit status for the end: flushes, final stats, checks stdout. */
 int acq_finish(struct acq *a, int status);
 
-/* Alarm categories: the critical ones end the run. */
-int acq_category_ok(const char *cat);
-int acq_category_critical(const char *cat);
-/* A category's ALCD code (safety 1, irrecoverable 5, warning 6,
- * attention 7, data_integrity 8); 0 for none of them. */
-int acq_category_code(const char *cat);
 /*
- * The category of an ALCD byte's low 7 bits as SEMI E5 numbers them:
- * 1 personal and 2 equipment safety are safety, 3 parameter control
- * warning and 6 equipment status warning are warning, 4 parameter
- * control error and 7 attention flags are attention, 5 irrecoverable
- * error, 8 data integrity; any other code is attention.
- */
-const char *acq_category_of_alcd(unsigned alcd);
-/*
- * The alarm event, one shape for every source: alid, text, set,
- * category, critical (acq_category_critical) and alcd, the byte a tool
- * sent, or when 'alcd' is negative 128 (set) | acq_category_code.  A set
- * alarm is counted and logged (an error when critical).  As acq_emit.
+ * An alarm event (event_alarm_fields' shape) with the next seq; a set
+ * alarm is counted and logged, an error when critical.  As acq_emit.
  */
 int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd);
+/* The alarm a source raises itself when the machine's connection drops. */
+#define ACQ_ALID_DROPPED 9001
 /*
  * The virtual die image of a source without images (a KLARF import, a
  * tool that reports its own defects): 1 um per pixel, coarser when a
@@ -107,16 +94,8 @@ int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const cha
  */
 void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h);
 
-/* The alarm a source raises itself when the machine's connection drops. */
-#define ACQ_ALID_DROPPED 9001
-
-struct acq_sim_opts {
-	struct sim_config cfg;
-	const char *lot, *recipe, *tool;
-	double rate;          /* dies per second, 0: as fast as the pipe takes */
-	const char *truth;    /* ground truth NDJSON file, or NULL */
-};
-int acq_run_sim(struct acq *a, const struct acq_sim_opts *o);
+/* The simulated tool: o->rate paces on the wall clock (and t is the wall clock then). */
+int acq_run_sim(struct acq *a, const struct simrun_opts *o);
 
 struct acq_replay_opts {
 	const char *path;     /* "-" for stdin */

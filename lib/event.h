@@ -66,6 +66,31 @@ enum event_type event_type_of(const char *name);
 const char *event_type_name(enum event_type t);
 
 /*
+ * Alarm categories (the alarm event's category) and their SEMI E5 ALCD
+ * codes (1 personal safety, 5 irrecoverable error, 6 warning, 7
+ * attention, 8 data integrity): the one table.  The critical ones
+ * (safety, irrecoverable) end a run.  event_alarm_code gives 0 for a
+ * name that is no category; event_alarm_category NULL for a code that
+ * has no kerf category.
+ */
+int event_alarm_code(const char *category);
+const char *event_alarm_category(unsigned code);
+int event_alarm_critical(const char *category);
+/*
+ * The category of an ALCD byte (its low 7 bits) for the codes kerf has
+ * no name of its own for too, as a host must read any tool's: 2
+ * equipment safety is safety, 3 parameter control warning is warning,
+ * 4 parameter control error and every other code attention.
+ */
+const char *event_alarm_category_of_alcd(unsigned alcd);
+/*
+ * An alarm event's own members, one shape for every source: alid, text,
+ * set, category, critical and alcd, the byte a tool sent or, when alcd
+ * is negative, 128 when set | event_alarm_code(category).
+ */
+void event_alarm_fields(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd);
+
+/*
  * Ids.  Every function hashes a byte string built from the identity
  * fields joined by '\n', so the same identity always gives the same id:
  *   acquire's events      run \n seq

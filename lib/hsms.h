@@ -93,7 +93,7 @@ enum hsms_reject_reason {
 	X(HSMS_CAUSE_PROTOCOL, "protocol_error")   /* unparseable frame */ \
 	X(HSMS_CAUSE_TOO_LONG, "frame_too_long")   /* length over max_msg */ \
 	X(HSMS_CAUSE_IO, "io_error")               /* read/write failed */ \
-	X(HSMS_CAUSE_SELECT_REFUSED, "select_refused") /* Select.rsp != 0 */ \
+	X(HSMS_CAUSE_SELECT_REFUSED, "select_refused") /* Select.rsp >= 2, or Reject.req */ \
 	X(HSMS_CAUSE_LOCAL, "local")               /* hsms_stop */
 
 #define HSMS_CAUSE_ENUM(name, str) name,
@@ -190,8 +190,8 @@ size_t hsms_pending_out(const struct hsms_conn *c);
  * Send a primary data message (function odd when wbit is set) while
  * SELECTED.  With wbit a transaction opens with a T3 deadline and 'ctx'
  * comes back through on_reply; *system (may be NULL) gets its system
- * bytes.  0, or -1 with errno: ENOTCONN not selected, ENOBUFS output
- * buffer over max_out, EBUSY max_open transactions open, EINVAL bad
+ * bytes.  0, or -1 with errno: ENOTCONN not selected, ENOBUFS max_out
+ * bytes or more waiting, EBUSY max_open transactions open, EINVAL bad
  * stream/function/length; then ctx stays the caller's.
  */
 int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, const void *body,
@@ -204,11 +204,12 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
  */
 int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *body, size_t len);
 /*
- * Answer a primary with SxF0: same stream, function 0, its system bytes,
- * no body.  E5's "abort transaction" is how a host refuses a primary it
- * does not handle (S9 is the equipment's).  Errors as hsms_send.
+ * Abort a primary's transaction (E5): SxF0, header only, with its
+ * stream and system bytes, as equipment answers a message it will not
+ * handle in its current state (E30: OFFLINE, not communicating).
+ * Errors as hsms_send.
  */
-int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary);
+int hsms_abort(struct hsms_conn *c, const struct hsms_msg *primary);
 /*
  * Send S9Ffunction (1, 3, 5, 7, 9 or 11) about the message whose 10
  * header bytes are 'hdr' (struct hsms_msg's header).  E5 gives S9 to the
@@ -216,6 +217,14 @@ int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary);
  * role, the application sends S9F3, S9F5 and S9F7.  Errors as hsms_send.
  */
 int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr);
+
+/*
+ * Split an address as kerf's command lines give it, "hsms:HOST:PORT"
+ * (HOST a name, an IPv4 address or an IPv6 one in brackets; PORT 0 to
+ * 65535), into new strings for struct hsms_config (caller frees both).
+ * 0, or -1 when spec is not of that form.
+ */
+int hsms_addr_parse(const char *spec, char **host, char **port);
 
 /* Names for logs and traces; never NULL. */
 const char *hsms_state_name(enum hsms_state s);

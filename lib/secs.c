@@ -40,13 +40,20 @@ static const struct fmtinfo {
 	unsigned size; /* bytes per element */
 	enum kind kind;
 } formats[] = {
-	{ SECS_L, "L", 1, K_LIST },        { SECS_B, "B", 1, K_BYTES },
-	{ SECS_BOOLEAN, "BOOLEAN", 1, K_BYTES }, { SECS_A, "A", 1, K_TEXT },
-	{ SECS_J, "J", 1, K_TEXT },        { SECS_I8, "I8", 8, K_INT },
-	{ SECS_I1, "I1", 1, K_INT },       { SECS_I2, "I2", 2, K_INT },
-	{ SECS_I4, "I4", 4, K_INT },       { SECS_F8, "F8", 8, K_FLOAT },
-	{ SECS_F4, "F4", 4, K_FLOAT },     { SECS_U8, "U8", 8, K_UINT },
-	{ SECS_U1, "U1", 1, K_UINT },      { SECS_U2, "U2", 2, K_UINT },
+	{ SECS_L, "L", 1, K_LIST },
+	{ SECS_B, "B", 1, K_BYTES },
+	{ SECS_BOOLEAN, "BOOLEAN", 1, K_BYTES },
+	{ SECS_A, "A", 1, K_TEXT },
+	{ SECS_J, "J", 1, K_TEXT },
+	{ SECS_I8, "I8", 8, K_INT },
+	{ SECS_I1, "I1", 1, K_INT },
+	{ SECS_I2, "I2", 2, K_INT },
+	{ SECS_I4, "I4", 4, K_INT },
+	{ SECS_F8, "F8", 8, K_FLOAT },
+	{ SECS_F4, "F4", 4, K_FLOAT },
+	{ SECS_U8, "U8", 8, K_UINT },
+	{ SECS_U1, "U1", 1, K_UINT },
+	{ SECS_U2, "U2", 2, K_UINT },
 	{ SECS_U4, "U4", 4, K_UINT },
 };
 
@@ -336,16 +343,55 @@ static struct secs_item *one_bits(enum secs_format f, uint64_t bits, unsigned si
 	return it;
 }
 
-struct secs_item *secs_u1(uint8_t v) { return one_bits(SECS_U1, v, 1); }
-struct secs_item *secs_u2(uint16_t v) { return one_bits(SECS_U2, v, 2); }
-struct secs_item *secs_u4(uint32_t v) { return one_bits(SECS_U4, v, 4); }
-struct secs_item *secs_u8(uint64_t v) { return one_bits(SECS_U8, v, 8); }
-struct secs_item *secs_i1(int8_t v) { return one_bits(SECS_I1, (uint64_t)(int64_t)v, 1); }
-struct secs_item *secs_i2(int16_t v) { return one_bits(SECS_I2, (uint64_t)(int64_t)v, 2); }
-struct secs_item *secs_i4(int32_t v) { return one_bits(SECS_I4, (uint64_t)(int64_t)v, 4); }
-struct secs_item *secs_i8(int64_t v) { return one_bits(SECS_I8, (uint64_t)v, 8); }
-struct secs_item *secs_binary(uint8_t v) { return one_bits(SECS_B, v, 1); }
-struct secs_item *secs_boolean(int v) { return one_bits(SECS_BOOLEAN, v != 0, 1); }
+struct secs_item *secs_u1(uint8_t v)
+{
+	return one_bits(SECS_U1, v, 1);
+}
+
+struct secs_item *secs_u2(uint16_t v)
+{
+	return one_bits(SECS_U2, v, 2);
+}
+
+struct secs_item *secs_u4(uint32_t v)
+{
+	return one_bits(SECS_U4, v, 4);
+}
+
+struct secs_item *secs_u8(uint64_t v)
+{
+	return one_bits(SECS_U8, v, 8);
+}
+
+struct secs_item *secs_i1(int8_t v)
+{
+	return one_bits(SECS_I1, (uint64_t)(int64_t)v, 1);
+}
+
+struct secs_item *secs_i2(int16_t v)
+{
+	return one_bits(SECS_I2, (uint64_t)(int64_t)v, 2);
+}
+
+struct secs_item *secs_i4(int32_t v)
+{
+	return one_bits(SECS_I4, (uint64_t)(int64_t)v, 4);
+}
+
+struct secs_item *secs_i8(int64_t v)
+{
+	return one_bits(SECS_I8, (uint64_t)v, 8);
+}
+
+struct secs_item *secs_binary(uint8_t v)
+{
+	return one_bits(SECS_B, v, 1);
+}
+
+struct secs_item *secs_boolean(int v)
+{
+	return one_bits(SECS_BOOLEAN, v != 0, 1);
+}
 
 struct secs_item *secs_f4(float v)
 {
@@ -410,24 +456,25 @@ struct secs_item *secs_child(const struct secs_item *it, size_t i)
 	return it->u.items[i];
 }
 
-/* Element i of an integer item, as a sign and a magnitude-free 64-bit value. */
+/*
+ * Element i of an integer item as 64 bits, sign-extended for the I
+ * formats (two's complement, as on the wire); *negative says whether an
+ * I element is below zero.
+ */
 static int int_elem(const struct secs_item *it, size_t i, uint64_t *bits, int *negative)
 {
 	const struct fmtinfo *fi = it ? info_of(it) : NULL;
-	unsigned sh;
+	unsigned width;
 
 	if (!fi || (fi->kind != K_INT && fi->kind != K_UINT))
 		return SECS_ERR_TYPE;
 	if (i >= it->len / fi->size)
 		return SECS_ERR_INDEX;
+	width = 8 * fi->size;
 	*bits = be_get(it->u.data + i * fi->size, fi->size);
-	*negative = 0;
-	if (fi->kind == K_INT) {
-		sh = 64 - 8 * fi->size;
-		/* Sign-extend: shift the sign bit to the top and back, arithmetically. */
-		*bits = (uint64_t)((int64_t)(*bits << sh) >> sh);
-		*negative = (int64_t)*bits < 0;
-	}
+	*negative = fi->kind == K_INT && (*bits >> (width - 1)) != 0;
+	if (*negative && width < 64)
+		*bits |= ~(uint64_t)0 << width;
 	return 0;
 }
 
@@ -832,9 +879,18 @@ struct dec {
 static int dec_header(struct dec *d, const struct fmtinfo **fip, size_t *length)
 {
 	size_t at = d->pos, left = d->len - d->pos, n = 0;
-	unsigned fb = d->p[at], nlb = fb & 3;
-	const struct fmtinfo *fi = info(fb >> 2);
+	unsigned fb, nlb;
+	const struct fmtinfo *fi;
 
+	/* The claim checks count 2 bytes an item, but a long item before
+	 * can still eat the bytes its siblings need. */
+	if (left == 0)
+		return fail(d->err, SECS_ERR_TRUNCATED, at,
+			    "the body ends at byte %zu with %zu more items due in its lists", at,
+			    d->pending + 1);
+	fb = d->p[at];
+	nlb = fb & 3;
+	fi = info(fb >> 2);
 	if (!fi)
 		return fail(d->err, SECS_ERR_FORMAT, at,
 			    "unknown format code %03o (format byte 0x%02X) at byte %zu", fb >> 2, fb, at);
@@ -851,12 +907,15 @@ static int dec_header(struct dec *d, const struct fmtinfo **fip, size_t *length)
 	if (d->depth + 1 > d->lim.max_depth)
 		return fail(d->err, SECS_ERR_DEPTH, at, "item at byte %zu is nested deeper than %zu",
 			    at, d->lim.max_depth);
+	if (fi->kind == K_LIST && n + d->pending > left / 2 && d->pending == 0)
+		return fail(d->err, SECS_ERR_CLAIM, at,
+			    "list at byte %zu claims %zu items but only %zu bytes follow "
+			    "(2 at least per item)", at, n, left);
 	if (fi->kind == K_LIST && n + d->pending > left / 2)
 		return fail(d->err, SECS_ERR_CLAIM, at,
 			    "list at byte %zu claims %zu items but only %zu bytes follow "
-			    "(2 at least per item%s%.0zu%s)", at, n, left,
-			    d->pending ? ", with " : "", d->pending,
-			    d->pending ? " more due in enclosing lists" : "");
+			    "(2 at least per item, with %zu more due in enclosing lists)",
+			    at, n, left, d->pending);
 	if (d->items + d->pending + (fi->kind == K_LIST ? n : 0) > d->lim.max_items)
 		return fail(d->err, SECS_ERR_ITEMS, at, "item at byte %zu makes more than %zu items",
 			    at, d->lim.max_items);
@@ -1010,6 +1069,13 @@ static void sml_leaf(struct sbuf *b, const struct secs_item *it, unsigned flags)
 	int64_t s;
 	double f;
 
+	if ((flags & SECS_SML_BRIEF) && fi->kind == K_BYTES && n > SECS_SML_BRIEF_BYTES) {
+		sb_printf(b, "<%s [%zu]", fi->name, n);
+		for (size_t i = 0; i < SECS_SML_BRIEF_BYTES; i++)
+			sb_printf(b, " 0x%02X", it->u.data[i]);
+		sb_str(b, " ...>");
+		return;
+	}
 	if ((flags & SECS_SML_BRIEF) && n > SECS_SML_BRIEF_MAX) {
 		sb_printf(b, "<%s [%zu] ...>", fi->name, n);
 		return;
@@ -1418,6 +1484,8 @@ static int p_item(struct parser *p, struct secs_item **root)
 	skip_space(p);
 	n = word(p);
 	fi = info_by_name(p->s + p->pos - n, n);
+	if (n == 0)
+		return p_fail(p, SECS_ERR_SYNTAX, p->pos, "expected a format name after '<'");
 	if (!fi)
 		return p_fail(p, SECS_ERR_SYNTAX, p->pos - n, "unknown format '%.*s'",
 			      (int)(n < 40 ? n : 40), p->s + p->pos - n);
@@ -1527,26 +1595,40 @@ int secs_sml_parse(const char *text, size_t len, const struct secs_limits *lim,
 	return p_finish(&p, rc, root, out);
 }
 
-/* "S<stream>F<function>", then an optional W, as words of their own. */
+/* 1 to 4 decimal digits from s[*i], or -1: stream and function are small. */
+static long small_decimal(const char *s, size_t n, size_t *i)
+{
+	size_t start = *i;
+	long v = 0;
+
+	while (*i < n && *i - start < 4 && s[*i] >= '0' && s[*i] <= '9')
+		v = v * 10 + (s[(*i)++] - '0');
+	return *i == start ? -1 : v;
+}
+
+/* "S<stream>F<function>" in decimal, then an optional W, as words of their own. */
 static int p_header(struct parser *p, unsigned *stream, unsigned *function, int *wbit)
 {
-	size_t at, n, f;
-	uint64_t s, fn;
+	size_t at, n, i = 1;
+	const char *w;
+	long s = -1, f = -1;
 
 	skip_space(p);
 	at = p->pos;
 	n = word(p);
-	for (f = 1; f < n && p->s[at + f] != 'F' && p->s[at + f] != 'f'; f++)
-		;
-	if (n < 4 || (p->s[at] != 'S' && p->s[at] != 's') || f >= n - 1 ||
-	    number_u(p->s + at + 1, f - 1, &s) || number_u(p->s + at + f + 1, n - f - 1, &fn) ||
-	    !(p->s[at + 1] >= '0' && p->s[at + 1] <= '9') ||
-	    !(p->s[at + f + 1] >= '0' && p->s[at + f + 1] <= '9'))
+	w = p->s + at;
+	if (n > 0 && (w[0] == 'S' || w[0] == 's'))
+		s = small_decimal(w, n, &i);
+	if (s >= 0 && i < n && (w[i] == 'F' || w[i] == 'f')) {
+		i++;
+		f = small_decimal(w, n, &i);
+	}
+	if (s < 0 || f < 0 || i != n)
 		return p_fail(p, SECS_ERR_SYNTAX, at, "expected SnFn, e.g. S1F13");
-	if (s > 127 || fn > 255)
+	if (s > 127 || f > 255)
 		return p_fail(p, SECS_ERR_RANGE, at, "stream above 127 or function above 255");
 	*stream = (unsigned)s;
-	*function = (unsigned)fn;
+	*function = (unsigned)f;
 	skip_space(p);
 	at = p->pos;
 	n = word(p);

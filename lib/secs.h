@@ -88,12 +88,14 @@ struct secs_error {
 
 /*
  * Bounds on what decode and parse build, checked before anything is
- * allocated for it, so that memory stays below about max_bytes +
- * max_items * 64 bytes whatever the input claims.  max_depth counts
- * items from the top one (a bare <U4 1> has depth 1); items count lists
- * too; max_bytes is the encoded body size.  Defaults (SECS_LIMITS_DEFAULT,
- * and what a NULL limits pointer means): depth 64, 1048576 items,
- * 16 MiB.
+ * allocated for it, so that a tree takes at most about max_bytes plus
+ * 100 bytes an item whatever the input claims (40 MiB with the
+ * defaults).  max_depth counts items from the top one (a bare <U4 1>
+ * has depth 1); items count lists too; max_bytes is the encoded body
+ * size.  Defaults (SECS_LIMITS_DEFAULT, and what a NULL limits pointer
+ * means): depth 64, 262144 items, 16 MiB.  Real messages carry bulk
+ * data as arrays (one item), so the item limit is rarely what a real
+ * tool meets.
  */
 struct secs_limits {
 	size_t max_depth;
@@ -101,7 +103,7 @@ struct secs_limits {
 	size_t max_bytes;
 };
 
-#define SECS_LIMITS_DEFAULT { 64, 1048576, 16777216 }
+#define SECS_LIMITS_DEFAULT { 64, 262144, 16777216 }
 
 /* "U4", "BOOLEAN", ...; NULL for a value that is no format. */
 const char *secs_format_name(enum secs_format f);
@@ -238,16 +240,20 @@ int secs_decode(const void *buf, size_t len, const struct secs_limits *lim,
  * same bits (nan, inf, -inf for the special values).  A and J text is
  * quoted, and every byte that is not printable ASCII, or is '"', is
  * written outside the quotes as 0xNN: "a\nb" is <A "a" 0x0A "b">; the
- * quotes hold no escapes.  NULL gives "".
+ * quotes hold no escapes.  NULL gives "".  Floats are written and read
+ * in the C locale's notation, which kerf never changes (no setlocale).
  */
 #define SECS_SML_INDENT 1u
 /*
- * SECS_SML_BRIEF: a non-list item of more than SECS_SML_BRIEF_MAX
- * elements (bytes for A, B, J) is written as its format and count alone,
- * <B [4096] ...>, so that a trace of die images keeps its lines small.
+ * SECS_SML_BRIEF keeps the lines of traces and logs small whatever the
+ * message holds: a B or BOOLEAN of more than SECS_SML_BRIEF_BYTES bytes
+ * (a die image) shows its length and first bytes, <B [4096] 0x00 ...
+ * 0x0F ...>, and any other item of more than SECS_SML_BRIEF_MAX elements
+ * (bytes for A and J) its format and count alone, <U4 [300000] ...>.
  * Such text does not parse back.
  */
 #define SECS_SML_BRIEF 2u
+#define SECS_SML_BRIEF_BYTES 16
 #define SECS_SML_BRIEF_MAX 64
 char *secs_sml(const struct secs_item *it, unsigned flags);
 /* "S6F11 W <L ...>": stream, function, " W" when wbit is set, the body. */

@@ -9,7 +9,7 @@ load common
 bats_require_minimum_version 1.5.0
 
 # Targets that have their own test below; any other is run by the last.
-KNOWN=(line validate klarf image)
+KNOWN=(line validate klarf image secs)
 
 # fuzz TARGET...: run them; a crash, leak, timeout or build failure fails.
 fuzz() {
@@ -41,6 +41,10 @@ fuzz() {
 
 @test "fuzz target 'image' (detect's die image decoding) runs clean" {
 	fuzz image
+}
+
+@test "fuzz target 'secs' (SECS-II decoding and SML) runs clean" {
+	fuzz secs
 }
 
 @test "every other fuzz target in tests/fuzz/ runs clean" {

@@ -6,7 +6,7 @@ load common
 
 REPO="$BATS_TEST_DIRNAME/.."
 
-@test "make install puts every program and man page under DESTDIR/PREFIX" {
+@test "make install puts every program, man page and tool profile under DESTDIR/PREFIX" {
 	dest="$BATS_TEST_TMPDIR/root"
 	run make -s -C "$REPO" install DESTDIR="$dest" PREFIX=/opt/kerf
 	assert_success
@@ -18,6 +18,9 @@ REPO="$BATS_TEST_DIRNAME/.."
 		[ -e "$m" ] || continue
 		s=${m##*.}
 		assert_file_exists "$dest/opt/kerf/share/man/man$s/$(basename "$m")"
+	done
+	for f in "$REPO"/profiles/*.json; do
+		assert_file_exists "$dest/opt/kerf/share/kerf/profiles/$(basename "$f")"
 	done
 	run "$dest/opt/kerf/bin/kerf" --version
 	assert_success

@@ -157,6 +157,10 @@ page_examples_run() {
 	page_examples_run kerf-project.1
 }
 
+@test "the EXAMPLES of kerf-tool(1) run" {
+	page_examples_run kerf-tool.1
+}
+
 @test "the EXAMPLES of kerf-events(5) run" {
 	page_examples_run kerf-events.5
 }
@@ -241,7 +245,7 @@ complete_words() {
 }
 
 @test "bash completion offers a stage's options for 'kerf-acquire --<TAB>'" {
-	for p in kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project; do
+	for p in kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project kerf-tool; do
 		run complete_words "$p" --
 		assert_success
 		for o in $("$p" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
@@ -252,6 +256,10 @@ complete_words() {
 	assert_output "$(printf -- '--ready-timeout\n--recipe\n--record\n--replay')" 
 	run complete_words kerf-validate --on-gap r
 	assert_output reject
+	run complete_words kerf-tool --listen h
+	assert_output hsms:127.0.0.1:
+	run complete_words kerf-acquire --listen t
+	assert_output tcp:127.0.0.1:
 }
 
 @test "kerf(7) lists every failpoint the programs have, with its program, and no other" {

@@ -19,6 +19,22 @@ peak_rss() {
 	/usr/bin/time -f 'rss %M' "$@" 2>&1 >/dev/null | awk '/^rss/ {print $2}'
 }
 
+# bounded_decode BASE HOSTILE SLACK CAP [LIMITS]: t-secs decode -b of
+# HOSTILE peaks within SLACK KiB of RSS above the decode of BASE (a body
+# refused at its first byte, so a sanitizer's overhead cancels out), and
+# fails cleanly (status 65, $output set) with its address space capped
+# at CAP KiB.
+bounded_decode() {
+	local base=$1 hostile=$2 slack=$3 cap=$4 b h
+	shift 4
+	b=$(peak_rss "$TSECS" decode -b "$@" <"$base")
+	h=$(peak_rss "$TSECS" decode -b "$@" <"$hostile")
+	echo "peak RSS: refused at byte 0 ${b} KiB, hostile claim ${h} KiB"
+	[ $((h - b)) -lt "$slack" ]
+	run capped "$cap" decode -b "$@" <"$hostile"
+	assert_failure 65
+}
+
 # capped KIB ARGS...: t-secs ARGS with its address space capped at KIB.
 # RSS misses an allocation whose pages stay untouched (calloc of fresh
 # mmap memory); a cap on address space does not.  ASan reserves terabytes
@@ -77,18 +93,11 @@ capped() {
 	assert_failure 65
 	assert_output "error claim 0: list at byte 0 claims 16777215 items but only 2 bytes follow (2 at least per item)"
 	# A decoder that trusted the claim would take 128 MB for the child
-	# slots alone; peak RSS must stay next to that of a body refused at
-	# its first byte (same build, so a sanitizer's overhead cancels out).
+	# slots alone.  The item limit is raised out of the way, so that only
+	# the claim check stands between the decoder and that.
 	printf '\375\001\000' >"$BATS_TEST_TMPDIR/base"
 	printf '\003\377\377\377\001\000' >"$BATS_TEST_TMPDIR/claim"
-	base=$(peak_rss "$TSECS" decode -b <"$BATS_TEST_TMPDIR/base")
-	claim=$(peak_rss "$TSECS" decode -b <"$BATS_TEST_TMPDIR/claim")
-	echo "peak RSS: refused at byte 0 ${base} KiB, 16777215-item claim ${claim} KiB"
-	[ $((claim - base)) -lt 2000 ]
-	# With the item limit raised out of the way, only the claim check
-	# stands between the decoder and 128 MB.
-	run capped 65536 decode -b 64 100000000 16777216 <"$BATS_TEST_TMPDIR/claim"
-	assert_failure 65
+	bounded_decode "$BATS_TEST_TMPDIR/base" "$BATS_TEST_TMPDIR/claim" 2000 65536 64 100000000 16777216
 	assert_output --partial "error claim 0:"
 }
 
@@ -103,16 +112,8 @@ capped() {
 		head -c $((16777216 - 256)) /dev/zero
 	} >"$f"
 	{ printf '\375'; head -c $((16777216 - 1)) /dev/zero; } >"$base"
-	run "$TSECS" decode -b 64 100000000 16777216 <"$f"
-	assert_failure 65
+	bounded_decode "$base" "$f" 4000 131072 64 100000000 16777216
 	assert_output --partial "error claim 4: list at byte 4 claims 8388592 items"
-	b=$(peak_rss "$TSECS" decode -b 64 100000000 16777216 <"$base")
-	n=$(peak_rss "$TSECS" decode -b 64 100000000 16777216 <"$f")
-	echo "peak RSS: refused at byte 0 ${b} KiB, nested claims ${n} KiB"
-	[ $((n - b)) -lt 4000 ]
-	run capped 131072 decode -b 64 100000000 16777216 <"$f"
-	assert_failure 65
-	assert_output --partial "error claim 4:"
 }
 
 @test "secs decoder refuses nesting deeper than the limit with a depth error" {
@@ -276,12 +277,12 @@ capped() {
 	assert_output "$(printf '%s\n' '<L [2]' '  <L [0]>' '  <U1 1>' '>')"
 }
 
-@test "SML brief mode writes an item of more than 64 elements as its format and count" {
+@test "SML brief mode shows a long B by its length and first 16 bytes, other long items by their count" {
 	local img
 	img=$(printf ' %d' $(seq 0 99))
-	run "$TSECS" sml -s <<<"S6F11 W <L <U1 1> <B$img> <B$(printf ' %d' $(seq 64))> <A \"$(printf 'x%.0s' $(seq 65))\">>"
+	run "$TSECS" sml -s <<<"S6F11 W <L <U1 1> <B$img> <B$(printf ' %d' $(seq 16))> <U2$(printf ' %d' $(seq 65))> <A \"$(printf 'x%.0s' $(seq 65))\">>"
 	assert_success
-	assert_output "S6F11 W <L [4] <U1 1> <B [100] ...> <B$(printf ' 0x%02X' $(seq 64))> <A [65] ...>>"
+	assert_output "S6F11 W <L [5] <U1 1> <B [100]$(printf ' 0x%02X' $(seq 0 15)) ...> <B$(printf ' 0x%02X' $(seq 16))> <U2 [65] ...> <A [65] ...>>"
 }
 
 @test "an ID sent as U1, U2, U4, I4 or ASCII digits reads as the same number" {
