@@ -317,3 +317,231 @@ B64='def b64:
 	assert_line --index 0 --regexp '<B \[4096\]( 0x[0-9A-F]{2}){16} \.\.\.>'
 	[ "$(jq -r 'select(.sf == "S6F11") | .sml | length' "$T/trace.ndjson" | sort -n | tail -1)" -lt 400 ]
 }
+
+# ---------------------------------------------------------------------
+# kerf-acquire as the GEM host (--connect, --listen hsms:) against the
+# secs4js equipment (tests/interop/equipment.mjs).  The equipment plays
+# the tool of profiles/example-defects.json, a tool without images that
+# reports its own defects: tests/data/gem-host/defects.json is its
+# scenario (same VIDs, CEIDs and commands as the profile).
+# ---------------------------------------------------------------------
+
+DEFECTS_SCENARIO="$BATS_TEST_DIRNAME/data/gem-host/defects.json"
+
+# eq_start ARGS...: equipment.mjs (passive) in the background with the
+# defects scenario; stdout $T/eq.ndjson, stderr $T/eq.log; port in EQ_PORT.
+eq_start() {
+	node "$INTEROP/equipment.mjs" --scenario "${SCEN:-$DEFECTS_SCENARIO}" --port 0 --max-seconds 60 "$@" \
+		> "$T/eq.ndjson" 2> "$T/eq.log" &
+	EQ_PID=$!
+	BG+=("$EQ_PID")
+	wait_for -t 20 test -s "$T/eq.ndjson"
+	EQ_PORT=$(head -n1 "$T/eq.ndjson" | jq .port)
+}
+
+# eq_done: the equipment exited by itself, 0, with no protocol failure.
+eq_done() {
+	local st=0
+	wait_for -t 20 pid_gone "$EQ_PID"
+	wait "$EQ_PID" || st=$?
+	[ "$st" -eq 0 ] || { echo "equipment.mjs exited $st"; tail -5 "$T/eq.log"; false; }
+	[ "$(jq -c 'select(.kind == "exit") | .failures' "$T/eq.ndjson")" = "[]" ]
+}
+
+# host_acquire ARGS...: kerf-acquire --connect to the equipment, in the
+# foreground: events $T/out.ndjson, log $T/err.ndjson, status in ACQ_ST.
+host_acquire() {
+	ACQ_ST=0
+	kerf-acquire --connect "hsms:127.0.0.1:$EQ_PORT" --profile example-defects --lot LOT-DEF-0001 \
+		--hsms-trace "$T/htrace.ndjson" "$@" > "$T/out.ndjson" 2> "$T/err.ndjson" || ACQ_ST=$?
+}
+
+# host_acquire_bg ARGS...: the same in the background; its pid in ACQ_PID.
+host_acquire_bg() {
+	kerf-acquire --connect "hsms:127.0.0.1:$EQ_PORT" --profile example-defects --lot LOT-DEF-0001 \
+		--hsms-trace "$T/htrace.ndjson" "$@" > "$T/out.ndjson" 2> "$T/err.ndjson" &
+	ACQ_PID=$!
+	BG+=("$ACQ_PID")
+}
+
+acq_wait() {
+	ACQ_ST=0
+	wait "$ACQ_PID" || ACQ_ST=$?
+}
+
+# has_rec FILE FILTER: FILE has a JSON line that FILTER selects.
+has_rec() {
+	[ -n "$(jq -c -R "fromjson? | select($2)" "$1" 2>/dev/null)" ]
+}
+
+# valid FILE: kerf-validate passes every event of FILE, with no warning.
+valid() {
+	kerf-validate < "$1" > "$T/valid.out" 2> "$T/valid.err"
+	[ "$(wc -l < "$T/valid.out")" -eq "$(wc -l < "$1")" ]
+	! has_rec "$T/valid.err" '.lvl == "warn" or .lvl == "error"' || { grep -v stats "$T/valid.err"; false; }
+}
+
+@test "kerf-acquire runs a whole lot on the secs4js equipment: both S1F13, set-up, events and alarms that pass kerf-validate" {
+	eq_start
+	host_acquire
+	[ "$ACQ_ST" -eq 0 ] || { grep -v stats "$T/err.ndjson" | tail; false; }
+	eq_done
+	# Both sides sent S1F13, and the set-up came in E30's order.
+	run jq -r 'select(.kind == "msg" and .dir == "in") | .sf' "$T/eq.ndjson"
+	assert_line --index 0 S1F13
+	run jq -r 'select(.kind == "note") | .what' "$T/eq.ndjson"
+	assert_output --partial "$(printf '%s\n' communicating online enabled reports reports links enabled alarms command)"
+	has_rec "$T/eq.ndjson" '.kind == "note" and .what == "command" and .rcmd == "START" and .hcack == 0'
+	has_rec "$T/eq.ndjson" '.kind == "msg" and .dir == "in" and .sf == "S2F41" and (.sml | contains("LOT-DEF-0001"))'
+	valid "$T/out.ndjson"
+	# Every defect the tool found, and its alarms, set, cleared and overridden by the profile.
+	[ "$(jq -c 'select(.type == "defect")' "$T/out.ndjson" | wc -l)" -eq \
+		"$(jq -r 'select(.kind == "note" and .what == "event" and .event == "defect") | .n' "$T/eq.ndjson" | wc -l)" ]
+	run jq -r 'select(.type == "alarm") | "\(.alid) \(.set) \(.category) \(.alcd)"' "$T/out.ndjson"
+	assert_output "$(printf '%s\n' '5001 true warning 134' '5001 false warning 6' '5002 true attention 132')"
+	run jq -r 'select(.type == "run_start") | "\(.source) \(.lot) \(.recipe) \(.tool)"' "$T/out.ndjson"
+	assert_output "hsms LOT-DEF-0001 INSP-DEF EXAMPLE-DEFECTS"
+	[ "$(jq -r 'select(.type == "run_end").status' "$T/out.ndjson")" = completed ]
+}
+
+@test "the image-less tool's defects go through kerf-detect untouched and into a KLARF per wafer" {
+	eq_start
+	host_acquire
+	[ "$ACQ_ST" -eq 0 ]
+	kerf-validate < "$T/out.ndjson" 2>/dev/null | kerf-detect 2>/dev/null | kerf-persist -C "$T/run" > "$T/persisted" 2>/dev/null
+	diff <(jq -c 'select(.type == "defect")' "$T/out.ndjson") <(jq -c 'select(.type == "defect")' "$T/persisted")
+	# Each wafer: a KLARF with the defects the tool counted, and the die results it reported.
+	while read -r wafer defects; do
+		jq -e --arg w "$wafer" --argjson n "$defects" \
+			'.wafers[] | select(.wafer == $w) | select(.defects == $n and .dies == 6 and .complete)' \
+			"$T/run/summary.json" > /dev/null || { jq . "$T/run/summary.json"; false; }
+		klarf=$(jq -r --arg w "$wafer" '.wafers[] | select(.wafer == $w).klarf' "$T/run/summary.json")
+		[ "$(sed -n '/^DefectList/,/;/p' "$T/run/$klarf" | grep -c '^ [0-9]')" -eq "$defects" ]
+	done < <(jq -r 'select(.type == "wafer_end") | "\(.wafer) \(.wafer_defects)"' "$T/out.ndjson")
+	[ "$(ls "$T/run/klarf" | wc -l)" -eq 2 ]
+}
+
+@test "SIGUSR1, SIGUSR2 and SIGTERM reach the tool as PAUSE (HCACK 4), RESUME (HCACK 0) and STOP (HCACK 4)" {
+	eq_start --event-interval 40
+	host_acquire_bg
+	wait_for has_rec "$T/out.ndjson" '.type == "wafer_start"'
+	kill -USR1 "$ACQ_PID"
+	wait_for has_rec "$T/out.ndjson" '.type == "state" and .state == "paused"'
+	kill -USR2 "$ACQ_PID"
+	wait_for has_rec "$T/out.ndjson" '.type == "state" and .state == "executing" and .prev == "paused"'
+	kill -TERM "$ACQ_PID"
+	acq_wait
+	[ "$ACQ_ST" -eq 0 ]
+	eq_done
+	run jq -r 'select(.gem == "hcack") | "\(.op) \(.hcack)"' "$T/err.ndjson"
+	assert_output "$(printf '%s\n' 'start 0' 'pause 4' 'resume 0' 'stop 4')"
+	# The tool's processing_stopped ends the run; the open wafer is closed first.
+	run jq -r '.type' "$T/out.ndjson"
+	assert_line --index -2 wafer_end
+	assert_line --index -1 run_end
+	[ "$(jq -r 'select(.type == "run_end").status' "$T/out.ndjson")" = stopped ]
+	valid "$T/out.ndjson"
+}
+
+@test "a PAUSE the tool refuses (HCACK 2) changes nothing: the lot goes on to its end" {
+	eq_start --event-interval 20 --hcack PAUSE=2
+	host_acquire_bg
+	wait_for has_rec "$T/out.ndjson" '.type == "wafer_start"'
+	kill -USR1 "$ACQ_PID"
+	wait_for has_rec "$T/err.ndjson" '.gem == "hcack" and .op == "pause"'
+	kill -USR2 "$ACQ_PID"
+	acq_wait
+	[ "$ACQ_ST" -eq 0 ]
+	has_rec "$T/err.ndjson" '.gem == "hcack" and .op == "pause" and .hcack == 2 and .meaning == "cannot do now" and .lvl == "warn"'
+	# Not paused, so no RESUME goes out.
+	! has_rec "$T/err.ndjson" '.gem == "command_sent" and .op == "resume"'
+	! has_rec "$T/out.ndjson" '.type == "state" and .state == "paused"'
+	[ "$(jq -r 'select(.type == "run_end").status' "$T/out.ndjson")" = completed ]
+	valid "$T/out.ndjson"
+}
+
+@test "Linktest.req from the tool is answered, and kerf-acquire's own every --linktest" {
+	eq_start --linktest-after 3 --event-interval 30
+	host_acquire --linktest 0.2
+	[ "$ACQ_ST" -eq 0 ]
+	eq_done
+	has_rec "$T/htrace.ndjson" '.dir == "in" and .ctl == "linktest.req"'
+	has_rec "$T/htrace.ndjson" '.dir == "out" and .ctl == "linktest.rsp"'
+	has_rec "$T/htrace.ndjson" '.dir == "out" and .ctl == "linktest.req"'
+	has_rec "$T/htrace.ndjson" '.dir == "in" and .ctl == "linktest.rsp" and .sf == "linktest.rsp"'
+}
+
+@test "a dropped connection without --reconnect fails the run with exit 69 naming the cause" {
+	eq_start --drop-after 10
+	host_acquire
+	[ "$ACQ_ST" -eq 69 ]
+	has_rec "$T/err.ndjson" '.link == "lost" and .cause == "peer_closed"'
+	has_rec "$T/err.ndjson" '.reason == "connection_lost" and .cause == "peer_closed" and .lvl == "error"'
+	# The stream is closed as --listen closes it: alarm 9001, the open wafer's wafer_end, run_end aborted.
+	run jq -r '[.type, .alid // .status // ""] | join(" ")' "$T/out.ndjson"
+	assert_line --index -3 "alarm 9001"
+	assert_line --index -2 "wafer_end "
+	assert_line --index -1 "run_end aborted"
+	valid "$T/out.ndjson"
+}
+
+@test "with --reconnect the run goes on after a dropped connection, and kerf-validate reports the gap" {
+	eq_start --drop-after 10 --after-reconnect resume --event-interval 20
+	host_acquire --reconnect 10s --t5 0.2
+	[ "$ACQ_ST" -eq 0 ] || { grep -v stats "$T/err.ndjson" | tail; false; }
+	eq_done
+	has_rec "$T/err.ndjson" '.link == "lost" and .cause == "peer_closed"'
+	[ "$(jq -c 'select(.link == "online")' "$T/err.ndjson" | wc -l)" -eq 2 ]
+	[ "$(jq -r 'select(.type == "run_end").status' "$T/out.ndjson")" = completed ]
+	# Everything acknowledged before the drop is there: the first 10 S6F11 the tool sent.
+	[ "$(jq -c 'select(.type != "alarm")' "$T/out.ndjson" | head -n 10 | wc -l)" -eq 10 ]
+	kerf-validate < "$T/out.ndjson" > /dev/null 2> "$T/valid.err"
+	has_rec "$T/valid.err" '.msg | test("gap in sequence")'
+}
+
+@test "S5F1 sent without the W-bit is still answered with S5F2 <B 0>" {
+	eq_start --s5f1-no-wbit
+	host_acquire
+	[ "$ACQ_ST" -eq 0 ]
+	eq_done
+	[ "$(jq -c 'select(.kind == "msg" and .dir == "out" and .sf == "S5F1" and .w == false)' "$T/eq.ndjson" | wc -l)" -eq 3 ]
+	[ "$(jq -c 'select(.kind == "msg" and .dir == "in" and .sf == "S5F2" and .body == ["B", [0]])' "$T/eq.ndjson" | wc -l)" -eq 3 ]
+	[ "$(jq -c 'select(.type == "alarm")' "$T/out.ndjson" | wc -l)" -eq 3 ]
+}
+
+@test "both S1F13 with the same system bytes and a slow START still make a lot" {
+	eq_start --sys-base 1 --delay START=500 --delay S1F13=200
+	host_acquire
+	[ "$ACQ_ST" -eq 0 ]
+	eq_done
+	valid "$T/out.ndjson"
+}
+
+@test "a critical alarm from the tool aborts the lot: ABORT, run_end aborted, exit 3" {
+	jq '.alarms[0].category = 5' "$DEFECTS_SCENARIO" > "$T/critical.json"
+	SCEN="$T/critical.json" eq_start
+	host_acquire
+	[ "$ACQ_ST" -eq 3 ]
+	has_rec "$T/eq.ndjson" '.kind == "note" and .what == "command" and .rcmd == "ABORT"'
+	run jq -r '[.type, .category // .status // ""] | join(" ")' "$T/out.ndjson"
+	assert_line --index -3 "alarm irrecoverable"
+	assert_line --index -1 "run_end aborted"
+	valid "$T/out.ndjson"
+}
+
+@test "--listen hsms: waits for an active secs4js equipment and runs its lot" {
+	kerf-acquire --listen hsms:127.0.0.1:0 --profile example-defects --lot LOT-DEF-0001 \
+		> "$T/out.ndjson" 2> "$T/err.ndjson" &
+	ACQ_PID=$!
+	BG+=("$ACQ_PID")
+	wait_for has_rec "$T/err.ndjson" '.hsms == "listening"'
+	port=$(jq -r 'select(.hsms == "listening").port' "$T/err.ndjson")
+	node "$INTEROP/equipment.mjs" --scenario "$DEFECTS_SCENARIO" --active --port "$port" --max-seconds 60 \
+		> "$T/eq.ndjson" 2> "$T/eq.log" &
+	EQ_PID=$!
+	BG+=("$EQ_PID")
+	acq_wait
+	[ "$ACQ_ST" -eq 0 ]
+	eq_done
+	valid "$T/out.ndjson"
+}
