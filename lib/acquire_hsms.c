@@ -33,8 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Events before run_start wait for it, up to this many. */
+/* Events before run_start wait for it, up to this many and this many bytes of images. */
 #define PENDING_MAX 1024
+#define PENDING_BYTES_MAX (16u << 20)
 /* Signals interrupt poll; this bounds the wait when one lands just before it. */
 #define TICK_MS 100
 
@@ -65,7 +66,8 @@ struct session {
 	int ever_connected;
 	uint64_t ready_deadline, lost_at;
 	char *lost_cause;
-	json_t *pending;         /* [type, fields] pairs before run_start */
+	json_t *pending;         /* [type, ceid, fields] before run_start */
+	size_t pending_bytes;    /* the images among them */
 	struct geom g2;
 	char *wafer;             /* the open wafer, NULL when none */
 	long slot, wafers, wafer_dies;
@@ -645,6 +647,7 @@ static void flush_pending(struct session *s)
 			json_incref(json_array_get(p, 2)));
 	}
 	json_array_clear(s->pending);
+	s->pending_bytes = 0;
 }
 
 /* The way in for every event and alarm (f stolen): held until run_start, then delivered. */
@@ -681,10 +684,13 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 		deliver(s, t, pe, f);
 		return;
 	}
-	if (json_array_size(s->pending) >= PENDING_MAX) {
+	/* A tool that never starts its run must not make us grow for ever. */
+	if (json_array_size(s->pending) >= PENDING_MAX ||
+	    s->pending_bytes + json_string_length(json_object_get(f, "data")) > PENDING_BYTES_MAX) {
 		reject_fields(s, "more events before run_start than kerf-acquire holds", f);
 		return;
 	}
+	s->pending_bytes += json_string_length(json_object_get(f, "data"));
 	json_array_append_new(s->pending, json_pack("[I o o]", (json_int_t)t, pe ? json_integer(pe->ceid) : json_null(), f));
 }
 

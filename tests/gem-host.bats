@@ -453,3 +453,16 @@ script_of() {
 	[ "$ST" -eq 0 ]
 	[ -z "$(jq -c 'select(.sf | startswith("S")) | select(.session != 7)' "$T/trace.ndjson")" ]
 }
+
+@test "kerf-acquire as the host of kerf-tool, the simulated tool on the wire, gets kerf-acquire --sim's lot" {
+	kerf-tool --listen hsms:127.0.0.1:0 --seed 7 --diameter 100 --die-px 16 --max-seconds 60 \
+		>"$T/tool.out" 2>"$T/tool.err" &
+	BG+=("$!")
+	wait_for test -s "$T/tool.out"
+	PORT=$(jq -r '.listen | sub(".*:"; "")' "$T/tool.out")
+	acquire kerf-sim --wafers 2
+	[ "$ST" -eq 0 ] || { grep -v stats "$T/err.ndjson" | tail; false; }
+	kerf-acquire --sim --seed 7 --wafers 2 --diameter 100 --die-px 16 >"$T/sim.ndjson" 2>/dev/null
+	# kerf-tool's clock is the wall clock; everything else is the same, seq for seq.
+	diff -u <(jq -cS 'del(.source, .t)' "$T/sim.ndjson") <(jq -cS 'del(.source, .t)' "$T/out.ndjson")
+}

@@ -22,6 +22,10 @@ REPO="$BATS_TEST_DIRNAME/.."
 	for f in "$REPO"/profiles/*.json; do
 		assert_file_exists "$dest/opt/kerf/share/kerf/profiles/$(basename "$f")"
 	done
+	# The installed programs find the installed profiles by name.
+	KERF_PROFILE_PATH= run --separate-stderr "$dest/opt/kerf/bin/kerf-acquire" --check-profile --profile example-defects
+	assert_success
+	[ "${lines[0]}" -ef "$dest/opt/kerf/share/kerf/profiles/example-defects.json" ]
 	run "$dest/opt/kerf/bin/kerf" --version
 	assert_success
 	assert_output --regexp '^kerf [0-9]+\.[0-9]+\.[0-9]+$'
