@@ -4,7 +4,7 @@
  * poll loop, starts the lot, turns the operator's signals into remote
  * commands, and makes each collection event the tool reports into one
  * kerf event, filling in what kerf's schema needs and the tool did not
- * send (kerf-events(5) says which and how).
+ * send (kerf-acquire(1), "The GEM host", says which and how).
  *
  * The run ends when the tool's run_end arrives (exit 0, or 3 after a
  * critical alarm), when the link is lost and not back within
@@ -68,7 +68,7 @@ struct session {
 	char *lost_cause;
 	json_t *pending;         /* [type, ceid, fields] before run_start */
 	size_t pending_bytes;    /* the images among them */
-	struct geom g2;
+	struct geom geo;
 	char *wafer;             /* the open wafer, NULL when none */
 	long slot, wafers, wafer_dies;
 	uint64_t dies;
@@ -255,7 +255,7 @@ static void fill_grid(struct session *s, json_t *f, json_t *filled)
 		put_default(f, "cols", json_integer(sim->cols), filled);
 		put_default(f, "rows", json_integer(sim->rows), filled);
 		put_default(f, "origin_um", json_pack("[ff]", sim->origin_um[0], sim->origin_um[1]), filled);
-		s->g2.ndies = sim->ndies;
+		s->geo.ndies = sim->ndies;
 	}
 	memcpy(pitch, sc.pitch_um, sizeof pitch);
 	if (s->prof.images && sim) {
@@ -274,7 +274,7 @@ static void fill_grid(struct session *s, json_t *f, json_t *filled)
 /* Keep the run's geometry for the events that follow. */
 static void keep_geometry(struct session *s, json_t *f, json_t *filled)
 {
-	struct geom *g = &s->g2;
+	struct geom *g = &s->geo;
 	double px[2] = { 0, 0 }, io[2];
 
 	g->cols = long_of(json_object_get(f, "cols"), 0);
@@ -322,7 +322,7 @@ static void fill_run_start(struct session *s, json_t *f)
 /* col and row from the tool's die indices (xindex, yindex) or its wafer position. */
 static void fill_cell(struct session *s, json_t *f)
 {
-	const struct geom *g = &s->g2;
+	const struct geom *g = &s->geo;
 	double wx, wy;
 
 	if (json_object_get(f, "col") && json_object_get(f, "row"))
@@ -340,7 +340,7 @@ static void fill_cell(struct session *s, json_t *f)
 /* The next index among the defects of die (col, row): 0, 1, ... per wafer. */
 static long next_index(struct session *s, long col, long row)
 {
-	const struct geom *g = &s->g2;
+	const struct geom *g = &s->geo;
 	uint64_t key;
 	size_t i;
 
@@ -383,7 +383,7 @@ static void forget_indices(struct session *s)
 /* A tool's own defect: its die, its position both ways, its index. */
 static void fill_defect(struct session *s, json_t *f)
 {
-	const struct geom *g = &s->g2;
+	const struct geom *g = &s->geo;
 	long col, row;
 	double x, y, wx, wy;
 
@@ -412,7 +412,7 @@ static void open_wafer(struct session *s, json_t *f)
 		put_default(f, "wafer", json_string(wid), NULL);
 	}
 	put_default(f, "lot", json_incref(json_object_get(s->run, "lot")), NULL);
-	put_default(f, "dies", json_integer(s->g2.ndies), NULL);
+	put_default(f, "dies", json_integer(s->geo.ndies), NULL);
 	free(s->wafer);
 	s->wafer = json_is_string(json_object_get(f, "wafer")) ? xstrdup(json_string_value(json_object_get(f, "wafer")))
 								 : NULL;
@@ -585,8 +585,8 @@ static void deliver(struct session *s, enum event_type t, const struct profile_e
 		if (s->wafer)
 			put_default(f, "wafer", json_string(s->wafer), NULL);
 		fill_cell(s, f);
-		put_default(f, "w", json_integer(s->g2.die_w), NULL);
-		put_default(f, "h", json_integer(s->g2.die_h), NULL);
+		put_default(f, "w", json_integer(s->geo.die_w), NULL);
+		put_default(f, "h", json_integer(s->geo.die_h), NULL);
 		s->wafer_dies++;
 		s->dies++;
 		(*s->a->c_dies)++;
