@@ -536,33 +536,55 @@ static void critical_alarm(struct session *s, uint32_t alid)
 	end_run(s, "aborted", KERF_EX_ALARM);
 }
 
-/* An alarm from S5F1 or from a collection event: acq_alarm's one shape. */
-static void deliver_alarm(struct session *s, json_t *f)
+/*
+ * An alarm's members as kerf has them (from S5F1 or a collection event):
+ * set, from ALCD bit 8 when the tool did not say; the category the
+ * profile gives its ALID, else the tool's, else ALCD's.  0, or -1 when
+ * there is no ALID.
+ */
+static int fill_alarm(struct session *s, json_t *f)
 {
+	static const char *const cats[] = { "safety", "irrecoverable", "warning", "attention", "data_integrity", NULL };
+	json_t *alid = json_object_get(f, "alid");
+	int alcd = (int)long_of(json_object_get(f, "alcd"), -1);
+	const char *cat = known_value(json_object_get(f, "category"), cats);
 	const struct profile_alarm *pa;
-	const char *ts = json_string_value(json_object_get(f, "t"));
-	const char *cat = known_value(json_object_get(f, "category"), (const char *const[]){
-		"safety", "irrecoverable", "warning", "attention", "data_integrity", NULL });
-	json_t *alid = json_object_get(f, "alid"), *set = json_object_get(f, "set");
-	int alcd = (int)long_of(json_object_get(f, "alcd"), -1), on;
 
-	if (!json_is_integer(alid) || json_integer_value(alid) < 0 || json_integer_value(alid) > UINT32_MAX) {
-		reject_fields(s, "an alarm event without an ALID", f);
-		return;
-	}
-	on = json_is_boolean(set) ? json_is_true(set) : alcd >= 0 ? (alcd & 0x80) != 0 : 1;
+	if (!json_is_integer(alid) || json_integer_value(alid) < 0 || json_integer_value(alid) > UINT32_MAX)
+		return -1;
+	if (!json_is_boolean(json_object_get(f, "set")))
+		json_object_set_new(f, "set", json_boolean(alcd >= 0 ? (alcd & 0x80) != 0 : 1));
 	pa = profile_alarm(&s->prof, (uint32_t)json_integer_value(alid));
 	if (pa && pa->category)
 		cat = pa->category;
 	else if (!cat)
 		cat = alcd >= 0 ? event_alarm_category_of_alcd((unsigned)alcd) : "attention";
+	json_object_set_new(f, "category", json_string(cat));
+	return 0;
+}
+
+static int alarm_critical(const json_t *f)
+{
+	return json_is_true(json_object_get(f, "set")) &&
+	       event_alarm_critical(json_string_value(json_object_get(f, "category")));
+}
+
+/* An alarm filled in by fill_alarm: acq_alarm's one shape, then a critical one ends the run. */
+static void deliver_alarm(struct session *s, json_t *f)
+{
+	const char *ts = json_string_value(json_object_get(f, "t"));
+	const char *text = json_string_value(json_object_get(f, "text"));
+	uint32_t alid = (uint32_t)json_integer_value(json_object_get(f, "alid"));
+
 	s->a->wall = !(ts && event_time_parse(ts, &s->a->t) == 0);
-	if (acq_alarm(s->a, (uint32_t)json_integer_value(alid), json_string_value(json_object_get(f, "text"))
-			    ? json_string_value(json_object_get(f, "text")) : "", on, cat, alcd) < 0) {
+	if (acq_alarm(s->a, alid, text ? text : "", json_is_true(json_object_get(f, "set")),
+		      json_string_value(json_object_get(f, "category")),
+		      (int)long_of(json_object_get(f, "alcd"), -1)) < 0) {
 		s->done = 1;
 		s->rc = KERF_EX_IOERR;
-	} else if (on && event_alarm_critical(cat))
-		critical_alarm(s, (uint32_t)json_integer_value(alid));
+	} else if (alarm_critical(f)) {
+		critical_alarm(s, alid);
+	}
 	json_decref(f);
 }
 
@@ -665,6 +687,13 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 	if (json_is_string(run) && !s->a->run)
 		acq_set_run(s->a, json_string_value(run));
 	json_object_del(f, "run");
+	if (t == EV_ALARM && fill_alarm(s, f) != 0) {
+		reject_fields(s, "an alarm event without an ALID", f);
+		return;
+	}
+	/* A critical alarm aborts the lot at once, even while it waits for run_start. */
+	if (t == EV_ALARM && !s->run_open && alarm_critical(f))
+		critical_alarm(s, (uint32_t)json_integer_value(json_object_get(f, "alid")));
 	if (t == EV_RUN_START) {
 		if (!s->a->run) {
 			char *name = safe_name(json_string_value(json_object_get(s->run, "lot")), 200);

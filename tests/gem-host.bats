@@ -466,3 +466,13 @@ script_of() {
 	# kerf-tool's clock is the wall clock; everything else is the same, seq for seq.
 	diff -u <(jq -cS 'del(.source, .t)' "$T/sim.ndjson") <(jq -cS 'del(.source, .t)' "$T/out.ndjson")
 }
+
+@test "a critical alarm before the tool's run_start aborts the lot at once: exit 3, nothing written" {
+	printf '%s\n' 'S5F1 W <L <B 0x81> <U4 9> <A "Door open">>' end >"$T/script"
+	equip --script "$T/script"
+	acquire kerf-sim
+	[ "$ST" -eq 3 ]
+	has_record "$T/eq.out" '.event == "in" and .sf == "S2F41" and (.sml | contains("<A \"ABORT\">"))'
+	has_record "$T/err.ndjson" '.msg == "critical alarm 9: aborting the lot"'
+	[ ! -s "$T/out.ndjson" ]
+}
