@@ -713,6 +713,16 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 		deliver(s, t, pe, f);
 		return;
 	}
+	/* The tool's run is over and kerf never saw it begin: most often a
+	 * profile whose run_start CEID is not the one the tool sends. */
+	if (t == EV_RUN_END) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "reason", "no_run_start"),
+			"the tool ended its run and sent no run_start (CEID %u in profile '%s'): nothing to write",
+			profile_event_of(&s->prof, EV_RUN_START)->ceid, s->prof.name);
+		json_decref(f);
+		end_run(s, "aborted", KERF_EX_DATAERR);
+		return;
+	}
 	/* A tool that never starts its run must not make us grow for ever. */
 	if (json_array_size(s->pending) >= PENDING_MAX ||
 	    s->pending_bytes + json_string_length(json_object_get(f, "data")) > PENDING_BYTES_MAX) {

@@ -476,3 +476,12 @@ script_of() {
 	has_record "$T/err.ndjson" '.msg == "critical alarm 9: aborting the lot"'
 	[ ! -s "$T/out.ndjson" ]
 }
+
+@test "a run_end without a run_start (a profile with the wrong CEID) exits 65 with nothing written" {
+	printf '%s\n' 'S6F11 W <L <U4 1> <U4 190> <L <L <U4 6> <L <A "2026-01-05T06:00:05.34Z"> <A "completed"> <U4 1> <U4 52>>>>>' end >"$T/script"
+	equip --script "$T/script"
+	acquire kerf-sim
+	[ "$ST" -eq 65 ]
+	has_record "$T/err.ndjson" '.reason == "no_run_start" and (.msg | contains("CEID 100"))'
+	[ ! -s "$T/out.ndjson" ]
+}
