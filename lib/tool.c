@@ -835,7 +835,7 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 		log_msg(LOG_WARN, json_pack("{si si}", "stream", m->stream, "function", m->function),
 			"S%uF%u while %s: answered S%uF0", m->stream, m->function,
 			!t->communicating ? "not communicating" : "offline", m->stream);
-		if (m->wbit && hsms_abort(t->hc, m) != 0)
+		if (m->wbit && hsms_reply_abort(t->hc, m) != 0)
 			log_msg(LOG_WARN, NULL, "cannot send S%uF0: %s", m->stream, strerror(errno));
 	} else {
 		h->fn(t, m, body);
