@@ -244,6 +244,14 @@ int secs_decode(const void *buf, size_t len, const struct secs_limits *lim,
  * in the C locale's notation, which kerf never changes (no setlocale).
  */
 #define SECS_SML_INDENT 1u
+/*
+ * SECS_SML_BRIEF: a non-list item of more than SECS_SML_BRIEF_MAX
+ * elements (bytes for A, B, J) is written as its format and count alone,
+ * <B [4096] ...>, so that a trace of die images keeps its lines small.
+ * Such text does not parse back.
+ */
+#define SECS_SML_BRIEF 2u
+#define SECS_SML_BRIEF_MAX 64
 char *secs_sml(const struct secs_item *it, unsigned flags);
 /* "S6F11 W <L ...>": stream, function, " W" when wbit is set, the body. */
 char *secs_sml_message(unsigned stream, unsigned function, int wbit,
