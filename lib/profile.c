@@ -55,12 +55,16 @@ const char *profile_op_name(enum profile_op op)
 	return op >= 0 && op < PROFILE_OP__COUNT ? op_names[op] : "?";
 }
 
-/* A numeric key ("1000") as an id: 0 .. 2^32-1, decimal, no sign. */
+/*
+ * A numeric key ("1000") as an id: 0 .. 2^32-1, decimal, no sign and no
+ * leading zero, so that each id has one spelling and a repeat ("1" and
+ * "01") is caught as a duplicate key instead of defining it twice.
+ */
 static int parse_id(const char *s, uint32_t *out)
 {
 	char *end;
 	unsigned long long v;
-	if (!*s || *s < '0' || *s > '9' || strlen(s) > 10)
+	if (!*s || *s < '0' || *s > '9' || strlen(s) > 10 || (s[0] == '0' && s[1]))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -166,7 +170,7 @@ static int load_vars(struct ctx *c, json_t *o)
 		json_t *f = val;
 		snprintf(key, sizeof key, "variables.%s", k);
 		if (parse_id(k, &pv->vid) != 0)
-			return fail(c, key, "a VID is a number from 0 to 4294967295");
+			return fail(c, key, "a VID is a number from 0 to 4294967295 without leading zeros");
 		if (json_is_object(val)) {
 			json_t *as = json_object_get(val, "as");
 			if (only_keys(c, val, key, var_keys) != 0)
@@ -209,7 +213,7 @@ static int load_reports(struct ctx *c, json_t *o)
 		snprintf(key, sizeof key, "reports.%s", k);
 		if (parse_id(k, &r->rptid) != 0 || ids_of(c, val, key, &first[i], &r->nvids) != 0) {
 			free(first);
-			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295");
+			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295 without leading zeros");
 		}
 		i++;
 	}
@@ -230,7 +234,7 @@ static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_
 
 	snprintf(key, sizeof key, "events.%s", k);
 	if (parse_id(k, &e->ceid) != 0)
-		return fail(c, key, "a CEID is a number from 0 to 4294967295");
+		return fail(c, key, "a CEID is a number from 0 to 4294967295 without leading zeros");
 	if (!json_is_object(val) || only_keys(c, val, key, ev_keys) != 0)
 		return c->err[0] ? -1 : fail(c, key, "not an object {\"event\", \"state\", \"reports\"}");
 	type = json_string_value(json_object_get(val, "event"));
@@ -291,7 +295,7 @@ static int load_alarms(struct ctx *c, json_t *o)
 		struct profile_alarm *a = &c->v->alarms[i++];
 		snprintf(key, sizeof key, "alarms.%s", k);
 		if (parse_id(k, &a->alid) != 0)
-			return fail(c, key, "an ALID is a number from 0 to 4294967295");
+			return fail(c, key, "an ALID is a number from 0 to 4294967295 without leading zeros");
 		if (!json_is_object(val) || only_keys(c, val, key, al_keys) != 0)
 			return c->err[0] ? -1 : fail(c, key, "not an object {\"category\"}");
 		a->category = json_string_value(json_object_get(val, "category"));
