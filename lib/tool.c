@@ -870,11 +870,12 @@ static void known_alarms(struct tool *t)
 /* Everything but the link: 0, or the exit status. */
 static int setup(struct tool *t)
 {
-	char err[512];
+	char err[512], *why = NULL;
 	struct simrun *probe;
 
-	if (!(t->profile_path = profile_find(t->o->profile, err, sizeof err))) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "profile", t->o->profile), "%s", err);
+	if (!(t->profile_path = profile_find(t->o->profile, &why))) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "profile", t->o->profile), "%s", why);
+		free(why);
 		return KERF_EX_USAGE;
 	}
 	if (profile_load(&t->prof, t->profile_path, err, sizeof err) != 0) {

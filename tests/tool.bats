@@ -166,7 +166,7 @@ SETUP=('S1F13W <L>' 'S1F17W')
 @test "kerf-tool exits 64 naming where it looked for a profile that is nowhere, 65 for a profile that is not valid" {
 	run --separate-stderr env KERF_PROFILE_PATH="$T/a:$T/b" kerf-tool --listen hsms:127.0.0.1:0 --profile nosuch
 	assert_equal "$status" 64
-	[[ "$stderr" == *"no profile 'nosuch' (nosuch.json) in $T/a, $T/b, "* ]]
+	[[ "$stderr" == *"no profile 'nosuch': looked for '$T/a/nosuch.json', '$T/b/nosuch.json', "* ]]
 	jq 'del(.events["190"])' "$REPO/profiles/kerf-sim.json" > "$T/bad.json"
 	run --separate-stderr kerf-tool --listen hsms:127.0.0.1:0 --profile "$T/bad.json"
 	assert_equal "$status" 65
