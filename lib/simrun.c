@@ -489,18 +489,16 @@ static json_t *raise_alarm(struct simrun *r)
 		const struct simrun_alarm *in = &r->alarms[k];
 		const char *cat = in->category;
 		int crit = event_alarm_critical(cat);
+		char *text;
 		json_t *ev;
 
 		if (r->raised[k] || in->at != r->dieno)
 			continue;
 		r->raised[k] = 1;
 		ev = event(r, "alarm");
-		json_object_set_new(ev, "alid", json_integer(in->alid));
-		json_object_set_new(ev, "text", json_sprintf("simulated %s alarm %ld", cat, in->alid));
-		json_object_set_new(ev, "set", json_true());
-		json_object_set_new(ev, "category", json_string(cat));
-		json_object_set_new(ev, "critical", json_boolean(crit));
-		json_object_set_new(ev, "alcd", json_integer(128 | event_alarm_code(cat)));
+		text = xasprintf("simulated %s alarm %ld", cat, in->alid);
+		event_alarm_fill(ev, (uint32_t)in->alid, text, 1, cat, -1);
+		free(text);
 		log_msg(crit ? LOG_ERROR : LOG_WARN,
 			json_pack("{sisssb}", "alid", (int)in->alid, "category", cat, "critical", crit),
 			"machine alarm %ld (%s)", in->alid, cat);
