@@ -4,14 +4,13 @@
 #include "secs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Bytes of a long binary item shown in the trace: a die image is thousands. */
-#define SHOW_BYTES 16
+#include <unistd.h>
 
 struct hsms_trace {
-	FILE *f;
+	int fd;
 	char *path;
 	int failed;
 };
@@ -19,111 +18,69 @@ struct hsms_trace {
 struct hsms_trace *hsms_trace_open(const char *path)
 {
 	struct hsms_trace *t;
-	FILE *f = fopen(path, "w");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 
-	if (!f)
+	if (fd < 0)
 		return NULL;
-	/* A record per line as it happens: a test or an engineer reads it live. */
-	setvbuf(f, NULL, _IOLBF, 0);
 	t = xcalloc(1, sizeof *t);
-	t->f = f;
+	t->fd = fd;
 	t->path = xstrdup(path);
 	return t;
 }
 
-/*
- * SML as secs_sml writes it, except that a long B or BOOLEAN shows its
- * length and first bytes.  The depth is bounded by the decode limits
- * the item came through (or by our own builders), so recursion is safe.
- */
-static void short_sml(FILE *out, const struct secs_item *it)
+static json_t *record(enum hsms_dir dir, const struct hsms_msg *m)
 {
-	enum secs_format f = secs_format_of(it);
-	size_t n = secs_count(it);
-
-	if (f == SECS_L) {
-		fprintf(out, "<L [%zu]", n);
-		for (size_t i = 0; i < n; i++) {
-			fputc(' ', out);
-			short_sml(out, secs_child(it, i));
-		}
-		fputc('>', out);
-	} else if ((f == SECS_B || f == SECS_BOOLEAN) && n > SHOW_BYTES) {
-		const unsigned char *d = secs_data(it, NULL);
-		fprintf(out, "<%s [%zu]", secs_format_name(f), n);
-		for (size_t i = 0; i < SHOW_BYTES; i++)
-			fprintf(out, " 0x%02X", d[i]);
-		fputs(" ...>", out);
-	} else {
-		char *s = secs_sml(it, 0);
-		fputs(s, out);
-		free(s);
-	}
-}
-
-static json_t *data_record(const struct hsms_msg *m)
-{
-	struct secs_item *body = NULL;
-	struct secs_error err;
-	char sf[16], *sml = NULL;
-	size_t len = 0;
+	struct timespec now;
+	char ts[32], sf[16];
 	json_t *rec;
-	FILE *mem;
 
+	real_now(&now);
+	event_time_fmt(&now, ts);
 	snprintf(sf, sizeof sf, "S%uF%u", m->stream, m->function);
-	rec = json_pack("{ss sb sI si}", "sf", sf, "w", m->wbit, "sys", (json_int_t)m->system, "session",
-			(int)m->session_id);
-	if (secs_decode(m->body, m->len, NULL, &body, &err) != 0) {
-		json_object_set_new(rec, "sml", json_null());
-		json_object_set_new(rec, "error", json_string(err.msg));
-		json_object_set_new(rec, "len", json_integer((json_int_t)m->len));
-		return rec;
+	rec = json_pack("{ss ss ss sb sI si}", "t", ts, "dir", dir == HSMS_IN ? "in" : "out", "sf",
+			m->stype == HSMS_DATA ? sf : hsms_stype_name(m->stype), "w", m->wbit, "sys",
+			(json_int_t)m->system, "session", (int)m->session_id);
+	if (m->stype == HSMS_DATA) {
+		struct secs_item *body = NULL;
+		struct secs_error e;
+		if (secs_decode(m->body, m->len, NULL, &body, &e) == 0) {
+			char *sml = secs_sml_message(m->stream, m->function, m->wbit, body, SECS_SML_BRIEF);
+			json_object_set_new(rec, "sml", json_string(sml));
+			free(sml);
+		} else {
+			json_object_set_new(rec, "error", json_string(e.msg));
+		}
+		secs_free(body);
+	} else if (m->stype == HSMS_SELECT_RSP || m->stype == HSMS_DESELECT_RSP) {
+		/* Their status, and Reject.req's reason, are in header byte 3. */
+		json_object_set_new(rec, "status", json_integer(m->function));
+	} else if (m->stype == HSMS_REJECT_REQ) {
+		json_object_set_new(rec, "reason", json_integer(m->function));
 	}
-	mem = open_memstream(&sml, &len);
-	if (!mem)
-		cli_die(KERF_EX_SOFTWARE, "out of memory");
-	fprintf(mem, "%s%s", sf, m->wbit ? " W" : "");
-	if (body) {
-		fputc(' ', mem);
-		short_sml(mem, body);
-	}
-	fclose(mem);
-	json_object_set_new(rec, "sml", json_stringn(sml, len));
-	free(sml);
-	secs_free(body);
 	return rec;
 }
 
 void hsms_trace_frame(struct hsms_trace *t, enum hsms_dir dir, const struct hsms_msg *m)
 {
-	struct timespec now;
-	char ts[32];
-	json_t *rec, *head;
+	json_t *rec;
+	char *line;
+	size_t n;
 
 	if (!t || t->failed)
 		return;
-	real_now(&now);
-	event_time_fmt(&now, ts);
-	head = json_pack("{ss ss}", "t", ts, "dir", dir == HSMS_IN ? "in" : "out");
-	if (m->stype == HSMS_DATA) {
-		rec = data_record(m);
-	} else {
-		rec = json_pack("{ss sI si}", "ctl", hsms_stype_name(m->stype), "sys", (json_int_t)m->system,
-				"session", (int)m->session_id);
-		/* Select.rsp and Deselect.rsp carry a status, Reject.req a reason, in byte 3. */
-		if (m->stype == HSMS_SELECT_RSP || m->stype == HSMS_DESELECT_RSP)
-			json_object_set_new(rec, "status", json_integer(m->function));
-		else if (m->stype == HSMS_REJECT_REQ)
-			json_object_set_new(rec, "reason", json_integer(m->function));
-	}
-	json_object_update(head, rec);
+	rec = record(dir, m);
+	line = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
-	if (json_dumpf(head, t->f, JSON_COMPACT) < 0 || putc('\n', t->f) == EOF) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "path", t->path), "cannot write '%s': %s", t->path,
-			strerror(errno));
+	if (!line)
+		return;
+	/* One write per record, so that a reader (a test, tail -f) sees whole lines. */
+	n = strlen(line);
+	line[n] = '\n';
+	if (write_all(t->fd, line, n + 1) != 0) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "path", t->path), "cannot write '%s': %s", t->path, strerror(errno));
 		t->failed = 1;
 	}
-	json_decref(head);
+	free(line);
 }
 
 int hsms_trace_close(struct hsms_trace *t)
@@ -133,9 +90,8 @@ int hsms_trace_close(struct hsms_trace *t)
 	if (!t)
 		return 0;
 	rc = t->failed ? -1 : 0;
-	if (fclose(t->f) != 0 && !t->failed) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "path", t->path), "cannot write '%s': %s", t->path,
-			strerror(errno));
+	if (close(t->fd) != 0 && !t->failed) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "path", t->path), "cannot write '%s': %s", t->path, strerror(errno));
 		rc = -1;
 	}
 	free(t->path);
