@@ -63,7 +63,7 @@ struct tool {
 	/* The lot. */
 	struct simrun *lot;
 	char *lot_id, *recipe;   /* START's values, which the lot borrows */
-	int lots, wafers;
+	int lots;
 	json_t *values;          /* the lot's variables as its events set them, by field */
 	json_t *pending;         /* an event made and not sent yet */
 	int busy;                /* a report of ours waits for its answer */
@@ -118,14 +118,16 @@ static int send_primary(struct tool *t, uint8_t stream, uint8_t function, struct
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, e;
 
 	if (encode(body, &buf, &len) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	rc = hsms_send(t->hc, stream, function, 1, buf, len, (void *)(uintptr_t)what, NULL);
+	e = errno;
 	free(buf);
+	errno = e;
 	return rc;
 }
 
