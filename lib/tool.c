@@ -533,35 +533,30 @@ static void s1f17(struct tool *t, const struct hsms_msg *m, const struct secs_it
 		set_control(t, t->o->local ? CTL_LOCAL : CTL_REMOTE);
 }
 
-static void s2f33(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
+/* Answer with an ack code, or with S9F7 when the body had not the message's structure (code < 0). */
+static void ack_or_s9f7(struct tool *t, const struct hsms_msg *m, int code)
 {
-	int drack = gem_reports_define(t->rep, body);
-
-	if (drack < 0)
+	if (code < 0)
 		s9(t, 7, m);
 	else
-		reply(t, m, ack((unsigned)drack));
+		reply(t, m, ack((unsigned)code));
+}
+
+static void s2f33(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
+{
+	ack_or_s9f7(t, m, gem_reports_define(t->rep, body));
 }
 
 static void s2f35(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
 {
-	int lrack = gem_reports_link(t->rep, body);
-
-	if (lrack < 0)
-		s9(t, 7, m);
-	else
-		reply(t, m, ack((unsigned)lrack));
+	ack_or_s9f7(t, m, gem_reports_link(t->rep, body));
 }
 
 static void s2f37(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
 {
 	int on = 0, erack = gem_reports_enable(t->rep, body, &on);
 
-	if (erack < 0) {
-		s9(t, 7, m);
-		return;
-	}
-	reply(t, m, ack((unsigned)erack));
+	ack_or_s9f7(t, m, erack);
 	if (erack == 0 && on && t->held) {
 		t->held = 0;
 		log_msg(LOG_INFO, json_pack("{ss}", "gem", "resumed"), "the host enabled events again: the lot goes on");
