@@ -6,6 +6,7 @@
 # wait is bounded polling or a peer's own --max-seconds.
 
 load common
+load tool
 
 REPO="$BATS_TEST_DIRNAME/.."
 INTEROP="$BATS_TEST_DIRNAME/interop"
@@ -18,11 +19,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${BG[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	tool_cleanup
 }
 
 # ---------------------------------------------------------------------
@@ -35,26 +32,6 @@ teardown() {
 # A small lot: 2 wafers of about 50 dies, 16 px images.
 LOT=(--seed 7 --wafers 2 --diameter 100 --die-px 16)
 SCENARIO="$BATS_TEST_DIRNAME/data/tool/host-kerf-sim.json"
-
-# tool_start ARGS...: kerf-tool passive on a free port in the background,
-# with a trace; stdout $T/tool.out, stderr $T/tool.err, trace
-# $T/trace.ndjson; its port in TOOL_PORT, its pid in TOOL_PID.
-tool_start() {
-	kerf-tool --listen hsms:127.0.0.1:0 --max-seconds 120 --hsms-trace "$T/trace.ndjson" "$@" \
-		> "$T/tool.out" 2> "$T/tool.err" &
-	TOOL_PID=$!
-	BG+=("$TOOL_PID")
-	wait_for test -s "$T/tool.out"
-	TOOL_PORT=$(jq -r '.listen | sub(".*:"; "")' "$T/tool.out")
-}
-
-# tool_stop: SIGTERM; kerf-tool must exit 0.
-tool_stop() {
-	local st=0
-	kill -TERM "$TOOL_PID"
-	wait "$TOOL_PID" || st=$?
-	[ "$st" -eq 0 ] || { echo "kerf-tool exited $st"; grep -v '"msg":"stats"' "$T/tool.err" | tail -5; false; }
-}
 
 # host_run NAME ARGS...: host.mjs against the tool until it exits by
 # itself; output $T/NAME.ndjson, log $T/NAME.log, exit status in HOST_ST.
