@@ -107,11 +107,12 @@ static int check_params(const struct profile *p, char *why, size_t n)
 
 int acq_profile_open(const char *name, struct profile *p, char **path)
 {
-	char err[1024];
+	char err[1024], *why = NULL;
 
-	*path = profile_find(name, err, sizeof err);
+	*path = profile_find(name, &why);
 	if (!*path) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "profile", name), "%s", err);
+		log_msg(LOG_ERROR, json_pack("{ss}", "profile", name), "%s", why);
+		free(why);
 		return KERF_EX_USAGE;
 	}
 	if (profile_load(p, *path, err, sizeof err) != 0 || (check_params(p, err, sizeof err) != 0)) {
@@ -558,7 +559,7 @@ static int fill_alarm(struct session *s, json_t *f)
 	if (pa && pa->category)
 		cat = pa->category;
 	else if (!cat)
-		cat = alcd >= 0 ? event_alarm_category_of_alcd((unsigned)alcd) : "attention";
+		cat = alcd >= 0 ? event_alarm_category((unsigned)alcd) : "attention";
 	json_object_set_new(f, "category", json_string(cat));
 	return 0;
 }

@@ -52,6 +52,30 @@ void acq_set_run(struct acq *a, const char *run)
 	log_set_run(run);
 }
 
+void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h)
+{
+	*pixel_um = ceil(fmax(pitch_um[0], pitch_um[1]) / 65536.0);
+	if (*pixel_um < 1)
+		*pixel_um = 1;
+	*w = lround(ceil(pitch_um[0] / *pixel_um));
+	*h = lround(ceil(pitch_um[1] / *pixel_um));
+}
+
+int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd)
+{
+	int critical = event_alarm_critical(category);
+	json_t *ev = acq_event(a, "alarm");
+
+	event_alarm_fill(ev, alid, text, set, category, alcd);
+	if (set) {
+		(*a->c_alarms)++;
+		log_msg(critical ? LOG_ERROR : LOG_WARN,
+			json_pack("{sIsssb}", "alid", (json_int_t)alid, "category", category, "critical", critical),
+			"machine alarm %lu (%s)", (unsigned long)alid, category);
+	}
+	return acq_emit(a, ev);
+}
+
 int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
 {
 	struct acq_inject in;
@@ -258,30 +282,6 @@ void acq_tick(struct acq *a, uint64_t us)
 	uint64_t ns = (uint64_t)a->t.tv_nsec + (us % 1000000) * 1000;
 	a->t.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
 	a->t.tv_nsec = (long)(ns % 1000000000);
-}
-
-int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd)
-{
-	int critical = event_alarm_critical(category);
-	json_t *ev = acq_event(a, "alarm");
-
-	event_alarm_fields(ev, alid, text, set, category, alcd);
-	if (set) {
-		(*a->c_alarms)++;
-		log_msg(critical ? LOG_ERROR : LOG_WARN,
-			json_pack("{sIsssb}", "alid", (json_int_t)alid, "category", category, "critical", critical),
-			"machine alarm %lu (%s)", (unsigned long)alid, category);
-	}
-	return acq_emit(a, ev);
-}
-
-void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h)
-{
-	*pixel_um = ceil(fmax(pitch_um[0], pitch_um[1]) / 65536.0);
-	if (*pixel_um < 1)
-		*pixel_um = 1;
-	*w = lround(ceil(pitch_um[0] / *pixel_um));
-	*h = lround(ceil(pitch_um[1] / *pixel_um));
 }
 
 int acq_finish(struct acq *a, int status)

@@ -80,12 +80,11 @@ void acq_tick(struct acq *a, uint64_t us);
 int acq_finish(struct acq *a, int status);
 
 /*
- * An alarm event (event_alarm_fields' shape) with the next seq; a set
- * alarm is counted and logged, an error when critical.  As acq_emit.
+ * The alarm event (event_alarm_fill: the one shape every source gives
+ * an alarm) with the next seq: a set alarm is counted and logged (an
+ * error when critical).  As acq_emit.
  */
 int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd);
-/* The alarm a source raises itself when the machine's connection drops. */
-#define ACQ_ALID_DROPPED 9001
 /*
  * The virtual die image of a source without images (a KLARF import, a
  * tool that reports its own defects): 1 um per pixel, coarser when a
@@ -93,6 +92,9 @@ int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const cha
  * bbox and area_px still mean something.
  */
 void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h);
+
+/* The alarm a source raises itself when the machine's connection drops. */
+#define ACQ_ALID_DROPPED 9001
 
 /* The simulated tool: o->rate paces on the wall clock (and t is the wall clock then). */
 int acq_run_sim(struct acq *a, const struct simrun_opts *o);

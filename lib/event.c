@@ -52,12 +52,17 @@ int event_alarm_code(const char *category)
 	return 0;
 }
 
-const char *event_alarm_category(unsigned code)
+const char *event_alarm_category(unsigned alcd)
 {
-	for (size_t i = 0; i < NCATEGORIES; i++)
-		if (categories[i].code == code)
-			return categories[i].name;
-	return NULL;
+	/* E5's codes 0..8: kerf folds the two safeties, the two warnings,
+	 * and the errors that are not irrecoverable into attention. */
+	static const char *const by_code[] = {
+		"attention", "safety", "safety", "warning", "attention",
+		"irrecoverable", "warning", "attention", "data_integrity",
+	};
+
+	alcd &= 0x7f;
+	return alcd < sizeof by_code / sizeof by_code[0] ? by_code[alcd] : "attention";
 }
 
 int event_alarm_critical(const char *category)
@@ -68,20 +73,7 @@ int event_alarm_critical(const char *category)
 	return 0;
 }
 
-const char *event_alarm_category_of_alcd(unsigned alcd)
-{
-	const char *c = event_alarm_category(alcd & 0x7f);
-
-	if (c)
-		return c;
-	switch (alcd & 0x7f) {
-	case 2: return "safety";
-	case 3: return "warning";
-	default: return "attention";
-	}
-}
-
-void event_alarm_fields(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd)
+void event_alarm_fill(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd)
 {
 	if (alcd < 0)
 		alcd = (set ? 128 : 0) | event_alarm_code(category);

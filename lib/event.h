@@ -66,29 +66,26 @@ enum event_type event_type_of(const char *name);
 const char *event_type_name(enum event_type t);
 
 /*
- * Alarm categories (the alarm event's category) and their SEMI E5 ALCD
- * codes (1 personal safety, 5 irrecoverable error, 6 warning, 7
- * attention, 8 data integrity): the one table.  The critical ones
- * (safety, irrecoverable) end a run.  event_alarm_code gives 0 for a
- * name that is no category; event_alarm_category NULL for a code that
- * has no kerf category.
+ * Alarm categories (the alarm event's category) and SEMI E5's ALCD
+ * codes: the one table.  event_alarm_code gives the code a category is
+ * sent with (safety 1, irrecoverable 5, warning 6, attention 7,
+ * data_integrity 8), 0 for a name that is no category.
+ * event_alarm_category gives the category of an ALCD byte's low 7 bits:
+ * 1 personal and 2 equipment safety are safety, 3 parameter control
+ * warning and 6 equipment status warning are warning, 4 parameter
+ * control error and 7 attention flags are attention, 5 irrecoverable
+ * error, 8 data integrity; any other code is attention.  The critical
+ * categories (safety, irrecoverable) end a run.
  */
 int event_alarm_code(const char *category);
-const char *event_alarm_category(unsigned code);
+const char *event_alarm_category(unsigned alcd);
 int event_alarm_critical(const char *category);
 /*
- * The category of an ALCD byte (its low 7 bits) for the codes kerf has
- * no name of its own for too, as a host must read any tool's: 2
- * equipment safety is safety, 3 parameter control warning is warning,
- * 4 parameter control error and every other code attention.
+ * The alarm event's fields, one shape for every source: alid, text,
+ * set, category, critical and alcd (the byte a tool sent, or when
+ * negative 128 when set | the category's code), added to ev.
  */
-const char *event_alarm_category_of_alcd(unsigned alcd);
-/*
- * An alarm event's own members, one shape for every source: alid, text,
- * set, category, critical and alcd, the byte a tool sent or, when alcd
- * is negative, 128 when set | event_alarm_code(category).
- */
-void event_alarm_fields(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd);
+void event_alarm_fill(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd);
 
 /*
  * Ids.  Every function hashes a byte string built from the identity

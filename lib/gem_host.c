@@ -1037,7 +1037,7 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 						    "wbit", m->wbit),
 	     "the tool sent S%uF%u, which kerf does not handle%s", m->stream, m->function,
 	     m->wbit ? ": answered with function 0 (abort)" : "");
-	if (m->wbit && hsms_abort(h->c, m) != 0)
+	if (m->wbit && hsms_reply_abort(h->c, m) != 0)
 		glog(LOG_WARN, "reply_failed", NULL, "cannot answer S%uF0: %s", m->stream, strerror(errno));
 }
 

@@ -1283,7 +1283,7 @@ int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *
 	return 0;
 }
 
-int hsms_abort(struct hsms_conn *c, const struct hsms_msg *primary)
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary)
 {
 	uint8_t h[HSMS_HEADER_LEN];
 

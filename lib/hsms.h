@@ -204,12 +204,13 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
  */
 int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *body, size_t len);
 /*
- * Abort a primary's transaction (E5): SxF0, header only, with its
- * stream and system bytes, as equipment answers a message it will not
- * handle in its current state (E30: OFFLINE, not communicating).
- * Errors as hsms_send.
+ * Answer a primary with SxF0: same stream, function 0, its system bytes,
+ * no body.  E5's "abort transaction" is how a host refuses a primary it
+ * does not handle (S9 is the equipment's), and how equipment answers one
+ * it will not take in its current state (E30: not communicating,
+ * OFFLINE).  Errors as hsms_send.
  */
-int hsms_abort(struct hsms_conn *c, const struct hsms_msg *primary);
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary);
 /*
  * Send S9Ffunction (1, 3, 5, 7, 9 or 11) about the message whose 10
  * header bytes are 'hdr' (struct hsms_msg's header).  E5 gives S9 to the

@@ -439,52 +439,6 @@ static int load_top(struct ctx *c, json_t *doc)
 	return check_refs(c);
 }
 
-/* DIR/NAME.json when it exists (a new string), else NULL; 'tried' collects DIR. */
-static char *in_dir(const char *dir, size_t dirlen, const char *name, char **tried)
-{
-	char *path = xasprintf("%.*s/%s.json", (int)dirlen, dir, name);
-	char *t;
-
-	if (access(path, F_OK) == 0)
-		return path;
-	free(path);
-	t = xasprintf("%s%s%.*s", *tried ? *tried : "", *tried ? ", " : "", (int)dirlen, dir);
-	free(*tried);
-	*tried = t;
-	return NULL;
-}
-
-char *profile_find(const char *name, char *err, size_t errlen)
-{
-	const char *env = getenv("KERF_PROFILE_PATH");
-	size_t n = strlen(name);
-	char *found = NULL, *tried = NULL, *self;
-
-	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".json")))
-		return xstrdup(name);
-	for (const char *d = env; d && *d && !found;) {
-		const char *colon = strchr(d, ':');
-		size_t len = colon ? (size_t)(colon - d) : strlen(d);
-		if (len)
-			found = in_dir(d, len, name, &tried);
-		d = colon ? colon + 1 : d + len;
-	}
-	self = found ? NULL : self_dir();
-	if (self) {
-		char *a = xasprintf("%s/../share/kerf/profiles", self), *b = xasprintf("%s/../profiles", self);
-		found = in_dir(a, strlen(a), name, &tried);
-		if (!found)
-			found = in_dir(b, strlen(b), name, &tried);
-		free(a);
-		free(b);
-		free(self);
-	}
-	if (!found)
-		snprintf(err, errlen, "no profile '%s' (%s.json) in %s", name, name, tried ? tried : "any directory");
-	free(tried);
-	return found;
-}
-
 int profile_load(struct profile *p, const char *path, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -568,6 +522,65 @@ const struct profile_event *profile_event_of(const struct profile *p, enum event
 		if (p->events[i].type == t)
 			return &p->events[i];
 	return NULL;
+}
+
+/* Append dir/NAME.json to the list of places; return it when it is a file. */
+static char *try_dir(const char *dir, size_t dlen, const char *name, char **places)
+{
+	char *path = xasprintf("%.*s/%s.json", (int)dlen, dir, name);
+	char *more;
+
+	if (access(path, R_OK) == 0) {
+		/* "/usr/local/share/kerf/profiles/x.json", not ".../bin/../share/...". */
+		char *real = realpath(path, NULL);
+		if (real) {
+			free(path);
+			return real;
+		}
+		return path;
+	}
+	more = xasprintf("%s%s'%s'", *places ? *places : "", *places ? ", " : "", path);
+	free(*places);
+	*places = more;
+	free(path);
+	return NULL;
+}
+
+char *profile_find(const char *name, char **why)
+{
+	const char *env = getenv("KERF_PROFILE_PATH"), *p;
+	size_t n = strlen(name);
+	char *places = NULL, *found = NULL, *self;
+
+	*why = NULL;
+	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".json")))
+		return xstrdup(name);
+	if (!*name) {
+		*why = xstrdup("an empty profile name");
+		return NULL;
+	}
+	for (p = env; p && *p && !found;) {
+		size_t len = strcspn(p, ":");
+		if (len)
+			found = try_dir(p, len, name, &places);
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	self = found ? NULL : self_dir();
+	if (self) {
+		char *share = xasprintf("%s/../share/kerf/profiles", self), *tree = xasprintf("%s/../profiles", self);
+		found = try_dir(share, strlen(share), name, &places);
+		if (!found)
+			found = try_dir(tree, strlen(tree), name, &places);
+		free(share);
+		free(tree);
+		free(self);
+	}
+	if (!found)
+		*why = xasprintf("no profile '%s': looked for %s", name, places ? places : "nothing");
+	free(places);
+	return found;
 }
 
 char *profile_summary(const struct profile *p)

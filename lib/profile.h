@@ -87,23 +87,21 @@ struct profile {
 };
 
 /*
- * The file of the profile a command line names.  A name holding a '/' or
- * ending in ".json" is a path, taken as it is; any other name is
- * NAME.json in the first of these directories that has it: each of
- * $KERF_PROFILE_PATH (colon-separated), then DIR/../share/kerf/profiles
- * (installed) and DIR/../profiles (the source tree), DIR being the
- * running program's directory.  A new string (caller frees), or NULL
- * with the places tried in err.
- */
-char *profile_find(const char *name, char *err, size_t errlen);
-
-/*
  * Read and validate 'path'.  0, or -1 with "PATH:LINE:COL: why" (syntax)
  * or "PATH: KEY: why" (a key path such as events.1000.reports[1]) in err.
  */
 int profile_load(struct profile *p, const char *path, char *err, size_t errlen);
 void profile_release(struct profile *p);
 
+/*
+ * The file of profile 'name': 'name' itself when it holds a '/' or ends
+ * in ".json"; else the first NAME.json found in the directories of
+ * $KERF_PROFILE_PATH (colon-separated), then in DIR/../share/kerf/profiles
+ * (installed) and DIR/../profiles (the source tree), DIR being the
+ * running program's directory.  A new string, or NULL with *why (a new
+ * string naming every place looked in); the caller frees either.
+ */
+char *profile_find(const char *name, char **why);
 /* One line for people: name, model, images, counts, commands.  Caller frees. */
 char *profile_summary(const struct profile *p);
 

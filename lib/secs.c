@@ -1069,13 +1069,6 @@ static void sml_leaf(struct sbuf *b, const struct secs_item *it, unsigned flags)
 	int64_t s;
 	double f;
 
-	if ((flags & SECS_SML_BRIEF) && fi->kind == K_BYTES && n > SECS_SML_BRIEF_BYTES) {
-		sb_printf(b, "<%s [%zu]", fi->name, n);
-		for (size_t i = 0; i < SECS_SML_BRIEF_BYTES; i++)
-			sb_printf(b, " 0x%02X", it->u.data[i]);
-		sb_str(b, " ...>");
-		return;
-	}
 	if ((flags & SECS_SML_BRIEF) && n > SECS_SML_BRIEF_MAX) {
 		sb_printf(b, "<%s [%zu] ...>", fi->name, n);
 		return;

@@ -489,15 +489,15 @@ static json_t *raise_alarm(struct simrun *r)
 		const struct simrun_alarm *in = &r->alarms[k];
 		const char *cat = in->category;
 		int crit = event_alarm_critical(cat);
-		json_t *ev;
 		char *text;
+		json_t *ev;
 
 		if (r->raised[k] || in->at != r->dieno)
 			continue;
 		r->raised[k] = 1;
 		ev = event(r, "alarm");
 		text = xasprintf("simulated %s alarm %ld", cat, in->alid);
-		event_alarm_fields(ev, (uint32_t)in->alid, text, 1, cat, -1);
+		event_alarm_fill(ev, (uint32_t)in->alid, text, 1, cat, -1);
 		free(text);
 		log_msg(crit ? LOG_ERROR : LOG_WARN,
 			json_pack("{sisssb}", "alid", (int)in->alid, "category", cat, "critical", crit),

@@ -47,26 +47,11 @@ struct simrun_opts {
 };
 
 /*
- * The options of the simulated lot, one usage text and one parser for
- * every program that has them: their lines of --help, their getopt_long
- * entries (all with the value 'val': pass the option's name on to
- * simrun_option), and the parser, which checks every value.
+ * The options of the simulated lot, one parser for every program that
+ * has them: their getopt_long entries (all with the value 'val': pass the
+ * option's name on to simrun_option), and the parser, which checks every
+ * value.  Each program says in its --help what they mean to it.
  */
-#define SIMRUN_USAGE                                                                    \
-	"      --seed N            random seed; same seed, same bytes (default 1)\n"      \
-	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"                \
-	"      --diameter MM       wafer diameter in mm (default 300)\n"                  \
-	"      --edge MM           edge exclusion in mm (default 3)\n"                    \
-	"      --pitch UM[xUM]     die pitch in um (default 10000)\n"                     \
-	"      --die-px N          die image width in pixels (default 64)\n"              \
-	"      --noise SIGMA       pixel noise in grey levels (default 3)\n"              \
-	"      --defect-rate R     mean random particles per die (default 0.05)\n"        \
-	"      --signature NAME    random, cluster, scratch, edge-ring, center or\n"      \
-	"                          cycle: one after the other per wafer (default)\n"      \
-	"      --lot ID            lot id (default SIMLOT)\n"                             \
-	"      --recipe NAME       recipe name (default sim-default)\n"                   \
-	"      --tool NAME         tool name (default kerf-sim)\n"
-
 #define SIMRUN_LONGOPTS(val)                                                                       \
 	{ "seed", required_argument, NULL, (val) }, { "wafers", required_argument, NULL, (val) },   \
 	{ "diameter", required_argument, NULL, (val) }, { "edge", required_argument, NULL, (val) }, \

@@ -63,7 +63,7 @@ struct tool {
 	/* The lot. */
 	struct simrun *lot;
 	char *lot_id, *recipe;   /* START's values, which the lot borrows */
-	int lots, wafers;
+	int lots;
 	json_t *values;          /* the lot's variables as its events set them, by field */
 	json_t *pending;         /* an event made and not sent yet */
 	int busy;                /* a report of ours waits for its answer */
@@ -118,14 +118,16 @@ static int send_primary(struct tool *t, uint8_t stream, uint8_t function, struct
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, e;
 
 	if (encode(body, &buf, &len) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	rc = hsms_send(t->hc, stream, function, 1, buf, len, (void *)(uintptr_t)what, NULL);
+	e = errno;
 	free(buf);
+	errno = e;
 	return rc;
 }
 
@@ -531,35 +533,30 @@ static void s1f17(struct tool *t, const struct hsms_msg *m, const struct secs_it
 		set_control(t, t->o->local ? CTL_LOCAL : CTL_REMOTE);
 }
 
-static void s2f33(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
+/* Answer with an ack code, or with S9F7 when the body had not the message's structure (code < 0). */
+static void ack_or_s9f7(struct tool *t, const struct hsms_msg *m, int code)
 {
-	int drack = gem_reports_define(t->rep, body);
-
-	if (drack < 0)
+	if (code < 0)
 		s9(t, 7, m);
 	else
-		reply(t, m, ack((unsigned)drack));
+		reply(t, m, ack((unsigned)code));
+}
+
+static void s2f33(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
+{
+	ack_or_s9f7(t, m, gem_reports_define(t->rep, body));
 }
 
 static void s2f35(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
 {
-	int lrack = gem_reports_link(t->rep, body);
-
-	if (lrack < 0)
-		s9(t, 7, m);
-	else
-		reply(t, m, ack((unsigned)lrack));
+	ack_or_s9f7(t, m, gem_reports_link(t->rep, body));
 }
 
 static void s2f37(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
 {
 	int on = 0, erack = gem_reports_enable(t->rep, body, &on);
 
-	if (erack < 0) {
-		s9(t, 7, m);
-		return;
-	}
-	reply(t, m, ack((unsigned)erack));
+	ack_or_s9f7(t, m, erack);
 	if (erack == 0 && on && t->held) {
 		t->held = 0;
 		log_msg(LOG_INFO, json_pack("{ss}", "gem", "resumed"), "the host enabled events again: the lot goes on");
@@ -835,7 +832,7 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 		log_msg(LOG_WARN, json_pack("{si si}", "stream", m->stream, "function", m->function),
 			"S%uF%u while %s: answered S%uF0", m->stream, m->function,
 			!t->communicating ? "not communicating" : "offline", m->stream);
-		if (m->wbit && hsms_abort(t->hc, m) != 0)
+		if (m->wbit && hsms_reply_abort(t->hc, m) != 0)
 			log_msg(LOG_WARN, NULL, "cannot send S%uF0: %s", m->stream, strerror(errno));
 	} else {
 		h->fn(t, m, body);
@@ -870,11 +867,12 @@ static void known_alarms(struct tool *t)
 /* Everything but the link: 0, or the exit status. */
 static int setup(struct tool *t)
 {
-	char err[512];
+	char err[512], *why = NULL;
 	struct simrun *probe;
 
-	if (!(t->profile_path = profile_find(t->o->profile, err, sizeof err))) {
-		log_msg(LOG_ERROR, json_pack("{ss}", "profile", t->o->profile), "%s", err);
+	if (!(t->profile_path = profile_find(t->o->profile, &why))) {
+		log_msg(LOG_ERROR, json_pack("{ss}", "profile", t->o->profile), "%s", why);
+		free(why);
 		return KERF_EX_USAGE;
 	}
 	if (profile_load(&t->prof, t->profile_path, err, sizeof err) != 0) {

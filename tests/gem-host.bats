@@ -120,7 +120,7 @@ script_of() {
 @test "an unknown profile name exits 64 naming every place looked in" {
 	KERF_PROFILE_PATH="$T/none" run --separate-stderr kerf-acquire --check-profile --profile nosuch
 	assert_failure 64
-	[[ "$stderr" == *"no profile 'nosuch' (nosuch.json) in $T/none, "* ]]
+	[[ "$stderr" == *"no profile 'nosuch': looked for '$T/none/nosuch.json', "* ]]
 }
 
 @test "a bad profile is refused with exit 65 naming the key, before any connection" {
@@ -179,7 +179,7 @@ script_of() {
 	has_record "$T/trace.ndjson" '.sf == "S5F3" and .sml == "S5F3 W <L [2] <B 0x80> <U4>>"'
 	has_record "$T/trace.ndjson" '.sf == "S2F41" and (.sml | contains("<A \"START\"> <L [3] <L [2] <A \"LOTID\"> <A \"SIMLOT\">>"))'
 	# Images are shortened in the trace; every record names its direction and system bytes.
-	has_record "$T/trace.ndjson" '.sf == "S6F11" and .dir == "in" and .w and (.sml | test("<B \\[256\\]( 0x[0-9A-F]{2}){16} ...>"))'
+	has_record "$T/trace.ndjson" '.sf == "S6F11" and .dir == "in" and .w and (.sml | contains("<B [256] ...>"))'
 	[ -z "$(jq -c 'select((.t and .dir and .sf and (.sys | type == "number") and (.session | type == "number")) | not)' "$T/trace.ndjson")" ]
 	for l in connecting connected selected communicating online closed; do
 		has_record "$T/err.ndjson" ".link == \"$l\"" || { echo "no link $l"; false; }

@@ -352,7 +352,7 @@ wait 1'
 	stop node
 }
 
-@test "a host application aborts an unknown primary with SxF0 through hsms_abort" {
+@test "a host application aborts an unknown primary with SxF0 through hsms_reply_abort" {
 	raw_case unknown-stream-host --device-id 1
 	! has_record "$T/node.err" '.hsms == "s9_sent"'
 	stop node

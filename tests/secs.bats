@@ -277,12 +277,12 @@ capped() {
 	assert_output "$(printf '%s\n' '<L [2]' '  <L [0]>' '  <U1 1>' '>')"
 }
 
-@test "SML brief mode shows a long B by its length and first 16 bytes, other long items by their count" {
+@test "SML brief mode writes an item of more than 64 elements as its format and count" {
 	local img
 	img=$(printf ' %d' $(seq 0 99))
-	run "$TSECS" sml -s <<<"S6F11 W <L <U1 1> <B$img> <B$(printf ' %d' $(seq 16))> <U2$(printf ' %d' $(seq 65))> <A \"$(printf 'x%.0s' $(seq 65))\">>"
+	run "$TSECS" sml -s <<<"S6F11 W <L <U1 1> <B$img> <B$(printf ' %d' $(seq 64))> <A \"$(printf 'x%.0s' $(seq 65))\">>"
 	assert_success
-	assert_output "S6F11 W <L [5] <U1 1> <B [100]$(printf ' 0x%02X' $(seq 0 15)) ...> <B$(printf ' 0x%02X' $(seq 16))> <U2 [65] ...> <A [65] ...>>"
+	assert_output "S6F11 W <L [4] <U1 1> <B [100] ...> <B$(printf ' 0x%02X' $(seq 64))> <A [65] ...>>"
 }
 
 @test "an ID sent as U1, U2, U4, I4 or ASCII digits reads as the same number" {

@@ -9,48 +9,20 @@
 # Only 127.0.0.1 and ephemeral ports; every wait is bounded polling.
 
 load common
+load tool
 
 REPO="$BATS_TEST_DIRNAME/.."
 
 setup() {
-	if [ -z "${KERF_UNIT:-}" ]; then
-		case "$KERF_BIN" in
-		*/build/san/bin) KERF_UNIT="$KERF_BIN/../tests" ;;
-		*) KERF_UNIT="$REPO/build/release/tests" ;;
-		esac
-	fi
 	T="$BATS_TEST_TMPDIR"
 	BG=()
 }
 
 teardown() {
-	local p
-	for p in "${BG[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	tool_cleanup
 }
 
-# tool ARGS...: kerf-tool listening on a free port, in the background;
-# stdout in $T/tool.out, stderr in $T/tool.err, its port in PORT and pid
-# in TOOL.
-tool() {
-	kerf-tool --listen hsms:127.0.0.1:0 --max-seconds 60 "$@" > "$T/tool.out" 2> "$T/tool.err" &
-	TOOL=$!
-	BG+=("$TOOL")
-	wait_for test -s "$T/tool.out"
-	PORT=$(jq -r '.listen | sub(".*:"; "")' "$T/tool.out")
-}
-
-# stop_tool: SIGTERM; it must exit 0.
-stop_tool() {
-	local st=0
-	kill -TERM "$TOOL"
-	wait "$TOOL" || st=$?
-	[ "$st" -eq 0 ] || { echo "kerf-tool exited $st"; grep -v '"msg":"stats"' "$T/tool.err" | tail -5; false; }
-}
-
-# host MSG...: lib/hsms's test endpoint as the host, connected to $PORT;
+# host MSG...: lib/hsms's test endpoint as the host, connected to $TOOL_PORT;
 # once selected it sends every MSG ("S2F41W <L <A \"START\"> <L>>": the
 # message, W for the W-bit, then the body in SML) in order, without
 # waiting for the replies.  Its events in $T/host.out.
@@ -63,7 +35,7 @@ host() {
 		hex=$(printf '%s' "$body" | "$KERF_UNIT/t-secs" encode | tr -d ' \n')
 		args+=(--send "$sf${hex:+:$hex}")
 	done
-	"$KERF_UNIT/hsms-node" --active "127.0.0.1:$PORT" --t3 60 "${args[@]}" > "$T/host.out" 2> "$T/host.err" &
+	"$KERF_UNIT/hsms-node" --active "127.0.0.1:$TOOL_PORT" --t3 60 "${args[@]}" > "$T/host.out" 2> "$T/host.err" &
 	BG+=("$!")
 }
 
@@ -125,16 +97,16 @@ SETUP=('S1F13W <L>' 'S1F17W')
 }
 
 @test "kerf-tool ends on SIGTERM with exit 0, saying so in its log" {
-	tool
-	stop_tool
+	tool_start
+	tool_stop
 	grep -q '"msg":"stopped by a signal"' "$T/tool.err"
 }
 
 @test "kerf-tool exits 69 when it cannot listen on its address" {
-	tool
-	run --separate-stderr kerf-tool --listen "hsms:127.0.0.1:$PORT" --max-seconds 5
+	tool_start
+	run --separate-stderr kerf-tool --listen "hsms:127.0.0.1:$TOOL_PORT" --max-seconds 5
 	assert_equal "$status" 69
-	[[ "$stderr" == *"cannot listen on '127.0.0.1:$PORT'"* ]]
+	[[ "$stderr" == *"cannot listen on '127.0.0.1:$TOOL_PORT'"* ]]
 }
 
 @test "kerf-tool exits 74 when --truth or --hsms-trace cannot be opened" {
@@ -153,20 +125,20 @@ SETUP=('S1F13W <L>' 'S1F17W')
 @test "kerf-tool finds a profile by name in KERF_PROFILE_PATH and names its model in S1F13" {
 	mkdir "$T/p"
 	jq '.model = "CUSTOM-7" | .softrev = "9.9"' "$REPO/profiles/kerf-sim.json" > "$T/p/custom.json"
-	KERF_PROFILE_PATH="$T/nothing:$T/p" tool --profile custom
+	KERF_PROFILE_PATH="$T/nothing:$T/p" tool_start --profile custom
 	host "${SETUP[@]}" 'S1F1W'
 	wait_for replies_ge 3
 	run sml '.event == "message" and .stream == 1 and .function == 13'
 	assert_output '<L [2] <A "CUSTOM-7"> <A "9.9">>'
 	run answer S1F1
 	assert_output 'S1F2 <L [2] <A "CUSTOM-7"> <A "9.9">>'
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool exits 64 naming where it looked for a profile that is nowhere, 65 for a profile that is not valid" {
 	run --separate-stderr env KERF_PROFILE_PATH="$T/a:$T/b" kerf-tool --listen hsms:127.0.0.1:0 --profile nosuch
 	assert_equal "$status" 64
-	[[ "$stderr" == *"no profile 'nosuch' (nosuch.json) in $T/a, $T/b, "* ]]
+	[[ "$stderr" == *"no profile 'nosuch': looked for '$T/a/nosuch.json', '$T/b/nosuch.json', "* ]]
 	jq 'del(.events["190"])' "$REPO/profiles/kerf-sim.json" > "$T/bad.json"
 	run --separate-stderr kerf-tool --listen hsms:127.0.0.1:0 --profile "$T/bad.json"
 	assert_equal "$status" 65
@@ -174,18 +146,18 @@ SETUP=('S1F13W <L>' 'S1F17W')
 }
 
 @test "kerf-tool sends its own S1F13 right after select and answers the host's with COMMACK 0 and its model" {
-	tool
+	tool_start
 	host 'S1F13W <L>'
 	wait_for replies_ge 1
 	run sml '.event == "message" and .stream == 1 and .function == 13'
 	assert_output '<L [2] <A "KERF-SIM"> <A "1">>'
 	run answer S1F13
 	assert_output 'S1F14 <L [2] <B 0x00> <L [2] <A "KERF-SIM"> <A "1">>>'
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool answers SxF0 before communication and while offline; S1F17 gives ONLACK 0, then 2; S1F15 goes offline" {
-	tool
+	tool_start
 	host 'S2F37W <L <BOOLEAN TRUE> <L>>' 'S1F13W <L>' 'S2F37W <L <BOOLEAN TRUE> <L>>' 'S1F17W' \
 		'S2F37W <L <BOOLEAN TRUE> <L>>' 'S1F17W' 'S1F15W' 'S2F37W <L <BOOLEAN TRUE> <L>>'
 	wait_for replies_ge 8
@@ -204,11 +176,11 @@ SETUP=('S1F13W <L>' 'S1F17W')
 	run answer S2F37 4
 	assert_output 'S2F0 '
 	grep -q '"gem":"control","state":"offline","prev":"online_remote"' "$T/tool.err"
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool answers an unknown stream with S9F3, an unknown function with S9F5, a body without the message's structure with S9F7" {
-	tool
+	tool_start
 	host "${SETUP[@]}" 'S7F1W' 'S2F99W' 'S2F33W <L <U4 1>>' 'S2F41W <A "START">' 'S1F1W'
 	wait_for replies_ge 3
 	wait_for test "$(count '.event == "message" and .stream == 9')" -ge 4
@@ -219,11 +191,11 @@ SETUP=('S1F13W <L>' 'S1F17W')
 	assert_output --regexp '^<B 0x00 0x00 0x87 0x01 '
 	run answer S1F1
 	assert_output 'S1F2 <L [2] <A "KERF-SIM"> <A "1">>'
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool refuses report definitions, links and enables it cannot take, changing nothing" {
-	tool
+	tool_start
 	host "${SETUP[@]}" \
 		'S2F33W <L <U4 1> <L <L <U4 7> <L <U4 1> <U4 50>>>>>' \
 		'S2F33W <L <U4 2> <L <L <U4 8> <L <U4 1>>> <L <U4 7> <L <U4 51>>>>>' \
@@ -247,11 +219,11 @@ SETUP=('S1F13W <L>' 'S1F17W')
 	done
 	run answer S2F37
 	assert_output 'S2F38 <B 0x01>'
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool answers remote commands with HCACK 1, 2, 3 and 5 where they cannot be done, 0 for START" {
-	tool --wafers 1 --diameter 100 --rate 1
+	tool_start --wafers 1 --diameter 100 --rate 1
 	host "${SETUP[@]}" \
 		'S2F41W <L <A "FLY"> <L>>' \
 		'S2F41W <L <A "PAUSE"> <L>>' \
@@ -283,7 +255,7 @@ SETUP=('S1F13W <L>' 'S1F17W')
 	assert_output 'S2F42 <L [2] <B 0x05> <L [0]>>'
 	run answer S2F41 9
 	assert_output 'S2F42 <L [2] <B 0x02> <L [0]>>'
-	stop_tool
+	tool_stop
 }
 
 @test "kerf-tool goes on with the lot when the host never answers its S6F11: T3 logged, S9F9 sent" {
@@ -292,7 +264,7 @@ SETUP=('S1F13W <L>' 'S1F17W')
 		[ -z "${5:-}" ] || body=$(printf '%s' "$5" | "$KERF_UNIT/t-secs" encode | tr -d ' \n')
 		printf 'send %08x 0000 %02x%02x 0000 %08x %s\n' $((10 + ${#body} / 2)) $(($1 | $3 * 128)) "$2" "$4" "$body"
 	}
-	tool --wafers 1 --diameter 100 --t3 0.3
+	tool_start --wafers 1 --diameter 100 --t3 0.3
 	{
 		echo 'send 0000000a ffff 0000 0001 00000001'
 		echo 'wait 2'
@@ -307,12 +279,12 @@ SETUP=('S1F13W <L>' 'S1F17W')
 		# then S6F11, S9F9 (T3), S6F11, S9F9, S6F11
 		echo 'wait 13 20'
 	} > "$T/script"
-	"$KERF_UNIT/hsms-raw" "127.0.0.1:$PORT" < "$T/script" > "$T/raw.out" 2> "$T/raw.err"
+	"$KERF_UNIT/hsms-raw" "127.0.0.1:$TOOL_PORT" < "$T/script" > "$T/raw.out" 2> "$T/raw.err"
 	# S6F11 (0x86 0x0b) then S9F9 (0x09 0x09) about it, and the next S6F11.
 	run awk '$1 == "in" { print $3 $4 }' "$T/raw.out"
 	assert_line --index 8 860b
 	assert_line --index 9 0909
 	assert_line --index 10 860b
 	wait_for grep -q '"msg":"no answer to S6F11 (t3): it is lost, the lot goes on"' "$T/tool.err"
-	stop_tool
+	tool_stop
 }

@@ -166,7 +166,7 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 		 (m->stream == 5 && m->function == 3))
 		reply_item(e, m, secs_binary((uint8_t)lookup(e->acks, e->nacks, sf, 0)));
 	else if (m->wbit)
-		hsms_abort(e->c, m);
+		hsms_reply_abort(e->c, m);
 	secs_free(body);
 }
 

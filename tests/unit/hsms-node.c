@@ -122,7 +122,7 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 	else if (m->stream == 99 && eq)
 		rc = hsms_send_s9(c, 3, m->header);
 	else if (m->stream == 99 && m->wbit)
-		rc = hsms_abort(c, m);
+		rc = hsms_reply_abort(c, m);
 	else if (m->wbit)
 		rc = hsms_reply(c, m, m->body, m->len);
 	if (rc != 0)
