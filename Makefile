@@ -7,6 +7,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man
+PROFDIR  = $(PREFIX)/share/kerf/profiles
 COMPDIR  = $(PREFIX)/share/bash-completion/completions
 
 CC      ?= cc
@@ -39,9 +40,19 @@ BINS     = $(PROGRAMS:%=$(OUT)/%)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(OBJ)/tests/%)
 MANPAGES = $(wildcard man/*.1 man/*.5 man/*.7)
+PROFILES = $(wildcard profiles/*.json)
 
 .PHONY: all check run install uninstall clean deps units
 all: $(BINS)
+
+# Programs look for tool profiles in ../profiles beside their directory
+# (and ../share/kerf/profiles once installed): the sanitizer build's too.
+ifeq ($(SAN),1)
+all: build/san/profiles
+build/san/profiles:
+	@mkdir -p $(@D)
+	ln -sfn ../../profiles $@
+endif
 
 $(OBJ)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -86,6 +97,8 @@ install: all
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(PROFDIR)
+	install -m 644 $(PROFILES) $(DESTDIR)$(PROFDIR)/
 	if [ -f scripts/kerf.bash-completion ]; then \
 		install -d $(DESTDIR)$(COMPDIR); \
 		install -m 644 scripts/kerf.bash-completion $(DESTDIR)$(COMPDIR)/kerf; \
@@ -97,6 +110,7 @@ uninstall:
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	for p in $(PROGRAMS); do rm -f $(DESTDIR)$(COMPDIR)/$$p; done
+	for f in $(PROFILES); do rm -f $(DESTDIR)$(PROFDIR)/$${f##*/}; done
 
 clean:
 	rm -rf bin build

@@ -282,14 +282,9 @@ int acq_run_klarf(struct acq *a, char *const *files, int nfiles)
 		free(r);
 		free(sn);
 	}
-	/* A virtual die image at 1 um per pixel, coarser if a side would pass 65536 px. */
 	g.pitch[0] = k[0].die_pitch[0];
 	g.pitch[1] = k[0].die_pitch[1];
-	g.pixel_um = ceil(fmax(g.pitch[0], g.pitch[1]) / 65536.0);
-	if (g.pixel_um < 1)
-		g.pixel_um = 1;
-	g.die_w = lround(ceil(g.pitch[0] / g.pixel_um));
-	g.die_h = lround(ceil(g.pitch[1] / g.pixel_um));
+	acq_virtual_die(g.pitch, &g.pixel_um, &g.die_w, &g.die_h);
 	{
 		const double *c = wafer_center(&k[0], &k[0].wafers[0]);
 		g.origin[0] = k[0].die_origin[0] + g.xmin * g.pitch[0] - c[0];

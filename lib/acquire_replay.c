@@ -379,19 +379,15 @@ static int wait_readable(int fd, uint64_t deadline_ms)
 
 static int dropped(struct acq *a, const struct seen *s, const char *why)
 {
-	json_t *ev;
+	char *text;
+	int rc;
 	log_msg(LOG_ERROR, json_pack("{sIss}", "events", (json_int_t)s->events, "reason", why),
 		"machine connection dropped after %llu events: %s", (unsigned long long)s->events, why);
 	adopt(a, s);
-	ev = acq_event(a, "alarm");
-	json_object_set_new(ev, "alid", json_integer(9001));
-	json_object_set_new(ev, "text", json_sprintf("machine connection dropped: %s", why));
-	json_object_set_new(ev, "set", json_true());
-	json_object_set_new(ev, "category", json_string("irrecoverable"));
-	json_object_set_new(ev, "critical", json_true());
-	json_object_set_new(ev, "alcd", json_integer(128 | 5));
-	(*a->c_alarms)++;
-	if (acq_emit(a, ev) < 0 || close_run(a, s, "aborted") < 0)
+	text = xasprintf("machine connection dropped: %s", why);
+	rc = acq_alarm(a, ACQ_ALID_DROPPED, text, 1, "irrecoverable", -1);
+	free(text);
+	if (rc < 0 || close_run(a, s, "aborted") < 0)
 		return KERF_EX_IOERR;
 	return KERF_EX_UNAVAILABLE;
 }

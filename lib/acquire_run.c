@@ -12,9 +12,6 @@
 
 #define ACQ_BUF (64 * 1024)
 
-/* Simulated machine time starts here: 2026-01-05T06:00:00Z. */
-#define SIM_EPOCH 1767592800
-
 void acq_init(struct acq *a)
 {
 	memset(a, 0, sizeof *a);
@@ -42,6 +39,7 @@ void acq_release(struct acq *a)
 	free(a->rec_path);
 	free(a->buf);
 	free(a->inj);
+	free(a->alarms);
 	free(a->run);
 	stats_release(&a->stats);
 	memset(a, 0, sizeof *a);
@@ -54,25 +52,46 @@ void acq_set_run(struct acq *a, const char *run)
 	log_set_run(run);
 }
 
-int acq_category_ok(const char *c)
+void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h)
 {
-	return !strcmp(c, "safety") || !strcmp(c, "irrecoverable") || !strcmp(c, "warning") ||
-	       !strcmp(c, "attention") || !strcmp(c, "data_integrity");
+	*pixel_um = ceil(fmax(pitch_um[0], pitch_um[1]) / 65536.0);
+	if (*pixel_um < 1)
+		*pixel_um = 1;
+	*w = lround(ceil(pitch_um[0] / *pixel_um));
+	*h = lround(ceil(pitch_um[1] / *pixel_um));
 }
 
-int acq_category_critical(const char *c)
+int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd)
 {
-	return !strcmp(c, "safety") || !strcmp(c, "irrecoverable");
+	int critical = event_alarm_critical(category);
+	json_t *ev = acq_event(a, "alarm");
+
+	event_alarm_fill(ev, alid, text, set, category, alcd);
+	if (set) {
+		(*a->c_alarms)++;
+		log_msg(critical ? LOG_ERROR : LOG_WARN,
+			json_pack("{sIsssb}", "alid", (json_int_t)alid, "category", category, "critical", critical),
+			"machine alarm %lu (%s)", (unsigned long)alid, category);
+	}
+	return acq_emit(a, ev);
 }
 
 int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
 {
 	struct acq_inject in;
 	const char *at = strchr(spec, '@');
-	char kind[16], rest[128], *p, *q;
+	char kind[16], rest[128], *p;
 	long v;
 
 	memset(&in, 0, sizeof in);
+	if (!strncmp(spec, "alarm@", 6)) {
+		struct simrun_alarm al;
+		if (simrun_alarm_parse(spec, &al, err, errlen) < 0)
+			return -1;
+		a->alarms = xrealloc(a->alarms, (a->nalarms + 1) * sizeof *a->alarms);
+		a->alarms[a->nalarms++] = al;
+		return 0;
+	}
 	if (!strcmp(spec, "notready")) {
 		in.kind = INJ_NOTREADY;
 		goto add;
@@ -92,22 +111,7 @@ int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
 		return -1;
 	}
 	in.at = (uint64_t)v;
-	if (!strcmp(kind, "alarm")) {
-		in.kind = INJ_ALARM;
-		q = p ? strchr(p, ':') : NULL;
-		if (!p || !q) {
-			snprintf(err, errlen, "bad --inject '%s': expected alarm@DIE:ALID:CATEGORY", spec);
-			return -1;
-		}
-		*q++ = '\0';
-		if (parse_long(p, 0, 0x7fffffff, &in.alid) < 0 || !acq_category_ok(q) ||
-		    strlen(q) >= sizeof in.category) {
-			snprintf(err, errlen, "bad --inject '%s': ALID must be a number and CATEGORY one of "
-				 "safety, irrecoverable, warning, attention, data_integrity", spec);
-			return -1;
-		}
-		memcpy(in.category, q, strlen(q) + 1);
-	} else if (!strcmp(kind, "crash") || !strcmp(kind, "garbage")) {
+	if (!strcmp(kind, "crash") || !strcmp(kind, "garbage")) {
 		in.kind = kind[0] == 'c' ? INJ_CRASH : INJ_GARBAGE;
 		if (p) {
 			snprintf(err, errlen, "bad --inject '%s': expected %s@N", spec, kind);
@@ -199,7 +203,7 @@ static int after_line(struct acq *a)
 {
 	for (size_t i = 0; i < a->ninj; i++) {
 		struct acq_inject *in = &a->inj[i];
-		if (in->done || in->kind == INJ_ALARM || in->kind == INJ_NOTREADY || a->lines < in->at)
+		if (in->done || in->kind == INJ_NOTREADY || a->lines < in->at)
 			continue;
 		in->done = 1;
 		switch (in->kind) {

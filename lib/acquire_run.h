@@ -17,15 +17,15 @@
 #include <time.h>
 
 #include "stats.h"
-#include "sim.h"
+#include "profile.h"
+#include "simrun.h"
 
-enum acq_inject_kind { INJ_ALARM, INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
+/* Faults of the boundary itself; alarms are the simulated lot's (struct simrun_alarm). */
+enum acq_inject_kind { INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
 
 struct acq_inject {
 	enum acq_inject_kind kind;
-	uint64_t at;          /* die number (alarm) or events written (others) */
-	long alid;            /* alarm */
-	char category[32];    /* alarm */
+	uint64_t at;          /* events written */
 	double seconds;       /* stall */
 	int done;
 };
@@ -47,6 +47,8 @@ struct acq {
 	int rec_failed;           /* --record FILE could not be written: exit 74 at the end */
 	struct acq_inject *inj;
 	size_t ninj;
+	struct simrun_alarm *alarms;  /* --inject alarm@..., for the simulated tool */
+	size_t nalarms;
 	double ready_timeout_s;
 	struct stats stats;
 	uint64_t *c_out, *c_bytes, *c_dies, *c_wafers, *c_defects, *c_alarms, *c_rejected;
@@ -77,17 +79,25 @@ void acq_tick(struct acq *a, uint64_t us);
 /* The exit status for the end: flushes, final stats, checks stdout. */
 int acq_finish(struct acq *a, int status);
 
-/* Alarm categories: the critical ones end the run. */
-int acq_category_ok(const char *cat);
-int acq_category_critical(const char *cat);
+/*
+ * The alarm event (event_alarm_fill: the one shape every source gives
+ * an alarm) with the next seq: a set alarm is counted and logged (an
+ * error when critical).  As acq_emit.
+ */
+int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const char *category, int alcd);
+/*
+ * The virtual die image of a source without images (a KLARF import, a
+ * tool that reports its own defects): 1 um per pixel, coarser when a
+ * side would pass 65536 px (kerf-validate's limit), so that a defect's
+ * bbox and area_px still mean something.
+ */
+void acq_virtual_die(const double pitch_um[2], double *pixel_um, long *w, long *h);
 
-struct acq_sim_opts {
-	struct sim_config cfg;
-	const char *lot, *recipe, *tool;
-	double rate;          /* dies per second, 0: as fast as the pipe takes */
-	const char *truth;    /* ground truth NDJSON file, or NULL */
-};
-int acq_run_sim(struct acq *a, const struct acq_sim_opts *o);
+/* The alarm a source raises itself when the machine's connection drops. */
+#define ACQ_ALID_DROPPED 9001
+
+/* The simulated tool: o->rate paces on the wall clock (and t is the wall clock then). */
+int acq_run_sim(struct acq *a, const struct simrun_opts *o);
 
 struct acq_replay_opts {
 	const char *path;     /* "-" for stdin */
@@ -104,5 +114,34 @@ struct acq_listen_opts {
 int acq_run_listen(struct acq *a, const struct acq_listen_opts *o);
 
 int acq_run_klarf(struct acq *a, char *const *files, int nfiles);
+
+/*
+ * The GEM host (lib/acquire_hsms.c): kerf-acquire talks SECS/GEM over
+ * HSMS to a real tool, through a tool profile.  What the tool does not
+ * report in run_start (the lot, the geometry, ...) comes from here.
+ */
+struct acq_hsms_opts {
+	const char *host, *port;  /* from --connect / --listen hsms:HOST:PORT */
+	int passive;              /* --listen: the tool connects to kerf */
+	const char *profile;      /* --profile NAME|FILE */
+	unsigned device_id;       /* the HSMS session id */
+	uint64_t t3_ms, t5_ms, t6_ms, t7_ms, t8_ms, linktest_ms;
+	uint64_t reconnect_ms;    /* 0: a lost connection ends the run */
+	const char *trace;        /* --hsms-trace FILE, or NULL */
+	const char *lot, *recipe; /* START's parameters and run_start's defaults */
+	const char *tool;         /* NULL: the tool's MDLN */
+	int wafers;
+	double diameter_mm, edge_mm, pitch_um[2];
+	int die_px;
+};
+/* The defaults: E37's timers, the simulated tool's lot and geometry. */
+void acq_hsms_opts_init(struct acq_hsms_opts *o);
+int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o);
+/*
+ * Find, load and check the profile 'name' as acq_run_hsms would: 0 with
+ * *path (caller frees) and p loaded (profile_release it); otherwise the
+ * exit status, logged: 64 no such profile, 65 a bad one (the key named).
+ */
+int acq_profile_open(const char *name, struct profile *p, char **path);
 
 #endif

@@ -34,6 +34,57 @@ const char *event_type_name(enum event_type t)
 	return (t > EV_UNKNOWN && t < EV__COUNT) ? type_names[t] : "unknown";
 }
 
+static const struct {
+	const char *name;
+	unsigned code;
+	int critical;
+} categories[] = {
+	{ "safety", 1, 1 }, { "irrecoverable", 5, 1 }, { "warning", 6, 0 },
+	{ "attention", 7, 0 }, { "data_integrity", 8, 0 },
+};
+#define NCATEGORIES (sizeof categories / sizeof categories[0])
+
+int event_alarm_code(const char *category)
+{
+	for (size_t i = 0; category && i < NCATEGORIES; i++)
+		if (!strcmp(category, categories[i].name))
+			return (int)categories[i].code;
+	return 0;
+}
+
+const char *event_alarm_category(unsigned alcd)
+{
+	/* E5's codes 0..8: kerf folds the two safeties, the two warnings,
+	 * and the errors that are not irrecoverable into attention. */
+	static const char *const by_code[] = {
+		"attention", "safety", "safety", "warning", "attention",
+		"irrecoverable", "warning", "attention", "data_integrity",
+	};
+
+	alcd &= 0x7f;
+	return alcd < sizeof by_code / sizeof by_code[0] ? by_code[alcd] : "attention";
+}
+
+int event_alarm_critical(const char *category)
+{
+	for (size_t i = 0; category && i < NCATEGORIES; i++)
+		if (!strcmp(category, categories[i].name))
+			return categories[i].critical;
+	return 0;
+}
+
+void event_alarm_fill(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd)
+{
+	if (alcd < 0)
+		alcd = (set ? 128 : 0) | event_alarm_code(category);
+	json_object_set_new(ev, "alid", json_integer(alid));
+	json_object_set_new(ev, "text", json_string(text));
+	json_object_set_new(ev, "set", json_boolean(set));
+	json_object_set_new(ev, "category", json_string(category));
+	json_object_set_new(ev, "critical", json_boolean(event_alarm_critical(category)));
+	json_object_set_new(ev, "alcd", json_integer(alcd));
+}
+
 static uint64_t hash_str(char *s)
 {
 	uint64_t h = kerf_xxh3(s, strlen(s));

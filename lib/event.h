@@ -66,6 +66,28 @@ enum event_type event_type_of(const char *name);
 const char *event_type_name(enum event_type t);
 
 /*
+ * Alarm categories (the alarm event's category) and SEMI E5's ALCD
+ * codes: the one table.  event_alarm_code gives the code a category is
+ * sent with (safety 1, irrecoverable 5, warning 6, attention 7,
+ * data_integrity 8), 0 for a name that is no category.
+ * event_alarm_category gives the category of an ALCD byte's low 7 bits:
+ * 1 personal and 2 equipment safety are safety, 3 parameter control
+ * warning and 6 equipment status warning are warning, 4 parameter
+ * control error and 7 attention flags are attention, 5 irrecoverable
+ * error, 8 data integrity; any other code is attention.  The critical
+ * categories (safety, irrecoverable) end a run.
+ */
+int event_alarm_code(const char *category);
+const char *event_alarm_category(unsigned alcd);
+int event_alarm_critical(const char *category);
+/*
+ * The alarm event's fields, one shape for every source: alid, text,
+ * set, category, critical and alcd (the byte a tool sent, or when
+ * negative 128 when set | the category's code), added to ev.
+ */
+void event_alarm_fill(json_t *ev, uint32_t alid, const char *text, int set, const char *category, int alcd);
+
+/*
  * Ids.  Every function hashes a byte string built from the identity
  * fields joined by '\n', so the same identity always gives the same id:
  *   acquire's events      run \n seq

@@ -1283,6 +1283,22 @@ int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *
 	return 0;
 }
 
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary)
+{
+	uint8_t h[HSMS_HEADER_LEN];
+
+	if (primary->stream > 127) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (send_allowed(c, 0) != 0)
+		return -1;
+	header_pack(h, c->cfg.session_id, primary->stream, 0, HSMS_DATA, primary->system);
+	queue_frame(c, h, NULL, 0);
+	update_interest(c);
+	return 0;
+}
+
 int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr)
 {
 	if (function % 2 == 0 || function > 11) {
@@ -1293,6 +1309,32 @@ int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr)
 		return -1;
 	send_s9(c, function, hdr);
 	update_interest(c);
+	return 0;
+}
+
+int hsms_addr_parse(const char *spec, char **host, char **port)
+{
+	const char *h, *colon;
+	size_t hlen;
+	long v;
+
+	if (strncmp(spec, "hsms:", 5) != 0)
+		return -1;
+	h = spec + 5;
+	colon = strrchr(h, ':');
+	if (!colon || parse_long(colon + 1, 0, 65535, &v) < 0)
+		return -1;
+	hlen = (size_t)(colon - h);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	} else if (memchr(h, ':', hlen) || memchr(h, '[', hlen)) {
+		return -1; /* an IPv6 address needs its brackets */
+	}
+	if (hlen == 0)
+		return -1;
+	*host = xstrndup(h, hlen);
+	*port = xstrdup(colon + 1);
 	return 0;
 }
 

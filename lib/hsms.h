@@ -204,12 +204,28 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
  */
 int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *body, size_t len);
 /*
+ * Answer a primary with SxF0: same stream, function 0, its system bytes,
+ * no body.  E5's "abort transaction" is how a host refuses a primary it
+ * does not handle (S9 is the equipment's), and how equipment answers one
+ * it will not take in its current state (E30: not communicating,
+ * OFFLINE).  Errors as hsms_send.
+ */
+int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary);
+/*
  * Send S9Ffunction (1, 3, 5, 7, 9 or 11) about the message whose 10
  * header bytes are 'hdr' (struct hsms_msg's header).  E5 gives S9 to the
  * equipment; the transport sends S9F1, S9F9 and S9F11 itself in that
  * role, the application sends S9F3, S9F5 and S9F7.  Errors as hsms_send.
  */
 int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr);
+
+/*
+ * Split an address as kerf's command lines give it, "hsms:HOST:PORT"
+ * (HOST a name, an IPv4 address or an IPv6 one in brackets; PORT 0 to
+ * 65535), into new strings for struct hsms_config (caller frees both).
+ * 0, or -1 when spec is not of that form.
+ */
+int hsms_addr_parse(const char *spec, char **host, char **port);
 
 /* Names for logs and traces; never NULL. */
 const char *hsms_state_name(enum hsms_state s);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "banned.h"
 
@@ -54,12 +55,16 @@ const char *profile_op_name(enum profile_op op)
 	return op >= 0 && op < PROFILE_OP__COUNT ? op_names[op] : "?";
 }
 
-/* A numeric key ("1000") as an id: 0 .. 2^32-1, decimal, no sign. */
+/*
+ * A numeric key ("1000") as an id: 0 .. 2^32-1, decimal, no sign and no
+ * leading zero, so that each id has one spelling and a repeat ("1" and
+ * "01") is caught as a duplicate key instead of defining it twice.
+ */
 static int parse_id(const char *s, uint32_t *out)
 {
 	char *end;
 	unsigned long long v;
-	if (!*s || *s < '0' || *s > '9' || strlen(s) > 10)
+	if (!*s || *s < '0' || *s > '9' || strlen(s) > 10 || (s[0] == '0' && s[1]))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -165,7 +170,7 @@ static int load_vars(struct ctx *c, json_t *o)
 		json_t *f = val;
 		snprintf(key, sizeof key, "variables.%s", k);
 		if (parse_id(k, &pv->vid) != 0)
-			return fail(c, key, "a VID is a number from 0 to 4294967295");
+			return fail(c, key, "a VID is a number from 0 to 4294967295 without leading zeros");
 		if (json_is_object(val)) {
 			json_t *as = json_object_get(val, "as");
 			if (only_keys(c, val, key, var_keys) != 0)
@@ -208,7 +213,7 @@ static int load_reports(struct ctx *c, json_t *o)
 		snprintf(key, sizeof key, "reports.%s", k);
 		if (parse_id(k, &r->rptid) != 0 || ids_of(c, val, key, &first[i], &r->nvids) != 0) {
 			free(first);
-			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295");
+			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295 without leading zeros");
 		}
 		i++;
 	}
@@ -229,7 +234,7 @@ static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_
 
 	snprintf(key, sizeof key, "events.%s", k);
 	if (parse_id(k, &e->ceid) != 0)
-		return fail(c, key, "a CEID is a number from 0 to 4294967295");
+		return fail(c, key, "a CEID is a number from 0 to 4294967295 without leading zeros");
 	if (!json_is_object(val) || only_keys(c, val, key, ev_keys) != 0)
 		return c->err[0] ? -1 : fail(c, key, "not an object {\"event\", \"state\", \"reports\"}");
 	type = json_string_value(json_object_get(val, "event"));
@@ -290,7 +295,7 @@ static int load_alarms(struct ctx *c, json_t *o)
 		struct profile_alarm *a = &c->v->alarms[i++];
 		snprintf(key, sizeof key, "alarms.%s", k);
 		if (parse_id(k, &a->alid) != 0)
-			return fail(c, key, "an ALID is a number from 0 to 4294967295");
+			return fail(c, key, "an ALID is a number from 0 to 4294967295 without leading zeros");
 		if (!json_is_object(val) || only_keys(c, val, key, al_keys) != 0)
 			return c->err[0] ? -1 : fail(c, key, "not an object {\"category\"}");
 		a->category = json_string_value(json_object_get(val, "category"));
@@ -517,4 +522,83 @@ const struct profile_event *profile_event_of(const struct profile *p, enum event
 		if (p->events[i].type == t)
 			return &p->events[i];
 	return NULL;
+}
+
+/* Append dir/NAME.json to the list of places; return it when it is a file. */
+static char *try_dir(const char *dir, size_t dlen, const char *name, char **places)
+{
+	char *path = xasprintf("%.*s/%s.json", (int)dlen, dir, name);
+	char *more;
+
+	if (access(path, R_OK) == 0) {
+		/* "/usr/local/share/kerf/profiles/x.json", not ".../bin/../share/...". */
+		char *real = realpath(path, NULL);
+		if (real) {
+			free(path);
+			return real;
+		}
+		return path;
+	}
+	more = xasprintf("%s%s'%s'", *places ? *places : "", *places ? ", " : "", path);
+	free(*places);
+	*places = more;
+	free(path);
+	return NULL;
+}
+
+char *profile_find(const char *name, char **why)
+{
+	const char *env = getenv("KERF_PROFILE_PATH"), *p;
+	size_t n = strlen(name);
+	char *places = NULL, *found = NULL, *self;
+
+	*why = NULL;
+	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".json")))
+		return xstrdup(name);
+	if (!*name) {
+		*why = xstrdup("an empty profile name");
+		return NULL;
+	}
+	for (p = env; p && *p && !found;) {
+		size_t len = strcspn(p, ":");
+		if (len)
+			found = try_dir(p, len, name, &places);
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	self = found ? NULL : self_dir();
+	if (self) {
+		char *share = xasprintf("%s/../share/kerf/profiles", self), *tree = xasprintf("%s/../profiles", self);
+		found = try_dir(share, strlen(share), name, &places);
+		if (!found)
+			found = try_dir(tree, strlen(tree), name, &places);
+		free(share);
+		free(tree);
+		free(self);
+	}
+	if (!found)
+		*why = xasprintf("no profile '%s': looked for %s", name, places ? places : "nothing");
+	free(places);
+	return found;
+}
+
+char *profile_summary(const struct profile *p)
+{
+	char *cmds = xstrdup(""), *s;
+
+	for (int op = 0; op < PROFILE_OP__COUNT; op++) {
+		if (!p->cmds[op].rcmd)
+			continue;
+		s = xasprintf("%s %s=%s", cmds, op_names[op], p->cmds[op].rcmd);
+		free(cmds);
+		cmds = s;
+	}
+	s = xasprintf("%s: model %s softrev %s, %s, %zu variables, %zu reports, %zu events, %zu alarms, "
+		      "commands%s",
+		      p->name, p->model ? p->model : "any", p->softrev ? p->softrev : "any",
+		      p->images ? "die images" : "no images (the tool reports its defects)", p->nvars,
+		      p->nreports, p->nevents, p->nalarms, cmds);
+	free(cmds);
+	return s;
 }

@@ -93,6 +93,18 @@ struct profile {
 int profile_load(struct profile *p, const char *path, char *err, size_t errlen);
 void profile_release(struct profile *p);
 
+/*
+ * The file of profile 'name': 'name' itself when it holds a '/' or ends
+ * in ".json"; else the first NAME.json found in the directories of
+ * $KERF_PROFILE_PATH (colon-separated), then in DIR/../share/kerf/profiles
+ * (installed) and DIR/../profiles (the source tree), DIR being the
+ * running program's directory.  A new string, or NULL with *why (a new
+ * string naming every place looked in); the caller frees either.
+ */
+char *profile_find(const char *name, char **why);
+/* One line for people: name, model, images, counts, commands.  Caller frees. */
+char *profile_summary(const struct profile *p);
+
 /* Lookups by number: NULL when the profile does not know it. */
 const struct profile_var *profile_var(const struct profile *p, uint32_t vid);
 const struct profile_report *profile_report(const struct profile *p, uint32_t rptid);

@@ -1061,7 +1061,7 @@ static void sml_float(struct sbuf *b, double v, int is_f4)
 	sb_printf(b, " %s", tmp);
 }
 
-static void sml_leaf(struct sbuf *b, const struct secs_item *it)
+static void sml_leaf(struct sbuf *b, const struct secs_item *it, unsigned flags)
 {
 	const struct fmtinfo *fi = info_of(it);
 	size_t n = secs_count(it);
@@ -1069,6 +1069,10 @@ static void sml_leaf(struct sbuf *b, const struct secs_item *it)
 	int64_t s;
 	double f;
 
+	if ((flags & SECS_SML_BRIEF) && n > SECS_SML_BRIEF_MAX) {
+		sb_printf(b, "<%s [%zu] ...>", fi->name, n);
+		return;
+	}
 	sb_printf(b, "<%s", fi->name);
 	for (size_t i = 0; fi->kind != K_TEXT && i < n; i++) {
 		unsigned char c = it->u.data[i];
@@ -1124,7 +1128,7 @@ static void sml_append(struct sbuf *b, const struct secs_item *it, unsigned flag
 		if (x->fmt == SECS_L)
 			sb_printf(b, "<L [%zu]%s", x->len, x->len ? "" : ">");
 		else
-			sml_leaf(b, x);
+			sml_leaf(b, x, flags);
 	}
 	sml_close(b, closed, 1, flags);
 	walk_release(&w);

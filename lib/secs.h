@@ -54,7 +54,7 @@ struct secs_item;
  */
 enum secs_errcode {
 	SECS_OK = 0,
-	SECS_ERR_TRUNCATED,   /* decode: the bytes end inside an item, or before a list's last */
+	SECS_ERR_TRUNCATED,   /* decode: the bytes end inside an item */
 	SECS_ERR_FORMAT,      /* decode: unknown format code */
 	SECS_ERR_LENBYTES,    /* decode: a format byte with 0 length bytes */
 	SECS_ERR_ELEMSIZE,    /* decode: data length not a multiple of the element size */
@@ -179,7 +179,7 @@ struct secs_item *secs_child(const struct secs_item *it, size_t i);
 /*
  * A number as real hosts must accept it: a one-element item of any
  * integer format (U1..U8, I1..I8), or an A holding decimal digits only
- * (leading zeros allowed; secs_get_int: with an optional leading '-').  The value must lie in
+ * (secs_get_int: with an optional leading '-').  The value must lie in
  * [0, max] (or [min, max]).  0, or SECS_ERR_TYPE (not such an item),
  * SECS_ERR_RANGE (a number outside the range).
  */
@@ -236,18 +236,24 @@ int secs_decode(const void *buf, size_t len, const struct secs_limits *lim,
  * default, fit for a log record; SECS_SML_INDENT puts each item on a
  * line of its own, indented two spaces per level.  Lists show their
  * count; B and BOOLEAN show bytes as 0xNN (BOOLEAN 0 and 1 as FALSE and
- * TRUE); floats print as %g with the fewest digits, from 6 (F4) or 15
- * (F8) up, that read back to the same bits (nan, inf, -inf for the
- * special values).  A and J text is
+ * TRUE); floats print with the fewest digits that read back to the
+ * same bits (nan, inf, -inf for the special values).  A and J text is
  * quoted, and every byte that is not printable ASCII, or is '"', is
  * written outside the quotes as 0xNN: "a\nb" is <A "a" 0x0A "b">; the
  * quotes hold no escapes.  NULL gives "".  Floats are written and read
  * in the C locale's notation, which kerf never changes (no setlocale).
  */
 #define SECS_SML_INDENT 1u
+/*
+ * SECS_SML_BRIEF: a non-list item of more than SECS_SML_BRIEF_MAX
+ * elements (bytes for A, B, J) is written as its format and count alone,
+ * <B [4096] ...>, so that a trace of die images keeps its lines small.
+ * Such text does not parse back.
+ */
+#define SECS_SML_BRIEF 2u
+#define SECS_SML_BRIEF_MAX 64
 char *secs_sml(const struct secs_item *it, unsigned flags);
-/* "S6F11 W <L ...>": stream, function, " W" when wbit is set, the body
- * (on the next line with SECS_SML_INDENT). */
+/* "S6F11 W <L ...>": stream, function, " W" when wbit is set, the body. */
 char *secs_sml_message(unsigned stream, unsigned function, int wbit,
 		       const struct secs_item *body, unsigned flags);
 

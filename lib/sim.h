@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Simulated machine time starts here: 2026-01-05T06:00:00Z. */
+#define SIM_EPOCH 1767592800
+
 enum sim_signature {
 	SIM_SIG_RANDOM, SIM_SIG_CLUSTER, SIM_SIG_SCRATCH, SIM_SIG_EDGE_RING, SIM_SIG_CENTER,
 	SIM_SIG__COUNT,

@@ -226,6 +226,22 @@ types() { jq -r '[.type, (.state // .status // "")] | join(" ")' "$1"; }
 	assert_equal "$(jq -r 'select(.type == "wafer_end") | .dies' "$T/out")" "$dies"
 }
 
+@test "kerf-acquire stopped between wafers says state stopping too, then run_end stopped" {
+	# The stall holds the stream after run_start, ready and executing,
+	# before the first wafer: the stop is taken at that wafer boundary.
+	kerf-acquire "${SMALL[@]}" --wafers 2 --inject stall@3:30 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for grep -q '"state":"executing"' "$T/out"
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run jq -r '[.type, (.state // .status // "")] | @tsv' "$T/out"
+	assert_equal "${#lines[@]}" 5
+	assert_line --index 3 --regexp '^state	stopping$'
+	assert_line --index 4 --regexp '^run_end	stopped$'
+}
+
 @test "kerf-acquire stops on SIGINT the same way" {
 	kerf-acquire --wafers 1 --rate 200 --inject stall@40:86400 > "$T/out" 2>/dev/null &
 	pid=$!

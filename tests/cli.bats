@@ -6,7 +6,7 @@
 load common
 
 REPO="$BATS_TEST_DIRNAME/.."
-PROGRAMS=(kerf kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project)
+PROGRAMS=(kerf kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project kerf-tool)
 
 @test "every program prints --help to stdout and exits 0" {
 	for p in "${PROGRAMS[@]}"; do

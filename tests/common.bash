@@ -12,6 +12,14 @@ export LC_ALL=C
 export KERF_LOG=json
 unset KERF_RUNDIR KERF_RUN
 DATA="$BATS_TEST_DIRNAME/data"
+# The test programs of tests/unit/ built with the programs under test
+# (make check sets it; this is for bats run by hand).
+if [ -z "${KERF_UNIT:-}" ]; then
+	case "$KERF_BIN" in
+	*/build/san/bin) KERF_UNIT="$KERF_BIN/../tests" ;;
+	*) KERF_UNIT="$BATS_TEST_DIRNAME/../build/release/tests" ;;
+	esac
+fi
 # ASan's leak checker cannot run under ptrace-less containers reliably;
 # keep it on but never let it hide the program's own status.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:exitcode=86:detect_leaks=1}"

@@ -166,6 +166,9 @@ whole() {
 	[[ "$output" == *"cannot write '/dev/full': No space left on device"* ]]
 	run -74 bash -c 'exec kerf-acquire --wafers 1 --pitch 30000 --truth /dev/full 2>&1 >/dev/null'
 	[[ "$output" == *"cannot write '/dev/full': No space left on device"* ]]
+	# A truth that fills stdio's buffer fails in the middle of the lot, not at the end.
+	run -74 bash -c 'exec kerf-acquire --wafers 2 --defect-rate 5 --truth /dev/full 2>&1 >/dev/null'
+	[[ "$output" == *"cannot write '/dev/full': No space left on device"* ]]
 }
 
 @test "kerf run with a full standard output: the dashboard stage fails and the run says so" {

@@ -352,6 +352,12 @@ wait 1'
 	stop node
 }
 
+@test "a host application aborts an unknown primary with SxF0 through hsms_reply_abort" {
+	raw_case unknown-stream-host --device-id 1
+	! has_record "$T/node.err" '.hsms == "s9_sent"'
+	stop node
+}
+
 @test "Separate.req closes the link without a reply, cause separate" {
 	node node --device-id 1
 	run "$RAW" "127.0.0.1:$PORT" <<<"$SELECT"$'\nsend 0000000a ffff 0000 0009 00000002\neof'

@@ -6,7 +6,7 @@ load common
 
 REPO="$BATS_TEST_DIRNAME/.."
 
-@test "make install puts every program and man page under DESTDIR/PREFIX" {
+@test "make install puts every program, man page and tool profile under DESTDIR/PREFIX" {
 	dest="$BATS_TEST_TMPDIR/root"
 	run make -s -C "$REPO" install DESTDIR="$dest" PREFIX=/opt/kerf
 	assert_success
@@ -19,6 +19,13 @@ REPO="$BATS_TEST_DIRNAME/.."
 		s=${m##*.}
 		assert_file_exists "$dest/opt/kerf/share/man/man$s/$(basename "$m")"
 	done
+	for f in "$REPO"/profiles/*.json; do
+		assert_file_exists "$dest/opt/kerf/share/kerf/profiles/$(basename "$f")"
+	done
+	# The installed programs find the installed profiles by name.
+	KERF_PROFILE_PATH= run --separate-stderr "$dest/opt/kerf/bin/kerf-acquire" --check-profile --profile example-defects
+	assert_success
+	[ "${lines[0]}" -ef "$dest/opt/kerf/share/kerf/profiles/example-defects.json" ]
 	run "$dest/opt/kerf/bin/kerf" --version
 	assert_success
 	assert_output --regexp '^kerf [0-9]+\.[0-9]+\.[0-9]+$'

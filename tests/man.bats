@@ -20,8 +20,8 @@
 #             -C and has no setup gets a live run started for it first
 #             (see LIVE_RUN), as an operator has one in another terminal.
 # Each script runs with bash -e -o pipefail, in order, in one scratch
-# directory per document that holds the symbolic links tests, scripts
-# (into the source tree) and bin (to $KERF_BIN), so a page's later
+# directory per document that holds the symbolic links tests, scripts,
+# profiles (into the source tree) and bin (to $KERF_BIN), so a page's later
 # examples may use what its earlier ones made.  A setup that starts a
 # background job writes its pid to .bgpid; it is killed after the block.
 
@@ -99,6 +99,7 @@ run_blocks() {
 	mkdir -p "$work"
 	ln -s "$REPO/tests" "$work/tests"
 	ln -s "$REPO/scripts" "$work/scripts"
+	ln -s "$REPO/profiles" "$work/profiles"
 	ln -s "$KERF_BIN" "$work/bin"
 	for b in "$dir"/*.sh; do
 		[ -e "$b" ] || continue
@@ -159,6 +160,14 @@ page_examples_run() {
 
 @test "the EXAMPLES of kerf-project(1) run" {
 	page_examples_run kerf-project.1
+}
+
+@test "the EXAMPLES of kerf-tool(1) run" {
+	page_examples_run kerf-tool.1
+}
+
+@test "the EXAMPLES of kerf-profile(5) run" {
+	page_examples_run kerf-profile.5
 }
 
 @test "the EXAMPLES of kerf-events(5) run" {
@@ -245,7 +254,7 @@ complete_words() {
 }
 
 @test "bash completion offers a stage's options for 'kerf-acquire --<TAB>'" {
-	for p in kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project; do
+	for p in kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project kerf-tool; do
 		run complete_words "$p" --
 		assert_success
 		for o in $("$p" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
@@ -253,9 +262,17 @@ complete_words() {
 		done
 	done
 	run complete_words kerf-acquire --re
-	assert_output "$(printf -- '--ready-timeout\n--recipe\n--record\n--replay')" 
+	assert_output "$(printf -- '--ready-timeout\n--recipe\n--reconnect\n--record\n--replay')" 
 	run complete_words kerf-validate --on-gap r
 	assert_output reject
+	run complete_words kerf-tool --listen h
+	assert_output hsms:127.0.0.1:
+	run complete_words kerf-acquire --listen t
+	assert_output tcp:127.0.0.1:
+	run complete_words kerf-acquire --listen h
+	assert_output hsms:127.0.0.1:
+	run complete_words kerf-acquire --connect h
+	assert_output hsms:127.0.0.1:
 }
 
 @test "kerf(7) lists every failpoint the programs have, with its program, and no other" {

@@ -14,7 +14,7 @@ setup() {
 
 @test "every kerf program passes valgrind's memcheck on a small run" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed (scripts/deps installs it)"
-	for p in kerf kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project; do
+	for p in kerf kerf-acquire kerf-validate kerf-detect kerf-persist kerf-project kerf-tool; do
 		[ -x "$TOP/bin/$p" ] || skip "bin/$p is not built (make)"
 	done
 	run "$TOP/scripts/memcheck" -B "$TOP/bin" -o "$BATS_TEST_TMPDIR/mc"
@@ -32,7 +32,7 @@ setup() {
 	command -v cc >/dev/null || skip "no C compiler"
 	# A bin/ whose kerf-validate leaks: memcheck must say so, not pass.
 	mkdir -p leaky
-	for p in kerf kerf-acquire kerf-detect kerf-persist kerf-project; do
+	for p in kerf kerf-acquire kerf-detect kerf-persist kerf-project kerf-tool; do
 		[ -x "$TOP/bin/$p" ] || skip "bin/$p is not built (make)"
 		ln -s "$TOP/bin/$p" "leaky/$p"
 	done

@@ -58,6 +58,8 @@ bad() {
 	bad '.colour = "red"' "(top): unknown key 'colour'"
 	bad 'del(.name)' 'name: a non-empty string is needed'
 	bad '.variables["x1"] = "lot"' 'variables.x1: a VID is a number'
+	bad '.variables["01"] = "lot"' 'variables.01: a VID is a number from 0 to 4294967295 without leading zeros'
+	bad '.reports["04"] = [1]' 'reports.04: an RPTID is a number'
 	bad '.variables["70"] = "id"' 'variables.70: the field is a lowercase name'
 	bad '.variables["70"] = "Wafer"' 'variables.70: the field is a lowercase name'
 	bad '.variables["70"] = {"field": "x", "as": "float"}' 'variables.70: "as" is int, real or string'

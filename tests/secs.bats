@@ -277,6 +277,14 @@ capped() {
 	assert_output "$(printf '%s\n' '<L [2]' '  <L [0]>' '  <U1 1>' '>')"
 }
 
+@test "SML brief mode writes an item of more than 64 elements as its format and count" {
+	local img
+	img=$(printf ' %d' $(seq 0 99))
+	run "$TSECS" sml -s <<<"S6F11 W <L <U1 1> <B$img> <B$(printf ' %d' $(seq 64))> <A \"$(printf 'x%.0s' $(seq 65))\">>"
+	assert_success
+	assert_output "S6F11 W <L [4] <U1 1> <B [100] ...> <B$(printf ' 0x%02X' $(seq 64))> <A [65] ...>>"
+}
+
 @test "an ID sent as U1, U2, U4, I4 or ASCII digits reads as the same number" {
 	local form
 	for form in '<U1 42>' '<U2 42>' '<U4 42>' '<U8 42>' '<I1 42>' '<I2 42>' '<I4 42>' '<I8 42>' \

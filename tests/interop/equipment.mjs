@@ -421,8 +421,13 @@ async function handle(msg) {
 	if (!KNOWN[msg.stream].has(msg.func)) return unknown(msg, 5);
 	if (opt.delay[sf]) await sleep(opt.delay[sf]);
 	if (sf === "S1F13") {
-		await comm.answer(msg, 14, L(bin(0), L(A(MDLN), A(SOFTREV))));
+		// Communicating from the moment the S1F14 is written (secs4js
+		// writes it before its first await), not once the write is
+		// confirmed: a host primary right behind it (S1F1) is handled
+		// meanwhile and would otherwise be refused with S1F0.
+		const sent = comm.answer(msg, 14, L(bin(0), L(A(MDLN), A(SOFTREV))));
 		communicating("host S1F13 answered");
+		await sent;
 		return;
 	}
 	if (!st.communicating) {

@@ -1,9 +1,10 @@
 /*
  * hsms-node: one HSMS endpoint for tests/hsms.bats, run from the command
  * line.  It answers S1F1 W with S1F2, answers stream 99 with S9F3 in the
- * equipment role, echoes every other W-bit primary with the same body,
- * sends the --send messages once selected, and prints each event as an
- * NDJSON line on stdout (the library's own records go to stderr).
+ * equipment role and with S99F0 (abort) in the host role, echoes every
+ * other W-bit primary with the same body, sends the --send messages once
+ * selected, and prints each event as an NDJSON line on stdout (the
+ * library's own records go to stderr).
  *
  * Usage: hsms-node (--active|--passive) HOST:PORT [--equipment]
  *   [--device-id N] [--t3 D] [--t5 D] [--t6 D] [--t7 D] [--t8 D]
@@ -120,6 +121,8 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 		rc = eq ? hsms_reply(c, m, s1f2_eq, sizeof s1f2_eq) : hsms_reply(c, m, s1f2_host, sizeof s1f2_host);
 	else if (m->stream == 99 && eq)
 		rc = hsms_send_s9(c, 3, m->header);
+	else if (m->stream == 99 && m->wbit)
+		rc = hsms_reply_abort(c, m);
 	else if (m->wbit)
 		rc = hsms_reply(c, m, m->body, m->len);
 	if (rc != 0)

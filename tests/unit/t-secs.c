@@ -9,9 +9,10 @@
  *                               "error CODE OFFSET: MESSAGE" (status 65)
  *   t-secs roundtrip            hex on stdin; checks decode, encode, SML
  *                               and parse against each other; "ok"
- *   t-secs sml [-i] [DEPTH ITEMS BYTES]
+ *   t-secs sml [-i|-s] [DEPTH ITEMS BYTES]
  *                               SML on stdin, written back as SML (-i:
- *                               indented), or the error as for decode
+ *                               indented, -s: brief), or the error as for
+ *                               decode
  *   t-secs get WHAT [ARGS]      SML item on stdin, read with an accessor:
  *                               uint MAX | int MIN MAX | byte | bool | str
  *                               | child I...; prints the value or
@@ -188,9 +189,10 @@ static int cmd_decode(int argc, char **argv)
 static int cmd_sml(int argc, char **argv)
 {
 	int indent = argc > 0 && strcmp(argv[0], "-i") == 0, rc;
+	int brief = argc > 0 && strcmp(argv[0], "-s") == 0;
 	struct secs_limits lb;
-	const struct secs_limits *lim = limits(argc - indent, argv + indent, &lb);
-	unsigned flags = indent ? SECS_SML_INDENT : 0;
+	const struct secs_limits *lim = limits(argc - indent - brief, argv + indent + brief, &lb);
+	unsigned flags = (indent ? SECS_SML_INDENT : 0) | (brief ? SECS_SML_BRIEF : 0);
 	struct secs_item *it;
 	struct secs_error err;
 	char *header, *sml, *buf;

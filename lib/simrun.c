@@ -1,0 +1,629 @@
+/*
+ * simrun.c: see simrun.h.
+ *
+ * The lot is a small state machine, one event per simrun_next call, so
+ * that a caller that must stay responsive (kerf-tool's poll loop) and one
+ * that may block (kerf-acquire's pipe) walk the same sequence.  The
+ * phases are the points where a tool can be between two events; requests
+ * (pause, stop, abort) are levels the caller sets, looked at only at a
+ * wafer or die boundary, exactly where kerf-acquire always took its
+ * signals, so that the same seed and the same requests give the same
+ * events.
+ */
+#include "kerf.h"
+#include "simrun.h"
+#include "base64.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOAD_US 2000000   /* simulated wafer load / unload */
+#define STATE_US 100000   /* simulated state change */
+#define PAUSE_US 1000000  /* what a pause costs on the simulated clock, however long */
+#define DIE_US 20000      /* one die without --rate */
+
+enum phase {
+	PH_RUN_START,
+	PH_READY,
+	PH_EXECUTING,
+	PH_WAFER,     /* before the next wafer (or the end) */
+	PH_DIE,       /* inside a wafer, after a die or its wafer_start */
+	PH_WAFER_END, /* the current wafer's wafer_end is next */
+	PH_END,       /* after the wafers: stopping, idle, run_end */
+	PH_RUN_END,   /* run_end completed, after state idle */
+	PH_OVER,
+};
+
+struct simrun {
+	struct simrun_opts o;
+	struct sim *sim;
+	char *run;
+	/* The machine clock and numbering. */
+	struct timespec t;
+	uint64_t seq, die_us;
+	const char *state;
+	enum phase phase;
+	/* Where the lot is. */
+	int wafer, die, wafer_dies, wafers_done;
+	uint64_t dieno;
+	char wid[16];
+	unsigned char *px;
+	char *b64;
+	size_t npx, b64len, die_defects;
+	/* Requests (levels) and what became of them. */
+	unsigned wants;
+	int paused, stopped, aborted;
+	uint64_t pace_base, paused_at, held_at;
+	/* Injected alarms, in the order given, each raised once. */
+	struct simrun_alarm *alarms;
+	unsigned char *raised;
+	size_t nalarms;
+	/* Ground truth. */
+	FILE *truth;
+	const char *truth_path;
+	json_t *found;
+	int truth_failed;
+};
+
+/* ---- options ---- */
+
+void simrun_opts_init(struct simrun_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	sim_config_default(&o->cfg);
+	o->lot = "SIMLOT";
+	o->recipe = "sim-default";
+	o->tool = "kerf-sim";
+}
+
+static int num(const char *name, const char *s, double min, double max, double *out, char *err,
+	       size_t errlen)
+{
+	if (parse_double(s, min, max, out) == 0)
+		return 0;
+	snprintf(err, errlen, "--%s: '%s' is not a number in [%g, %g]", name, s, min, max);
+	return -1;
+}
+
+static int pitch(const char *s, double out[2], char *err, size_t errlen)
+{
+	const char *x = strchr(s, 'x');
+	char *a;
+	int rc;
+
+	if (!x)
+		return num("pitch", s, 100, 100000, &out[0], err, errlen) ||
+		       num("pitch", s, 100, 100000, &out[1], err, errlen) ? -1 : 0;
+	a = xstrndup(s, (size_t)(x - s));
+	rc = num("pitch", a, 100, 100000, &out[0], err, errlen) ||
+	     num("pitch", x + 1, 100, 100000, &out[1], err, errlen) ? -1 : 0;
+	free(a);
+	return rc;
+}
+
+int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char *err, size_t errlen)
+{
+	struct sim_config *c = &o->cfg;
+	double v = 0;
+	int rc = 0;
+
+	if (!strcmp(name, "seed")) {
+		if (parse_u64(arg, &c->seed) < 0) {
+			snprintf(err, errlen, "--seed: '%s' is not a number", arg);
+			return -1;
+		}
+	} else if (!strcmp(name, "wafers")) {
+		if ((rc = num(name, arg, 1, 25, &v, err, errlen)) == 0)
+			c->wafers = (int)v;
+	} else if (!strcmp(name, "diameter")) {
+		rc = num(name, arg, 50, 450, &c->diameter_mm, err, errlen);
+	} else if (!strcmp(name, "edge")) {
+		rc = num(name, arg, 0, 50, &c->edge_mm, err, errlen);
+	} else if (!strcmp(name, "pitch")) {
+		rc = pitch(arg, c->pitch_um, err, errlen);
+	} else if (!strcmp(name, "die-px")) {
+		if ((rc = num(name, arg, 8, 4096, &v, err, errlen)) == 0)
+			c->die_px = (int)v;
+	} else if (!strcmp(name, "noise")) {
+		rc = num(name, arg, 0, 50, &c->noise, err, errlen);
+	} else if (!strcmp(name, "defect-rate")) {
+		rc = num(name, arg, 0, 100, &c->defect_rate, err, errlen);
+	} else if (!strcmp(name, "signature")) {
+		c->signature = sim_signature_of(arg);
+		if (c->signature < SIM_SIG_CYCLE) {
+			snprintf(err, errlen, "--signature: unknown signature '%s'", arg);
+			return -1;
+		}
+	} else if (!strcmp(name, "lot")) {
+		o->lot = arg;
+	} else if (!strcmp(name, "recipe")) {
+		o->recipe = arg;
+	} else if (!strcmp(name, "tool")) {
+		o->tool = arg;
+	} else if (!strcmp(name, "rate")) {
+		rc = num(name, arg, 0.001, 1e6, &o->rate, err, errlen);
+	} else if (!strcmp(name, "truth")) {
+		o->truth = arg;
+	} else {
+		snprintf(err, errlen, "--%s: not an option of the simulated tool", name);
+		return -1;
+	}
+	return rc;
+}
+
+int simrun_alarm_parse(const char *spec, struct simrun_alarm *out, char *err, size_t errlen)
+{
+	const char *p = strncmp(spec, "alarm@", 6) ? NULL : spec + 6;
+	const char *c1 = p ? strchr(p, ':') : NULL, *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char *at, *alid;
+	long n = 0;
+	int bad;
+
+	if (!c2) {
+		snprintf(err, errlen, "bad --inject '%s': expected alarm@DIE:ALID:CATEGORY", spec);
+		return -1;
+	}
+	memset(out, 0, sizeof *out);
+	at = xstrndup(p, (size_t)(c1 - p));
+	alid = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
+	bad = parse_long(at, 1, 1L << 40, &n) < 0;
+	if (bad)
+		snprintf(err, errlen, "bad --inject '%s': '%s' is not a count of at least 1", spec, at);
+	out->at = (uint64_t)n;
+	if (!bad && (parse_long(alid, 0, 0x7fffffff, &out->alid) < 0 || !event_alarm_code(c2 + 1) ||
+		     strlen(c2 + 1) >= sizeof out->category)) {
+		snprintf(err, errlen, "bad --inject '%s': ALID must be a number and CATEGORY one of "
+			 "safety, irrecoverable, warning, attention, data_integrity", spec);
+		bad = 1;
+	}
+	if (!bad)
+		memcpy(out->category, c2 + 1, strlen(c2 + 1) + 1);
+	free(at);
+	free(alid);
+	return bad ? -1 : 0;
+}
+
+/* ---- life cycle ---- */
+
+struct simrun *simrun_new(const struct simrun_opts *o, const char *run, char *err, size_t errlen)
+{
+	struct simrun *r;
+	struct sim *s = sim_new(&o->cfg, err, errlen);
+
+	if (!s)
+		return NULL;
+	r = xcalloc(1, sizeof *r);
+	r->o = *o;
+	r->sim = s;
+	r->run = xstrdup(run);
+	r->t.tv_sec = SIM_EPOCH;
+	r->die_us = o->rate > 0 ? (uint64_t)(1e6 / o->rate) : DIE_US;
+	r->state = "idle";
+	r->npx = (size_t)s->die_w * (size_t)s->die_h;
+	r->px = xmalloc(r->npx);
+	if (o->inline_images) {
+		r->b64len = base64_encoded_len(r->npx);
+		r->b64 = xmalloc(r->b64len + 1);
+	}
+	r->nalarms = o->nalarms;
+	r->alarms = xcalloc(o->nalarms + 1, sizeof *r->alarms);
+	r->raised = xcalloc(o->nalarms + 1, 1);
+	if (o->nalarms)
+		memcpy(r->alarms, o->alarms, o->nalarms * sizeof *r->alarms);
+	r->o.alarms = NULL;
+	return r;
+}
+
+void simrun_free(struct simrun *r)
+{
+	if (!r)
+		return;
+	sim_free(r->sim);
+	json_decref(r->found);
+	free(r->run);
+	free(r->px);
+	free(r->b64);
+	free(r->alarms);
+	free(r->raised);
+	free(r);
+}
+
+const struct sim *simrun_sim(const struct simrun *r)
+{
+	return r->sim;
+}
+
+void simrun_set_truth(struct simrun *r, FILE *f, const char *path)
+{
+	r->truth = f;
+	r->truth_path = path;
+	if (f && !r->found)
+		r->found = json_array();
+}
+
+int simrun_truth_failed(const struct simrun *r)
+{
+	return r->truth_failed;
+}
+
+/* ---- requests ---- */
+
+void simrun_pause(struct simrun *r)
+{
+	r->wants |= SIMRUN_WANT_PAUSE;
+}
+
+void simrun_resume(struct simrun *r)
+{
+	r->wants &= ~SIMRUN_WANT_PAUSE;
+}
+
+void simrun_stop(struct simrun *r)
+{
+	r->wants |= SIMRUN_WANT_STOP;
+}
+
+void simrun_abort(struct simrun *r)
+{
+	r->wants |= SIMRUN_WANT_ABORT;
+}
+
+void simrun_hold(struct simrun *r, int on)
+{
+	uint64_t now = mono_us();
+
+	if (on && !r->held_at) {
+		r->held_at = now ? now : 1;
+	} else if (!on && r->held_at) {
+		r->pace_base += now - r->held_at;
+		r->held_at = 0;
+	}
+}
+
+unsigned simrun_wants(const struct simrun *r)
+{
+	return r->wants;
+}
+
+int simrun_paused(const struct simrun *r)
+{
+	return r->paused;
+}
+
+const char *simrun_state(const struct simrun *r)
+{
+	return r->state;
+}
+
+int simrun_over(const struct simrun *r)
+{
+	return r->phase == PH_OVER;
+}
+
+const unsigned char *simrun_pixels(const struct simrun *r, size_t *len)
+{
+	if (len)
+		*len = r->npx;
+	return r->px;
+}
+
+size_t simrun_die_defects(const struct simrun *r)
+{
+	return r->die_defects;
+}
+
+/* An injected alarm is due after the die just made. */
+static int alarm_due(const struct simrun *r)
+{
+	for (size_t k = 0; k < r->nalarms; k++)
+		if (!r->raised[k] && r->alarms[k].at == r->dieno)
+			return 1;
+	return 0;
+}
+
+uint64_t simrun_due_us(const struct simrun *r)
+{
+	/* A request is answered at the next boundary, not after the wait. */
+	if (r->o.rate <= 0 || r->wants & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT) ||
+	    (r->wants & SIMRUN_WANT_PAUSE && !r->paused))
+		return 0;
+	/* An alarm comes with its die; everything after die n waits for die n's time. */
+	if (r->phase < PH_WAFER || r->phase > PH_END || r->paused || (r->phase == PH_DIE && alarm_due(r)))
+		return 0;
+	return r->pace_base + (uint64_t)((double)r->dieno * 1e6 / r->o.rate);
+}
+
+/* ---- the events ---- */
+
+static void tick(struct simrun *r, uint64_t us)
+{
+	uint64_t ns = (uint64_t)r->t.tv_nsec + (us % 1000000) * 1000;
+	r->t.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+	r->t.tv_nsec = (long)(ns % 1000000000);
+}
+
+static json_t *event(struct simrun *r, const char *type)
+{
+	struct timespec now;
+
+	if (r->o.wall_clock)
+		real_now(&now);
+	else
+		now = r->t;
+	return event_new(type, r->run, ++r->seq, &now);
+}
+
+static json_t *state_event(struct simrun *r, const char *state)
+{
+	json_t *ev = event(r, "state");
+	json_object_set_new(ev, "state", json_string(state));
+	json_object_set_new(ev, "prev", json_string(r->state));
+	r->state = state;
+	return ev;
+}
+
+static json_t *run_start(struct simrun *r)
+{
+	const struct simrun_opts *o = &r->o;
+	const struct sim *s = r->sim;
+	json_t *ev = event(r, "run_start");
+
+	json_object_set_new(ev, "lot", json_string(o->lot));
+	json_object_set_new(ev, "recipe", json_string(o->recipe));
+	json_object_set_new(ev, "tool", json_string(o->tool));
+	json_object_set_new(ev, "source", json_string("sim"));
+	json_object_set_new(ev, "wafers", json_integer(o->cfg.wafers));
+	json_object_set_new(ev, "diameter_mm", json_real(o->cfg.diameter_mm));
+	json_object_set_new(ev, "edge_mm", json_real(o->cfg.edge_mm));
+	json_object_set_new(ev, "pitch_um", json_pack("[ff]", o->cfg.pitch_um[0], o->cfg.pitch_um[1]));
+	json_object_set_new(ev, "origin_um", json_pack("[ff]", s->origin_um[0], s->origin_um[1]));
+	json_object_set_new(ev, "cols", json_integer(s->cols));
+	json_object_set_new(ev, "rows", json_integer(s->rows));
+	json_object_set_new(ev, "die_px", json_pack("[ii]", s->die_w, s->die_h));
+	json_object_set_new(ev, "pixel_um", json_real(s->pixel_um));
+	json_object_set_new(ev, "dies", json_integer(s->ndies));
+	json_object_set_new(ev, "seed", json_integer((json_int_t)o->cfg.seed));
+	return ev;
+}
+
+static json_t *wafer_start(struct simrun *r)
+{
+	json_t *ev;
+
+	r->wafer++;
+	r->die = r->wafer_dies = 0;
+	sim_wafer_begin(r->sim, r->wafer);
+	sim_wafer_id(r->wafer, r->wid);
+	tick(r, LOAD_US);
+	ev = event(r, "wafer_start");
+	json_object_set_new(ev, "wafer", json_string(r->wid));
+	json_object_set_new(ev, "slot", json_integer(r->wafer));
+	json_object_set_new(ev, "lot", json_string(r->o.lot));
+	json_object_set_new(ev, "dies", json_integer(r->sim->ndies));
+	json_object_set_new(ev, "signature", json_string(sim_signature_name(r->sim->sig)));
+	r->phase = PH_DIE;
+	return ev;
+}
+
+static json_t *wafer_end(struct simrun *r)
+{
+	json_t *ev;
+
+	tick(r, LOAD_US);
+	ev = event(r, "wafer_end");
+	json_object_set_new(ev, "wafer", json_string(r->wid));
+	json_object_set_new(ev, "slot", json_integer(r->wafer));
+	json_object_set_new(ev, "dies", json_integer(r->wafer_dies));
+	r->wafers_done++;
+	r->phase = PH_WAFER;
+	return ev;
+}
+
+static json_t *run_end(struct simrun *r, const char *status)
+{
+	json_t *ev = event(r, "run_end");
+	json_object_set_new(ev, "status", json_string(status));
+	json_object_set_new(ev, "wafers", json_integer(r->wafers_done));
+	json_object_set_new(ev, "dies", json_integer((json_int_t)r->dieno));
+	r->phase = PH_OVER;
+	return ev;
+}
+
+/* The die's injected defects, as records of the ground truth. */
+static void write_truth(struct simrun *r, uint64_t die_seq)
+{
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(r->found, i, o) {
+		if (r->truth_failed)
+			break;
+		json_object_set_new(o, "run", json_string(r->run));
+		json_object_set_new(o, "die_seq", json_integer((json_int_t)die_seq));
+		if (json_dumpf(o, r->truth, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) < 0 ||
+		    putc('\n', r->truth) == EOF) {
+			/* The lot goes on without its truth; the caller's exit status says so. */
+			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", r->truth_path, strerror(errno));
+			r->truth_failed = 1;
+		}
+	}
+}
+
+static json_t *die(struct simrun *r)
+{
+	const struct sim *s = r->sim;
+	int writing = r->truth && !r->truth_failed;
+	json_t *ev;
+
+	sim_render(r->sim, r->die, r->px, writing ? r->found : NULL);
+	r->die_defects = writing ? json_array_size(r->found) : s->first[r->die + 1] - s->first[r->die];
+	tick(r, r->die_us);
+	ev = event(r, "die");
+	json_object_set_new(ev, "wafer", json_string(r->wid));
+	json_object_set_new(ev, "col", json_integer(s->dies[r->die][0]));
+	json_object_set_new(ev, "row", json_integer(s->dies[r->die][1]));
+	json_object_set_new(ev, "w", json_integer(s->die_w));
+	json_object_set_new(ev, "h", json_integer(s->die_h));
+	if (r->o.inline_images) {
+		char hx[17];
+		base64_encode(r->px, r->npx, r->b64);
+		hex64(kerf_xxh3(r->px, r->npx), hx);
+		json_object_set_new(ev, "data", json_stringn(r->b64, r->b64len));
+		json_object_set_new(ev, "xxh3", json_string(hx));
+	}
+	if (writing) {
+		write_truth(r, r->seq);
+		json_array_clear(r->found);
+	}
+	r->die++;
+	r->wafer_dies++;
+	r->dieno++;
+	return ev;
+}
+
+/* The next alarm injected after the die just made, or NULL. */
+static json_t *raise_alarm(struct simrun *r)
+{
+	for (size_t k = 0; k < r->nalarms; k++) {
+		const struct simrun_alarm *in = &r->alarms[k];
+		const char *cat = in->category;
+		int crit = event_alarm_critical(cat);
+		char *text;
+		json_t *ev;
+
+		if (r->raised[k] || in->at != r->dieno)
+			continue;
+		r->raised[k] = 1;
+		ev = event(r, "alarm");
+		text = xasprintf("simulated %s alarm %ld", cat, in->alid);
+		event_alarm_fill(ev, (uint32_t)in->alid, text, 1, cat, -1);
+		free(text);
+		log_msg(crit ? LOG_ERROR : LOG_WARN,
+			json_pack("{sisssb}", "alid", (int)in->alid, "category", cat, "critical", crit),
+			"machine alarm %ld (%s)", in->alid, cat);
+		if (crit)
+			r->aborted = 1;
+		return ev;
+	}
+	return NULL;
+}
+
+/*
+ * A wafer or die boundary: a pause is taken here (state paused) and left
+ * here (state executing, unless a stop or abort came meanwhile).  NULL
+ * means go on, or, while r->paused, wait.
+ */
+static json_t *boundary(struct simrun *r)
+{
+	int ending = (r->wants & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT)) != 0;
+
+	if (r->paused) {
+		if (r->wants & SIMRUN_WANT_PAUSE && !ending)
+			return NULL;
+		r->paused = 0;
+		tick(r, PAUSE_US);
+		if (ending)
+			return NULL;
+		log_msg(LOG_INFO, NULL, "resumed");
+		/* Pacing restarts from here, so no burst makes up for the pause. */
+		r->pace_base += mono_us() - r->paused_at;
+		return state_event(r, "executing");
+	}
+	if (!(r->wants & SIMRUN_WANT_PAUSE) || ending)
+		return NULL;
+	log_msg(LOG_INFO, NULL, "paused");
+	r->paused = 1;
+	r->paused_at = mono_us();
+	return state_event(r, "paused");
+}
+
+static json_t *at_end(struct simrun *r)
+{
+	if (r->wants & SIMRUN_WANT_ABORT && !r->stopped)
+		r->aborted = 1;
+	if (r->wants & SIMRUN_WANT_STOP && !r->stopped && !r->aborted) {
+		r->stopped = 1;
+		return state_event(r, "stopping");
+	}
+	tick(r, STATE_US);
+	if (r->aborted)
+		return run_end(r, "aborted");
+	if (r->stopped)
+		return run_end(r, "stopped");
+	r->phase = PH_RUN_END;
+	return state_event(r, "idle");
+}
+
+static json_t *at_wafer(struct simrun *r)
+{
+	json_t *ev;
+
+	if (r->stopped || r->aborted || r->wafer >= r->o.cfg.wafers) {
+		r->phase = PH_END;
+		return at_end(r);
+	}
+	if ((ev = boundary(r)) != NULL || r->paused)
+		return ev;
+	if (r->wants & SIMRUN_WANT_ABORT)
+		r->aborted = 1;
+	if (r->aborted || r->wants & SIMRUN_WANT_STOP) {
+		/* A stop between wafers says stopping too (at_end), as one inside a wafer does. */
+		r->phase = PH_END;
+		return at_end(r);
+	}
+	return wafer_start(r);
+}
+
+static json_t *at_die(struct simrun *r)
+{
+	json_t *ev;
+
+	if ((ev = raise_alarm(r)) != NULL)
+		return ev;
+	if (!r->aborted && r->die < r->sim->ndies) {
+		if ((ev = boundary(r)) != NULL || r->paused)
+			return ev;
+		if (r->wants & SIMRUN_WANT_ABORT) {
+			r->aborted = 1;
+		} else if (r->wants & SIMRUN_WANT_STOP) {
+			r->stopped = 1;
+			r->phase = PH_WAFER_END;
+			return state_event(r, "stopping");
+		} else {
+			return die(r);
+		}
+	}
+	return wafer_end(r);
+}
+
+json_t *simrun_next(struct simrun *r)
+{
+	switch (r->phase) {
+	case PH_RUN_START:
+		r->phase = PH_READY;
+		return run_start(r);
+	case PH_READY:
+		tick(r, STATE_US);
+		r->phase = PH_EXECUTING;
+		return state_event(r, "ready");
+	case PH_EXECUTING:
+		tick(r, STATE_US);
+		r->phase = PH_WAFER;
+		r->pace_base = mono_us();
+		return state_event(r, "executing");
+	case PH_WAFER:
+		return at_wafer(r);
+	case PH_DIE:
+		return at_die(r);
+	case PH_WAFER_END:
+		return wafer_end(r);
+	case PH_END:
+		return at_end(r);
+	case PH_RUN_END:
+		return run_end(r, "completed");
+	case PH_OVER:
+		break;
+	}
+	return NULL;
+}

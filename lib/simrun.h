@@ -1,0 +1,133 @@
+/*
+ * simrun.h: one lot of the simulated inspection tool as a sequence of
+ * kerf events, the one definition behind both kerf-acquire --sim (which
+ * writes the events as NDJSON) and kerf-tool (which sends them as
+ * SECS/GEM messages): run_start, state ready, state executing, then per
+ * wafer wafer_start, one die per die and wafer_end; at the end state
+ * idle and run_end.  An injected alarm follows its die; pause, stop and
+ * abort are taken at die and wafer boundaries, as a tool finishes the die
+ * it is on.  It owns lib/sim, the machine clock, the seq numbers, the
+ * die pixels and the pacing of --rate; it never sleeps and never writes
+ * the stream: the caller asks for the next event once simrun_due_us says
+ * it is due, and sends it where it goes.
+ *
+ * Steps: simrun_opts_init; simrun_option for each option of the
+ * simulated tool (simrun_alarm_parse for each injected alarm);
+ * simrun_new; simrun_set_truth when the ground truth is wanted; then
+ * simrun_next until simrun_over (NULL while paused), with simrun_pause,
+ * simrun_resume, simrun_stop and simrun_abort between calls; simrun_free.
+ */
+#ifndef KERF_SIMRUN_H
+#define KERF_SIMRUN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim.h"
+
+/* An alarm raised right after the at-th die of the lot (from 1). */
+struct simrun_alarm {
+	uint64_t at;
+	long alid;
+	char category[32]; /* see event_alarm_code */
+};
+
+/* The strings are borrowed: they must outlive every simrun made from the options. */
+struct simrun_opts {
+	struct sim_config cfg;
+	const char *lot, *recipe, *tool;
+	double rate;             /* dies per second on the wall clock; 0: as fast as asked */
+	const char *truth;       /* ground truth file: the caller opens it (simrun_set_truth) */
+	int wall_clock;          /* t from the real-time clock instead of the simulated one */
+	int inline_images;       /* die events carry data (base64) and xxh3 */
+	const struct simrun_alarm *alarms; /* borrowed; copied by simrun_new */
+	size_t nalarms;
+};
+
+/*
+ * The options of the simulated lot, one parser for every program that
+ * has them: their getopt_long entries (all with the value 'val': pass the
+ * option's name on to simrun_option), and the parser, which checks every
+ * value.  Each program says in its --help what they mean to it.
+ */
+#define SIMRUN_LONGOPTS(val)                                                                       \
+	{ "seed", required_argument, NULL, (val) }, { "wafers", required_argument, NULL, (val) },   \
+	{ "diameter", required_argument, NULL, (val) }, { "edge", required_argument, NULL, (val) }, \
+	{ "pitch", required_argument, NULL, (val) }, { "die-px", required_argument, NULL, (val) },  \
+	{ "noise", required_argument, NULL, (val) },                                               \
+	{ "defect-rate", required_argument, NULL, (val) },                                         \
+	{ "signature", required_argument, NULL, (val) }, { "lot", required_argument, NULL, (val) }, \
+	{ "recipe", required_argument, NULL, (val) }, { "tool", required_argument, NULL, (val) },   \
+	{ "rate", required_argument, NULL, (val) }, { "truth", required_argument, NULL, (val) }
+
+void simrun_opts_init(struct simrun_opts *o);
+/* Apply option --name arg (arg is kept, not copied): 0, or -1 with a message in err. */
+int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char *err, size_t errlen);
+/* Parse "alarm@DIE:ALID:CATEGORY": 0, or -1 with a message in err. */
+int simrun_alarm_parse(const char *spec, struct simrun_alarm *out, char *err, size_t errlen);
+
+struct simrun;
+
+/* A new lot of events with run id 'run'; NULL with a message in err when the geometry holds no die. */
+struct simrun *simrun_new(const struct simrun_opts *o, const char *run, char *err, size_t errlen);
+void simrun_free(struct simrun *r);
+/* The simulator, for its geometry (read only). */
+const struct sim *simrun_sim(const struct simrun *r);
+
+/*
+ * Write the ground truth, one NDJSON record per injected defect, to f
+ * (borrowed: the caller closes it) as each die is made.  A write error
+ * is logged naming 'path' and ends the writing: simrun_truth_failed
+ * then says so, for the exit status.
+ */
+void simrun_set_truth(struct simrun *r, FILE *f, const char *path);
+int simrun_truth_failed(const struct simrun *r);
+
+/*
+ * The next event of the lot (the caller's), or NULL: paused, or over.
+ * A die event's pixels stay readable with simrun_pixels until the next
+ * call.
+ */
+json_t *simrun_next(struct simrun *r);
+int simrun_over(const struct simrun *r);
+/* CLOCK_MONOTONIC microseconds (mono_us) at which the next event is due; 0: now. */
+uint64_t simrun_due_us(const struct simrun *r);
+/* The last die's pixels (die_w * die_h bytes, row-major) and its injected defects. */
+const unsigned char *simrun_pixels(const struct simrun *r, size_t *len);
+size_t simrun_die_defects(const struct simrun *r);
+
+/*
+ * Requests, taken at the next die or wafer boundary.  Pause: state
+ * paused, then nothing until resume (state executing) or stop.  Stop:
+ * state stopping, the current wafer's wafer_end and run_end stopped.
+ * Abort: the current wafer's wafer_end and run_end aborted, as after a
+ * critical alarm.  Resume also withdraws a pause not yet taken.
+ */
+void simrun_pause(struct simrun *r);
+void simrun_resume(struct simrun *r);
+void simrun_stop(struct simrun *r);
+void simrun_abort(struct simrun *r);
+
+/*
+ * The caller cannot take events for a while (kerf-tool: no host to send
+ * them to): when it can again, --rate's pacing goes on from there, as
+ * after a pause, instead of making up for the time in a burst.
+ */
+void simrun_hold(struct simrun *r, int on);
+
+/* The process state of the last state event ("idle" before the first). */
+const char *simrun_state(const struct simrun *r);
+/*
+ * The requests in force (SIMRUN_WANT_*): a pause holds until resume,
+ * stop and abort to the end of the lot; and whether the pause has been
+ * taken (state paused).
+ */
+#define SIMRUN_WANT_PAUSE 1u
+#define SIMRUN_WANT_STOP 2u
+#define SIMRUN_WANT_ABORT 4u
+unsigned simrun_wants(const struct simrun *r);
+int simrun_paused(const struct simrun *r);
+
+#endif
