@@ -65,6 +65,7 @@ static const char usage[] =
 	"      --reconnect T       a lost connection back within T: the run goes on\n"
 	"                          (default: the run fails)\n"
 	"      --hsms-trace FILE   write one NDJSON record per HSMS message to FILE\n"
+	"                          (default: $KERF_RUNDIR/hsms.ndjson when set)\n"
 	"Replay and listen:\n"
 	"      --speed X           replay at the recorded pace times X (default:\n"
 	"                          as fast as possible)\n"

@@ -502,8 +502,21 @@ static int cmd_status(struct opts *o)
 		printf("degraded\n");
 	if (json_is_integer(json_object_get(outcome, "exit_code")))
 		printf("exit code: %lld\n", (long long)json_integer_value(json_object_get(outcome, "exit_code")));
-	printf("%-16s %8s %-10s %-16s %-18s %s\n", "STAGE", "PID", "STATE", "QUEUE", "RATE", "COUNTERS");
 	stages = json_object_get(st, "stages");
+	/* A tool link's state, as the stage that holds it last logged it. */
+	json_array_foreach(stages, i, s) {
+		json_t *link = json_object_get(s, "link");
+		const char *cause_s = json_string_value(json_object_get(link, "cause"));
+		if (!json_is_string(json_object_get(link, "state")))
+			continue;
+		printf("tool link: %s", json_string_value(json_object_get(link, "state")));
+		if (cause_s)
+			printf(" (%s)", cause_s);
+		if (json_is_string(json_object_get(link, "since")))
+			printf(" since %s", json_string_value(json_object_get(link, "since")));
+		printf(", stage %s\n", json_string_value(json_object_get(s, "name")));
+	}
+	printf("%-16s %8s %-10s %-16s %-18s %s\n", "STAGE", "PID", "STATE", "QUEUE", "RATE", "COUNTERS");
 	json_array_foreach(stages, i, s) {
 		json_t *q = json_object_get(s, "queue");
 		char qs[40] = "-", ss[48], rs[48];

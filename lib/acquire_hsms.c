@@ -960,7 +960,7 @@ static int start(struct session *s)
 	struct gem_host_callbacks cb = {
 		.arg = s, .on_link = on_link, .on_ready = on_ready, .on_failed = on_failed, .on_event = on_event,
 		.on_alarm = on_alarm, .on_reject = on_reject, .on_command = on_command,
-		.on_trace = s->o->trace ? trace : NULL,
+		.on_trace = s->trace ? trace : NULL,
 	};
 	const struct acq_hsms_opts *o = s->o;
 
@@ -1058,15 +1058,21 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 	for (size_t i = 0; i < s.prof.nvars; i++)
 		if (!strcmp(s.prof.vars[i].field, "xindex") || !strcmp(s.prof.vars[i].field, "yindex"))
 			s.uses_index = 1;
-	if (o->trace) {
-		s.trace = hsms_trace_open(o->trace);
+	/* Under kerf(1) the traffic goes to the run directory by default,
+	 * beside rejects.ndjson, so a failed run can be read with jq. */
+	const char *rundir = getenv("KERF_RUNDIR");
+	char *trace_path = o->trace ? xstrdup(o->trace) : rundir && *rundir ? xasprintf("%s/hsms.ndjson", rundir) : NULL;
+	if (trace_path) {
+		s.trace = hsms_trace_open(trace_path);
 		if (!s.trace) {
-			log_msg(LOG_ERROR, json_pack("{ss}", "path", o->trace), "cannot open '%s': %s", o->trace,
+			log_msg(LOG_ERROR, json_pack("{ss}", "path", trace_path), "cannot open '%s': %s", trace_path,
 				strerror(errno));
+			free(trace_path);
 			profile_release(&s.prof);
 			free(s.prof_path);
 			return KERF_EX_IOERR;
 		}
+		free(trace_path);
 	}
 	s.run = json_pack("{ss ss si}", "lot", o->lot, "recipe", o->recipe, "wafers", o->wafers);
 	s.pending = json_array();

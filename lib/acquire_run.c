@@ -71,7 +71,8 @@ int acq_alarm(struct acq *a, uint32_t alid, const char *text, int set, const cha
 		(*a->c_alarms)++;
 		log_msg(critical ? LOG_ERROR : LOG_WARN,
 			json_pack("{sIsssb}", "alid", (json_int_t)alid, "category", category, "critical", critical),
-			"machine alarm %lu (%s)", (unsigned long)alid, category);
+			"machine alarm %lu (%s)%s%s", (unsigned long)alid, category, text && *text ? ": " : "",
+			text ? text : "");
 	}
 	return acq_emit(a, ev);
 }

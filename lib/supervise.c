@@ -326,6 +326,8 @@ static json_t *stage_json(struct supervisor *sv, int i)
 		json_object_set_new(o, "verdict", json_string(verdict_name(s->verdict)));
 	}
 	json_object_set_new(o, "counters", s->counters ? json_incref(s->counters) : json_object());
+	if (s->link)
+		json_object_set(o, "link", s->link);
 	if (i > 0) {
 		json_t *q = json_object();
 		if (s->q_ok) {
@@ -558,6 +560,17 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 		 * any other error is the stage's own (disk full, ...). */
 		if (!strstr(msg, "downstream closed"))
 			s->own_error = 1;
+	}
+	/* A tool link's state (kerf-acquire(1): connecting ... online,
+	 * lost with its cause, closed): the last word is status.json's. */
+	if (is_json && json_is_string(json_object_get(rec, "link"))) {
+		json_t *l = json_pack("{s:O}", "state", json_object_get(rec, "link"));
+		if (json_is_string(json_object_get(rec, "t")))
+			json_object_set(l, "since", json_object_get(rec, "t"));
+		if (json_is_string(json_object_get(rec, "cause")))
+			json_object_set(l, "cause", json_object_get(rec, "cause"));
+		json_decref(s->link);
+		s->link = l;
 	}
 	if (is_json && msg && !strcmp(msg, "stats")) {
 		json_t *c = json_deep_copy(rec);
@@ -1530,6 +1543,7 @@ void supervise_release(struct supervisor *sv)
 		free(s->ebuf);
 		free(s->last_error);
 		json_decref(s->counters);
+		json_decref(s->link);
 		if (s->pidfd >= 0)
 			close(s->pidfd);
 		if (s->errfd >= 0)

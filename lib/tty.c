@@ -215,6 +215,24 @@ static double elapsed_s(const struct project *p)
 	return (double)(mono_ms() - p->start_ms) / 1000;
 }
 
+/* The tool link's state (kerf-acquire(1) over HSMS) as status.json's
+ * stages hold it: "online", "lost t6"; NULL without one. */
+static const char *link_state(const struct project *p, char *out, size_t n)
+{
+	json_t *st;
+	size_t i;
+	json_array_foreach(json_object_get(p->status, "stages"), i, st) {
+		json_t *l = json_object_get(st, "link");
+		const char *state = json_string_value(json_object_get(l, "state"));
+		const char *cause = json_string_value(json_object_get(l, "cause"));
+		if (state) {
+			snprintf(out, n, "%s%s%s", state, cause ? " " : "", cause ? cause : "");
+			return out;
+		}
+	}
+	return NULL;
+}
+
 /* ---- sections ---- */
 
 static int draw_stages(struct tty *t, const struct project *p, int y, int w)
@@ -470,7 +488,13 @@ void tty_draw(struct tty *t, const struct project *p, unsigned interval_ms)
 	{
 		long planned = p->wafers_planned;
 		int bw = 26;
+		char ls[48];
+		const char *link = link_state(p, ls, sizeof ls);
 		put(y, 1, 0, "lot %s  recipe %s", p->lot ? p->lot : "-", p->recipe ? p->recipe : "-");
+		if (link && W > 70)
+			put(y, W - 22, colour(t, state_pair(!strcmp(link, "online") ? "running" :
+							   !strncmp(link, "lost", 4) ? "failed" : NULL)),
+			    "link %-16.16s", link);
 		y++;
 		if (planned > 0) {
 			double fr = (double)p->wafers_ended / (double)planned;

@@ -394,7 +394,7 @@ tm_frame_ge() {
 	[ "$(tail -n 1 "$D/snaps" | jq .events)" -eq 100002 ]
 }
 
-@test "the dashboard under tmux shows the run's state and figures from status.json" {
+@test "the dashboard under tmux shows the run's state, figures and tool link from status.json" {
 	cp "$DATA/project/status.json" "$D/status.json"
 	mkfifo "$D/in"
 	tm_start
@@ -415,13 +415,16 @@ tm_frame_ge() {
 	grep -q 'WAFER W02' "$D/screen"
 	grep -q '1042 *clear warning *stage vacuum low' "$D/screen"
 	grep -q 'wafers *2/2' "$D/screen"
+	grep -q 'recipe .* link online' "$D/screen"
 	# The supervisor's word changes: so does the screen.  Detect's next
 	# stats record: 14100 dies, 5000 per second.
-	jq -c '.state = "paused" | .stages[2].counters.work = 14100 | .stages[2].counters.per_s = 5000' \
+	jq -c '.state = "paused" | .stages[2].counters.work = 14100 | .stages[2].counters.per_s = 5000
+	       | .stages[0].link = {state: "lost", cause: "t6"}' \
 		"$DATA/project/status.json" > "$D/status.tmp"
 	mv "$D/status.tmp" "$D/status.json"
 	wait_for tm_has 'state paused'
 	wait_for tm_has 'detect .*4303 running *5000 *14.1k dies'
+	wait_for tm_has 'link lost t6'
 	exec 7>&-
 	wait_for tm_has 'EXIT=0'
 }

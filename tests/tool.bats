@@ -288,3 +288,74 @@ SETUP=('S1F13W <L>' 'S1F17W')
 	wait_for grep -q '"msg":"no answer to S6F11 (t3): it is lost, the lot goes on"' "$T/tool.err"
 	tool_stop
 }
+
+# kerf run over HSMS: kerf-acquire --connect to kerf-tool, as the README's tour does.
+HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-arg=--connect)
+
+@test "kerf run over HSMS against kerf-tool writes the KLARF files, maps and defects of kerf run on the simulator with the same seed" {
+	tool_start --seed 7 --diameter 100 --die-px 16 --defect-rate 0.5
+	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" \
+		< /dev/null > "$T/gem.out" 2>&1 || { cat "$T/gem.out"; false; }
+	tool_stop
+	kerf run -C "$T/sim" --wafers 2 --seed 7 --acquire-arg=--diameter=100 --acquire-arg=--die-px=16 \
+		--acquire-arg=--defect-rate=0.5 < /dev/null > "$T/sim.out" 2>&1 || { cat "$T/sim.out"; false; }
+	# The run's name (its directory's) is in each KLARF's DeviceID and
+	# each map's caption; nothing else may differ.
+	[ "$(ls "$T/sim/klarf" | wc -l)" -eq 2 ]
+	[ "$(ls "$T/sim/wafermap"/*.svg | wc -l)" -eq 2 ]
+	diff -u <(cd "$T/sim" && ls klarf wafermap) <(cd "$T/gem" && ls klarf wafermap)
+	for f in "$T"/sim/klarf/* "$T"/sim/wafermap/*; do
+		diff -u <(sed -E 's/(DeviceID "|run )sim/\1RUN/' "$f") <(sed -E 's/(DeviceID "|run )gem/\1RUN/' "$T/gem/${f#"$T/sim/"}")
+	done
+	# The same defects, journaled; the tool's come with source hsms.
+	defects() { cat "$1"/journal/seg-*.ndjson | jq -c 'select(.type == "defect") | del(.run, .id, .source, .t)'; }
+	[ "$(defects "$T/sim" | wc -l)" -gt 0 ]
+	diff -u <(defects "$T/sim") <(defects "$T/gem")
+	[ "$(jq -r 'select(.type == "run_start") | .source' "$T"/gem/journal/seg-*.ndjson)" = hsms ]
+}
+
+@test "kerf run over HSMS logs every HSMS message in RUNDIR/hsms.ndjson and the tool link in status.json and kerf status" {
+	tool_start --seed 7 --diameter 100 --die-px 16
+	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" --no-project \
+		< /dev/null > "$T/gem.out" 2>&1 || { cat "$T/gem.out"; false; }
+	# One record per message, in both directions: every S6F11 the tool
+	# sent (as its own trace has them), each answered with S6F12.
+	sent=$(jq -c 'select(.dir == "out" and .sf == "S6F11")' "$T/trace.ndjson" | wc -l)
+	[ "$sent" -gt 100 ]
+	[ "$(jq -c 'select(.dir == "in" and .sf == "S6F11" and .w == true)' "$T/gem/hsms.ndjson" | wc -l)" -eq "$sent" ]
+	[ "$(jq -c 'select(.dir == "out" and .sf == "S6F12")' "$T/gem/hsms.ndjson" | wc -l)" -eq "$sent" ]
+	[ "$(jq -r 'select(.sf == "S2F41") | .sml' "$T/gem/hsms.ndjson" | head -n1)" != "" ]
+	# The link's way, logged by the stage; its last word in status.json.
+	run jq -r 'select(.link) | .link' "$T/gem/log.ndjson"
+	assert_output "$(printf '%s\n' connecting connected selected communicating online closed)"
+	[ "$(jq -r '.stages[0].link.state' "$T/gem/status.json")" = closed ]
+	jq -e '.stages[0].link.since | test("^20[0-9-]+T")' "$T/gem/status.json"
+	[ "$(jq -r '.stages[1] | has("link")' "$T/gem/status.json")" = false ]
+	run kerf status -C "$T/gem"
+	assert_success
+	assert_line --regexp '^tool link: closed \(local\) since 20[0-9-]+T.*, stage kerf-acquire$'
+}
+
+@test "kerf status and status.json show the tool link online while an HSMS run goes on, and lost with its cause when the tool goes away" {
+	tool_start --seed 7 --diameter 100 --die-px 16 --wafers 25 --rate 100
+	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" --no-project \
+		< /dev/null > "$T/gem.out" 2>&1 &
+	KPID=$!
+	BG+=("$KPID")
+	link_is() { [ "$(jq -r '.stages[0].link.state' "$T/gem/status.json" 2>/dev/null)" = "$1" ]; }
+	wait_for -t 30 link_is online
+	run kerf status -C "$T/gem"
+	assert_line --regexp '^tool link: online since .*, stage kerf-acquire$'
+	# The tool dies: the run fails naming the lost link, and the link's
+	# last state says why.
+	kill -KILL "$TOOL_PID"
+	st=0
+	wait_for -t 60 pid_gone "$KPID"
+	wait "$KPID" || st=$?
+	[ "$st" -ne 0 ]
+	[ "$(jq -r .state "$T/gem/status.json")" = failed ]
+	[ "$(jq -r '.stages[0].link | "\(.state) \(.cause)"' "$T/gem/status.json")" = "lost peer_closed" ]
+	[ "$(jq -r .outcome.cause.error "$T/gem/status.json")" = "machine alarm 9001 (irrecoverable): machine connection lost: peer_closed" ]
+	run kerf status -C "$T/gem"
+	assert_line --regexp '^tool link: lost \(peer_closed\) since .*, stage kerf-acquire$'
+}
