@@ -525,3 +525,45 @@ valid() {
 	eq_done
 	valid "$T/out.ndjson"
 }
+
+@test "under kerf run, a connection the tool drops and takes back within --reconnect is a gap kerf-validate reports, and the run completes" {
+	eq_start --drop-after 10 --after-reconnect resume --event-interval 20
+	kerf run -C "$T/run" --no-project --acquire-arg=--connect --acquire-arg="hsms:127.0.0.1:$EQ_PORT" \
+		--acquire-arg=--profile --acquire-arg=example-defects --acquire-arg=--lot --acquire-arg=LOT-DEF-0001 \
+		--acquire-arg=--reconnect=10s --acquire-arg=--t5=0.2 < /dev/null > "$T/run.out" 2>&1 ||
+		{ cat "$T/run.out"; false; }
+	eq_done
+	[ "$(jq -r .state "$T/run/status.json")" = completed ]
+	# The way of the link, in the run's log: lost (why), then online again.
+	run jq -r 'select(.link) | [.link, .cause // empty] | join(" ")' "$T/run/log.ndjson"
+	assert_line --index 4 online
+	assert_line --index 5 "lost peer_closed"
+	assert_line --index -2 online
+	assert_line --index -1 "closed local"
+	# The tool's events while away never reached kerf: validate names the gap.
+	has_rec "$T/run/log.ndjson" '.stage == "kerf-validate" and (.msg | test("gap in sequence"))'
+	[ "$(jq -r 'select(.type == "run_end") | .status' "$T"/run/journal/seg-*.ndjson)" = completed ]
+	has_rec "$T/run/hsms.ndjson" '.dir == "in" and .sf == "S6F11"'
+}
+
+@test "under kerf run, a connection the tool drops without --reconnect fails the run, the lost link its named cause" {
+	eq_start --drop-after 10
+	st=0
+	kerf run -C "$T/run" --no-project --acquire-arg=--connect --acquire-arg="hsms:127.0.0.1:$EQ_PORT" \
+		--acquire-arg=--profile --acquire-arg=example-defects --acquire-arg=--lot --acquire-arg=LOT-DEF-0001 \
+		< /dev/null > "$T/run.out" 2>&1 || st=$?
+	[ "$st" -ne 0 ]
+	[ "$(jq -r .state "$T/run/status.json")" = failed ]
+	[ "$(jq -r '.outcome.cause | "\(.stage) \(.how)"' "$T/run/status.json")" = "kerf-acquire exit 69" ]
+	[ "$(jq -r .outcome.cause.error "$T/run/status.json")" = "machine alarm 9001 (irrecoverable): machine connection lost: peer_closed" ]
+	[ "$(jq -r '.stages[0].link | "\(.state) \(.cause)"' "$T/run/status.json")" = "lost peer_closed" ]
+	# What was journaled before the loss stays: the stream closed as
+	# --listen closes it (alarm 9001, wafer_end, run_end aborted).
+	# What kerf-persist journaled before the teardown verifies, and is
+	# the stream's first events, seq for seq.
+	kerf-persist --verify -C "$T/run"
+	n=$(jq -r 'select(.stage == "kerf-persist" and .msg == "stats" and .final) | .journaled' "$T/run/log.ndjson")
+	[ "$n" -gt 0 ]
+	run jq -r 'select(.seq) | .seq' "$T"/run/journal/seg-*.ndjson
+	assert_output "$(seq 1 "$n")"
+}
