@@ -79,6 +79,10 @@ struct session {
 	/* Records. */
 	struct hsms_trace *trace;
 	struct rejects *rj;
+	/* Latency: the rx_us of each S6F11 that made lines not yet written
+	 * out; taken into the stats when they are (lat_p50_us, lat_p99_us). */
+	uint64_t *rx;
+	size_t nrx, caprx;
 };
 
 static void end_run(struct session *s, const char *status, int rc);
@@ -655,6 +659,47 @@ static void deliver(struct session *s, enum event_type t, const struct profile_e
 	emit(s, t, f);
 }
 
+/* The S6F11 read at rx_us (0: not one) made lines: its latency is taken when they are written out. */
+static void made_lines(struct session *s, uint64_t rx_us)
+{
+	if (!rx_us)
+		return;
+	if (s->nrx == s->caprx) {
+		s->caprx = s->caprx ? 2 * s->caprx : 16;
+		s->rx = xrealloc(s->rx, s->caprx * sizeof *s->rx);
+	}
+	s->rx[s->nrx++] = rx_us;
+}
+
+/* deliver, noting the lines it made for the S6F11 read at rx_us. */
+static void deliver_timed(struct session *s, enum event_type t, const struct profile_event *pe, json_t *f,
+			  uint64_t rx_us)
+{
+	uint64_t lines = s->a->lines;
+
+	deliver(s, t, pe, f);
+	if (s->a->lines > lines)
+		made_lines(s, rx_us);
+}
+
+/* Write out what is buffered; the S6F11s whose lines went out get their latency. */
+static int flush_out(struct session *s)
+{
+	uint64_t now;
+
+	if (acq_flush(s->a) < 0) {
+		s->nrx = 0;
+		return -1;
+	}
+	if (s->nrx) {
+		now = mono_us();
+		for (size_t i = 0; i < s->nrx; i++)
+			stats_latency(&s->a->stats, now - s->rx[i]);
+		s->nrx = 0;
+	}
+	return 0;
+}
+
 static void flush_pending(struct session *s)
 {
 	size_t i;
@@ -666,15 +711,19 @@ static void flush_pending(struct session *s)
 			? profile_event(&s->prof, (uint32_t)json_integer_value(ceid)) : NULL;
 		if (s->done)
 			break;
-		deliver(s, (enum event_type)json_integer_value(json_array_get(p, 0)), pe,
-			json_incref(json_array_get(p, 2)));
+		deliver_timed(s, (enum event_type)json_integer_value(json_array_get(p, 0)), pe,
+			      json_incref(json_array_get(p, 2)), (uint64_t)json_integer_value(json_array_get(p, 3)));
 	}
 	json_array_clear(s->pending);
 	s->pending_bytes = 0;
 }
 
-/* The way in for every event and alarm (f stolen): held until run_start, then delivered. */
-static void take(struct session *s, enum event_type t, const struct profile_event *pe, json_t *f)
+/*
+ * The way in for every event and alarm (f stolen): held until run_start,
+ * then delivered.  rx_us: when the S6F11 that brought it was read, 0 for
+ * an alarm.
+ */
+static void take(struct session *s, enum event_type t, const struct profile_event *pe, json_t *f, uint64_t rx_us)
 {
 	json_t *run = json_object_get(f, "run");
 	struct timespec now;
@@ -705,13 +754,14 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 		}
 		fill_run_start(s, f);
 		if (emit(s, t, f) == 0) {
+			made_lines(s, rx_us);
 			s->run_open = 1;
 			flush_pending(s);
 		}
 		return;
 	}
 	if (s->run_open) {
-		deliver(s, t, pe, f);
+		deliver_timed(s, t, pe, f, rx_us);
 		return;
 	}
 	/* The tool's run is over and kerf never saw it begin: most often a
@@ -731,7 +781,8 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 		return;
 	}
 	s->pending_bytes += json_string_length(json_object_get(f, "data"));
-	json_array_append_new(s->pending, json_pack("[I o o]", (json_int_t)t, pe ? json_integer(pe->ceid) : json_null(), f));
+	json_array_append_new(s->pending, json_pack("[I o o I]", (json_int_t)t, pe ? json_integer(pe->ceid) : json_null(), f,
+						    (json_int_t)rx_us));
 }
 
 /* ---- ending ---- */
@@ -881,9 +932,9 @@ static void on_event(struct gem_host *g, const struct gem_event *ev, void *arg)
 	(void)g;
 	if (s->done)
 		return;
-	take(s, ev->pe->type, ev->pe, json_incref(ev->fields));
+	take(s, ev->pe->type, ev->pe, json_incref(ev->fields), ev->rx_us);
 	/* Written before its S6F12 goes out: acknowledged means passed on. */
-	if (acq_flush(s->a) < 0 && !s->done) {
+	if (flush_out(s) < 0 && !s->done) {
 		s->done = 1;
 		s->rc = KERF_EX_IOERR;
 	}
@@ -897,8 +948,8 @@ static void on_alarm(struct gem_host *g, const struct gem_alarm *al, void *arg)
 	if (s->done)
 		return;
 	take(s, EV_ALARM, NULL, json_pack("{sI ss sb sI}", "alid", (json_int_t)al->alid, "text", al->text, "set",
-					   (al->alcd & 0x80) != 0, "alcd", (json_int_t)al->alcd));
-	acq_flush(s->a);
+					   (al->alcd & 0x80) != 0, "alcd", (json_int_t)al->alcd), 0);
+	flush_out(s);
 }
 
 static void on_reject(struct gem_host *g, const char *reason, const char *msg, const char *sml, uint64_t n,
@@ -1033,7 +1084,7 @@ static void loop(struct session *s)
 		hsms_dispatch(c);
 		operator(s);
 		deadlines(s);
-		if (acq_flush(s->a) < 0 && !s->done) {
+		if (flush_out(s) < 0 && !s->done) {
 			s->done = 1;
 			s->rc = KERF_EX_IOERR;
 		}
@@ -1090,6 +1141,7 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 	json_decref(s.pending);
 	free(s.wafer);
 	free(s.lost_cause);
+	free(s.rx);
 	forget_indices(&s);
 	profile_release(&s.prof);
 	free(s.prof_path);

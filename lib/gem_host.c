@@ -909,6 +909,7 @@ static void on_s6f11(struct gem_host *h, const struct hsms_msg *m)
 
 	memset(&ev, 0, sizeof ev);
 	ev.n = ++h->n6f11;
+	ev.rx_us = m->rx_us;
 	if (secs_decode(m->body, m->len, &h->lim, &body, &e) != 0) {
 		snprintf(why, sizeof why, "S6F11 does not decode: %s", e.msg);
 		reject(h, "bad_report", why, m, NULL, ev.n);

@@ -58,6 +58,7 @@ struct gem_event {
 	const struct profile_event *pe;  /* the profile's entry for ceid */
 	json_t *fields;  /* the kerf fields its values fill (borrowed: json_incref to keep) */
 	uint64_t n;      /* the S6F11's number since gem_host_new, from 1 */
+	uint64_t rx_us;  /* when its last byte was read (struct hsms_msg's rx_us) */
 };
 
 /* One S5F1. */

@@ -88,6 +88,7 @@ struct hsms_conn {
 	uint64_t t7_at;          /* NOT SELECTED deadline, 0 none */
 	uint64_t linktest_at;    /* next Linktest.req of ours, 0 none */
 	uint64_t last_byte_ms;   /* for T8 */
+	uint64_t last_read_us;   /* mono_us() when the last read(2) returned bytes: a frame's rx_us */
 	struct ctl select, linktest;
 	struct txn *txns;
 	size_t ntxns;
@@ -151,6 +152,7 @@ static void header_parse(const uint8_t *h, const uint8_t *body, size_t len, stru
 	m->header = h;
 	m->body = body;
 	m->len = len;
+	m->rx_us = 0;
 }
 
 static void addr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
@@ -835,6 +837,7 @@ static void handle_frame(struct hsms_conn *c)
 	size_t len = c->in.length - HSMS_HEADER_LEN;
 
 	header_parse(c->in.head + 4, len ? c->in.body : NULL, len, &m);
+	m.rx_us = c->last_read_us;
 	if (c->cb.on_trace)
 		c->cb.on_trace(c, HSMS_IN, &m, c->cb.arg);
 	if (m.ptype != 0) {
@@ -920,7 +923,8 @@ static void on_readable(struct hsms_conn *c)
 	}
 	c->rpos = 0;
 	c->rlen = (size_t)n;
-	c->last_byte_ms = mono_ms();
+	c->last_read_us = mono_us();
+	c->last_byte_ms = c->last_read_us / 1000;
 	process_input(c);
 }
 

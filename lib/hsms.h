@@ -123,6 +123,9 @@ struct hsms_msg {
 	const uint8_t *header;  /* the HSMS_HEADER_LEN header bytes */
 	const uint8_t *body;
 	size_t len;
+	/* A received frame: mono_us() when the read(2) that brought its last
+	 * byte returned (the frames of one read share it); 0 for frames sent. */
+	uint64_t rx_us;
 };
 
 struct hsms_conn;

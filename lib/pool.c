@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define POOL_WINDOW 16
-#define POOL_BUCKETS 48
 #define POOL_STALL_MS 2000
 
 struct task {
@@ -50,7 +49,7 @@ struct pool {
 
 	/* Operation tracking. */
 	uint64_t op_next, pending, active, ndone, nfailed;
-	uint64_t lat[POOL_BUCKETS], lat_n;
+	struct lat_hist lat;    /* op_p50_us ...: under mu */
 	struct op_record window[POOL_WINDOW];
 	size_t wn, wpos;
 };
@@ -391,7 +390,6 @@ void pool_op_end(struct pool *p, struct pool_op *op, int failed, const char *err
 {
 	uint64_t now = mono_us(), dur;
 	struct op_record *r;
-	int b = 0;
 	pthread_mutex_lock(&p->mu);
 	if (op->state == 1)
 		p->pending--;
@@ -407,10 +405,7 @@ void pool_op_end(struct pool *p, struct pool_op *op, int failed, const char *err
 	else
 		p->ndone++;
 	dur = now - op->start_us;
-	for (uint64_t v = dur; v > 1 && b < POOL_BUCKETS - 1; v >>= 1)
-		b++;
-	p->lat[b]++;
-	p->lat_n++;
+	lat_hist_add(&p->lat, dur);
 	r = &p->window[p->wpos];
 	p->wpos = (p->wpos + 1) % POOL_WINDOW;
 	if (p->wn < POOL_WINDOW)
@@ -425,22 +420,6 @@ void pool_op_end(struct pool *p, struct pool_op *op, int failed, const char *err
 	pthread_mutex_unlock(&p->mu);
 }
 
-static uint64_t pct(const struct pool *p, double q)
-{
-	uint64_t want, seen = 0;
-	if (!p->lat_n)
-		return 0;
-	want = (uint64_t)(q / 100.0 * (double)p->lat_n + 0.999999);
-	if (want < 1)
-		want = 1;
-	for (int b = 0; b < POOL_BUCKETS; b++) {
-		seen += p->lat[b];
-		if (seen >= want)
-			return (uint64_t)1 << b;
-	}
-	return (uint64_t)1 << (POOL_BUCKETS - 1);
-}
-
 json_t *pool_stats_json(struct pool *p)
 {
 	json_t *o = json_object(), *recent = json_array();
@@ -452,9 +431,9 @@ json_t *pool_stats_json(struct pool *p)
 	json_object_set_new(o, "inflight", json_integer((json_int_t)(p->next - p->head)));
 	json_object_set_new(o, "held", json_integer((json_int_t)p->holds));
 	json_object_set_new(o, "queued", json_integer((json_int_t)p->queued));
-	json_object_set_new(o, "op_p50_us", json_integer((json_int_t)pct(p, 50)));
-	json_object_set_new(o, "op_p90_us", json_integer((json_int_t)pct(p, 90)));
-	json_object_set_new(o, "op_p99_us", json_integer((json_int_t)pct(p, 99)));
+	json_object_set_new(o, "op_p50_us", json_integer((json_int_t)lat_hist_percentile(&p->lat, 50)));
+	json_object_set_new(o, "op_p90_us", json_integer((json_int_t)lat_hist_percentile(&p->lat, 90)));
+	json_object_set_new(o, "op_p99_us", json_integer((json_int_t)lat_hist_percentile(&p->lat, 99)));
 	for (size_t i = 0; i < p->wn; i++) {
 		/* Oldest first. */
 		const struct op_record *r = &p->window[(p->wpos + POOL_WINDOW - p->wn + i) % POOL_WINDOW];

@@ -50,31 +50,41 @@ static double per_s(const struct stats *s, uint64_t work, uint64_t now, int fina
 	return (double)(work - s->work_prev) * 1000.0 / (double)(now - s->work_prev_ms);
 }
 
-void stats_latency(struct stats *s, uint64_t us)
+void lat_hist_add(struct lat_hist *h, uint64_t us)
 {
 	int b = 0;
 	while (us > 1 && b < STATS_BUCKETS - 1) {
 		us >>= 1;
 		b++;
 	}
-	s->lat[b]++;
-	s->lat_n++;
+	h->b[b]++;
+	h->n++;
+}
+
+uint64_t lat_hist_percentile(const struct lat_hist *h, double p)
+{
+	uint64_t want, seen = 0;
+	if (h->n == 0)
+		return 0;
+	want = (uint64_t)((p / 100.0) * (double)h->n + 0.999999);
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < STATS_BUCKETS; b++) {
+		seen += h->b[b];
+		if (seen >= want)
+			return (uint64_t)1 << b; /* the lower edge of the bucket */
+	}
+	return (uint64_t)1 << (STATS_BUCKETS - 1);
+}
+
+void stats_latency(struct stats *s, uint64_t us)
+{
+	lat_hist_add(&s->lat, us);
 }
 
 uint64_t stats_percentile(const struct stats *s, double p)
 {
-	uint64_t want, seen = 0;
-	if (s->lat_n == 0)
-		return 0;
-	want = (uint64_t)((p / 100.0) * (double)s->lat_n + 0.999999);
-	if (want < 1)
-		want = 1;
-	for (int b = 0; b < STATS_BUCKETS; b++) {
-		seen += s->lat[b];
-		if (seen >= want)
-			return (uint64_t)1 << b; /* upper bound of the bucket */
-	}
-	return (uint64_t)1 << (STATS_BUCKETS - 1);
+	return lat_hist_percentile(&s->lat, p);
 }
 
 json_t *stats_json(const struct stats *s, int final)
@@ -90,7 +100,7 @@ json_t *stats_json(const struct stats *s, int final)
 		json_object_set_new(o, "unit", json_string(s->unit));
 		json_object_set_new(o, "per_s", json_real(round(per_s(s, work, now, final) * 10) / 10));
 	}
-	if (s->lat_n) {
+	if (s->lat.n) {
 		json_object_set_new(o, "lat_p50_us", json_integer((json_int_t)stats_percentile(s, 50)));
 		json_object_set_new(o, "lat_p99_us", json_integer((json_int_t)stats_percentile(s, 99)));
 	}

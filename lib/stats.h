@@ -26,6 +26,25 @@
 #define STATS_MAX 32
 #define STATS_BUCKETS 64
 
+/*
+ * A latency histogram: log2 buckets of microseconds, bucket k holding
+ * [2^k, 2^(k+1)) (0 and 1 in bucket 0).  The one kept by a stage's stats
+ * (lat_p50_us, lat_p99_us) and by lib/pool (op_p50_us ...).  Not locked.
+ */
+struct lat_hist {
+	uint64_t b[STATS_BUCKETS];
+	uint64_t n;
+};
+
+/* Count one latency of us microseconds. */
+void lat_hist_add(struct lat_hist *h, uint64_t us);
+/*
+ * Percentile p (0..100, nearest rank): the lower edge 2^k of the bucket
+ * that holds it, so the latency itself is below twice the figure; 0 when
+ * nothing was counted.
+ */
+uint64_t lat_hist_percentile(const struct lat_hist *h, double p);
+
 struct stats {
 	int n;
 	const char *name[STATS_MAX];
@@ -37,9 +56,8 @@ struct stats {
 	const char *unit;
 	uint64_t work_prev, work_prev_ms;
 	double per_s;
-	/* Latency histogram, log2 buckets of microseconds. */
-	uint64_t lat[STATS_BUCKETS];
-	uint64_t lat_n;
+	/* Latencies, for lat_p50_us and lat_p99_us (only when some were recorded). */
+	struct lat_hist lat;
 	/* Optional: extra fields for each record (e.g. a worker pool's
 	 * active/pending counts); returns a new object or NULL. */
 	json_t *(*extra)(void *arg);
@@ -57,7 +75,7 @@ uint64_t *stats_counter(struct stats *s, const char *name);
 uint64_t *stats_work(struct stats *s, const char *name, const char *unit);
 /* Record one latency in microseconds. */
 void stats_latency(struct stats *s, uint64_t us);
-/* Latency percentile (0..100) in microseconds; 0 when none recorded. */
+/* Latency percentile (0..100) in microseconds, as lat_hist_percentile. */
 uint64_t stats_percentile(const struct stats *s, double p);
 /* Emit a record if the interval has passed.  Cheap; call it often. */
 void stats_tick(struct stats *s);

@@ -49,11 +49,19 @@ setup_file() {
 		persist.batch1.fsync_batch persist.batch1000.fsync_batch persist.batch1000.fsync_none \
 		persist.latency.batchms20.p99 project.small rss.acquire.10x rss.validate.img.10x \
 		rss.detect.10x rss.persist.10x rss.project.10x pipeline.bare.wall \
-		pipeline.supervised.wall pipeline.supervised.cpu teardown.p50 teardown.p99 e2e.p50 e2e.p99; do
+		pipeline.supervised.wall pipeline.supervised.cpu teardown.p50 teardown.p99 e2e.p50 e2e.p99 \
+		hsms.img hsms.img.mb hsms.lat_p50_us hsms.lat_p99_us; do
 		run jq -s --arg n "$name" 'map(select(.name == $n and (.value | type) == "number")) | length' \
 			"$BATS_FILE_TMPDIR/results.ndjson"
 		assert_output 1
 	done
+	# instruction counts: where valgrind runs (not on a sanitizer build)
+	if command -v valgrind >/dev/null && ! ldd "$KERF_BIN/kerf-acquire" 2>/dev/null | grep -q libasan; then
+		run jq -s 'map(select(.name == "hsms.cpu_per_event" and .baseline == "acquire.sim.cpu_per_event"
+			and (.value | type) == "number" and (.met | type) == "boolean")) | length' \
+			"$BATS_FILE_TMPDIR/results.ndjson"
+		assert_output 1
+	fi
 	# the baselines were measured in this run: a ratio is its value over
 	# the baseline record's value (a zero baseline, possible for tiny CPU
 	# times in smoke mode, has ratio 0)

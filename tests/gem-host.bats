@@ -495,3 +495,19 @@ script_of() {
 	has_record "$T/err.ndjson" '.reason == "no_run_start" and (.msg | contains("CEID 100"))'
 	[ ! -s "$T/out.ndjson" ]
 }
+
+@test "an HSMS run's final stats record carries the S6F11-to-stdout latency, lat_p50_us <= lat_p99_us; --sim's carries none" {
+	kerf-tool --listen hsms:127.0.0.1:0 --seed 7 --diameter 100 --die-px 16 --max-seconds 60 \
+		>"$T/tool.out" 2>"$T/tool.err" &
+	BG+=("$!")
+	wait_for test -s "$T/tool.out"
+	PORT=$(jq -r '.listen | sub(".*:"; "")' "$T/tool.out")
+	KERF_LOG=json acquire kerf-sim --wafers 1
+	[ "$ST" -eq 0 ] || { grep -v stats "$T/err.ndjson" | tail; false; }
+	has_record "$T/err.ndjson" '.msg == "stats" and .final and .out > 0 and
+		(.lat_p50_us | type) == "number" and (.lat_p99_us | type) == "number" and
+		.lat_p50_us <= .lat_p99_us'
+	KERF_LOG=json kerf-acquire --sim --seed 7 --wafers 1 --diameter 100 --die-px 16 >/dev/null 2>"$T/sim.err"
+	has_record "$T/sim.err" '.msg == "stats" and .final and .out > 0 and
+		(has("lat_p50_us") or has("lat_p99_us") | not)'
+}
