@@ -70,6 +70,7 @@ struct ctl {
 
 struct hsms_conn {
 	struct hsms_config cfg;
+	int dispatching;         /* inside hsms_dispatch: it flushes and re-arms at its end */
 	struct hsms_callbacks cb;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -422,6 +423,15 @@ static void update_interest(struct hsms_conn *c)
 	}
 	c->fd_registered = 1;
 	c->fd_mask = ev.events;
+}
+
+/* After a frame was queued: arm EPOLLOUT for it, unless hsms_dispatch is
+ * running, which writes what it can at its end and arms only for what is
+ * left (two epoll_ctl calls fewer per answered message). */
+static void queued(struct hsms_conn *c)
+{
+	if (!c->dispatching)
+		update_interest(c);
 }
 
 static void close_sock(struct hsms_conn *c)
@@ -1170,6 +1180,7 @@ void hsms_dispatch(struct hsms_conn *c)
 	struct epoll_event ev[2];
 	int n = epoll_wait(c->epfd, ev, 2, 0);
 
+	c->dispatching = 1;
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u32 == TAG_LISTEN) {
 			if (c->lfd >= 0) /* not closed by a callback meanwhile */
@@ -1191,6 +1202,7 @@ void hsms_dispatch(struct hsms_conn *c)
 	if (c->fd >= 0 && !c->connecting)
 		process_input(c);
 	run_timers(c, mono_ms());
+	c->dispatching = 0;
 	/* Most of the time the socket takes our answers at once: no extra round. */
 	flush_out(c);
 	update_interest(c);
@@ -1266,7 +1278,7 @@ int hsms_send(struct hsms_conn *c, uint8_t stream, uint8_t function, int wbit, c
 	queue_frame(c, h, body, len);
 	if (system)
 		*system = sys;
-	update_interest(c);
+	queued(c);
 	return 0;
 }
 
@@ -1283,7 +1295,7 @@ int hsms_reply(struct hsms_conn *c, const struct hsms_msg *primary, const void *
 	header_pack(h, c->cfg.session_id, primary->stream, (uint8_t)(primary->function + 1), HSMS_DATA,
 		    primary->system);
 	queue_frame(c, h, body, len);
-	update_interest(c);
+	queued(c);
 	return 0;
 }
 
@@ -1299,7 +1311,7 @@ int hsms_reply_abort(struct hsms_conn *c, const struct hsms_msg *primary)
 		return -1;
 	header_pack(h, c->cfg.session_id, primary->stream, 0, HSMS_DATA, primary->system);
 	queue_frame(c, h, NULL, 0);
-	update_interest(c);
+	queued(c);
 	return 0;
 }
 
@@ -1312,7 +1324,7 @@ int hsms_send_s9(struct hsms_conn *c, uint8_t function, const uint8_t *hdr)
 	if (send_allowed(c, 2 + HSMS_HEADER_LEN) != 0)
 		return -1;
 	send_s9(c, function, hdr);
-	update_interest(c);
+	queued(c);
 	return 0;
 }
 
