@@ -120,6 +120,7 @@ int main(int argc, char **argv)
 {
 	struct tool_opts o;
 	struct simrun_alarm al, *alarms = NULL;
+	struct simrun_fault fault, *faults = NULL;
 	char err[256], *host = NULL, *port = NULL, *run = NULL;
 	const char *env_run = getenv("KERF_RUN");
 	int c, idx = 0, rc;
@@ -150,6 +151,14 @@ int main(int argc, char **argv)
 				cli_usage_error("%s", err);
 			break;
 		case O_INJECT:
+			if ((rc = simrun_fault_parse(optarg, &fault, err, sizeof err)) < 0)
+				cli_usage_error("%s", err);
+			if (rc == 0) {
+				faults = xrealloc(faults, (o.sim.nfaults + 1) * sizeof *faults);
+				faults[o.sim.nfaults++] = fault;
+				o.sim.faults = faults;
+				break;
+			}
 			if (simrun_alarm_parse(optarg, &al, err, sizeof err) < 0)
 				cli_usage_error("%s", err);
 			alarms = xrealloc(alarms, (o.sim.nalarms + 1) * sizeof *alarms);
@@ -175,6 +184,7 @@ int main(int argc, char **argv)
 	if (fshut(stdout, "standard output") != KERF_EX_OK && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
 	free(alarms);
+	free(faults);
 	free(host);
 	free(port);
 	free(run);
