@@ -114,8 +114,9 @@ enum cmd_action cmd_rule(enum cmd_fate st, enum profile_op pending, enum profile
 
 /*
  * What confirms each command, and whether HCACK 0 (done) is enough or
- * its effect must still be seen (pause, stop, abort: a tool says "done"
- * when it has taken the request; the state or the run's end shows it).
+ * its effect must still be seen (pause, stop: a tool says "done" when it
+ * has taken the request; the state or the run's end shows it).  An abort
+ * is at once: done is enough, and kerf ends the run on it.
  */
 static const struct {
 	const char *type, *what;
@@ -125,7 +126,7 @@ static const struct {
 	[PROFILE_PAUSE] = { "state", "paused", 1 },
 	[PROFILE_RESUME] = { "state", "executing", 0 },
 	[PROFILE_STOP] = { "run_end", "stopped", 1 },
-	[PROFILE_ABORT] = { "run_end", "aborted", 1 },
+	[PROFILE_ABORT] = { "run_end", "aborted", 0 },
 };
 
 void cmd_confirm_by(enum profile_op op, const char **type, const char **what)

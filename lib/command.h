@@ -11,8 +11,8 @@
  *
  * A command is queued, then sent (one at a time: never while another
  * awaits its answer), then, by the tool's answer (HCACK, SEMI E30):
- *   0 done       confirmed, except for pause, stop and abort, whose
- *                effect only an event shows: accepted until that event
+ *   0 done       confirmed, except for pause and stop, whose effect
+ *                only an event shows: accepted until that event
  *   4 accepted   accepted until the confirming event
  *   other        refused, with the tool's meaning as the reason; kerf's
  *                view of the tool does not change
