@@ -69,7 +69,7 @@ struct session {
 	json_t *run;             /* lot, recipe, wafers */
 	int uses_index;          /* the profile maps die indices (xindex, yindex) */
 	/* The run's progress. */
-	int start_sent, started, run_open, run_ended, done, rc;
+	int started, run_open, run_ended, done, rc;
 	int ever_connected;
 	uint64_t ready_deadline, lost_at;
 	char *lost_cause;
@@ -843,7 +843,6 @@ static void on_ready(struct gem_host *g, void *arg)
 	if (s->done)
 		return;
 	/* START (queued at the beginning) and whatever waited for the tool go now. */
-	s->start_sent = 1;
 	commands_ready(s->cmds, 1);
 }
 
