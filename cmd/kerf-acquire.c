@@ -48,6 +48,8 @@ static const char usage[] =
 	"      --rate N            pace output at N dies per second on the wall\n"
 	"                          clock (default: as fast as the pipe takes)\n"
 	"      --truth FILE        write the injected defects as NDJSON to FILE\n"
+	"      --pause-after N     take a pause N dies after accepting it (default 0)\n"
+	"      --stop-after N      take a stop N dies after accepting it (default 0)\n"
 	"GEM host (--connect, --listen hsms:); --lot, --recipe and --wafers go\n"
 	"with START, and they, --tool, --diameter, --edge, --pitch and --die-px\n"
 	"fill in what the tool does not report:\n"
@@ -77,15 +79,19 @@ static const char usage[] =
 	"      --record FILE       also write the emitted stream to FILE\n"
 	"      --ready-timeout T   wait this long for the machine to be ready\n"
 	"                          (default 10s)\n"
+	"      --confirm-timeout T a command the tool accepted must be confirmed by\n"
+	"                          its event within T (default 30s)\n"
 	"      --inject SPEC       fault injection, repeatable: alarm@DIE:ALID:CATEGORY,\n"
-	"                          crash@N, stall@N:SECONDS, garbage@N, notready\n"
+	"                          crash@N, stall@N:SECONDS, garbage@N, hold@N, notready;\n"
+	"                          the simulated tool's: ignore@CMD[:N], delay@CMD:DIES,\n"
+	"                          refuse@CMD:HCACK[:N]\n"
 	"  -h, --help              show this help and exit\n"
 	"      --version           show the version and exit\n";
 
 enum {
 	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SIMOPT, O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN,
 	O_RECORD, O_READY, O_INJECT, O_VERSION, O_CONNECT, O_PROFILE, O_CHECK_PROFILE, O_DEVICE_ID, O_T3,
-	O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_RECONNECT, O_TRACE,
+	O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_RECONNECT, O_TRACE, O_CONFIRM,
 };
 
 static const struct option longopts[] = {
@@ -101,6 +107,7 @@ static const struct option longopts[] = {
 	{"run", required_argument, NULL, O_RUN},
 	{"record", required_argument, NULL, O_RECORD},
 	{"ready-timeout", required_argument, NULL, O_READY},
+	{"confirm-timeout", required_argument, NULL, O_CONFIRM},
 	{"inject", required_argument, NULL, O_INJECT},
 	{"connect", required_argument, NULL, O_CONNECT},
 	{"profile", required_argument, NULL, O_PROFILE},
@@ -239,6 +246,9 @@ static void other_option(struct opts *o, int c, int idx)
 		if (parse_duration_ms(optarg, 1000, &u) < 0)
 			cli_usage_error("--ready-timeout: '%s' is not a duration", optarg);
 		o->a->ready_timeout_s = (double)u / 1000.0;
+		break;
+	case O_CONFIRM:
+		o->a->confirm_timeout_s = (double)duration_opt("--confirm-timeout", optarg, 0) / 1000.0;
 		break;
 	case O_INJECT:
 		if (acq_inject_parse(o->a, optarg, err, sizeof err) < 0)

@@ -53,9 +53,15 @@ static const char usage[] =
 	"      --rate N            at most N dies per second (default: as fast as\n"
 	"                          the host answers)\n"
 	"      --truth FILE        write the injected defects of every lot as NDJSON\n"
-	"      --inject alarm@DIE:ALID:CATEGORY  raise alarm ALID after the DIE-th die\n"
-	"                          of a lot (repeatable); CATEGORY is safety,\n"
-	"                          irrecoverable, warning, attention or data_integrity\n"
+	"      --pause-after N     take a PAUSE N dies after accepting it (default 0)\n"
+	"      --stop-after N      take a STOP N dies after accepting it (default 0)\n"
+	"      --inject SPEC       fault injection, repeatable:\n"
+	"                          alarm@DIE:ALID:CATEGORY raises alarm ALID after the\n"
+	"                          DIE-th die of a lot (CATEGORY is safety, irrecoverable,\n"
+	"                          warning, attention or data_integrity); ignore@CMD[:N]\n"
+	"                          accepts the Nth CMD (default: every) and never does it;\n"
+	"                          delay@CMD:DIES does every CMD DIES dies later;\n"
+	"                          refuse@CMD:HCACK[:N] answers the Nth CMD with HCACK\n"
 	"      --run ID            run id of the first lot (default $KERF_RUN, else\n"
 	"                          sim-SEED); later lots add -2, -3, ...\n"
 	"Common:\n"
@@ -120,6 +126,7 @@ int main(int argc, char **argv)
 {
 	struct tool_opts o;
 	struct simrun_alarm al, *alarms = NULL;
+	struct simrun_fault fault, *faults = NULL;
 	char err[256], *host = NULL, *port = NULL, *run = NULL;
 	const char *env_run = getenv("KERF_RUN");
 	int c, idx = 0, rc;
@@ -150,6 +157,14 @@ int main(int argc, char **argv)
 				cli_usage_error("%s", err);
 			break;
 		case O_INJECT:
+			if ((rc = simrun_fault_parse(optarg, &fault, err, sizeof err)) < 0)
+				cli_usage_error("%s", err);
+			if (rc == 0) {
+				faults = xrealloc(faults, (o.sim.nfaults + 1) * sizeof *faults);
+				faults[o.sim.nfaults++] = fault;
+				o.sim.faults = faults;
+				break;
+			}
 			if (simrun_alarm_parse(optarg, &al, err, sizeof err) < 0)
 				cli_usage_error("%s", err);
 			alarms = xrealloc(alarms, (o.sim.nalarms + 1) * sizeof *alarms);
@@ -175,6 +190,7 @@ int main(int argc, char **argv)
 	if (fshut(stdout, "standard output") != KERF_EX_OK && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
 	free(alarms);
+	free(faults);
 	free(host);
 	free(port);
 	free(run);

@@ -6,10 +6,16 @@
  * kerf event, filling in what kerf's schema needs and the tool did not
  * send (kerf-acquire(1), "The GEM host", says which and how).
  *
+ * Every command to the tool (START, and the operator's and alarms'
+ * pause, resume, stop and abort) goes through the command coordinator
+ * (lib/command.c): one at a time, each with its answer and completion
+ * deadlines and its log records.
+ *
  * The run ends when the tool's run_end arrives (exit 0, or 3 after a
  * critical alarm), when the link is lost and not back within
  * --reconnect (69), when the set-up or START fails (69), or when the
- * operator stops and the tool cannot say so itself.  Whenever kerf ends
+ * operator stops and the tool cannot say so itself: the profile has no
+ * STOP, or the tool does not confirm it within --confirm-timeout.  Whenever kerf ends
  * a run the tool did not end, it closes the stream as every source does:
  * the open wafer's wafer_end, then run_end.
  *
@@ -20,6 +26,7 @@
  */
 #include "kerf.h"
 #include "acquire_run.h"
+#include "command.h"
 #include "gem_host.h"
 #include "hsms_trace.h"
 #include "reject.h"
@@ -62,7 +69,7 @@ struct session {
 	json_t *run;             /* lot, recipe, wafers */
 	int uses_index;          /* the profile maps die indices (xindex, yindex) */
 	/* The run's progress. */
-	int start_sent, started, run_open, run_ended, done, rc;
+	int started, run_open, run_ended, done, rc;
 	int ever_connected;
 	uint64_t ready_deadline, lost_at;
 	char *lost_cause;
@@ -74,8 +81,10 @@ struct session {
 	uint64_t dies;
 	struct die_count *dc;
 	size_t ndc, capdc;
-	/* The operator. */
-	int stops, stop_sent, abort_sent, pause_level, tool_paused, cmd_open, critical;
+	/* The commands, and the operator's signals. */
+	struct commands *cmds;
+	unsigned sig_cursor;
+	int stops, stop_sent, abort_sent, critical;
 	/* Records. */
 	struct hsms_trace *trace;
 	struct rejects *rj;
@@ -86,6 +95,7 @@ struct session {
 };
 
 static void end_run(struct session *s, const char *status, int rc);
+static void heard(struct session *s, enum event_type t, const struct profile_event *pe, const json_t *f);
 
 /* ---- the profile ---- */
 
@@ -531,14 +541,13 @@ static void critical_alarm(struct session *s, uint32_t alid)
 	if (s->critical)
 		return;
 	s->critical = 1;
-	if (s->prof.cmds[PROFILE_ABORT].rcmd && gem_host_ready(s->g) && !s->abort_sent) {
-		log_msg(LOG_ERROR, json_pack("{sI}", "alid", (json_int_t)alid), "critical alarm %lu: aborting the lot",
-			(unsigned long)alid);
-		s->abort_sent = 1;
-		if (gem_host_command(s->g, PROFILE_ABORT) == 0)
-			return;
-	}
-	end_run(s, "aborted", KERF_EX_ALARM);
+	log_msg(LOG_ERROR, json_pack("{sI}", "alid", (json_int_t)alid), "critical alarm %lu: aborting the lot",
+		(unsigned long)alid);
+	/* An ABORT the tool cannot take makes kerf end the run (changed()). */
+	commands_submit(s->cmds, PROFILE_ABORT, CMD_BY_ALARM);
+	/* Before run_start there is nothing to wait for: the lot ends now. */
+	if (!s->run_open)
+		end_run(s, "aborted", KERF_EX_ALARM);
 }
 
 /*
@@ -729,6 +738,7 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 	struct timespec now;
 	char ts[32];
 
+	heard(s, t, pe, f);
 	if (!json_object_get(f, "t")) {
 		real_now(&now);
 		event_time_fmt(&now, ts);
@@ -797,6 +807,7 @@ static void end_run(struct session *s, const char *status, int rc)
 		return;
 	s->done = 1;
 	s->rc = rc;
+	commands_end(s->cmds, s->run_open ? "kerf ended the run" : "kerf ended the run before the tool started the lot");
 	if (!s->run_open || s->run_ended)
 		return;
 	if (json_array_size(s->pending))
@@ -853,6 +864,7 @@ static void on_link(struct gem_host *g, enum gem_link link, const char *cause, v
 		return;
 	}
 	link_record("lost", cause, LOG_WARN, "link lost: %s", cause);
+	commands_ready(s->cmds, 0);
 	if (!s->o->reconnect_ms) {
 		end_lost(s, cause);
 		return;
@@ -878,13 +890,11 @@ static void on_ready(struct gem_host *g, void *arg)
 			(unsigned long long)(mono_ms() - s->lost_at));
 		s->lost_at = 0;
 	}
-	if (s->start_sent || s->done)
+	(void)g;
+	if (s->done)
 		return;
-	s->start_sent = 1;
-	if (gem_host_command(g, PROFILE_START) != 0) {
-		log_msg(LOG_ERROR, NULL, "cannot send START");
-		end_run(s, "aborted", KERF_EX_UNAVAILABLE);
-	}
+	/* START (queued at the beginning) and whatever waited for the tool go now. */
+	commands_ready(s->cmds, 1);
 }
 
 static void on_failed(struct gem_host *g, const char *step, const char *why, void *arg)
@@ -900,29 +910,9 @@ static void on_failed(struct gem_host *g, const char *step, const char *why, voi
 static void on_command(struct gem_host *g, enum profile_op op, int hcack, void *arg)
 {
 	struct session *s = arg;
-	int ok = hcack == 0 || hcack == 4;
 
 	(void)g;
-	if (op == PROFILE_PAUSE || op == PROFILE_RESUME)
-		s->cmd_open = 0;
-	if (op == PROFILE_START && ok) {
-		s->started = 1;
-		log_msg(LOG_INFO, json_pack("{si}", "hcack", hcack), "the tool started the lot");
-	} else if (op == PROFILE_START) {
-		log_msg(LOG_ERROR, json_pack("{ss si ss}", "reason", "start_refused", "hcack", hcack, "meaning",
-					     hcack < 0 ? "no answer" : gem_hcack_name(hcack)),
-			"the tool refused START: %s", hcack < 0 ? "no answer" : gem_hcack_name(hcack));
-		end_run(s, "aborted", KERF_EX_UNAVAILABLE);
-	} else if (op == PROFILE_PAUSE && ok) {
-		s->tool_paused = 1;
-	} else if (op == PROFILE_RESUME && ok) {
-		s->tool_paused = 0;
-	} else if (op == PROFILE_STOP && ok) {
-		log_msg(LOG_INFO, NULL, "STOP accepted: waiting for the tool's run_end");
-	} else if (op == PROFILE_STOP || op == PROFILE_ABORT) {
-		/* The tool will not end the run: kerf does, as for any stop. */
-		end_run(s, s->critical ? "aborted" : "stopped", s->critical ? KERF_EX_ALARM : KERF_EX_OK);
-	}
+	commands_reply(s->cmds, op, hcack, hcack < 0 ? "no reply from the tool (T3, or the link closed)" : NULL);
 }
 
 static void on_event(struct gem_host *g, const struct gem_event *ev, void *arg)
@@ -959,48 +949,113 @@ static void on_reject(struct gem_host *g, const char *reason, const char *msg, c
 	reject(arg, reason, msg, sml, n);
 }
 
+/* ---- the commands ---- */
+
+/* The coordinator sends through gem_host_command, the one way kerf's operations reach the tool. */
+static int cmd_send(void *arg, const struct cmd *c, char *why, size_t n)
+{
+	struct session *s = arg;
+
+	if (!s->prof.cmds[c->op].rcmd) {
+		snprintf(why, n, "profile '%s' has no %s command", s->prof.name, profile_op_name(c->op));
+		return -1;
+	}
+	if (gem_host_command(s->g, c->op) != 0) {
+		snprintf(why, n, "cannot send it to the tool");
+		return -1;
+	}
+	return 0;
+}
+
+/* What a command's fate means for the run. */
+static void cmd_changed(void *arg, const struct cmd *c)
+{
+	struct session *s = arg;
+	const char *meaning = c->hcack < 0 ? "no answer" : gem_hcack_name(c->hcack);
+
+	if (c->fate == CMD_SENT) {
+		s->stop_sent |= c->op == PROFILE_STOP;
+		s->abort_sent |= c->op == PROFILE_ABORT;
+		return;
+	}
+	if (c->op == PROFILE_START) {
+		if (c->fate == CMD_ACCEPTED || c->fate == CMD_CONFIRMED) {
+			if (!s->started)
+				log_msg(LOG_INFO, json_pack("{si}", "hcack", c->hcack), "the tool started the lot");
+			s->started = 1;
+		} else if (c->fate == CMD_REFUSED || c->fate == CMD_TIMED_OUT) {
+			log_msg(LOG_ERROR, json_pack("{ss si ss}", "reason", "start_refused", "hcack", c->hcack, "meaning",
+						     meaning),
+				"the tool refused START: %s", meaning);
+			end_run(s, "aborted", KERF_EX_UNAVAILABLE);
+		}
+		return;
+	}
+	if (c->op == PROFILE_STOP && c->fate == CMD_ACCEPTED) {
+		log_msg(LOG_INFO, NULL, "STOP accepted: waiting for the tool's run_end");
+	} else if (c->op == PROFILE_STOP && (c->fate == CMD_TIMED_OUT || (c->fate == CMD_REFUSED && c->hcack < 0))) {
+		/* The tool will not end the run (it cannot be told, or said nothing): kerf does. */
+		log_msg(LOG_WARN, NULL, "the tool did not confirm the stop: kerf ends the run itself");
+		end_run(s, s->critical ? "aborted" : "stopped", s->critical ? KERF_EX_ALARM : KERF_EX_OK);
+	} else if (c->op == PROFILE_ABORT && (c->fate == CMD_CONFIRMED || c->fate == CMD_TIMED_OUT ||
+					      c->fate == CMD_REFUSED)) {
+		/* An abort is at once: done, or not taken, kerf ends the run now (HCACK 4: at the tool's run_end). */
+		if (c->fate != CMD_CONFIRMED)
+			log_msg(LOG_WARN, NULL, "the tool did not take the abort: kerf ends the run itself");
+		end_run(s, s->critical ? "aborted" : "stopped", s->critical ? KERF_EX_ALARM : KERF_EX_OK);
+	}
+}
+
+/* A state or run_end the tool reports, as the coordinator needs it (the confirmations). */
+static void heard(struct session *s, enum event_type t, const struct profile_event *pe, const json_t *f)
+{
+	const char *what = NULL;
+
+	if (t == EV_STATE) {
+		what = known_value(json_object_get(f, "state"), states);
+		if (!what && !json_object_get(f, "state") && pe)
+			what = known_name(pe->state, states);
+		if (!what)
+			return;
+	} else if (t == EV_RUN_END) {
+		/* As fill_run_end: a status the tool did not give is what kerf asked for. */
+		what = known_value(json_object_get(f, "status"), statuses);
+		if (!what)
+			what = s->critical ? "aborted" : s->stop_sent || s->abort_sent ? "stopped" : "completed";
+	} else if (t != EV_RUN_START) {
+		return;
+	}
+	commands_event(s->cmds, event_type_name(t), what);
+}
+
 /* ---- the operator ---- */
 
-/* SIGTERM/SIGINT: STOP, a second one ABORT; kerf ends the run itself when the tool has neither. */
+/* SIGTERM/SIGINT: STOP, a second one ABORT; kerf ends the run itself when the tool has not started it. */
 static void stop_signal(struct session *s, int signo)
 {
 	log_msg(LOG_INFO, json_pack("{si si}", "signal", signo, "stops", s->stops), "stop signal %d (%s)", signo,
 		s->stops == 1 ? "stop" : "abort");
-	if (!s->started) {
+	commands_submit(s->cmds, s->stops == 1 ? PROFILE_STOP : PROFILE_ABORT, CMD_BY_OPERATOR);
+	if (!s->started && !s->done) {
 		log_msg(LOG_WARN, NULL, "stopped before the tool started the lot");
 		end_run(s, "stopped", s->run_open ? KERF_EX_OK : KERF_EX_TEMPFAIL);
-		return;
 	}
-	if (s->stops == 1 && s->prof.cmds[PROFILE_STOP].rcmd && gem_host_ready(s->g)) {
-		s->stop_sent = 1;
-		if (gem_host_command(s->g, PROFILE_STOP) == 0)
-			return;
-	} else if (!s->abort_sent && s->prof.cmds[PROFILE_ABORT].rcmd && gem_host_ready(s->g)) {
-		s->abort_sent = 1;
-		if (gem_host_command(s->g, PROFILE_ABORT) == 0)
-			return;
-	}
-	end_run(s, "stopped", KERF_EX_OK);
 }
 
-/* Signals in, commands out: one command at a time for pause and resume. */
+/* Signals in, commands out: each signal one command, in the order they came. */
 static void operator(struct session *s)
 {
-	int stop = __atomic_exchange_n(&sig_stop, 0, __ATOMIC_SEQ_CST);
+	int signo;
 
-	if (stop) {
-		s->stops++;
-		stop_signal(s, stop);
+	while ((signo = sig_next_command(&s->sig_cursor)) != 0 && !s->done) {
+		if (signo == SIGTERM || signo == SIGINT) {
+			s->stops++;
+			stop_signal(s, signo);
+		} else {
+			commands_submit(s->cmds, signo == SIGUSR1 ? PROFILE_PAUSE : PROFILE_RESUME, CMD_BY_OPERATOR);
+		}
 	}
-	if (s->done || !s->started || s->cmd_open || s->stop_sent || s->abort_sent || sig_pause == s->pause_level)
-		return;
-	s->pause_level = sig_pause;
-	if (!s->pause_level && !s->tool_paused) {
-		log_msg(LOG_INFO, NULL, "resume: the tool is not paused, nothing to send");
-		return;
-	}
-	if (gem_host_command(s->g, s->pause_level ? PROFILE_PAUSE : PROFILE_RESUME) == 0)
-		s->cmd_open = 1;
+	commands_tick(s->cmds);
 }
 
 /* ---- the loop ---- */
@@ -1064,8 +1119,11 @@ static int poll_timeout(const struct session *s)
 {
 	int t = hsms_timeout_ms(gem_host_conn(s->g));
 	uint64_t now = mono_ms(), d = UINT64_MAX;
+	int c = commands_timeout_ms(s->cmds);
 
-	if (!s->ever_connected)
+	if (c >= 0)
+		d = now + (uint64_t)c;
+	if (!s->ever_connected && s->ready_deadline < d)
 		d = s->ready_deadline;
 	if (s->lost_at && s->lost_at + s->o->reconnect_ms < d)
 		d = s->lost_at + s->o->reconnect_ms;
@@ -1127,12 +1185,17 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 	}
 	s.run = json_pack("{ss ss si}", "lot", o->lot, "recipe", o->recipe, "wafers", o->wafers);
 	s.pending = json_array();
+	/* T3 is lib/hsms's to enforce (commands_reply -1); the coordinator's own reply deadline is a backstop. */
+	struct cmd_tool tool = { &s, cmd_send, cmd_changed };
+	s.cmds = commands_new(o->t3_ms + 1000, (uint64_t)(a->confirm_timeout_s * 1000), &tool);
+	commands_submit(s.cmds, PROFILE_START, CMD_BY_KERF);
 	rc = start(&s);
 	if (rc == 0) {
 		loop(&s);
 		rc = s.rc;
 	}
 	gem_host_free(s.g);
+	commands_free(s.cmds);
 	if (hsms_trace_close(s.trace) != 0 && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
 	if (s.rj && rejects_close(s.rj) != 0 && rc == KERF_EX_OK)

@@ -22,6 +22,7 @@ void acq_init(struct acq *a)
 	a->t.tv_sec = SIM_EPOCH;
 	a->state = "idle";
 	a->ready_timeout_s = 10;
+	a->confirm_timeout_s = 30;
 	stats_init(&a->stats, 0);
 	a->c_out = stats_work(&a->stats, "out", "events");
 	a->c_bytes = stats_counter(&a->stats, "bytes");
@@ -40,6 +41,7 @@ void acq_release(struct acq *a)
 	free(a->buf);
 	free(a->inj);
 	free(a->alarms);
+	free(a->faults);
 	free(a->run);
 	stats_release(&a->stats);
 	memset(a, 0, sizeof *a);
@@ -83,8 +85,18 @@ int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
 	const char *at = strchr(spec, '@');
 	char kind[16], rest[128], *p;
 	long v;
+	struct simrun_fault f;
+	int rc;
 
 	memset(&in, 0, sizeof in);
+	rc = simrun_fault_parse(spec, &f, err, errlen);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		a->faults = xrealloc(a->faults, (a->nfaults + 1) * sizeof *a->faults);
+		a->faults[a->nfaults++] = f;
+		return 0;
+	}
 	if (!strncmp(spec, "alarm@", 6)) {
 		struct simrun_alarm al;
 		if (simrun_alarm_parse(spec, &al, err, errlen) < 0)
@@ -112,8 +124,8 @@ int acq_inject_parse(struct acq *a, const char *spec, char *err, size_t errlen)
 		return -1;
 	}
 	in.at = (uint64_t)v;
-	if (!strcmp(kind, "crash") || !strcmp(kind, "garbage")) {
-		in.kind = kind[0] == 'c' ? INJ_CRASH : INJ_GARBAGE;
+	if (!strcmp(kind, "crash") || !strcmp(kind, "garbage") || !strcmp(kind, "hold")) {
+		in.kind = kind[0] == 'c' ? INJ_CRASH : kind[0] == 'g' ? INJ_GARBAGE : INJ_HOLD;
 		if (p) {
 			snprintf(err, errlen, "bad --inject '%s': expected %s@N", spec, kind);
 			return -1;
@@ -187,16 +199,29 @@ static int put(struct acq *a, const char *s, size_t n)
 	return 0;
 }
 
+static void nap(struct acq *a)
+{
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	if (a->idle)
+		a->idle(a->idle_arg);
+}
+
 /* Wait s seconds, or until a stop signal. */
 static void stall(struct acq *a, double s)
 {
 	uint64_t end = mono_ms() + (uint64_t)(s * 1000);
 	log_msg(LOG_WARN, json_pack("{sf}", "seconds", s), "injected stall");
-	while (!sig_stop && mono_ms() < end) {
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	(void)a;
+	while (!sig_stop && mono_ms() < end)
+		nap(a);
+}
+
+/* Wait for the operator's next signal (pause, resume, stop): seen is the count before the output went out. */
+static void hold(struct acq *a, unsigned seen)
+{
+	log_msg(LOG_INFO, json_pack("{sI}", "events", (json_int_t)a->lines), "injected hold: until the next signal");
+	while (sig_commands() == seen)
+		nap(a);
 }
 
 /* The injections due after the line just written. */
@@ -218,6 +243,14 @@ static int after_line(struct acq *a)
 				return -1;
 			stall(a, in->seconds);
 			break;
+		case INJ_HOLD: {
+			/* Counted before the flush: a signal sent on seeing the output ends the hold. */
+			unsigned seen = sig_commands();
+			if (acq_flush(a) < 0)
+				return -1;
+			hold(a, seen);
+			break;
+		}
 		case INJ_GARBAGE: {
 			static const char junk[] = "{\"v\":1,\"type\":\"die\",\"seq\":garbage\n";
 			log_msg(LOG_WARN, json_pack("{sI}", "events", (json_int_t)a->lines), "injected garbage line");

@@ -20,8 +20,13 @@
 #include "profile.h"
 #include "simrun.h"
 
-/* Faults of the boundary itself; alarms are the simulated lot's (struct simrun_alarm). */
-enum acq_inject_kind { INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY };
+/*
+ * Faults of the boundary itself; alarms and the tool's command faults
+ * are the simulated lot's (struct simrun_alarm, struct simrun_fault).
+ * A hold (hold@N) keeps the output after N events until the operator's
+ * next signal, so that a test sends a command at an exact point.
+ */
+enum acq_inject_kind { INJ_CRASH, INJ_STALL, INJ_GARBAGE, INJ_NOTREADY, INJ_HOLD };
 
 struct acq_inject {
 	enum acq_inject_kind kind;
@@ -49,7 +54,14 @@ struct acq {
 	size_t ninj;
 	struct simrun_alarm *alarms;  /* --inject alarm@..., for the simulated tool */
 	size_t nalarms;
+	struct simrun_fault *faults;  /* --inject ignore@, delay@, refuse@, for the simulated tool */
+	size_t nfaults;
 	double ready_timeout_s;
+	double confirm_timeout_s;     /* --confirm-timeout: an accepted command's completion deadline */
+	/* Called about every 20 ms while a stall or hold keeps the output back
+	 * (the source's commands and deadlines go on meanwhile); may be NULL. */
+	void (*idle)(void *arg);
+	void *idle_arg;
 	struct stats stats;
 	uint64_t *c_out, *c_bytes, *c_dies, *c_wafers, *c_defects, *c_alarms, *c_rejected;
 };

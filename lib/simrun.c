@@ -23,6 +23,11 @@
 #define PAUSE_US 1000000  /* what a pause costs on the simulated clock, however long */
 #define DIE_US 20000      /* one die without --rate */
 
+/* Requests in force (levels), each taken once its die count is reached. */
+#define WANT_PAUSE 1u
+#define WANT_STOP 2u
+#define WANT_ABORT 4u
+
 enum phase {
 	PH_RUN_START,
 	PH_READY,
@@ -51,9 +56,13 @@ struct simrun {
 	unsigned char *px;
 	char *b64;
 	size_t npx, b64len, die_defects;
-	/* Requests (levels) and what became of them. */
+	/* Requests (levels), the die count at which each is taken, and what became of them. */
 	unsigned wants;
-	int paused, stopped, aborted;
+	uint64_t pause_at, stop_at, abort_at;
+	int paused, stopped, aborted, started;
+	unsigned ncmd[PROFILE_OP__COUNT];
+	struct simrun_fault *faults;
+	size_t nfaults;
 	uint64_t pace_base, paused_at, held_at;
 	/* Injected alarms, in the order given, each raised once. */
 	struct simrun_alarm *alarms;
@@ -145,6 +154,13 @@ int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char
 		rc = num(name, arg, 0.001, 1e6, &o->rate, err, errlen);
 	} else if (!strcmp(name, "truth")) {
 		o->truth = arg;
+	} else if (!strcmp(name, "pause-after") || !strcmp(name, "stop-after")) {
+		if ((rc = num(name, arg, 0, 1e6, &v, err, errlen)) == 0 && v != (double)(uint64_t)v) {
+			snprintf(err, errlen, "--%s: '%s' is not a whole number of dies", name, arg);
+			rc = -1;
+		}
+		if (rc == 0)
+			*(name[0] == 'p' ? &o->pause_after : &o->stop_after) = (uint64_t)v;
 	} else {
 		snprintf(err, errlen, "--%s: not an option of the simulated tool", name);
 		return -1;
@@ -184,6 +200,75 @@ int simrun_alarm_parse(const char *spec, struct simrun_alarm *out, char *err, si
 	return bad ? -1 : 0;
 }
 
+static int op_of(const char *name, size_t len, enum profile_op *op)
+{
+	for (int i = 0; i < PROFILE_OP__COUNT; i++)
+		if (strlen(profile_op_name((enum profile_op)i)) == len && !strncmp(profile_op_name((enum profile_op)i), name, len)) {
+			*op = (enum profile_op)i;
+			return 0;
+		}
+	return -1;
+}
+
+int simrun_fault_parse(const char *spec, struct simrun_fault *out, char *err, size_t errlen)
+{
+	static const char *const forms[] = { "ignore@CMD[:N]", "delay@CMD:DIES", "refuse@CMD:HCACK[:N]" };
+	const char *p, *c1, *c2;
+	long a = 0, n = 0;
+	int bad = 0;
+
+	memset(out, 0, sizeof *out);
+	if (!strncmp(spec, "ignore@", 7))
+		out->kind = SIMRUN_IGNORE;
+	else if (!strncmp(spec, "delay@", 6))
+		out->kind = SIMRUN_DELAY;
+	else if (!strncmp(spec, "refuse@", 7))
+		out->kind = SIMRUN_REFUSE;
+	else
+		return 1;
+	p = strchr(spec, '@') + 1;
+	c1 = strchr(p, ':');
+	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (op_of(p, c1 ? (size_t)(c1 - p) : strlen(p), &out->op) != 0) {
+		snprintf(err, errlen, "bad --inject '%s': expected %s with CMD one of start, pause, resume, stop, abort",
+			 spec, forms[out->kind]);
+		return -1;
+	}
+	switch (out->kind) {
+	case SIMRUN_IGNORE:
+		bad = c2 || (c1 && parse_long(c1 + 1, 1, 1000000, &n) < 0);
+		break;
+	case SIMRUN_DELAY:
+		bad = !c1 || c2 || parse_long(c1 + 1, 0, 1000000, &a) < 0 ||
+		      (out->op != PROFILE_PAUSE && out->op != PROFILE_STOP && out->op != PROFILE_ABORT);
+		break;
+	case SIMRUN_REFUSE: {
+		char *code = c1 ? xstrndup(c1 + 1, c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1)) : NULL;
+		bad = !code || parse_long(code, 1, 6, &a) < 0 || a == 4 || (c2 && parse_long(c2 + 1, 1, 1000000, &n) < 0);
+		free(code);
+		break;
+	}
+	}
+	if (bad) {
+		snprintf(err, errlen, "bad --inject '%s': expected %s%s", spec, forms[out->kind],
+			 out->kind == SIMRUN_DELAY ? " (pause, stop or abort)" :
+			 out->kind == SIMRUN_REFUSE ? " (HCACK 1, 2, 3, 5 or 6)" : "");
+		return -1;
+	}
+	out->arg = (unsigned)a;
+	out->nth = (unsigned)n;
+	return 0;
+}
+
+const struct simrun_fault *simrun_fault_find(const struct simrun_fault *f, size_t n, enum profile_op op,
+					     unsigned nth)
+{
+	for (size_t i = 0; i < n; i++)
+		if (f[i].op == op && (!f[i].nth || f[i].nth == nth))
+			return &f[i];
+	return NULL;
+}
+
 /* ---- life cycle ---- */
 
 struct simrun *simrun_new(const struct simrun_opts *o, const char *run, char *err, size_t errlen)
@@ -212,6 +297,12 @@ struct simrun *simrun_new(const struct simrun_opts *o, const char *run, char *er
 	if (o->nalarms)
 		memcpy(r->alarms, o->alarms, o->nalarms * sizeof *r->alarms);
 	r->o.alarms = NULL;
+	r->nfaults = o->nfaults;
+	r->faults = xcalloc(o->nfaults + 1, sizeof *r->faults);
+	if (o->nfaults)
+		memcpy(r->faults, o->faults, o->nfaults * sizeof *r->faults);
+	r->o.faults = NULL;
+	r->started = !o->wait_start;
 	return r;
 }
 
@@ -226,6 +317,7 @@ void simrun_free(struct simrun *r)
 	free(r->b64);
 	free(r->alarms);
 	free(r->raised);
+	free(r->faults);
 	free(r);
 }
 
@@ -249,24 +341,104 @@ int simrun_truth_failed(const struct simrun *r)
 
 /* ---- requests ---- */
 
-void simrun_pause(struct simrun *r)
+/* A request is taken at the first boundary once its die count is reached; while paused, at once. */
+static int pause_due(const struct simrun *r)
 {
-	r->wants |= SIMRUN_WANT_PAUSE;
+	return r->wants & WANT_PAUSE && r->dieno >= r->pause_at;
 }
 
-void simrun_resume(struct simrun *r)
+static int stop_due(const struct simrun *r)
 {
-	r->wants &= ~SIMRUN_WANT_PAUSE;
+	return r->wants & WANT_STOP && (r->paused || r->dieno >= r->stop_at);
+}
+
+static int abort_due(const struct simrun *r)
+{
+	return r->wants & WANT_ABORT && (r->paused || r->dieno >= r->abort_at);
+}
+
+/* The answer of a tool in this state, before any fault. */
+static int answer(const struct simrun *r, enum profile_op op)
+{
+	int over = r->phase >= PH_END;
+	int ending = r->wants & (WANT_STOP | WANT_ABORT) || r->stopped || r->aborted;
+
+	switch (op) {
+	case PROFILE_START:
+		return r->started ? 5 : 0;
+	case PROFILE_PAUSE:
+		return over || ending ? 2 : r->wants & WANT_PAUSE ? 5 : 4;
+	case PROFILE_RESUME:
+		return over || ending ? 2 : r->wants & WANT_PAUSE ? 0 : 5;
+	case PROFILE_STOP:
+		return over || r->wants & WANT_ABORT || r->aborted ? 2 : r->wants & WANT_STOP ? 5 : 4;
+	case PROFILE_ABORT:
+		return over ? 2 : r->wants & WANT_ABORT ? 5 : 0;
+	default:
+		return 1;
+	}
+}
+
+int simrun_command(struct simrun *r, enum profile_op op)
+{
+	unsigned nth = (unsigned)op < PROFILE_OP__COUNT ? ++r->ncmd[op] : 0;
+	const struct simrun_fault *f = simrun_fault_find(r->faults, r->nfaults, op, nth);
+	int code = answer(r, op);
+	uint64_t after = 0;
+	const char *what = NULL;
+
+	if (f && f->kind == SIMRUN_REFUSE) {
+		code = (int)f->arg;
+		what = "refused (injected)";
+	} else if ((code == 0 || code == 4) && f && f->kind == SIMRUN_IGNORE) {
+		code = 4;
+		what = "accepted, and ignored (injected)";
+	} else if (code == 0 || code == 4) {
+		uint64_t delay = f && f->kind == SIMRUN_DELAY ? f->arg : 0;
+		switch (op) {
+		case PROFILE_START:
+			r->started = 1;
+			break;
+		case PROFILE_PAUSE:
+			r->wants |= WANT_PAUSE;
+			r->pause_at = r->dieno + (after = r->o.pause_after + delay);
+			break;
+		case PROFILE_RESUME:
+			r->wants &= ~WANT_PAUSE;
+			break;
+		case PROFILE_STOP:
+			r->wants |= WANT_STOP;
+			r->stop_at = r->dieno + (after = r->paused ? 0 : r->o.stop_after + delay);
+			break;
+		case PROFILE_ABORT:
+			r->wants |= WANT_ABORT;
+			r->abort_at = r->dieno + (after = r->paused ? 0 : delay);
+			if (after)
+				code = 4;
+			break;
+		default:
+			break;
+		}
+		what = code == 4 ? "accepted" : "done";
+	}
+	log_msg(code == 0 || code == 4 ? LOG_INFO : LOG_WARN,
+		json_pack("{ss ss si sI sI}", "sim", "command", "op", profile_op_name(op), "hcack", code, "at_die",
+			  (json_int_t)r->dieno, "after_dies", (json_int_t)after),
+		"simulated tool: %s after die %llu: HCACK %d, %s%s", profile_op_name(op), (unsigned long long)r->dieno,
+		code, what ? what : "not now", after ? " (taken later)" : "");
+	return code;
 }
 
 void simrun_stop(struct simrun *r)
 {
-	r->wants |= SIMRUN_WANT_STOP;
+	r->wants |= WANT_STOP;
+	r->stop_at = r->dieno;
 }
 
 void simrun_abort(struct simrun *r)
 {
-	r->wants |= SIMRUN_WANT_ABORT;
+	r->wants |= WANT_ABORT;
+	r->abort_at = r->dieno;
 }
 
 void simrun_hold(struct simrun *r, int on)
@@ -281,14 +453,9 @@ void simrun_hold(struct simrun *r, int on)
 	}
 }
 
-unsigned simrun_wants(const struct simrun *r)
-{
-	return r->wants;
-}
-
 int simrun_paused(const struct simrun *r)
 {
-	return r->paused;
+	return r->paused && r->wants & WANT_PAUSE && !stop_due(r) && !abort_due(r);
 }
 
 const char *simrun_state(const struct simrun *r)
@@ -325,8 +492,7 @@ static int alarm_due(const struct simrun *r)
 uint64_t simrun_due_us(const struct simrun *r)
 {
 	/* A request is answered at the next boundary, not after the wait. */
-	if (r->o.rate <= 0 || r->wants & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT) ||
-	    (r->wants & SIMRUN_WANT_PAUSE && !r->paused))
+	if (r->o.rate <= 0 || stop_due(r) || abort_due(r) || (pause_due(r) && !r->paused))
 		return 0;
 	/* An alarm comes with its die; everything after die n waits for die n's time. */
 	if (r->phase < PH_WAFER || r->phase > PH_END || r->paused || (r->phase == PH_DIE && alarm_due(r)))
@@ -516,10 +682,10 @@ static json_t *raise_alarm(struct simrun *r)
  */
 static json_t *boundary(struct simrun *r)
 {
-	int ending = (r->wants & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT)) != 0;
+	int ending = stop_due(r) || abort_due(r);
 
 	if (r->paused) {
-		if (r->wants & SIMRUN_WANT_PAUSE && !ending)
+		if (r->wants & WANT_PAUSE && !ending)
 			return NULL;
 		r->paused = 0;
 		tick(r, PAUSE_US);
@@ -530,7 +696,7 @@ static json_t *boundary(struct simrun *r)
 		r->pace_base += mono_us() - r->paused_at;
 		return state_event(r, "executing");
 	}
-	if (!(r->wants & SIMRUN_WANT_PAUSE) || ending)
+	if (!pause_due(r) || ending)
 		return NULL;
 	log_msg(LOG_INFO, NULL, "paused");
 	r->paused = 1;
@@ -540,9 +706,9 @@ static json_t *boundary(struct simrun *r)
 
 static json_t *at_end(struct simrun *r)
 {
-	if (r->wants & SIMRUN_WANT_ABORT && !r->stopped)
+	if (abort_due(r) && !r->stopped)
 		r->aborted = 1;
-	if (r->wants & SIMRUN_WANT_STOP && !r->stopped && !r->aborted) {
+	if (stop_due(r) && !r->stopped && !r->aborted) {
 		r->stopped = 1;
 		return state_event(r, "stopping");
 	}
@@ -565,9 +731,9 @@ static json_t *at_wafer(struct simrun *r)
 	}
 	if ((ev = boundary(r)) != NULL || r->paused)
 		return ev;
-	if (r->wants & SIMRUN_WANT_ABORT)
+	if (abort_due(r))
 		r->aborted = 1;
-	if (r->aborted || r->wants & SIMRUN_WANT_STOP) {
+	if (r->aborted || stop_due(r)) {
 		/* A stop between wafers says stopping too (at_end), as one inside a wafer does. */
 		r->phase = PH_END;
 		return at_end(r);
@@ -584,9 +750,9 @@ static json_t *at_die(struct simrun *r)
 	if (!r->aborted && r->die < r->sim->ndies) {
 		if ((ev = boundary(r)) != NULL || r->paused)
 			return ev;
-		if (r->wants & SIMRUN_WANT_ABORT) {
+		if (abort_due(r)) {
 			r->aborted = 1;
-		} else if (r->wants & SIMRUN_WANT_STOP) {
+		} else if (stop_due(r)) {
 			r->stopped = 1;
 			r->phase = PH_WAFER_END;
 			return state_event(r, "stopping");
@@ -601,6 +767,8 @@ json_t *simrun_next(struct simrun *r)
 {
 	switch (r->phase) {
 	case PH_RUN_START:
+		if (!r->started)
+			return NULL;
 		r->phase = PH_READY;
 		return run_start(r);
 	case PH_READY:

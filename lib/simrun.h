@@ -14,8 +14,15 @@
  * Steps: simrun_opts_init; simrun_option for each option of the
  * simulated tool (simrun_alarm_parse for each injected alarm);
  * simrun_new; simrun_set_truth when the ground truth is wanted; then
- * simrun_next until simrun_over (NULL while paused), with simrun_pause,
- * simrun_resume, simrun_stop and simrun_abort between calls; simrun_free.
+ * simrun_next until simrun_over (NULL while paused), with the tool's
+ * commands (simrun_command) between calls; simrun_free.
+ *
+ * The simulated tool answers commands as a tool does (HCACK), in the
+ * state it is in, and takes time to carry them out: a pause is taken
+ * --pause-after dies after it was accepted, a stop --stop-after dies
+ * after (both 0 by default: at the next boundary), so that tests know
+ * exactly where.  Injected faults (struct simrun_fault) make it refuse a
+ * command, accept one and never carry it out, or carry it out later.
  */
 #ifndef KERF_SIMRUN_H
 #define KERF_SIMRUN_H
@@ -25,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "profile.h"
 #include "sim.h"
 
 /* An alarm raised right after the at-th die of the lot (from 1). */
@@ -32,6 +40,25 @@ struct simrun_alarm {
 	uint64_t at;
 	long alid;
 	char category[32]; /* see event_alarm_code */
+};
+
+/*
+ * A fault of the tool's command handling, injected by --inject:
+ *   ignore@CMD[:N]       the Nth CMD (default: every one) is accepted
+ *                        (HCACK 4) and never carried out
+ *   delay@CMD:DIES       every CMD (pause, stop, abort) is carried out
+ *                        DIES dies later than it would be
+ *   refuse@CMD:HCACK[:N] the Nth CMD (default: every one) is answered
+ *                        HCACK (1, 2, 3, 5 or 6) and not carried out
+ * CMD is start, pause, resume, stop or abort; N counts the commands of
+ * that name the lot got, from 1.
+ */
+enum simrun_fault_kind { SIMRUN_IGNORE, SIMRUN_DELAY, SIMRUN_REFUSE };
+struct simrun_fault {
+	enum simrun_fault_kind kind;
+	enum profile_op op;
+	unsigned nth;   /* 0: every one */
+	unsigned arg;   /* delay: dies; refuse: the HCACK */
 };
 
 /* The strings are borrowed: they must outlive every simrun made from the options. */
@@ -44,6 +71,11 @@ struct simrun_opts {
 	int inline_images;       /* die events carry data (base64) and xxh3 */
 	const struct simrun_alarm *alarms; /* borrowed; copied by simrun_new */
 	size_t nalarms;
+	uint64_t pause_after;    /* --pause-after: dies between accepting a pause and taking it */
+	uint64_t stop_after;     /* --stop-after: the same for a stop */
+	const struct simrun_fault *faults; /* borrowed; copied by simrun_new */
+	size_t nfaults;
+	int wait_start;          /* nothing until START (simrun_command): kerf-acquire --sim */
 };
 
 /*
@@ -60,13 +92,20 @@ struct simrun_opts {
 	{ "defect-rate", required_argument, NULL, (val) },                                         \
 	{ "signature", required_argument, NULL, (val) }, { "lot", required_argument, NULL, (val) }, \
 	{ "recipe", required_argument, NULL, (val) }, { "tool", required_argument, NULL, (val) },   \
-	{ "rate", required_argument, NULL, (val) }, { "truth", required_argument, NULL, (val) }
+	{ "rate", required_argument, NULL, (val) }, { "truth", required_argument, NULL, (val) },    \
+	{ "pause-after", required_argument, NULL, (val) },                                         \
+	{ "stop-after", required_argument, NULL, (val) }
 
 void simrun_opts_init(struct simrun_opts *o);
 /* Apply option --name arg (arg is kept, not copied): 0, or -1 with a message in err. */
 int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char *err, size_t errlen);
 /* Parse "alarm@DIE:ALID:CATEGORY": 0, or -1 with a message in err. */
 int simrun_alarm_parse(const char *spec, struct simrun_alarm *out, char *err, size_t errlen);
+/* Parse a command fault (ignore@, delay@, refuse@): 0; 1 when spec is none; -1 with a message in err. */
+int simrun_fault_parse(const char *spec, struct simrun_fault *out, char *err, size_t errlen);
+/* The fault for the nth command op, or NULL. */
+const struct simrun_fault *simrun_fault_find(const struct simrun_fault *f, size_t n, enum profile_op op,
+					     unsigned nth);
 
 struct simrun;
 
@@ -99,14 +138,20 @@ const unsigned char *simrun_pixels(const struct simrun *r, size_t *len);
 size_t simrun_die_defects(const struct simrun *r);
 
 /*
- * Requests, taken at the next die or wafer boundary.  Pause: state
- * paused, then nothing until resume (state executing) or stop.  Stop:
- * state stopping, the current wafer's wafer_end and run_end stopped.
- * Abort: the current wafer's wafer_end and run_end aborted, as after a
- * critical alarm.  Resume also withdraws a pause not yet taken.
+ * A command to the tool: its answer (HCACK: 0 done, 2 cannot do now,
+ * 4 accepted, finished later, 5 already so; or what a fault says), and
+ * what it does, taken at a die or wafer boundary.  Start (with
+ * wait_start): the lot begins.  Pause: state paused, then nothing until
+ * resume (state executing) or stop.  Stop: state stopping, the current
+ * wafer's wafer_end and run_end stopped.  Abort: the current wafer's
+ * wafer_end and run_end aborted, as after a critical alarm.  Resume also
+ * withdraws a pause not yet taken.  While paused, a stop or abort is
+ * taken at once: no die comes to count.  Each answer is logged with the
+ * die after which it came ("sim": "command", "op", "hcack", "at_die",
+ * "after_dies").
  */
-void simrun_pause(struct simrun *r);
-void simrun_resume(struct simrun *r);
+int simrun_command(struct simrun *r, enum profile_op op);
+/* kerf ends the lot itself: a stop or abort at the next boundary, whatever the faults say. */
 void simrun_stop(struct simrun *r);
 void simrun_abort(struct simrun *r);
 
@@ -119,15 +164,7 @@ void simrun_hold(struct simrun *r, int on);
 
 /* The process state of the last state event ("idle" before the first). */
 const char *simrun_state(const struct simrun *r);
-/*
- * The requests in force (SIMRUN_WANT_*): a pause holds until resume,
- * stop and abort to the end of the lot; and whether the pause has been
- * taken (state paused).
- */
-#define SIMRUN_WANT_PAUSE 1u
-#define SIMRUN_WANT_STOP 2u
-#define SIMRUN_WANT_ABORT 4u
-unsigned simrun_wants(const struct simrun *r);
+/* Paused, and staying so: simrun_next has nothing until a command. */
 int simrun_paused(const struct simrun *r);
 
 #endif

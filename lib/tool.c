@@ -69,6 +69,7 @@ struct tool {
 	int busy;                /* a report of ours waits for its answer */
 	int was_reporting;       /* reporting() at the last pump */
 	int held;                /* the link was lost mid-lot: wait for the host */
+	unsigned starts;         /* START commands so far, for the injected faults */
 	uint32_t dataid;
 	int truth_failed;
 };
@@ -431,13 +432,9 @@ static void pump(struct tool *t)
 /* Milliseconds until the lot has something to send, or -1 (nothing, or it cannot). */
 static int lot_timeout(const struct tool *t)
 {
-	unsigned w;
 	uint64_t due, now;
 
-	if (!t->lot || t->busy || t->pending || !reporting(t) || simrun_over(t->lot))
-		return -1;
-	w = simrun_wants(t->lot);
-	if (simrun_paused(t->lot) && w & SIMRUN_WANT_PAUSE && !(w & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT)))
+	if (!t->lot || t->busy || t->pending || !reporting(t) || simrun_over(t->lot) || simrun_paused(t->lot))
 		return -1;
 	due = simrun_due_us(t->lot);
 	now = mono_us();
@@ -657,31 +654,6 @@ static struct secs_item *check_params(const struct tool *t, enum profile_op op, 
 	return bad;
 }
 
-/*
- * The HCACK for op in the lot's state: 0 done, 4 accepted (finished
- * later, confirmed by a state event), 2 not possible now, 5 already so.
- */
-static unsigned hcack(const struct tool *t, enum profile_op op)
-{
-	unsigned w = lot_active(t) ? simrun_wants(t->lot) : 0;
-	int running = lot_active(t), ending = (w & (SIMRUN_WANT_STOP | SIMRUN_WANT_ABORT)) != 0;
-
-	switch (op) {
-	case PROFILE_START:
-		return !running ? 0 : ending || w & SIMRUN_WANT_PAUSE ? 2 : 5;
-	case PROFILE_PAUSE:
-		return !running || ending ? 2 : w & SIMRUN_WANT_PAUSE ? 5 : 4;
-	case PROFILE_RESUME:
-		return !running || ending ? 2 : w & SIMRUN_WANT_PAUSE || t->held ? 0 : 5;
-	case PROFILE_STOP:
-		return !running || w & SIMRUN_WANT_ABORT ? 2 : w & SIMRUN_WANT_STOP ? 5 : 4;
-	case PROFILE_ABORT:
-		return !running ? 2 : w & SIMRUN_WANT_ABORT ? 5 : 0;
-	default:
-		return 1;
-	}
-}
-
 static int start_lot(struct tool *t, const struct start_params *p)
 {
 	struct simrun_opts so = t->o->sim;
@@ -718,28 +690,36 @@ static int start_lot(struct tool *t, const struct start_params *p)
 	return 0;
 }
 
-static void carry_out(struct tool *t, enum profile_op op, const struct start_params *p)
+/*
+ * The HCACK for op, and what it does: START starts a lot when none runs
+ * (0), the others are the lot's (lib/simrun answers them in its state,
+ * with the injected faults, and carries them out); no lot: 2.  A RESUME
+ * also lets a lot held since a lost link go on.
+ */
+static unsigned command(struct tool *t, enum profile_op op, const struct start_params *p)
 {
-	switch (op) {
-	case PROFILE_START:
+	const struct simrun_fault *f;
+
+	if (op == PROFILE_START) {
+		f = simrun_fault_find(t->o->sim.faults, t->o->sim.nfaults, op, ++t->starts);
+		if (f && f->kind == SIMRUN_REFUSE)
+			return f->arg;
+		if (lot_active(t))
+			return 5;
+		if (f && f->kind == SIMRUN_IGNORE)
+			return 4;
 		start_lot(t, p);
-		break;
-	case PROFILE_PAUSE:
-		simrun_pause(t->lot);
-		break;
-	case PROFILE_RESUME:
-		t->held = 0;
-		simrun_resume(t->lot);
-		break;
-	case PROFILE_STOP:
-		simrun_stop(t->lot);
-		break;
-	case PROFILE_ABORT:
-		simrun_abort(t->lot);
-		break;
-	default:
-		break;
+		return 0;
 	}
+	if (!lot_active(t))
+		return 2;
+	if (op == PROFILE_RESUME && t->held && !simrun_paused(t->lot)) {
+		t->held = 0;
+		return 0;
+	}
+	if (op == PROFILE_RESUME)
+		t->held = 0;
+	return (unsigned)simrun_command(t->lot, op);
 }
 
 /* S2F41 <L <A RCMD> <L <L <A CPNAME> <CPVAL>>...>> -> S2F42 <L <B HCACK> <L CPACKs>>. */
@@ -773,12 +753,10 @@ static void s2f41(struct tool *t, const struct hsms_msg *m, const struct secs_it
 	else if ((bad = check_params(t, (enum profile_op)op, params, &p)) != NULL)
 		code = 3;
 	else
-		code = hcack(t, (enum profile_op)op);
+		code = command(t, (enum profile_op)op, &p);
 	reply(t, m, secs_list(2, ack(code), bad ? bad : secs_list(0)));
 	log_msg(code == 0 || code == 4 ? LOG_INFO : LOG_WARN,
 		json_pack("{ss ss si}", "gem", "command", "rcmd", rcmd, "hcack", (int)code), "%s: HCACK %u", rcmd, code);
-	if (code == 0 || code == 4)
-		carry_out(t, (enum profile_op)op, &p);
 }
 
 /* ---- dispatching the host's messages ---- */
