@@ -9,6 +9,7 @@
 #include "reprocess.h"
 #include "runstate.h"
 #include "supervise.h"
+#include "svcmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +23,9 @@
 static const char usage[] =
 	"Usage: kerf run [-C RUNDIR] [--run ID] [OPTIONS] [--stage 'CMD ARGS...' [--optional]]...\n"
 	"       kerf status [-C RUNDIR] [--json]\n"
-	"       kerf stop [-C RUNDIR] [--abort] [--wait]\n"
-	"       kerf pause [-C RUNDIR]\n"
-	"       kerf resume [-C RUNDIR]\n"
+	"       kerf stop [-C RUNDIR] [--abort] [--wait [--timeout DUR]]\n"
+	"       kerf pause [-C RUNDIR] [--timeout DUR]\n"
+	"       kerf resume [-C RUNDIR] [--timeout DUR]\n"
 	"       kerf reprocess -o OUTDIR [-j N] [--halt SPEC] [--sshlogin LOGIN]... [--slf FILE]\n"
 	"                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
@@ -60,7 +61,10 @@ static const char usage[] =
 	"                         warnings, errors and non-JSON lines), all, none\n"
 	"      --json             status: print status.json\n"
 	"      --abort            stop: abort at once instead of draining\n"
-	"      --wait             stop: wait until the run has ended\n"
+	"      --wait             stop: wait until the run has ended; say what became\n"
+	"                         of the stop and how the run ended\n"
+	"      --timeout DUR      stop: with --wait, and pause, resume: how long to wait\n"
+	"                         for the outcome (default 2m)\n"
 	"  -h, --help             show this help and exit\n"
 	"  -V, --version          show the version and exit\n"
 	"Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
@@ -86,6 +90,9 @@ static const char usage[] =
 	"DUR is a number of seconds, or a number with ms, s, m or h.\n"
 	"Exit status of kerf run: 0 completed, 1 a stage failed, 3 critical alarm,\n"
 	"64 bad usage, 75 the run directory is in use, 124 timed out, 130 cancelled;\n"
+	"of kerf pause, resume, stop --wait: 0 confirmed (stop: the run ended cancelled\n"
+	"or completed), 69 no run, 75 refused or superseded, 124 timed out or no\n"
+	"outcome within --timeout, else the run's exit status;\n"
 	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
 	"130 interrupted.\n";
 
@@ -93,7 +100,7 @@ enum {
 	OPT_RUN = 256, OPT_STAGE, OPT_OPTIONAL, OPT_WAFERS, OPT_SEED, OPT_RECORD,
 	OPT_ACQ_ARG, OPT_VAL_ARG, OPT_DET_ARG, OPT_PER_ARG, OPT_PRO_ARG, OPT_NO_PROJECT,
 	OPT_GRACE, OPT_READY, OPT_DEADLINE, OPT_STALL, OPT_TICK, OPT_ECHO, OPT_JSON,
-	OPT_ABORT, OPT_WAIT, OPT_NAME,
+	OPT_ABORT, OPT_WAIT, OPT_NAME, OPT_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -120,6 +127,7 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "abort", no_argument, NULL, OPT_ABORT },
 	{ "wait", no_argument, NULL, OPT_WAIT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -159,6 +167,7 @@ struct opts {
 	int nstages;
 	struct sv_options sv;
 	int saw_run_only;
+	uint64_t timeout_ms;           /* pause, resume, stop --wait; 0: the default */
 };
 
 static uint64_t duration(const char *opt, const char *s)
@@ -244,6 +253,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ABORT: o->abort_run = 1; break;
 		case OPT_WAIT: o->wait = 1; break;
+		case OPT_TIMEOUT: o->timeout_ms = duration("--timeout", optarg); break;
 		case 'h': cli_help(usage);
 		case 'V': cli_version();
 		case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -457,6 +467,23 @@ static void work_rate(json_t *c, char *out, size_t n)
 		snprintf(out, n, "-");
 }
 
+/* "command: 3 stop confirmed by the tool (HCACK 4): REASON" */
+static void print_command(const char *label, json_t *c)
+{
+	const char *by = json_string_value(json_object_get(c, "fate_by"));
+	const char *reason = json_string_value(json_object_get(c, "reason"));
+	if (!json_is_object(c))
+		return;
+	printf("%s: %lld %s %s by %s", label, (long long)json_integer_value(json_object_get(c, "id")),
+	       json_string_value(json_object_get(c, "op")), json_string_value(json_object_get(c, "fate")),
+	       by && !strcmp(by, "tool") ? "the tool" : "kerf");
+	if (json_is_integer(json_object_get(c, "hcack")))
+		printf(" (HCACK %lld)", (long long)json_integer_value(json_object_get(c, "hcack")));
+	if (reason)
+		printf(": %s", reason);
+	putchar('\n');
+}
+
 static int cmd_status(struct opts *o)
 {
 	const char *dir = target_dir(o);
@@ -502,6 +529,10 @@ static int cmd_status(struct opts *o)
 		printf("degraded\n");
 	if (json_is_integer(json_object_get(outcome, "exit_code")))
 		printf("exit code: %lld\n", (long long)json_integer_value(json_object_get(outcome, "exit_code")));
+	/* The last command to the tool and its fate; the one the outcome
+	 * overtook, when there was one. */
+	print_command("command", json_object_get(st, "command"));
+	print_command("pending command", json_object_get(outcome, "pending_command"));
 	stages = json_object_get(st, "stages");
 	/* A tool link's state, as the stage that holds it last logged it. */
 	json_array_foreach(stages, i, s) {
@@ -658,27 +689,185 @@ static int cmd_reprocess(int argc, char **argv)
 
 /* ---- kerf stop, pause, resume ---- */
 
+/* How long pause, resume and stop --wait wait for the outcome by default. */
+#define COMMAND_TIMEOUT_MS (2 * 60 * 1000)
+
+static json_t *load_status(const char *dir)
+{
+	char *path = xasprintf("%s/status.json", dir);
+	json_t *st = json_load_file(path, 0, NULL);
+	free(path);
+	if (st && !json_is_object(st)) {
+		json_decref(st);
+		st = NULL;
+	}
+	return st;
+}
+
+/* The newest command kerf has taken: a request sent later is newer. */
+static int newest_command(json_t *st)
+{
+	json_t *c = json_object_get(json_object_get(st, "command"), "id");
+	return json_is_integer(c) ? (int)json_integer_value(c) : 0;
+}
+
+static json_t *command_by_id(json_t *st, json_int_t id)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(st, "commands"), i, c)
+		if (json_integer_value(json_object_get(c, "id")) == id)
+			return c;
+	return NULL;
+}
+
+/*
+ * The command our request became: the first operator command of our
+ * kind newer than 'after', the one from our pid first (two identical
+ * signals that arrive together are one request, answered together), a
+ * stop that became an abort (a second stop) too; a command merged into
+ * another is answered by that one.
+ */
+static json_t *find_command(json_t *st, const char *op, int after)
+{
+	size_t i;
+	json_t *c, *found = NULL;
+	long me = (long)getpid();
+
+	json_array_foreach(json_object_get(st, "commands"), i, c) {
+		const char *cop = json_string_value(json_object_get(c, "op"));
+		const char *by = json_string_value(json_object_get(c, "by"));
+		if (json_integer_value(json_object_get(c, "id")) <= after || !cop || !by || strcmp(by, "operator"))
+			continue;
+		if (strcmp(cop, op) && !(!strcmp(op, "stop") && !strcmp(cop, "abort")))
+			continue;
+		if (json_integer_value(json_object_get(c, "from")) == me) {
+			found = c;
+			break;
+		}
+		if (!found)
+			found = c;
+	}
+	for (int hops = 0; found && hops < 16; hops++) {
+		json_t *into = json_object_get(found, "into");
+		if (!json_is_integer(into) || strcmp(json_string_value(json_object_get(found, "fate")), "merged"))
+			break;
+		c = command_by_id(st, json_integer_value(into));
+		if (!c)
+			break;
+		found = c;
+	}
+	return found;
+}
+
+/* A run's exit status as kerf stop --wait passes it on: 0 for the ends a
+ * stop asks for (cancelled) or makes moot (completed). */
+static int run_exit(json_t *st)
+{
+	json_t *code = json_object_get(json_object_get(st, "outcome"), "exit_code");
+	int rc = json_is_integer(code) ? (int)json_integer_value(code) : KERF_EX_SOFTWARE;
+	return rc == KERF_EX_CANCELLED ? KERF_EX_OK : rc;
+}
+
+/*
+ * One line on stdout: what became of the command, and with 'ended' how
+ * the run ended.  The exit status: 0 confirmed, 75 refused or
+ * superseded, 124 timed out; a stop's, once the run has ended, is the
+ * run's (0 for cancelled or completed).
+ */
+static int report_command(const char *op, json_t *c, json_t *st, int ended)
+{
+	const char *fate = json_string_value(json_object_get(c, "fate"));
+	const char *by = json_string_value(json_object_get(c, "fate_by"));
+	const char *reason = json_string_value(json_object_get(c, "reason"));
+	const char *cop = json_string_value(json_object_get(c, "op"));
+	int f = svc_fate_parse(fate), rc;
+
+	printf("%s %s by %s", cop ? cop : op, fate ? fate : "?", by && !strcmp(by, "tool") ? "the tool" : "kerf");
+	if (reason)
+		printf(": %s", reason);
+	printf(" (command %lld)", (long long)json_integer_value(json_object_get(c, "id")));
+	if (ended) {
+		json_t *out = json_object_get(st, "outcome");
+		printf("; run %s, exit %lld", json_string_value(json_object_get(out, "state")),
+		       (long long)json_integer_value(json_object_get(out, "exit_code")));
+	}
+	putchar('\n');
+	if (f == SVC_TIMED_OUT)
+		rc = KERF_EX_TIMEOUT;
+	else if (f == SVC_REFUSED)
+		rc = KERF_EX_TEMPFAIL;
+	else if (ended)
+		rc = run_exit(st);
+	else
+		rc = f == SVC_CONFIRMED ? KERF_EX_OK : KERF_EX_TEMPFAIL;
+	return fshut(stdout, "standard output") ? KERF_EX_IOERR : rc;
+}
+
+/*
+ * kerf pause, resume, stop: signal the supervisor, then (not for a
+ * stop without --wait) poll status.json until the command has its
+ * outcome (a stop: until the run has ended, unless the stop was refused
+ * or timed out), or --timeout passes.
+ */
 static int cmd_signal(struct opts *o, const char *what, int sig)
 {
 	const char *dir = target_dir(o);
+	const char *op = sig == SIGQUIT ? "abort" : what;
+	int stop = !strcmp(what, "stop"), after, rc = KERF_EX_TIMEOUT;
+	uint64_t timeout = o->timeout_ms ? o->timeout_ms : COMMAND_TIMEOUT_MS, deadline;
 	pid_t pid = runstate_lock_holder(dir);
+	json_t *st;
 
 	if (pid <= 0) {
 		log_msg(LOG_ERROR, NULL, "no run is active in '%s'", dir);
 		return KERF_EX_UNAVAILABLE;
 	}
+	st = load_status(dir);
+	after = st ? newest_command(st) : 0;
+	json_decref(st);
 	if (kill(pid, sig) != 0) {
 		log_msg(LOG_ERROR, NULL, "cannot %s the run in '%s' (pid %ld): %s", what, dir,
 			(long)pid, strerror(errno));
 		return KERF_EX_UNAVAILABLE;
 	}
-	if (o->wait) {
-		while (runstate_lock_holder(dir) == pid) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
+	if (stop && !o->wait)
+		return KERF_EX_OK;
+	deadline = mono_ms() + timeout;
+	for (;;) {
+		/* The lock first: once it is gone, status.json is final. */
+		int ended = runstate_lock_holder(dir) != pid;
+		json_t *c;
+		const char *fate;
+		st = load_status(dir);
+		c = st ? find_command(st, op, after) : NULL;
+		fate = c ? json_string_value(json_object_get(c, "fate")) : NULL;
+		if (c && svc_fate_final(svc_fate_parse(fate)) &&
+		    (!stop || ended || !strcmp(fate, "refused") || !strcmp(fate, "timed_out"))) {
+			rc = report_command(what, c, st, stop && ended);
+			json_decref(st);
+			return rc;
 		}
+		if (ended) {
+			/* The run ended before kerf took the request. */
+			json_t *out = json_object_get(st, "outcome");
+			printf("%s: the run ended (%s, exit %lld) before kerf took the request\n", what,
+			       json_string_value(json_object_get(out, "state")),
+			       (long long)json_integer_value(json_object_get(out, "exit_code")));
+			rc = stop && st ? run_exit(st) : KERF_EX_UNAVAILABLE;
+			json_decref(st);
+			return fshut(stdout, "standard output") ? KERF_EX_IOERR : rc;
+		}
+		if (mono_ms() >= deadline) {
+			printf("%s: no outcome within %.1fs (%s)\n", what, (double)timeout / 1000.0,
+			       fate ? fate : "kerf has not taken the request");
+			json_decref(st);
+			return fshut(stdout, "standard output") ? KERF_EX_IOERR : KERF_EX_TIMEOUT;
+		}
+		json_decref(st);
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
 	}
-	return KERF_EX_OK;
 }
 
 int main(int argc, char **argv)
@@ -710,6 +899,8 @@ int main(int argc, char **argv)
 	parse(argc - 1, argv + 1, &o);
 	if (strcmp(sub, "run") && o.saw_run_only)
 		cli_usage_error("that option belongs to 'kerf run'");
+	if (o.timeout_ms && strcmp(sub, "pause") && strcmp(sub, "resume") && (strcmp(sub, "stop") || !o.wait))
+		cli_usage_error("--timeout belongs to 'kerf pause', 'kerf resume' and 'kerf stop --wait'");
 	if (!strcmp(sub, "run"))
 		rc = cmd_run(&o);
 	else if (!strcmp(sub, "status"))

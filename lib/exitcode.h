@@ -15,8 +15,12 @@ enum kerf_exit {
 	KERF_EX_UNAVAILABLE = 69,  /* machine unavailable or not ready */
 	KERF_EX_SOFTWARE = 70,     /* internal error */
 	KERF_EX_IOERR = 74,        /* I/O error, including a closed stdout */
-	KERF_EX_TEMPFAIL = 75,     /* stopped before end of input; rerun */
-	KERF_EX_TIMEOUT = 124,     /* kerf run: a timeout ended the run */
+	KERF_EX_TEMPFAIL = 75,     /* stopped before end of input; rerun; kerf pause,
+	                            * resume, stop --wait: the command was refused
+	                            * or superseded, nothing changed; retry */
+	KERF_EX_TIMEOUT = 124,     /* kerf run: a timeout ended the run; kerf pause,
+	                            * resume, stop --wait: the command timed out,
+	                            * or no outcome within --timeout */
 	KERF_EX_CANCELLED = 130,   /* kerf run: the operator cancelled the run */
 };
 

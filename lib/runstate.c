@@ -11,62 +11,93 @@
 #include <unistd.h>
 
 static const char *const state_names[RS__COUNT] = {
-	"idle", "preparing", "running", "paused", "stopping",
-	"completed", "failed", "cancelled", "timed-out",
+	"idle", "preparing", "running", "pausing", "paused", "resuming", "stop-requested",
+	"stopping", "completed", "failed", "cancelled", "timed-out",
 };
 
 static const char *const event_names[RSE__COUNT] = {
-	"prepare", "ready", "pause", "resume", "stop", "fault", "alarm",
-	"timeout", "done_ok", "done_failed", "done_cancelled", "done_timeout",
+	"prepare", "ready", "pause", "paused", "resume", "resumed", "stop", "stop_confirmed",
+	"cmd_refused", "cmd_timed_out", "abort", "fault", "alarm", "timeout", "done_ok",
+	"done_failed", "done_cancelled", "done_timeout",
 };
 
 /*
  * The transitions.  A missing entry (0, since RS_IDLE is never a
  * target) means the event is refused in that state.  The entries are
  * offset by one so that the zero of an unset slot is "refused".
- * Stopping accepts fault, alarm, stop and timeout again: the run is
+ *
+ * Run state follows the tool, not the request: pause, resume and stop
+ * move to pausing, resuming and stop-requested, and only the tool's
+ * confirmation (paused, resumed, stop_confirmed) moves on to paused,
+ * running and stopping.  A refused or timed-out command goes back:
+ * pausing to running, resuming to paused, stop-requested to the settled
+ * state (RS_SETTLED), the one the tool was last known to be in, since a
+ * stop may come while a pause or the readiness is still pending, and
+ * their confirmations (ready, paused, resumed) settle it meanwhile.
+ * The tool may finish the lot while a command is pending (done_ok).
+ * Stopping accepts fault, alarm, abort and timeout again: the run is
  * already winding down, the supervisor decides which cause wins.
  */
 #define T(s) ((signed char)((s) + 1))
+#define ENDING(next) \
+	[RSE_ABORT] = T(next), [RSE_FAULT] = T(next), [RSE_ALARM] = T(next), [RSE_TIMEOUT] = T(next)
 static const signed char table[RS__COUNT][RSE__COUNT] = {
 	[RS_IDLE] = {
 		[RSE_PREPARE] = T(RS_PREPARING),
 	},
 	[RS_PREPARING] = {
 		[RSE_READY] = T(RS_RUNNING),
-		[RSE_STOP] = T(RS_STOPPING),
-		[RSE_FAULT] = T(RS_STOPPING),
-		[RSE_ALARM] = T(RS_STOPPING),
-		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_STOP] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
 		[RSE_DONE_FAILED] = T(RS_FAILED),
 	},
 	[RS_RUNNING] = {
-		[RSE_PAUSE] = T(RS_PAUSED),
-		[RSE_STOP] = T(RS_STOPPING),
-		[RSE_FAULT] = T(RS_STOPPING),
-		[RSE_ALARM] = T(RS_STOPPING),
-		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_PAUSE] = T(RS_PAUSING),
+		[RSE_STOP] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
+		[RSE_DONE_OK] = T(RS_COMPLETED),
+	},
+	[RS_PAUSING] = {
+		[RSE_PAUSED] = T(RS_PAUSED),
+		[RSE_CMD_REFUSED] = T(RS_RUNNING),
+		[RSE_CMD_TIMED_OUT] = T(RS_RUNNING),
+		[RSE_STOP] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
 		[RSE_DONE_OK] = T(RS_COMPLETED),
 	},
 	[RS_PAUSED] = {
-		[RSE_RESUME] = T(RS_RUNNING),
-		[RSE_STOP] = T(RS_STOPPING),
-		[RSE_FAULT] = T(RS_STOPPING),
-		[RSE_ALARM] = T(RS_STOPPING),
-		[RSE_TIMEOUT] = T(RS_STOPPING),
+		[RSE_RESUME] = T(RS_RESUMING),
+		[RSE_STOP] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
+		[RSE_DONE_OK] = T(RS_COMPLETED),
+	},
+	[RS_RESUMING] = {
+		[RSE_RESUMED] = T(RS_RUNNING),
+		[RSE_CMD_REFUSED] = T(RS_PAUSED),
+		[RSE_CMD_TIMED_OUT] = T(RS_PAUSED),
+		[RSE_STOP] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
+		[RSE_DONE_OK] = T(RS_COMPLETED),
+	},
+	[RS_STOP_REQUESTED] = {
+		[RSE_STOP_CONFIRMED] = T(RS_STOPPING),
+		[RSE_CMD_REFUSED] = T(RS_SETTLED),
+		[RSE_CMD_TIMED_OUT] = T(RS_SETTLED),
+		[RSE_READY] = T(RS_STOP_REQUESTED),
+		[RSE_PAUSED] = T(RS_STOP_REQUESTED),
+		[RSE_RESUMED] = T(RS_STOP_REQUESTED),
+		ENDING(RS_STOPPING),
 		[RSE_DONE_OK] = T(RS_COMPLETED),
 	},
 	[RS_STOPPING] = {
-		[RSE_STOP] = T(RS_STOPPING),
-		[RSE_FAULT] = T(RS_STOPPING),
-		[RSE_ALARM] = T(RS_STOPPING),
-		[RSE_TIMEOUT] = T(RS_STOPPING),
+		ENDING(RS_STOPPING),
 		[RSE_DONE_FAILED] = T(RS_FAILED),
 		[RSE_DONE_CANCELLED] = T(RS_CANCELLED),
 		[RSE_DONE_TIMEOUT] = T(RS_TIMED_OUT),
 	},
 	/* completed, failed, cancelled, timed-out: final, nothing allowed */
 };
+#undef ENDING
 #undef T
 
 const char *runstate_state_name(enum runstate_state s)
@@ -89,6 +120,17 @@ int runstate_next(enum runstate_state s, enum runstate_event e)
 	if ((unsigned)s >= RS__COUNT || (unsigned)e >= RSE__COUNT)
 		return -1;
 	return table[s][e] - 1;
+}
+
+int runstate_settles(enum runstate_event e)
+{
+	switch (e) {
+	case RSE_PREPARE: return RS_PREPARING;
+	case RSE_READY: return RS_RUNNING;
+	case RSE_PAUSED: return RS_PAUSED;
+	case RSE_RESUMED: return RS_RUNNING;
+	default: return -1;
+	}
 }
 
 static void now_str(char out[40])
@@ -162,7 +204,7 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 	free(path);
 	rs->dir = xstrdup(dir);
 	rs->run = xstrdup(run);
-	rs->state = RS_IDLE;
+	rs->state = rs->settled = RS_IDLE;
 	rs->start_ms = rs->since_ms = mono_ms();
 	now_str(rs->started);
 	memcpy(rs->since, rs->started, sizeof rs->since);
@@ -206,6 +248,14 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields)
 		runstate_note(rs, "refused", f);
 		return -1;
 	}
+	if (next == RS_SETTLED)
+		next = (int)rs->settled;
+	if (runstate_settles(e) >= 0)
+		rs->settled = (enum runstate_state)runstate_settles(e);
+	/* Where a refused stop would go back to, when that is not where
+	 * the run is. */
+	if (rs->settled != (enum runstate_state)next && !runstate_is_final((enum runstate_state)next))
+		json_object_set_new(f, "settled", json_string(runstate_state_name(rs->settled)));
 	json_object_set_new(f, "to", json_string(runstate_state_name((enum runstate_state)next)));
 	if ((enum runstate_state)next != rs->state) {
 		rs->state = (enum runstate_state)next;

@@ -25,8 +25,11 @@ enum runstate_state {
 	RS_IDLE,
 	RS_PREPARING,
 	RS_RUNNING,
+	RS_PAUSING,         /* a pause sent, the tool has not confirmed it */
 	RS_PAUSED,
-	RS_STOPPING,
+	RS_RESUMING,        /* a resume sent, the tool has not confirmed it */
+	RS_STOP_REQUESTED,  /* a stop sent, the tool has not confirmed it */
+	RS_STOPPING,        /* winding down: stop confirmed, abort, fault, alarm, timeout */
 	RS_COMPLETED,
 	RS_FAILED,
 	RS_CANCELLED,
@@ -37,9 +40,15 @@ enum runstate_state {
 enum runstate_event {
 	RSE_PREPARE,        /* idle: checks and launch begin */
 	RSE_READY,          /* every readiness check passed */
-	RSE_PAUSE,          /* operator pause */
-	RSE_RESUME,         /* operator resume */
-	RSE_STOP,           /* operator stop or abort */
+	RSE_PAUSE,          /* operator pause, sent to the first stage */
+	RSE_PAUSED,         /* the tool confirmed a pause */
+	RSE_RESUME,         /* operator resume, sent to the first stage */
+	RSE_RESUMED,        /* the tool confirmed a resume */
+	RSE_STOP,           /* operator stop, sent to the first stage */
+	RSE_STOP_CONFIRMED, /* the tool confirmed the stop */
+	RSE_CMD_REFUSED,    /* the awaited command was refused (or superseded) */
+	RSE_CMD_TIMED_OUT,  /* the awaited command timed out */
+	RSE_ABORT,          /* operator abort: every stage at once */
 	RSE_FAULT,          /* a critical stage failed */
 	RSE_ALARM,          /* the machine raised a critical alarm */
 	RSE_TIMEOUT,        /* ready timeout, stall or deadline */
@@ -54,6 +63,10 @@ struct runstate {
 	char *dir;
 	char *run;
 	enum runstate_state state;
+	/* The last state the tool is known to be in (preparing, running or
+	 * paused), set by the settling events: where a refused or timed-out
+	 * stop returns to.  See runstate_settles. */
+	enum runstate_state settled;
 	int lock_fd;
 	int timeline_fd;
 	uint64_t start_ms;   /* mono_ms() at open */
@@ -67,8 +80,19 @@ const char *runstate_state_name(enum runstate_state s);
 const char *runstate_event_name(enum runstate_event e);
 /* True for completed, failed, cancelled, timed-out. */
 int runstate_is_final(enum runstate_state s);
-/* The table: the state after e in s, or -1 when e is not allowed in s. */
+/*
+ * The table: the state after e in s, or -1 when e is not allowed in s.
+ * RS_SETTLED (never a state of a run) means "back to the settled
+ * state": runstate_fire resolves it to rs->settled.
+ */
+#define RS_SETTLED RS__COUNT
 int runstate_next(enum runstate_state s, enum runstate_event e);
+/*
+ * The state that e, when allowed, tells the tool is in (ready and
+ * resumed: running; paused: paused; prepare: preparing), or -1 when e
+ * says nothing of it.  runstate_fire keeps rs->settled by it.
+ */
+int runstate_settles(enum runstate_event e);
 
 /*
  * Create 'dir' if missing and lock it.  Returns 0; -1 with a message in

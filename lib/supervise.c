@@ -21,6 +21,7 @@
 #include "supervise.h"
 #include "queue.h"
 #include "reject.h"
+#include "svcmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,10 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+
+/* Recent commands in status.json's "commands", for `kerf pause` to find
+ * its own. */
+#define SV_RECENT_COMMANDS 16
 
 enum cause_kind { C_NONE, C_FAULT, C_ALARM, C_OPERATOR, C_TIMEOUT, C_PREP };
 
@@ -74,6 +79,11 @@ struct sv_private {
 	int paused_by_stop;     /* a foreign first stage was SIGSTOPped */
 	uint64_t next_tick;
 	uint64_t all_exited_us;
+	/* Commands to the tool (lib/svcmd.h). */
+	struct svc_list cmds;
+	int reports;            /* the first stage reports commands: 1 yes, 0 no, -1 not known yet */
+	int awaiting;           /* the command a pausing, resuming or stop-requested run waits on */
+	int pending_end;        /* the command still pending when the outcome was decided */
 };
 
 static const char *sig_name(int sig)
@@ -369,6 +379,8 @@ static json_t *outcome_json(struct supervisor *sv, int final)
 	json_object_set_new(o, "cause", cause_json(sv));
 	json_object_set_new(o, "degraded", json_boolean(p->degraded));
 	json_object_set_new(o, "degraded_stages", deg);
+	json_object_set_new(o, "pending_command", p->pending_end ? svc_json(svc_get(&p->cmds, p->pending_end))
+								 : json_null());
 	return o;
 }
 
@@ -379,6 +391,9 @@ static void write_status(struct supervisor *sv, int final)
 		json_array_append_new(stages, stage_json(sv, i));
 	json_object_set_new(body, "outcome", outcome_json(sv, final));
 	json_object_set_new(body, "final", json_boolean(final));
+	json_object_set_new(body, "command", sv->p->cmds.n ? svc_json(svc_get(&sv->p->cmds, sv->p->cmds.n))
+							  : json_null());
+	json_object_set_new(body, "commands", svc_recent_json(&sv->p->cmds, SV_RECENT_COMMANDS));
 	json_object_set_new(body, "stages", stages);
 	json_object_set_new(body, "options",
 			    json_pack("{s:I, s:I, s:I, s:I, s:I}",
@@ -472,9 +487,10 @@ static void set_cause(struct supervisor *sv, enum cause_kind k, const char *what
 		      const char *how, const char *msg)
 {
 	struct sv_private *p = sv->p;
-	/* The first cause wins, except that a fault while the operator's stop
-	 * drains the pipeline is worse than the stop: events may be lost. */
-	if (p->cause != C_NONE && !(p->cause == C_OPERATOR && k == C_FAULT))
+	/* The first cause wins, except that a fault or a critical alarm
+	 * while the operator's stop drains the pipeline is worse than the
+	 * stop: events may be lost, the tool needs attention. */
+	if (p->cause != C_NONE && !(p->cause == C_OPERATOR && (k == C_FAULT || k == C_ALARM)))
 		return;
 	p->cause = k;
 	snprintf(p->cause_what, sizeof p->cause_what, "%s", what);
@@ -489,6 +505,209 @@ static void set_cause(struct supervisor *sv, enum cause_kind k, const char *what
 	snprintf(p->cause_msg, sizeof p->cause_msg, "%s", msg ? msg : "");
 	p->cause_us = mono_us();
 	runstate_note(p->rs, "cause", json_pack("{s:o}", "cause", cause_json(sv)));
+}
+
+/* ---- commands to the tool ---- */
+
+#define NO_REPORTS "the first stage does not report commands"
+
+static int read_stderr(struct supervisor *sv, int i);
+static void close_stderr(struct sv_stage *s);
+
+static int transitional(enum runstate_state s)
+{
+	return s == RS_PAUSING || s == RS_RESUMING || s == RS_STOP_REQUESTED;
+}
+
+/* The command a pausing, resuming or stop-requested run waits on. */
+static struct svc *awaited(struct supervisor *sv)
+{
+	return transitional(sv->p->rs->state) ? svc_get(&sv->p->cmds, sv->p->awaiting) : NULL;
+}
+
+/* Preparing, or a stop requested while preparing: the readiness wait goes on. */
+static int preparing(struct supervisor *sv)
+{
+	struct runstate *rs = sv->p->rs;
+	return rs->state == RS_PREPARING || (rs->state == RS_STOP_REQUESTED && rs->settled == RS_PREPARING);
+}
+
+/* The timeline's "command" record: the command as it is now. */
+static void cmd_note(struct supervisor *sv, int id, json_t *extra)
+{
+	json_t *f = svc_json(svc_get(&sv->p->cmds, id));
+	json_object_set_new(f, "state", json_string(runstate_state_name(sv->p->rs->state)));
+	if (extra) {
+		json_object_update(f, extra);
+		json_decref(extra);
+	}
+	runstate_note(sv->p->rs, "command", f);
+}
+
+/* A transition's fields: the command that made it. */
+static json_t *cmd_ref(struct supervisor *sv, int id)
+{
+	struct svc *c = svc_get(&sv->p->cmds, id);
+	json_t *f = json_pack("{s:s, s:i, s:s, s:s}", "command", c->op, "id", c->id, "fate",
+			      svc_fate_name(c->fate), "fate_by", c->fate_by);
+	if (c->reason)
+		json_object_set_new(f, "reason", json_string(c->reason));
+	return f;
+}
+
+/*
+ * Command 'id' has a new fate: what it does to the run's state.  The
+ * awaited command's confirmation moves pausing, resuming and
+ * stop-requested on; its refusal or timeout moves them back (a stop to
+ * the settled state, and the next stop is a first stop again).  A stop
+ * superseded by the tool (only an abort goes ahead of it) leaves the
+ * run in stop-requested: the abort's outcome ends it.  A command merged
+ * into another makes the run wait on that one.  While a stop is
+ * requested, the tool's confirmation of an earlier pause or resume
+ * settles where a refused stop goes back to.
+ */
+static void cmd_fate(struct supervisor *sv, int id)
+{
+	struct sv_private *p = sv->p;
+	struct svc *c = svc_get(&p->cmds, id), *w = awaited(sv);
+	int stop;
+
+	if (!c || !svc_fate_final(c->fate))
+		return;
+	stop = !strcmp(c->op, "stop");
+	if (w && w->id == c->id) {
+		switch (c->fate) {
+		case SVC_MERGED: {
+			struct svc *t = svc_get(&p->cmds, c->into);
+			if (t && t->id != c->id && !strcmp(t->op, c->op)) {
+				p->awaiting = t->id;
+				cmd_fate(sv, t->id);
+			}
+			return;
+		}
+		case SVC_CONFIRMED:
+			if (stop) {
+				set_cause(sv, C_OPERATOR, "operator_stop", -1, NULL, "operator stop");
+				fire(sv, RSE_STOP_CONFIRMED, cmd_ref(sv, id));
+			} else {
+				fire(sv, !strcmp(c->op, "pause") ? RSE_PAUSED : RSE_RESUMED, cmd_ref(sv, id));
+			}
+			return;
+		case SVC_SUPERSEDED:
+			if (stop)
+				return;
+			/* fall through */
+		case SVC_REFUSED:
+		case SVC_TIMED_OUT:
+			if (stop)
+				p->stops = 0;
+			fire(sv, c->fate == SVC_TIMED_OUT ? RSE_CMD_TIMED_OUT : RSE_CMD_REFUSED, cmd_ref(sv, id));
+			return;
+		default:
+			return;
+		}
+	}
+	if (c->fate == SVC_CONFIRMED && p->rs->state == RS_STOP_REQUESTED && !strcmp(c->by, "operator")) {
+		if (!strcmp(c->op, "pause"))
+			fire(sv, RSE_PAUSED, cmd_ref(sv, id));
+		else if (!strcmp(c->op, "resume"))
+			fire(sv, RSE_RESUMED, cmd_ref(sv, id));
+	}
+}
+
+/* kerf decides a command's fate itself (the tool cannot, or did not). */
+static void cmd_decide(struct supervisor *sv, int id, enum svc_fate f, const char *reason)
+{
+	struct svc *c = svc_get(&sv->p->cmds, id);
+	if (!c || svc_fate_final(c->fate))
+		return;
+	svc_set(c, f, "kerf", reason);
+	cmd_note(sv, id, NULL);
+	cmd_fate(sv, id);
+	write_status(sv, 0);
+}
+
+/*
+ * Whether the first stage reports what becomes of commands (kerf(7)):
+ * yes from its first command record on; no when it has become ready,
+ * or has exited, without one.  Then kerf confirms every pending command
+ * itself, and every later one as soon as it has signalled it.
+ */
+static void decide_reports(struct supervisor *sv, int reports, const char *why)
+{
+	struct sv_private *p = sv->p;
+
+	if (p->reports == reports)
+		return;
+	if (p->reports == 0)
+		log_msg(LOG_WARN, NULL, "stage '%s' reports commands only now; kerf confirmed the earlier ones itself",
+			sv->st[0].name);
+	p->reports = reports;
+	runstate_note(p->rs, "command_reporting", json_pack("{s:s, s:b, s:s}", "stage", sv->st[0].name,
+							    "reports", reports, "why", why));
+	for (int id = 1; !reports && id <= p->cmds.n; id++) {
+		struct svc *c = svc_get(&p->cmds, id);
+		if (!svc_fate_final(c->fate) && !strcmp(c->by, "operator"))
+			cmd_decide(sv, id, SVC_CONFIRMED, NO_REPORTS);
+	}
+}
+
+/* A first stage's log record: when it is a command record, its fate. */
+static void command_record(struct supervisor *sv, json_t *rec)
+{
+	struct sv_private *p = sv->p;
+	int late, id;
+	struct svc *c = svc_record(&p->cmds, rec, &late);
+
+	if (!c)
+		return;
+	id = c->id;
+	decide_reports(sv, 1, "it logged a command record");
+	/* A fate after the final one (kerf decided first) changes nothing. */
+	cmd_note(sv, id, late ? json_pack("{s:b, s:O}", "late", 1, "tool_fate", json_object_get(rec, "fate")) : NULL);
+	if (!late)
+		cmd_fate(sv, id);
+	write_status(sv, 0);
+}
+
+/* Everything the first stage has logged so far, before deciding
+ * anything by its output or its exit: it logs a command record before
+ * the output or the exit that follows it. */
+static void drain_first(struct supervisor *sv)
+{
+	int r;
+	if (sv->st[0].errfd < 0)
+		return;
+	while ((r = read_stderr(sv, 0)) > 0)
+		;
+	if (r == 0)
+		close_stderr(&sv->st[0]);
+}
+
+/* The run ends: a command still pending is superseded by kerf, and the
+ * one the run waited on is the outcome's pending_command. */
+static void cmd_close_pending(struct supervisor *sv)
+{
+	struct sv_private *p = sv->p;
+	struct svc *w = awaited(sv);
+	char reason[160];
+
+	if (w && !p->pending_end)
+		p->pending_end = w->id;
+	for (int id = 1; id <= p->cmds.n; id++) {
+		struct svc *c = svc_get(&p->cmds, id);
+		if (svc_fate_final(c->fate))
+			continue;
+		if (p->cause == C_ALARM)
+			snprintf(reason, sizeof reason, "a critical alarm ended the run while the %s was pending", c->op);
+		else if (p->cause == C_NONE)
+			snprintf(reason, sizeof reason, "the tool completed the lot while the %s was pending", c->op);
+		else
+			snprintf(reason, sizeof reason, "the run ended (%s) while the %s was pending",
+				 cause_kind_name(p->cause), c->op);
+		svc_set(c, SVC_SUPERSEDED, "kerf", reason);
+		cmd_note(sv, id, NULL);
+	}
 }
 
 /* ---- stderr of the stages ---- */
@@ -553,6 +772,9 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 	}
 	msg = json_string_value(json_object_get(rec, "msg"));
 	lvl = json_string_value(json_object_get(rec, "lvl"));
+	/* The machine's word on a command (kerf-events(5)). */
+	if (is_json && i == 0)
+		command_record(sv, rec);
 	if (is_json && msg && lvl && !strcmp(lvl, "error")) {
 		free(s->last_error);
 		s->last_error = xstrdup(msg);
@@ -911,6 +1133,31 @@ static uint64_t next_suspect(struct supervisor *sv)
 	return t;
 }
 
+/*
+ * The first stage has exited (noticed now): what it logged first, then
+ * whether it reports commands.  A stop it was sent and has not
+ * confirmed is confirmed by its exit when the exit is not 0 (a stop
+ * before the lot started, a signal) and not a critical alarm's; an exit
+ * 0 is the lot completed, the stop pending (kerf(7)).
+ */
+static void first_exited(struct supervisor *sv)
+{
+	struct sv_stage *s = &sv->st[0];
+	struct svc *w;
+
+	drain_first(sv);
+	if (sv->p->reports < 0)
+		decide_reports(sv, 0, "it exited without a command record");
+	w = awaited(sv);
+	if (w && !strcmp(w->op, "stop") && !svc_fate_final(w->fate) && (s->sig || s->code != 0) &&
+	    !(s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)) {
+		char how[64], why[128];
+		how_str(s, how, sizeof how);
+		snprintf(why, sizeof why, "the first stage ended (%s) after the stop", how);
+		cmd_decide(sv, w->id, SVC_CONFIRMED, why);
+	}
+}
+
 /* Collect the exits that happened; name causes and consequences. */
 static void check_exits(struct supervisor *sv)
 {
@@ -940,16 +1187,18 @@ static void check_exits(struct supervisor *sv)
 	if (nf == 0)
 		return;
 	batch++;
+	if (sv->st[0].exited && sv->st[0].exit_batch == batch)
+		first_exited(sv);
 	/* First pass: the verdict of each exit. */
 	for (int k = 0; k < nf; k++) {
 		struct sv_stage *s = &sv->st[fresh[k]];
 		int i = fresh[k];
 		if (!s->sig && s->code == 0)
 			s->verdict = SV_NONE;
+		else if (i == 0 && s->is_acquire && !s->sig && s->code == KERF_EX_ALARM && !p->tearing)
+			s->verdict = SV_ALARM; /* even after a stop: the alarm wins */
 		else if (s->signalled)
 			s->verdict = SV_CONSEQUENCE;
-		else if (i == 0 && s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)
-			s->verdict = SV_ALARM;
 		else if (pipe_failure(sv, i) && downstream_exited(sv, i))
 			s->verdict = SV_CONSEQUENCE;
 		else if (pipe_failure(sv, i) && !p->tearing) {
@@ -1001,7 +1250,14 @@ static void check_exits(struct supervisor *sv)
 		if (s->verdict == SV_DEGRADED) {
 			degrade(sv, i);
 		} else if (s->verdict == SV_ALARM) {
-			set_cause(sv, C_ALARM, "alarm", i, NULL, "critical alarm");
+			/* The alarm wins over a pending command, and says so. */
+			struct svc *w = awaited(sv);
+			char msg[160] = "critical alarm";
+			if (w)
+				snprintf(msg, sizeof msg, "critical alarm while a %s was pending (command %d)", w->op, w->id);
+			set_cause(sv, C_ALARM, "alarm", i, NULL, msg);
+			if (w && p->cause == C_ALARM && !p->pending_end)
+				p->pending_end = w->id;
 			fire(sv, RSE_ALARM, stage_ref(s));
 			log_msg(LOG_ERROR, NULL, "stage '%s' ended the run on a critical alarm; "
 				"draining the pipeline", s->name);
@@ -1099,7 +1355,8 @@ static int stalled(struct supervisor *sv)
 			continue;
 		if (i > 0 && (!s->q_ok || s->q_bytes == 0))
 			continue;
-		if (i == 0 && (sv->p->rs->state == RS_PAUSED || sv->p->rs->state == RS_STOPPING))
+		/* Paused, or pausing, or stopping: the first stage may rest. */
+		if (i == 0 && sv->p->rs->state != RS_RUNNING)
 			continue;
 		if (i + 1 < sv->n && !sv->st[i + 1].exited && sv->st[i + 1].q_ok &&
 		    sv->st[i + 1].q_bytes * 2 >= sv->st[i + 1].q_cap)
@@ -1125,10 +1382,13 @@ static void timeout(struct supervisor *sv, const char *what, int stage, const ch
 
 /* ---- operator signals ---- */
 
-static void operator_stop(struct supervisor *sv, int abort_now, const char *via)
+static void operator_stop(struct supervisor *sv, int abort_now, const char *via, long from)
 {
 	struct sv_private *p = sv->p;
+	int id;
+
 	if (abort_now || p->stops > 1) {
+		id = svc_new(&p->cmds, "abort", "operator", from)->id;
 		log_msg(LOG_WARN, NULL, "aborting the run (%s)", via);
 		set_cause(sv, C_OPERATOR, "abort", -1, NULL, "operator abort");
 		if (p->cause == C_OPERATOR) {
@@ -1136,43 +1396,97 @@ static void operator_stop(struct supervisor *sv, int abort_now, const char *via)
 			snprintf(p->cause_msg, sizeof p->cause_msg, "operator abort");
 		}
 		teardown(sv, "abort");
-		fire(sv, RSE_STOP, json_pack("{s:s, s:b}", "via", via, "abort", 1));
+		/* An abort goes ahead of everything: kerf does it, at once. */
+		for (int k = 1; k < id; k++) {
+			struct svc *c = svc_get(&p->cmds, k);
+			if (!svc_fate_final(c->fate) && !strcmp(c->by, "operator")) {
+				svc_set(c, SVC_SUPERSEDED, "kerf", "an abort went ahead of it");
+				cmd_note(sv, k, NULL);
+			}
+		}
+		svc_set(svc_get(&p->cmds, id), SVC_CONFIRMED, "kerf", "kerf tears the pipeline down");
+		cmd_note(sv, id, NULL);
+		{
+			json_t *f = cmd_ref(sv, id);
+			json_object_set_new(f, "via", json_string(via));
+			fire(sv, RSE_ABORT, f);
+		}
+		write_status(sv, 0);
 		return;
 	}
-	if (p->cause != C_NONE) {
-		runstate_note(p->rs, "ignored", json_pack("{s:s, s:s}", "what", "stop", "why",
-							  "the run is already stopping"));
+	id = svc_new(&p->cmds, "stop", "operator", from)->id;
+	if (p->cause != C_NONE || sv->st[0].exited) {
+		cmd_decide(sv, id, SVC_REFUSED, p->cause != C_NONE ? "the run is already stopping"
+				   : "the first stage has ended: the lot is done and the pipeline drains");
 		return;
 	}
 	log_msg(LOG_INFO, NULL, "stopping acquisition; the pipeline drains (%s)", via);
-	set_cause(sv, C_OPERATOR, "operator_stop", -1, NULL, "operator stop");
 	signal_stage(sv, 0, SIGTERM, "operator_stop");
 	if (p->paused_by_stop) {
 		signal_stage(sv, 0, SIGCONT, "operator_stop");
 		p->paused_by_stop = 0;
 	}
-	fire(sv, RSE_STOP, json_pack("{s:s}", "via", via));
+	cmd_note(sv, id, NULL);
+	p->awaiting = id;
+	{
+		json_t *f = cmd_ref(sv, id);
+		json_object_set_new(f, "via", json_string(via));
+		fire(sv, RSE_STOP, f);
+	}
+	if (p->reports == 0)
+		cmd_decide(sv, id, SVC_CONFIRMED, NO_REPORTS);
+	write_status(sv, 0);
 }
 
-static void operator_pause(struct supervisor *sv, int pause)
+/*
+ * Pause or resume: one of them pending at a time.  The same again while
+ * it is pending joins it (merged); anything that does not apply in the
+ * run's state is refused by kerf, with the reason, and changes nothing.
+ */
+static void operator_pause(struct supervisor *sv, int pause, long from)
 {
 	struct sv_private *p = sv->p;
 	struct sv_stage *s = &sv->st[0];
+	const char *op = pause ? "pause" : "resume";
 	enum runstate_state want = pause ? RS_RUNNING : RS_PAUSED;
+	int id = svc_new(&p->cmds, op, "operator", from)->id;
+	struct svc *w = awaited(sv);
+	char why[160];
+
+	if (w && !strcmp(w->op, op)) {
+		svc_get(&p->cmds, id)->into = w->id;
+		snprintf(why, sizeof why, "joins command %d, pending", w->id);
+		cmd_decide(sv, id, SVC_MERGED, why);
+		return;
+	}
 	if (p->rs->state != want || s->exited) {
-		runstate_note(p->rs, "ignored", json_pack("{s:s, s:s}", "what", pause ? "pause" : "resume",
-							  "state", runstate_state_name(p->rs->state)));
+		if (w)
+			snprintf(why, sizeof why, "a %s is pending (command %d)", w->op, w->id);
+		else if (p->rs->state == (pause ? RS_PAUSED : RS_RUNNING))
+			snprintf(why, sizeof why, "the run is %s already", pause ? "paused" : "running");
+		else if (p->rs->state != want)
+			snprintf(why, sizeof why, "the run is %s", runstate_state_name(p->rs->state));
+		else
+			snprintf(why, sizeof why, "the first stage has ended");
+		cmd_decide(sv, id, SVC_REFUSED, why);
 		return;
 	}
 	/* kerf-acquire pauses at a die boundary on SIGUSR1; a foreign
 	 * first stage knows nothing of that and is stopped instead. */
 	if (s->is_acquire)
-		signal_stage(sv, 0, pause ? SIGUSR1 : SIGUSR2, pause ? "pause" : "resume");
+		signal_stage(sv, 0, pause ? SIGUSR1 : SIGUSR2, op);
 	else {
-		signal_stage(sv, 0, pause ? SIGSTOP : SIGCONT, pause ? "pause" : "resume");
+		signal_stage(sv, 0, pause ? SIGSTOP : SIGCONT, op);
 		p->paused_by_stop = pause;
 	}
-	fire(sv, pause ? RSE_PAUSE : RSE_RESUME, NULL);
+	cmd_note(sv, id, NULL);
+	p->awaiting = id;
+	fire(sv, pause ? RSE_PAUSE : RSE_RESUME, cmd_ref(sv, id));
+	if (!s->is_acquire)
+		cmd_decide(sv, id, SVC_CONFIRMED, pause ? "SIGSTOP takes effect at once" : "SIGCONT takes effect at once");
+	else if (p->reports == 0)
+		cmd_decide(sv, id, SVC_CONFIRMED, NO_REPORTS);
+	write_status(sv, 0);
 }
 
 static void handle_signals(struct supervisor *sv)
@@ -1180,6 +1494,7 @@ static void handle_signals(struct supervisor *sv)
 	struct signalfd_siginfo si;
 	while (read(sv->p->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		int sig = (int)si.ssi_signo;
+		long from = (long)si.ssi_pid;
 		char via[48];
 		snprintf(via, sizeof via, "SIG%s from pid %u", sig_name(sig), si.ssi_pid);
 		runstate_note(sv->p->rs, "signal_received",
@@ -1189,16 +1504,16 @@ static void handle_signals(struct supervisor *sv)
 		case SIGTERM:
 		case SIGHUP:
 			sv->p->stops++;
-			operator_stop(sv, 0, via);
+			operator_stop(sv, 0, via, from);
 			break;
 		case SIGQUIT:
-			operator_stop(sv, 1, via);
+			operator_stop(sv, 1, via, from);
 			break;
 		case SIGUSR1:
-			operator_pause(sv, 1);
+			operator_pause(sv, 1, from);
 			break;
 		case SIGUSR2:
-			operator_pause(sv, 0);
+			operator_pause(sv, 0, from);
 			break;
 		default:
 			break;
@@ -1281,6 +1596,7 @@ static void finish(struct supervisor *sv)
 
 	if (p->rs->state == RS_PREPARING && p->cause == C_NONE)
 		fire(sv, RSE_READY, NULL);
+	cmd_close_pending(sv);
 	switch (p->cause) {
 	case C_NONE: e = RSE_DONE_OK; break;
 	case C_OPERATOR: e = RSE_DONE_CANCELLED; break;
@@ -1346,6 +1662,7 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 	 * SIGXFSZ killing kerf mid-write (the stages inherit this). */
 	signal(SIGXFSZ, SIG_IGN);
 	p->cause_stage = -1;
+	p->reports = -1;
 	fire(sv, RSE_PREPARE, json_pack("{s:i}", "stages", sv->n));
 
 	if (prepare(sv) != 0) {
@@ -1426,7 +1743,7 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 				p->kill_at = 0;
 			}
 		}
-		if (rs->state == RS_PREPARING)
+		if (preparing(sv))
 			wake = min_nz(wake, now + 10);
 		wake = min_nz(wake, p->kill_at);
 		wake = min_nz(wake, next_suspect(sv));
@@ -1475,11 +1792,16 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 			for (int i = 0; i < sv->n; i++)
 				close_stderr(&sv->st[i]);
 		}
-		if (rs->state == RS_PREPARING && p->cause == C_NONE) {
+		if (preparing(sv) && p->cause == C_NONE) {
 			if (ready(sv)) {
+				/* What it logged before its first output first: it
+				 * says whether it reports commands. */
+				drain_first(sv);
 				runstate_note(rs, "check", json_pack("{s:s, s:b, s:I}", "check", "machine_ready",
 								     "ok", 1, "ms", (json_int_t)(now - start_ms)));
 				fire(sv, RSE_READY, NULL);
+				if (p->reports < 0)
+					decide_reports(sv, 0, "it became ready without a command record");
 			} else if (now - start_ms >= sv->opt.ready_ms) {
 				char msg[128];
 				snprintf(msg, sizeof msg, "stage '%s' produced nothing within the ready timeout (%llu ms)",
@@ -1499,7 +1821,7 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 		if (now >= p->next_tick) {
 			p->next_tick = now + sv->opt.tick_ms;
 			sample(sv, 1);
-			if (sv->opt.stall_ms && !p->tearing && rs->state != RS_PREPARING) {
+			if (sv->opt.stall_ms && !p->tearing && !preparing(sv)) {
 				int s = stalled(sv);
 				if (s >= 0) {
 					char msg[160];
@@ -1550,6 +1872,8 @@ void supervise_release(struct supervisor *sv)
 			close(s->errfd);
 	}
 	free(sv->st);
+	if (sv->p)
+		svc_release(&sv->p->cmds);
 	free(sv->p);
 	memset(sv, 0, sizeof *sv);
 }

@@ -118,7 +118,9 @@ need_stages() {
 	run grep -A 1 '"state":"paused"' "$OUT"
 	assert_output "$(printf '%s\n' '{"type":"state","state":"paused"}' '{"type":"state","state":"executing","prev":"paused"}')"
 	run jq -r 'select(.kind == "transition") | .to' "$R/timeline.ndjson"
-	assert_output "$(printf 'preparing\nrunning\npaused\nrunning\nstopping\ncancelled')"
+	# A first stage that reports no commands: kerf confirms each one at
+	# once (tests/commands.bats has a tool that answers).
+	assert_output "$(printf 'preparing\nrunning\npausing\npaused\nresuming\nrunning\nstop-requested\nstopping\ncancelled')"
 }
 
 @test "kerf stop stops acquisition, lets the pipeline drain, state cancelled, exit 130" {
@@ -312,13 +314,16 @@ need_stages() {
 	[ -z "$(grep -E '^(completed|failed|cancelled|timed-out) ' <<<"$output")" ]
 }
 
-@test "kerf pause while the run is stopping is ignored and noted in the timeline" {
+@test "kerf pause while the run is stopping is refused by kerf, exit 75, and noted in the timeline" {
 	start_run -C "$R" --stage "$FAKE" --stage 'sh -c "cat; exec sleep 1000"'
 	wait_for have_lines "$OUT" 2
 	kill -TERM "$KPID"
 	wait_for state_is stopping
-	kerf pause -C "$R"
-	wait_for grep -q '"kind":"ignored","what":"pause","state":"stopping"' "$R/timeline.ndjson"
+	run kerf pause -C "$R"
+	[ "$status" -eq 75 ]
+	assert_output "pause refused by kerf: the run is stopping (command 2)"
+	run jq -c 'select(.kind == "command" and .op == "pause") | [.fate, .fate_by, .reason, .state]' "$R/timeline.ndjson"
+	assert_output '["refused","kerf","the run is stopping","stopping"]'
 	state_is stopping
 	kerf stop -C "$R" --abort
 	finish_run
