@@ -359,3 +359,25 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	run kerf status -C "$T/gem"
 	assert_line --regexp '^tool link: lost \(peer_closed\) since .*, stage kerf-acquire$'
 }
+
+@test "over HSMS, kerf pause prints the tool's refusal and the run stays running; kerf stop --wait prints the tool's confirmation" {
+	tool_start --seed 7 --diameter 100 --die-px 16 --wafers 25 --rate 100 --inject refuse@pause:2
+	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" --no-project \
+		< /dev/null > "$T/gem.out" 2>&1 &
+	KPID=$!
+	BG+=("$KPID")
+	run_is() { [ "$(jq -r .state "$T/gem/status.json" 2>/dev/null)" = "$1" ]; }
+	wait_for -t 30 run_is running
+	run kerf pause -C "$T/gem"
+	[ "$status" -eq 75 ]
+	assert_output --regexp '^pause refused by the tool: cannot do now \(command [0-9]+\)$'
+	run_is running
+	[ "$(jq -r '.command | "\(.op) \(.fate) \(.hcack)"' "$T/gem/status.json")" = "pause refused 2" ]
+	run kerf stop --wait -C "$T/gem"
+	assert_success
+	assert_output --regexp '^stop confirmed by the tool: run_end stopped \(command [0-9]+\); run cancelled, exit 130$'
+	run jq -r 'select(.kind == "command" and .op != "start" and .fate != "queued") | "\(.op) \(.fate) \(.fate_by)"' \
+		"$T/gem/timeline.ndjson"
+	assert_output "$(printf '%s\n' 'pause requested kerf' 'pause sent tool' 'pause refused tool' \
+		'stop requested kerf' 'stop sent tool' 'stop accepted tool' 'stop confirmed tool')"
+}
