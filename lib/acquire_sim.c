@@ -172,6 +172,13 @@ static int write_lot(struct acq *a, struct simtool *st, const char **status)
 		}
 		ev = simrun_next(r);
 		if (!ev) {
+			if (simrun_over(r) && !a->lines) {
+				/* The tool took the stop before it started the lot: nothing to write (as over HSMS). */
+				log_msg(LOG_WARN, NULL, "stopped before the tool started the lot");
+				commands_end(st->cs, "kerf ended the run before the tool started the lot");
+				*status = "unstarted";
+				return 0;
+			}
 			if (simrun_over(r))
 				return 0;
 			if (acq_flush(a) < 0)
@@ -247,6 +254,8 @@ int acq_run_sim(struct acq *a, const struct simrun_opts *o)
 		rc = KERF_EX_IOERR;
 	else if (st.start_failed)
 		rc = KERF_EX_UNAVAILABLE;
+	else if (!strcmp(status, "unstarted"))
+		rc = KERF_EX_TEMPFAIL;
 	else if (!strcmp(status, "aborted") && st.alarm)
 		rc = KERF_EX_ALARM;
 	else if (!strcmp(status, "stopped"))

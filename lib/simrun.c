@@ -767,6 +767,11 @@ json_t *simrun_next(struct simrun *r)
 {
 	switch (r->phase) {
 	case PH_RUN_START:
+		if (!r->started && r->wants & (WANT_STOP | WANT_ABORT)) {
+			/* Told to stop before it started the lot (START accepted, not carried out): no lot at all. */
+			r->phase = PH_OVER;
+			return NULL;
+		}
 		if (!r->started)
 			return NULL;
 		r->phase = PH_READY;
