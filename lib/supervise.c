@@ -1155,6 +1155,16 @@ static void first_exited(struct supervisor *sv)
 		how_str(s, how, sizeof how);
 		snprintf(why, sizeof why, "the first stage ended (%s) after the stop", how);
 		cmd_decide(sv, w->id, SVC_CONFIRMED, why);
+	} else if (w && !strcmp(w->op, "stop") && w->fate == SVC_SUPERSEDED && w->fate_by && !strcmp(w->fate_by, "tool") &&
+		   (s->sig || s->code != 0) &&
+		   !(s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)) {
+		/*
+		 * The first stage itself ended the run for the stop (kerf-acquire:
+		 * a stop before the tool started the lot, exit 75), superseding
+		 * it with no command ahead of it: the stop took effect.
+		 */
+		set_cause(sv, C_OPERATOR, "operator_stop", -1, NULL, "operator stop");
+		fire(sv, RSE_STOP_CONFIRMED, cmd_ref(sv, w->id));
 	}
 }
 
