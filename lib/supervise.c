@@ -1319,13 +1319,21 @@ static void check_exits(struct supervisor *sv)
 
 /* ---- sampling, readiness, watchdogs ---- */
 
-/* Bytes the first stage wrote other than its log: its output so far. */
-static uint64_t produced(struct sv_stage *s)
+/* Bytes of its log still in the pipe; read before its wchar, so that
+ * everything counted here was written before wchar was sampled. */
+static int log_inflight(struct sv_stage *s)
 {
 	int inflight = 0;
 	if (s->errfd >= 0)
 		ioctl(s->errfd, FIONREAD, &inflight);
-	return s->wchar - s->err_bytes - (uint64_t)inflight;
+	return inflight;
+}
+
+/* Bytes the first stage wrote other than its log: its output so far. */
+static uint64_t produced(struct sv_stage *s, int inflight)
+{
+	uint64_t log = s->err_bytes + (uint64_t)inflight;
+	return s->wchar > log ? s->wchar - log : 0;
 }
 
 static void sample(struct supervisor *sv, int note)
@@ -1337,6 +1345,7 @@ static void sample(struct supervisor *sv, int note)
 		uint64_t r = 0, w = 0, mark;
 		if (!s->started || s->exited)
 			continue;
+		int inflight = i == 0 ? log_inflight(s) : 0;
 		if (i > 0)
 			s->q_ok = queue_fill(s->pid, 0, &s->q_bytes, &s->q_cap) == 0;
 		if (queue_io(s->pid, &r, &w) == 0) {
@@ -1345,7 +1354,7 @@ static void sample(struct supervisor *sv, int note)
 			s->wchar = w;
 			/* Progress without stats: what a consumer read, what
 			 * the producer wrote other than its log. */
-			mark = i > 0 ? r : produced(s);
+			mark = i > 0 ? r : produced(s, inflight);
 			/* A stage that reports stats is judged by its counters
 			 * alone: a wrapper script's rchar also grows with every
 			 * child it reaps. */
@@ -1374,6 +1383,7 @@ static int ready(struct supervisor *sv)
 {
 	struct sv_stage *s = &sv->st[0];
 	uint64_t r, w;
+	int inflight;
 	if (s->exited)
 		return 1;
 	if (sv->n > 1) {
@@ -1381,9 +1391,10 @@ static int ready(struct supervisor *sv)
 		if (queue_fill(sv->st[1].pid, 0, &b, &c) == 0 && b > 0)
 			return 1;
 	}
+	inflight = log_inflight(s);
 	if (queue_io(s->pid, &r, &w) == 0) {
 		s->wchar = w;
-		return produced(s) > 0;
+		return produced(s, inflight) > 0;
 	}
 	return 0;
 }
