@@ -248,8 +248,7 @@ static int check_s1f18(struct gem_host *h, size_t sub, const struct secs_item *r
 	} else if (check_ack(reply, "ONLACK", onlack, 3, why, n) != 0) {
 		char w[256];
 		snprintf(w, sizeof w, "the tool refused to go online: %s", why);
-		snprintf(why, n, "%s", w);
-		check(h, "tool_online", "failed", why);
+		check(h, "tool_online", "failed", w);
 		return -1;
 	}
 	if (h->cb.on_link)
