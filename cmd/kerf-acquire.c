@@ -317,10 +317,24 @@ static int check_profile(const char *name)
 	return fshut(stdout, "standard output");
 }
 
+/* A source with no tool link: its tool checks are skipped at once (kerf-acquire(1)). */
+static void skip_tool_checks(const char *source)
+{
+	static const char *const names[] = { "tool_link", "tool_model", "tool_online", "tool_recipe" };
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		log_msg(LOG_INFO, json_pack("{ss ss si ss}", "check", names[i], "outcome", "skipped", "ms", 0, "reason",
+					    !strcmp(source, "sim") ? "the simulated tool runs in kerf-acquire: no link"
+								   : "this source has no tool link"),
+			"check %s: skipped", names[i]);
+}
+
 static int run_source(struct opts *o, int argc, char **argv)
 {
 	struct acq_hsms_opts *ho = &o->ho;
 
+	if (strcmp(o->source, "hsms"))
+		skip_tool_checks(o->source);
 	if (!strcmp(o->source, "sim"))
 		return acq_run_sim(o->a, &o->so);
 	if (!strcmp(o->source, "replay"))

@@ -36,6 +36,13 @@ static const char usage[] =
 	"                          commands (default kerf-sim)\n"
 	"      --local             S1F17 makes the tool ONLINE LOCAL: it reports but\n"
 	"                          refuses remote commands (default ONLINE REMOTE)\n"
+	"      --refuse-online     answer S1F17 with ONLACK 1 (not allowed)\n"
+	"      --model MDLN, --softrev REV\n"
+	"                          answer S1F1 as this model and software revision\n"
+	"                          (default the profile's)\n"
+	"      --recipes LIST      the recipes S7F19 lists, comma-separated (default:\n"
+	"                          the --recipe)\n"
+	"      --mute SxFy         never answer the host's SxFy (repeatable)\n"
 	"Simulated tool (START's LOTID, RECIPE and WAFERS override these):\n"
 	"      --seed N            random seed; same seed, same lot (default 1)\n"
 	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"
@@ -72,7 +79,8 @@ static const char usage[] =
 
 enum {
 	O_LISTEN = 256, O_CONNECT, O_DEVICE, O_T3, O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_TRACE, O_PROFILE,
-	O_LOCAL, O_SIMOPT, O_INJECT, O_RUN, O_MAX, O_VERSION,
+	O_LOCAL, O_SIMOPT, O_INJECT, O_RUN, O_MAX, O_VERSION, O_REFUSE_ONLINE, O_MODEL, O_SOFTREV, O_RECIPES,
+	O_MUTE,
 };
 
 static const struct option longopts[] = {
@@ -88,6 +96,11 @@ static const struct option longopts[] = {
 	{ "hsms-trace", required_argument, NULL, O_TRACE },
 	{ "profile", required_argument, NULL, O_PROFILE },
 	{ "local", no_argument, NULL, O_LOCAL },
+	{ "refuse-online", no_argument, NULL, O_REFUSE_ONLINE },
+	{ "model", required_argument, NULL, O_MODEL },
+	{ "softrev", required_argument, NULL, O_SOFTREV },
+	{ "recipes", required_argument, NULL, O_RECIPES },
+	{ "mute", required_argument, NULL, O_MUTE },
 	SIMRUN_LONGOPTS(O_SIMOPT),
 	{ "inject", required_argument, NULL, O_INJECT },
 	{ "run", required_argument, NULL, O_RUN },
@@ -152,6 +165,20 @@ int main(int argc, char **argv)
 		case O_TRACE: o.trace = optarg; break;
 		case O_PROFILE: o.profile = optarg; break;
 		case O_LOCAL: o.local = 1; break;
+		case O_REFUSE_ONLINE: o.refuse_online = 1; break;
+		case O_MODEL: o.model = optarg; break;
+		case O_SOFTREV: o.softrev = optarg; break;
+		case O_RECIPES: o.recipes = optarg; break;
+		case O_MUTE: {
+			unsigned st, fn;
+			char end;
+			if (sscanf(optarg, "S%uF%u%c", &st, &fn, &end) != 2 || st > 127 || fn > 255 || o.nmute == 8)
+				cli_usage_error("--mute: '%s' is not SxFy (at most 8)", optarg);
+			o.mute[o.nmute][0] = st;
+			o.mute[o.nmute][1] = fn;
+			o.nmute++;
+			break;
+		}
 		case O_SIMOPT:
 			if (simrun_option(&o.sim, longopts[idx].name, optarg, err, sizeof err) < 0)
 				cli_usage_error("%s", err);

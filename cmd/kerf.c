@@ -51,8 +51,10 @@ static const char usage[] =
 	"                         one more argument for that default stage (repeatable)\n"
 	"      --no-project       default pipeline without kerf-project\n"
 	"      --grace DUR        SIGTERM to SIGKILL during teardown (default 3s)\n"
-	"      --ready-timeout DUR  the first stage must produce output within DUR\n"
-	"                         (default 30s)\n"
+	"      --ready-timeout DUR  the readiness checks must pass and the first stage\n"
+	"                         produce output within DUR (default 30s)\n"
+	"      --min-free SIZE    readiness: the run directory's file system must have\n"
+	"                         SIZE bytes free (K, M, G suffixes; default 0: none)\n"
 	"      --deadline DUR     the whole run must end within DUR\n"
 	"      --stall DUR        a stage with work waiting and no progress for DUR\n"
 	"                         times the run out\n"
@@ -100,7 +102,7 @@ enum {
 	OPT_RUN = 256, OPT_STAGE, OPT_OPTIONAL, OPT_WAFERS, OPT_SEED, OPT_RECORD,
 	OPT_ACQ_ARG, OPT_VAL_ARG, OPT_DET_ARG, OPT_PER_ARG, OPT_PRO_ARG, OPT_NO_PROJECT,
 	OPT_GRACE, OPT_READY, OPT_DEADLINE, OPT_STALL, OPT_TICK, OPT_ECHO, OPT_JSON,
-	OPT_ABORT, OPT_WAIT, OPT_NAME, OPT_TIMEOUT,
+	OPT_ABORT, OPT_WAIT, OPT_NAME, OPT_TIMEOUT, OPT_MIN_FREE,
 };
 
 static const struct option longopts[] = {
@@ -120,6 +122,7 @@ static const struct option longopts[] = {
 	{ "no-project", no_argument, NULL, OPT_NO_PROJECT },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "ready-timeout", required_argument, NULL, OPT_READY },
+	{ "min-free", required_argument, NULL, OPT_MIN_FREE },
 	{ "deadline", required_argument, NULL, OPT_DEADLINE },
 	{ "stall", required_argument, NULL, OPT_STALL },
 	{ "tick", required_argument, NULL, OPT_TICK },
@@ -233,6 +236,10 @@ static void parse(int argc, char **argv, struct opts *o)
 		case OPT_NO_PROJECT: o->no_project = 1; o->saw_run_only = 1; break;
 		case OPT_GRACE: o->sv.grace_ms = duration("--grace", optarg); break;
 		case OPT_READY: o->sv.ready_ms = duration("--ready-timeout", optarg); break;
+		case OPT_MIN_FREE:
+			if (parse_size(optarg, &o->sv.min_free) != 0)
+				cli_usage_error("invalid size for --min-free: '%s'", optarg);
+			break;
 		case OPT_DEADLINE: o->sv.deadline_ms = duration("--deadline", optarg); break;
 		case OPT_STALL: o->sv.stall_ms = duration("--stall", optarg); break;
 		case OPT_TICK:
@@ -405,6 +412,7 @@ static int cmd_run(struct opts *o)
 		sv.opt.tick_ms = o->sv.tick_ms;
 	sv.opt.deadline_ms = o->sv.deadline_ms;
 	sv.opt.stall_ms = o->sv.stall_ms;
+	sv.opt.min_free = o->sv.min_free;
 	sv.opt.echo = o->sv.echo;
 	if (o->nstages) {
 		for (int i = 0; i < o->nstages; i++) {

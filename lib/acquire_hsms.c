@@ -92,7 +92,12 @@ struct session {
 	 * out; taken into the stats when they are (lat_p50_us, lat_p99_us). */
 	uint64_t *rx;
 	size_t nrx, caprx;
+	/* The readiness checks (kerf-acquire(1)): 0 pending, 1 running, 2 over. */
+	int chk_state[4];
+	uint64_t chk_start[4];
 };
+
+static const char *const check_names[] = { "tool_link", "tool_model", "tool_online", "tool_recipe" };
 
 static void end_run(struct session *s, const char *status, int rc);
 static void heard(struct session *s, enum event_type t, const struct profile_event *pe, const json_t *f);
@@ -795,6 +800,50 @@ static void take(struct session *s, enum event_type t, const struct profile_even
 						    (json_int_t)rx_us));
 }
 
+/* ---- readiness checks ---- */
+
+/*
+ * One check record: {"check", "outcome", "ms", "reason"}.  kerf(1) reads
+ * them (every stage's log is its): pending at the start, running when
+ * the check begins, then ok, failed or skipped with how long it took.
+ */
+static void check_record(struct session *s, const char *name, const char *outcome, const char *reason)
+{
+	size_t i;
+	json_t *f;
+	int fail = !strcmp(outcome, "failed");
+
+	for (i = 0; i < 4 && strcmp(check_names[i], name); i++)
+		;
+	if (i == 4)
+		return;
+	if (!strcmp(outcome, "running")) {
+		if (s->chk_state[i] != 0)
+			return;
+		s->chk_state[i] = 1;
+		s->chk_start[i] = mono_ms();
+	} else if (strcmp(outcome, "pending")) {
+		if (s->chk_state[i] == 2)
+			return;
+		if (s->chk_state[i] == 0)
+			s->chk_start[i] = mono_ms();
+		s->chk_state[i] = 2;
+	}
+	f = json_pack("{ss ss}", "check", name, "outcome", outcome);
+	if (s->chk_state[i] == 2)
+		json_object_set_new(f, "ms", json_integer((json_int_t)(mono_ms() - s->chk_start[i])));
+	if (reason)
+		json_object_set_new(f, "reason", json_string(reason));
+	log_msg(fail ? LOG_ERROR : LOG_INFO, f, "check %s: %s%s%s", name, outcome, reason ? ": " : "",
+		reason ? reason : "");
+}
+
+static void on_check(struct gem_host *g, const char *check, const char *outcome, const char *reason, void *arg)
+{
+	(void)g;
+	check_record(arg, check, outcome, reason);
+}
+
 /* ---- ending ---- */
 
 /* kerf ends the run the tool did not end: the open wafer's wafer_end, then run_end. */
@@ -854,6 +903,8 @@ static void on_link(struct gem_host *g, enum gem_link link, const char *cause, v
 	(void)g;
 	if (link != GEM_LINK_LOST) {
 		link_record(gem_link_name(link), NULL, LOG_INFO, "link %s", gem_link_name(link));
+		if (link == GEM_LINK_COMMUNICATING)
+			check_record(s, "tool_link", "ok", NULL);
 		if (link == GEM_LINK_CONNECTED)
 			s->ever_connected = 1;
 		return;
@@ -902,6 +953,9 @@ static void on_failed(struct gem_host *g, const char *step, const char *why, voi
 	struct session *s = arg;
 
 	(void)g;
+	/* Communications never established: the link's check fails. */
+	if (!strncmp(step, "S1F13", 5))
+		check_record(s, "tool_link", "failed", why);
 	log_msg(LOG_ERROR, json_pack("{ss ss ss}", "reason", "setup_failed", "step", step, "why", why),
 		"the tool could not be set up: %s: %s", step, why);
 	end_run(s, "aborted", KERF_EX_UNAVAILABLE);
@@ -1065,7 +1119,7 @@ static int start(struct session *s)
 	struct gem_host_config cfg;
 	struct gem_host_callbacks cb = {
 		.arg = s, .on_link = on_link, .on_ready = on_ready, .on_failed = on_failed, .on_event = on_event,
-		.on_alarm = on_alarm, .on_reject = on_reject, .on_command = on_command,
+		.on_alarm = on_alarm, .on_reject = on_reject, .on_command = on_command, .on_check = on_check,
 		.on_trace = s->trace ? trace : NULL,
 	};
 	const struct acq_hsms_opts *o = s->o;
@@ -1084,9 +1138,15 @@ static int start(struct session *s)
 	cfg.profile = &s->prof;
 	cfg.run = s->run;
 	s->g = gem_host_new(&cfg, &cb);
+	for (size_t i = 0; i < 4; i++)
+		check_record(s, check_names[i], "pending", NULL);
+	check_record(s, "tool_link", "running", NULL);
 	link_record("connecting", NULL, LOG_INFO, o->passive ? "waiting for the tool on '%s:%s'" : "connecting to '%s:%s'",
 		    o->host, o->port);
 	if (gem_host_start(s->g) != 0) {
+		int e = errno;
+		check_record(s, "tool_link", "failed", strerror(e));
+		errno = e;
 		log_msg(LOG_ERROR, json_pack("{ss ss}", "addr", o->host, "reason", "no_connection"),
 			"cannot %s '%s:%s': %s", o->passive ? "listen on" : "connect to", o->host, o->port,
 			strerror(errno));
@@ -1102,6 +1162,7 @@ static void deadlines(struct session *s)
 	uint64_t now = mono_ms();
 
 	if (!s->ever_connected && now >= s->ready_deadline && !s->done) {
+		check_record(s, "tool_link", "failed", "no connection within the ready timeout");
 		log_msg(LOG_ERROR, json_pack("{ss sf}", "reason", "no_connection", "ready_timeout_s", s->a->ready_timeout_s),
 			"machine not ready: no connection with '%s:%s' within %gs", s->o->host, s->o->port,
 			s->a->ready_timeout_s);

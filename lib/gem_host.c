@@ -29,7 +29,7 @@ enum phase { PH_DOWN, PH_ESTABLISH, PH_SETUP, PH_READY, PH_FAILED };
 
 /* What a transaction of ours was for; the ctx lib/hsms hands back. */
 struct txn {
-	enum { TX_S1F13, TX_STEP, TX_COMMAND } kind;
+	enum { TX_S1F13, TX_STEP, TX_COMMAND, TX_RECIPES } kind;
 	size_t step, sub;
 	enum profile_op op;
 };
@@ -46,11 +46,14 @@ struct gem_host {
 	uint32_t dataid;
 	uint64_t n6f11;
 	char *mdln, *softrev;
+	int recipes_open;        /* our S7F19 awaits its S7F20 */
+	int steps_done;          /* the set-up steps are over; ready once recipes_open is 0 */
 };
 
 /* A set-up step: one kind of message, checked by its reply. */
 struct step {
 	const char *name;
+	const char *chk;         /* the readiness check it belongs to, or NULL */
 	uint8_t stream, function;
 	/* 0 and *body (NULL: header only) to send; 1 when there is nothing to send. */
 	int (*build)(struct gem_host *h, size_t sub, struct secs_item **body);
@@ -93,6 +96,12 @@ static void glog(enum log_level lvl, const char *what, json_t *extra, const char
 	va_end(ap);
 	log_msg(lvl, f, "%s", msg ? msg : fmt);
 	free(msg);
+}
+
+static void check(struct gem_host *h, const char *name, const char *outcome, const char *reason)
+{
+	if (h->cb.on_check)
+		h->cb.on_check(h, name, outcome, reason, h->cb.arg);
 }
 
 /* ---- sending ---- */
@@ -192,32 +201,38 @@ static int build_empty(struct gem_host *h, size_t sub, struct secs_item **body)
 	return 0;
 }
 
-/* S1F2 <L <A MDLN> <A SOFTREV>>: kept, and compared with the profile's. */
+/* S1F2 <L <A MDLN> <A SOFTREV>>: kept, and compared with the profile's
+ * (a mismatch fails the check when the profile says the model must match). */
 static int check_s1f2(struct gem_host *h, size_t sub, const struct secs_item *reply, char *why, size_t n)
 {
 	const char *mdln = secs_get_str(secs_child(reply, 0), NULL);
 	const char *softrev = secs_get_str(secs_child(reply, 1), NULL);
+	int must = h->p->model_must_match && (h->p->model || h->p->softrev);
 
 	(void)sub;
-	(void)why;
-	(void)n;
 	free(h->mdln);
 	free(h->softrev);
 	h->mdln = mdln ? utf8_sanitize(mdln, strlen(mdln), 64, NULL) : NULL;
 	h->softrev = softrev ? utf8_sanitize(softrev, strlen(softrev), 64, NULL) : NULL;
 	if (!h->mdln || !h->softrev) {
-		glog(LOG_WARN, "no_model", NULL, "the tool's S1F2 names no model and software revision");
-		return 0;
+		glog(must ? LOG_ERROR : LOG_WARN, "no_model", NULL, "the tool's S1F2 names no model and software revision");
+		snprintf(why, n, "the tool's S1F2 names no model and software revision");
+		check(h, "tool_model", must ? "failed" : "ok", why);
+		return must ? -1 : 0;
 	}
 	glog(LOG_INFO, "identified", json_pack("{ss ss}", "mdln", h->mdln, "softrev", h->softrev),
 	     "the tool is '%s', software '%s'", h->mdln, h->softrev);
-	/* A mismatch is only a warning for now: refusing is a decision for later. */
-	if ((h->p->model && strcmp(h->p->model, h->mdln)) || (h->p->softrev && strcmp(h->p->softrev, h->softrev)))
-		glog(LOG_WARN, "model_mismatch",
-		     json_pack("{ss ss ss? ss?}", "mdln", h->mdln, "softrev", h->softrev, "profile_model", h->p->model,
-			       "profile_softrev", h->p->softrev),
-		     "the tool is '%s' '%s', profile '%s' is for '%s' '%s'", h->mdln, h->softrev, h->p->name,
-		     h->p->model ? h->p->model : "any", h->p->softrev ? h->p->softrev : "any");
+	if ((h->p->model && strcmp(h->p->model, h->mdln)) || (h->p->softrev && strcmp(h->p->softrev, h->softrev))) {
+		snprintf(why, n, "the tool is '%s' '%s', profile '%s' is for '%s' '%s'", h->mdln, h->softrev, h->p->name,
+			 h->p->model ? h->p->model : "any", h->p->softrev ? h->p->softrev : "any");
+		glog(must ? LOG_ERROR : LOG_WARN, "model_mismatch",
+		     json_pack("{ss ss ss? ss? sb}", "mdln", h->mdln, "softrev", h->softrev, "profile_model", h->p->model,
+			       "profile_softrev", h->p->softrev, "must_match", must),
+		     "%s", why);
+		check(h, "tool_model", must ? "failed" : "ok", why);
+		return must ? -1 : 0;
+	}
+	check(h, "tool_model", "ok", NULL);
 	return 0;
 }
 
@@ -228,12 +243,52 @@ static int check_s1f18(struct gem_host *h, size_t sub, const struct secs_item *r
 
 	(void)sub;
 	/* 2, already online, is as good as 0. */
-	if (ack_of(reply, &v) == 0 && v == 2)
+	if (ack_of(reply, &v) == 0 && v == 2) {
 		glog(LOG_INFO, "already_online", NULL, "the tool was already online (ONLACK 2)");
-	else if (check_ack(reply, "ONLACK", onlack, 3, why, n) != 0)
+	} else if (check_ack(reply, "ONLACK", onlack, 3, why, n) != 0) {
+		char w[256];
+		snprintf(w, sizeof w, "the tool refused to go online: %s", why);
+		check(h, "tool_online", "failed", w);
 		return -1;
+	}
 	if (h->cb.on_link)
 		h->cb.on_link(h, GEM_LINK_ONLINE, NULL, h->cb.arg);
+	if (!h->p->has_control_state)
+		check(h, "tool_online", "ok", "online; the profile names no control-state variable to tell remote from local");
+	return 0;
+}
+
+/* S1F3 of the profile's control-state variable: only when it has one. */
+static int build_control(struct gem_host *h, size_t sub, struct secs_item **body)
+{
+	(void)sub;
+	if (!h->p->has_control_state)
+		return 1;
+	*body = secs_list(1, secs_u4(h->p->control_state_vid));
+	return 0;
+}
+
+/* S1F4 <L <CONTROLSTATE>>: E30's 5, ONLINE REMOTE, is needed to take remote commands. */
+static int check_control(struct gem_host *h, size_t sub, const struct secs_item *reply, char *why, size_t n)
+{
+	static const char *const names[] = { "?", "equipment offline", "attempt online", "host offline",
+					     "online local", "online remote" };
+	uint64_t v;
+
+	(void)sub;
+	if (secs_get_uint(secs_child(reply, 0), 255, &v) != 0) {
+		snprintf(why, n, "S1F4 holds no control state for variable %lu",
+			 (unsigned long)h->p->control_state_vid);
+		check(h, "tool_online", "failed", why);
+		return -1;
+	}
+	if (v != 5) {
+		snprintf(why, n, "the tool is not ONLINE REMOTE: control state %u (%s)", (unsigned)v,
+			 v < 6 ? names[v] : "unknown");
+		check(h, "tool_online", "failed", why);
+		return -1;
+	}
+	check(h, "tool_online", "ok", "online remote");
 	return 0;
 }
 
@@ -364,14 +419,15 @@ static int check_alarms(struct gem_host *h, size_t sub, const struct secs_item *
 }
 
 static const struct step steps[] = {
-	{ "S1F1 identify the tool", 1, 1, build_empty, check_s1f2 },
-	{ "S1F17 go online", 1, 17, build_empty, check_s1f18 },
-	{ "S2F37 disable all events", 2, 37, build_disable, check_erack },
-	{ "S2F33 delete all reports", 2, 33, build_delete, check_drack },
-	{ "S2F33 define reports", 2, 33, build_define, check_drack },
-	{ "S2F35 link reports", 2, 35, build_link, check_lrack },
-	{ "S2F37 enable events", 2, 37, build_enable, check_erack },
-	{ "S5F3 enable alarms", 5, 3, build_alarms, check_alarms },
+	{ "S1F1 identify the tool", "tool_model", 1, 1, build_empty, check_s1f2 },
+	{ "S1F17 go online", "tool_online", 1, 17, build_empty, check_s1f18 },
+	{ "S1F3 control state", "tool_online", 1, 3, build_control, check_control },
+	{ "S2F37 disable all events", NULL, 2, 37, build_disable, check_erack },
+	{ "S2F33 delete all reports", NULL, 2, 33, build_delete, check_drack },
+	{ "S2F33 define reports", NULL, 2, 33, build_define, check_drack },
+	{ "S2F35 link reports", NULL, 2, 35, build_link, check_lrack },
+	{ "S2F37 enable events", NULL, 2, 37, build_enable, check_erack },
+	{ "S5F3 enable alarms", NULL, 5, 3, build_alarms, check_alarms },
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
@@ -384,6 +440,18 @@ static void failed(struct gem_host *h, const char *step, const char *why)
 		h->cb.on_failed(h, step, why, h->cb.arg);
 }
 
+/* The steps are over and the recipe list (if asked for) has come: ready. */
+static void maybe_ready(struct gem_host *h)
+{
+	if (h->phase != PH_SETUP || !h->steps_done || h->recipes_open)
+		return;
+	h->phase = PH_READY;
+	glog(LOG_INFO, "ready", json_pack("{ss}", "profile", h->p->name), "the tool is set up as profile '%s' says",
+	     h->p->name);
+	if (h->cb.on_ready)
+		h->cb.on_ready(h, h->cb.arg);
+}
+
 /* Send step i's message number sub, skipping steps with nothing to send. */
 static void run_step(struct gem_host *h, size_t i, size_t sub)
 {
@@ -392,15 +460,75 @@ static void run_step(struct gem_host *h, size_t i, size_t sub)
 	for (; i < NSTEPS; i++, sub = 0) {
 		if (steps[i].build(h, sub, &body) != 0)
 			continue;
-		if (send_item(h, steps[i].stream, steps[i].function, body, txn_new(TX_STEP, i, sub, 0)) != 0)
+		/* A check begins with its first step (S1F17 begins tool_online, S1F3 goes on with it). */
+		if (sub == 0 && steps[i].chk && !(i > 0 && steps[i - 1].chk && !strcmp(steps[i - 1].chk, steps[i].chk)))
+			check(h, steps[i].chk, "running", NULL);
+		if (send_item(h, steps[i].stream, steps[i].function, body, txn_new(TX_STEP, i, sub, 0)) != 0) {
+			if (steps[i].chk)
+				check(h, steps[i].chk, "failed", "cannot send");
 			failed(h, steps[i].name, "cannot send");
+		}
 		return;
 	}
-	h->phase = PH_READY;
-	glog(LOG_INFO, "ready", json_pack("{ss}", "profile", h->p->name), "the tool is set up as profile '%s' says",
-	     h->p->name);
-	if (h->cb.on_ready)
-		h->cb.on_ready(h, h->cb.arg);
+	h->steps_done = 1;
+	maybe_ready(h);
+}
+
+/* S7F20 <L <A PPID>...>: the run's recipe must be one of them. */
+static void recipes_reply(struct gem_host *h, enum hsms_reply_status st, const struct hsms_msg *m)
+{
+	const char *want = json_string_value(json_object_get(h->run, "recipe"));
+	struct secs_item *body = NULL;
+	struct secs_error e;
+	char why[256] = "";
+	size_t k, n;
+
+	if (st == HSMS_REPLY_CLOSED || h->phase != PH_SETUP)
+		return;
+	h->recipes_open = 0;
+	if (st != HSMS_REPLY_OK)
+		snprintf(why, sizeof why, "%s", st == HSMS_REPLY_T3 ? "no reply within T3" : "the tool rejected it (Reject.req)");
+	else if (m->function == 0)
+		snprintf(why, sizeof why, "the tool aborted the transaction (S7F0)");
+	else if (secs_decode(m->body, m->len, &h->lim, &body, &e) != 0)
+		snprintf(why, sizeof why, "the reply does not decode: %s", e.msg);
+	else if (!secs_is(body, SECS_L))
+		snprintf(why, sizeof why, "S7F20 is not a list of recipes");
+	if (!why[0]) {
+		n = secs_count(body);
+		for (k = 0; k < n; k++) {
+			const char *ppid = secs_get_str(secs_child(body, k), NULL);
+			if (ppid && want && !strcmp(ppid, want))
+				break;
+		}
+		if (k == n)
+			snprintf(why, sizeof why, "recipe '%s' is not on the tool (%zu recipes listed)", want ? want : "",
+				 n);
+	}
+	secs_free(body);
+	if (why[0]) {
+		check(h, "tool_recipe", "failed", why);
+		failed(h, "S7F19 list recipes", why);
+		return;
+	}
+	check(h, "tool_recipe", "ok", NULL);
+	maybe_ready(h);
+}
+
+/* S7F19 beside the set-up steps, when the profile says the tool answers it. */
+static void ask_recipes(struct gem_host *h)
+{
+	if (!h->p->recipes) {
+		check(h, "tool_recipe", "skipped", "the profile does not say the tool lists its recipes (readiness.recipes)");
+		return;
+	}
+	check(h, "tool_recipe", "running", NULL);
+	h->recipes_open = 1;
+	if (send_item(h, 7, 19, NULL, txn_new(TX_RECIPES, 0, 0, 0)) != 0) {
+		h->recipes_open = 0;
+		check(h, "tool_recipe", "failed", "cannot send");
+		failed(h, "S7F19 list recipes", "cannot send");
+	}
 }
 
 static void step_reply(struct gem_host *h, const struct txn *t, enum hsms_reply_status st,
@@ -414,18 +542,16 @@ static void step_reply(struct gem_host *h, const struct txn *t, enum hsms_reply_
 
 	if (st == HSMS_REPLY_CLOSED || h->phase != PH_SETUP)
 		return;
-	if (st != HSMS_REPLY_OK) {
+	why[0] = '\0';
+	if (st != HSMS_REPLY_OK)
 		snprintf(why, sizeof why, "%s", st == HSMS_REPLY_T3 ? "no reply within T3" : "the tool rejected it (Reject.req)");
-		failed(h, s->name, why);
-		return;
-	}
-	if (m->function == 0) {
+	else if (m->function == 0)
 		snprintf(why, sizeof why, "the tool aborted the transaction (S%uF0)", m->stream);
-		failed(h, s->name, why);
-		return;
-	}
-	if (secs_decode(m->body, m->len, &h->lim, &body, &e) != 0) {
+	else if (secs_decode(m->body, m->len, &h->lim, &body, &e) != 0)
 		snprintf(why, sizeof why, "the reply does not decode: %s", e.msg);
+	if (why[0]) {
+		if (s->chk)
+			check(h, s->chk, "failed", why);
 		failed(h, s->name, why);
 		return;
 	}
@@ -450,7 +576,11 @@ static void maybe_setup(struct gem_host *h)
 {
 	if (h->phase == PH_ESTABLISH && h->communicating && !h->s1f13_open) {
 		h->phase = PH_SETUP;
-		run_step(h, 0, 0);
+		h->steps_done = 0;
+		h->recipes_open = 0;
+		ask_recipes(h);
+		if (h->phase == PH_SETUP)
+			run_step(h, 0, 0);
 	}
 }
 
@@ -1055,6 +1185,8 @@ static void on_reply(struct hsms_conn *c, enum hsms_reply_status st, const struc
 		s1f13_reply(h, st, reply);
 	else if (t->kind == TX_STEP)
 		step_reply(h, t, st, reply);
+	else if (t->kind == TX_RECIPES)
+		recipes_reply(h, st, reply);
 	else
 		command_reply(h, t, st, reply);
 	free(t);

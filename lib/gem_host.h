@@ -88,6 +88,15 @@ struct gem_host_callbacks {
 			  void *arg);
 	/* The answer to gem_host_command: HCACK, or -1 when none came. */
 	void (*on_command)(struct gem_host *h, enum profile_op op, int hcack, void *arg);
+	/*
+	 * A readiness check of the set-up (kerf-acquire(1), "Readiness
+	 * checks"): check is tool_model (S1F1), tool_online (S1F17, and
+	 * S1F3 of the profile's control-state variable) or tool_recipe
+	 * (S7F19, sent beside the other steps); outcome is running, ok,
+	 * failed or skipped; reason says why (may be NULL).  A failed check
+	 * is followed by on_failed.
+	 */
+	void (*on_check)(struct gem_host *h, const char *check, const char *outcome, const char *reason, void *arg);
 	/* Every HSMS frame, as lib/hsms's on_trace (must not send). */
 	void (*on_trace)(struct gem_host *h, enum hsms_dir dir, const struct hsms_msg *m, void *arg);
 };

@@ -402,10 +402,38 @@ static int check_refs(struct ctx *c)
 	return 0;
 }
 
+/* "readiness": {"model_must_match": bool, "recipes": bool, "control_state_vid": VID}, all optional. */
+static int load_readiness(struct ctx *c, json_t *r)
+{
+	static const char *const keys[] = { "model_must_match", "recipes", "control_state_vid", NULL };
+	json_t *m, *rc, *v;
+
+	if (!r)
+		return 0;
+	if (!json_is_object(r) || only_keys(c, r, "readiness", keys) != 0)
+		return c->err[0] ? -1 : fail(c, "readiness", "an object {\"model_must_match\", \"recipes\", "
+					 "\"control_state_vid\"}");
+	m = json_object_get(r, "model_must_match");
+	rc = json_object_get(r, "recipes");
+	v = json_object_get(r, "control_state_vid");
+	if ((m && !json_is_boolean(m)) || (rc && !json_is_boolean(rc)))
+		return fail(c, "readiness", "\"model_must_match\" and \"recipes\" are true or false");
+	c->p->model_must_match = json_is_true(m);
+	c->p->recipes = json_is_true(rc);
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
+			return fail(c, "readiness.control_state_vid", "a VID: a number from 0 to 4294967295");
+		c->p->has_control_state = 1;
+		c->p->control_state_vid = (uint32_t)json_integer_value(v);
+	}
+	return 0;
+}
+
 static int load_top(struct ctx *c, json_t *doc)
 {
 	static const char *const top_keys[] = { "kerf_profile", "name", "description", "model", "softrev",
-						"images", "variables", "reports", "events", "alarms", "commands", NULL };
+						"images", "readiness", "variables", "reports", "events", "alarms", "commands",
+						NULL };
 	json_t *ver = json_object_get(doc, "kerf_profile");
 	json_t *img = json_object_get(doc, "images");
 
@@ -425,6 +453,8 @@ static int load_top(struct ctx *c, json_t *doc)
 	if (img && !json_is_boolean(img))
 		return fail(c, "images", "true or false");
 	c->p->images = json_is_true(img);
+	if (load_readiness(c, json_object_get(doc, "readiness")) != 0)
+		return -1;
 	if (load_vars(c, json_object_get(doc, "variables")) != 0 ||
 	    load_reports(c, json_object_get(doc, "reports")) != 0 ||
 	    load_events(c, json_object_get(doc, "events")) != 0 ||

@@ -74,6 +74,11 @@ struct profile {
 	const char *name;
 	const char *model, *softrev;  /* expected in S1F2; NULL: not checked */
 	int images;                   /* die reports carry images */
+	/* "readiness" (kerf-profile(5)): what kerf checks before a run. */
+	int model_must_match;         /* an S1F2 model or softrev other than the above fails */
+	int recipes;                  /* the tool lists its recipes (S7F19): the run's must be there */
+	int has_control_state;        /* control_state_vid given: S1F3 it, ONLINE REMOTE (5) needed */
+	uint32_t control_state_vid;
 	const struct profile_var *vars;        /* sorted by vid */
 	size_t nvars;
 	const struct profile_report *reports;  /* sorted by rptid */

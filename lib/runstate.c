@@ -17,7 +17,7 @@ static const char *const state_names[RS__COUNT] = {
 
 static const char *const event_names[RSE__COUNT] = {
 	"prepare", "ready", "pause", "paused", "resume", "resumed", "stop", "stop_confirmed",
-	"cmd_refused", "cmd_timed_out", "abort", "fault", "alarm", "timeout", "done_ok",
+	"cmd_refused", "cmd_timed_out", "abort", "fault", "alarm", "timeout", "not_ready", "done_ok",
 	"done_failed", "done_cancelled", "done_timeout",
 };
 
@@ -35,6 +35,8 @@ static const char *const event_names[RSE__COUNT] = {
  * stop may come while a pause or the readiness is still pending, and
  * their confirmations (ready, paused, resumed) settle it meanwhile.
  * The tool may finish the lot while a command is pending (done_ok).
+ * A failed readiness check (not_ready) ends preparation, a stop
+ * requested while preparing included.
  * Stopping accepts fault, alarm, abort and timeout again: the run is
  * already winding down, the supervisor decides which cause wins.
  */
@@ -47,6 +49,7 @@ static const signed char table[RS__COUNT][RSE__COUNT] = {
 	},
 	[RS_PREPARING] = {
 		[RSE_READY] = T(RS_RUNNING),
+		[RSE_NOT_READY] = T(RS_STOPPING),
 		[RSE_STOP] = T(RS_STOP_REQUESTED),
 		ENDING(RS_STOPPING),
 		[RSE_DONE_FAILED] = T(RS_FAILED),
@@ -84,6 +87,7 @@ static const signed char table[RS__COUNT][RSE__COUNT] = {
 		[RSE_CMD_REFUSED] = T(RS_SETTLED),
 		[RSE_CMD_TIMED_OUT] = T(RS_SETTLED),
 		[RSE_READY] = T(RS_STOP_REQUESTED),
+		[RSE_NOT_READY] = T(RS_STOPPING),
 		[RSE_PAUSED] = T(RS_STOP_REQUESTED),
 		[RSE_RESUMED] = T(RS_STOP_REQUESTED),
 		ENDING(RS_STOPPING),

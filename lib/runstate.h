@@ -52,6 +52,7 @@ enum runstate_event {
 	RSE_FAULT,          /* a critical stage failed */
 	RSE_ALARM,          /* the machine raised a critical alarm */
 	RSE_TIMEOUT,        /* ready timeout, stall or deadline */
+	RSE_NOT_READY,      /* a readiness check failed: preparation ends */
 	RSE_DONE_OK,        /* every stage exited, nothing went wrong */
 	RSE_DONE_FAILED,    /* every stage exited after a fault or alarm */
 	RSE_DONE_CANCELLED, /* every stage exited after an operator stop */

@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -49,6 +50,21 @@
 #define SV_RECENT_COMMANDS 16
 
 enum cause_kind { C_NONE, C_FAULT, C_ALARM, C_OPERATOR, C_TIMEOUT, C_PREP };
+
+/* A readiness check (kerf(7), "Preparation"): kerf's own, or one a stage
+ * reports in its log ({"check", "outcome", "ms", "reason"}). */
+enum ck_state { CK_PENDING, CK_RUNNING, CK_OK, CK_FAILED, CK_SKIPPED, CK_TIMEOUT, CK_CANCELLED };
+static const char *const ck_names[] = { "pending", "running", "ok", "failed", "skipped", "timeout", "cancelled" };
+#define SV_CHECKS_MAX 32
+
+struct sv_check {
+	char name[32];
+	int stage;             /* the stage that reports it, -1 kerf's own */
+	enum ck_state st;
+	uint64_t start_ms;     /* when it was first heard of (kerf's clock) */
+	int64_t ms;            /* its duration, -1 not known */
+	char *reason;
+};
 
 struct hook {
 	int err_w;
@@ -84,6 +100,10 @@ struct sv_private {
 	int reports;            /* the first stage reports commands: 1 yes, 0 no, -1 not known yet */
 	int awaiting;           /* the command a pausing, resuming or stop-requested run waits on */
 	int pending_end;        /* the command still pending when the outcome was decided */
+	/* Readiness checks. */
+	struct sv_check checks[SV_CHECKS_MAX];
+	int nchecks;
+	char cause_check[32];   /* the check named as the cause, "" none */
 };
 
 static const char *sig_name(int sig)
@@ -306,6 +326,8 @@ static json_t *cause_json(struct supervisor *sv)
 		json_object_set_new(c, "stage", json_string(sv->st[p->cause_stage].name));
 		json_object_set_new(c, "how", json_string(p->cause_how));
 	}
+	if (p->cause_check[0])
+		json_object_set_new(c, "check", json_string(p->cause_check));
 	if (p->cause_msg[0])
 		json_object_set_new(c, "msg", json_string(p->cause_msg));
 	/* Why the stage failed, in its own words ("cannot write ...: No
@@ -384,6 +406,26 @@ static json_t *outcome_json(struct supervisor *sv, int final)
 	return o;
 }
 
+static json_t *check_json(struct supervisor *sv, const struct sv_check *k)
+{
+	json_t *o = json_pack("{s:s, s:s}", "check", k->name, "outcome", ck_names[k->st]);
+	if (k->ms >= 0)
+		json_object_set_new(o, "duration_ms", json_integer((json_int_t)k->ms));
+	if (k->stage >= 0)
+		json_object_set_new(o, "stage", json_string(sv->st[k->stage].name));
+	if (k->reason)
+		json_object_set_new(o, "reason", json_string(k->reason));
+	return o;
+}
+
+static json_t *checks_json(struct supervisor *sv)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < sv->p->nchecks; i++)
+		json_array_append_new(a, check_json(sv, &sv->p->checks[i]));
+	return a;
+}
+
 static void write_status(struct supervisor *sv, int final)
 {
 	json_t *body = json_object(), *stages = json_array();
@@ -395,13 +437,15 @@ static void write_status(struct supervisor *sv, int final)
 							  : json_null());
 	json_object_set_new(body, "commands", svc_recent_json(&sv->p->cmds, SV_RECENT_COMMANDS));
 	json_object_set_new(body, "stages", stages);
+	json_object_set_new(body, "checks", checks_json(sv));
 	json_object_set_new(body, "options",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I}",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
 				      "grace_ms", (json_int_t)sv->opt.grace_ms,
 				      "deadline_ms", (json_int_t)sv->opt.deadline_ms,
 				      "stall_ms", (json_int_t)sv->opt.stall_ms,
 				      "ready_ms", (json_int_t)sv->opt.ready_ms,
-				      "tick_ms", (json_int_t)sv->opt.tick_ms));
+				      "tick_ms", (json_int_t)sv->opt.tick_ms,
+				      "min_free", (json_int_t)sv->opt.min_free));
 	runstate_write_status(sv->p->rs, body, final);
 	json_decref(body);
 }
@@ -513,6 +557,7 @@ static void set_cause(struct supervisor *sv, enum cause_kind k, const char *what
 
 static int read_stderr(struct supervisor *sv, int i);
 static void close_stderr(struct sv_stage *s);
+static void check_heard(struct supervisor *sv, int stage, json_t *rec);
 
 static int transitional(enum runstate_state s)
 {
@@ -775,6 +820,9 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 	/* The machine's word on a command (kerf-events(5)). */
 	if (is_json && i == 0)
 		command_record(sv, rec);
+	/* A readiness check the stage runs (kerf-acquire(1)). */
+	if (is_json && json_is_string(json_object_get(rec, "check")) && json_is_string(json_object_get(rec, "outcome")))
+		check_heard(sv, i, rec);
 	if (is_json && msg && lvl && !strcmp(lvl, "error")) {
 		free(s->last_error);
 		s->last_error = xstrdup(msg);
@@ -1281,13 +1329,21 @@ static void check_exits(struct supervisor *sv)
 
 /* ---- sampling, readiness, watchdogs ---- */
 
-/* Bytes the first stage wrote other than its log: its output so far. */
-static uint64_t produced(struct sv_stage *s)
+/* Bytes of its log still in the pipe; read before its wchar, so that
+ * everything counted here was written before wchar was sampled. */
+static int log_inflight(struct sv_stage *s)
 {
 	int inflight = 0;
 	if (s->errfd >= 0)
 		ioctl(s->errfd, FIONREAD, &inflight);
-	return s->wchar - s->err_bytes - (uint64_t)inflight;
+	return inflight;
+}
+
+/* Bytes the first stage wrote other than its log: its output so far. */
+static uint64_t produced(struct sv_stage *s, int inflight)
+{
+	uint64_t log = s->err_bytes + (uint64_t)inflight;
+	return s->wchar > log ? s->wchar - log : 0;
 }
 
 static void sample(struct supervisor *sv, int note)
@@ -1299,6 +1355,7 @@ static void sample(struct supervisor *sv, int note)
 		uint64_t r = 0, w = 0, mark;
 		if (!s->started || s->exited)
 			continue;
+		int inflight = i == 0 ? log_inflight(s) : 0;
 		if (i > 0)
 			s->q_ok = queue_fill(s->pid, 0, &s->q_bytes, &s->q_cap) == 0;
 		if (queue_io(s->pid, &r, &w) == 0) {
@@ -1307,7 +1364,7 @@ static void sample(struct supervisor *sv, int note)
 			s->wchar = w;
 			/* Progress without stats: what a consumer read, what
 			 * the producer wrote other than its log. */
-			mark = i > 0 ? r : produced(s);
+			mark = i > 0 ? r : produced(s, inflight);
 			/* A stage that reports stats is judged by its counters
 			 * alone: a wrapper script's rchar also grows with every
 			 * child it reaps. */
@@ -1336,6 +1393,7 @@ static int ready(struct supervisor *sv)
 {
 	struct sv_stage *s = &sv->st[0];
 	uint64_t r, w;
+	int inflight;
 	if (s->exited)
 		return 1;
 	if (sv->n > 1) {
@@ -1343,9 +1401,10 @@ static int ready(struct supervisor *sv)
 		if (queue_fill(sv->st[1].pid, 0, &b, &c) == 0 && b > 0)
 			return 1;
 	}
+	inflight = log_inflight(s);
 	if (queue_io(s->pid, &r, &w) == 0) {
 		s->wchar = w;
-		return produced(s) > 0;
+		return produced(s, inflight) > 0;
 	}
 	return 0;
 }
@@ -1531,26 +1590,190 @@ static void handle_signals(struct supervisor *sv)
 	}
 }
 
-/* ---- preparation ---- */
+/* ---- preparation: the readiness checks ---- */
 
+static int ck_final(enum ck_state st)
+{
+	return st != CK_PENDING && st != CK_RUNNING;
+}
+
+static struct sv_check *check_get(struct supervisor *sv, const char *name, int stage)
+{
+	struct sv_private *p = sv->p;
+	struct sv_check *k;
+
+	for (int i = 0; i < p->nchecks; i++)
+		if (!strcmp(p->checks[i].name, name))
+			return &p->checks[i];
+	if (p->nchecks == SV_CHECKS_MAX || strlen(name) >= sizeof k->name)
+		return NULL;
+	k = &p->checks[p->nchecks++];
+	memset(k, 0, sizeof *k);
+	snprintf(k->name, sizeof k->name, "%s", name);
+	k->stage = stage;
+	k->st = CK_PENDING;
+	k->ms = -1;
+	return k;
+}
+
+static void check_failed(struct supervisor *sv, struct sv_check *k);
+
+/*
+ * A check's new outcome: a timeline "check" record, and a failure ends
+ * preparation.  A check over is over: what a stage says of it later (a
+ * reconnected tool checked again, a check kerf cut) changes nothing.
+ * ms < 0: the time since kerf first heard of the check.
+ */
+static void check_set(struct supervisor *sv, const char *name, int stage, enum ck_state st, int64_t ms,
+		      const char *reason)
+{
+	struct sv_check *k = check_get(sv, name, stage);
+	uint64_t now = mono_ms();
+
+	if (!k || ck_final(k->st) || (st == k->st && !ck_final(st)))
+		return;
+	if (k->st == CK_PENDING && !k->start_ms)
+		k->start_ms = now;
+	if (st == CK_RUNNING && k->st == CK_PENDING)
+		k->start_ms = now;
+	k->st = st;
+	if (ck_final(st))
+		k->ms = ms >= 0 ? ms : (int64_t)(now - k->start_ms);
+	free(k->reason);
+	k->reason = reason ? xstrdup(reason) : NULL;
+	runstate_note(sv->p->rs, "check", check_json(sv, k));
+	if (st == CK_FAILED)
+		check_failed(sv, k);
+}
+
+/* Every check not over yet: running ones become 'running_to', pending ones cancelled. */
+static void checks_close(struct supervisor *sv, enum ck_state running_to, const char *why)
+{
+	struct sv_private *p = sv->p;
+	for (int i = 0; i < p->nchecks; i++) {
+		struct sv_check *k = &p->checks[i];
+		if (!ck_final(k->st))
+			check_set(sv, k->name, k->stage, k->st == CK_RUNNING ? running_to : CK_CANCELLED, -1, why);
+	}
+}
+
+/* The first failed check ends preparation: it is the cause, the others are cancelled. */
+static void check_failed(struct supervisor *sv, struct sv_check *k)
+{
+	struct sv_private *p = sv->p;
+	char msg[256], why[64];
+
+	if (!preparing(sv) || p->cause != C_NONE)
+		return;
+	snprintf(msg, sizeof msg, "readiness check '%s' failed%s%s", k->name, k->reason ? ": " : "",
+		 k->reason ? k->reason : "");
+	log_msg(LOG_ERROR, log_is_json() ? json_pack("{s:s}", "check", k->name) : NULL, "%s", msg);
+	snprintf(p->cause_check, sizeof p->cause_check, "%s", k->name);
+	set_cause(sv, C_PREP, "preparation", -1, NULL, msg);
+	snprintf(why, sizeof why, "check '%s' failed first", k->name);
+	checks_close(sv, CK_CANCELLED, why);
+	if (p->pl) {
+		teardown(sv, "not_ready");
+		fire(sv, RSE_NOT_READY, json_pack("{s:s}", "check", k->name));
+	}
+	write_status(sv, 0);
+}
+
+/* A stage's check record: {"check", "outcome", "ms", "reason"}. */
+static void check_heard(struct supervisor *sv, int stage, json_t *rec)
+{
+	const char *name = json_string_value(json_object_get(rec, "check"));
+	const char *out = json_string_value(json_object_get(rec, "outcome"));
+	json_t *ms = json_object_get(rec, "ms");
+	int st;
+
+	for (st = 0; st < (int)(sizeof ck_names / sizeof ck_names[0]); st++)
+		if (!strcmp(ck_names[st], out))
+			break;
+	/* A stage may say pending, running, ok, failed or skipped; kerf alone cuts and cancels. */
+	if (st > CK_SKIPPED)
+		return;
+	check_set(sv, name, stage, (enum ck_state)st, json_is_integer(ms) ? json_integer_value(ms) : -1,
+		  json_string_value(json_object_get(rec, "reason")));
+	if (st != CK_FAILED)
+		write_status(sv, 0);
+}
+
+/* The check preparation still waits on: the earliest running one other
+ * than machine_ready, else any pending one, else machine_ready; NULL
+ * when every check is over. */
+static struct sv_check *check_waited(struct supervisor *sv)
+{
+	struct sv_private *p = sv->p;
+	struct sv_check *w = NULL, *pend = NULL, *mr = NULL;
+	for (int i = 0; i < p->nchecks; i++) {
+		struct sv_check *k = &p->checks[i];
+		if (ck_final(k->st))
+			continue;
+		if (!strcmp(k->name, "machine_ready"))
+			mr = k;
+		else if (k->st == CK_PENDING && !pend)
+			pend = k;
+		else if (k->st == CK_RUNNING && (!w || k->start_ms < w->start_ms))
+			w = k;
+	}
+	return w ? w : pend ? pend : mr;
+}
+
+/* Every check but machine_ready passed (ok or skipped). */
+static int checks_passed(struct supervisor *sv)
+{
+	struct sv_private *p = sv->p;
+	for (int i = 0; i < p->nchecks; i++)
+		if (strcmp(p->checks[i].name, "machine_ready") && p->checks[i].st != CK_OK &&
+		    p->checks[i].st != CK_SKIPPED)
+			return 0;
+	return 1;
+}
+
+/*
+ * kerf's own checks, before anything is launched (the stages need
+ * both): the run directory writable with --min-free bytes free, and
+ * every stage's program found.  The stages' own checks (kerf-acquire's
+ * tool checks) run once they are launched, beside machine_ready.
+ */
 static int prepare(struct supervisor *sv)
 {
 	struct sv_private *p = sv->p;
 	char *probe = xasprintf("%s/.probe.%ld", p->rs->dir, (long)getpid());
-	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	char msg[512] = "";
-	int ok = 1;
+	struct statvfs vfs;
+	uint64_t t0 = mono_us();
+	int fd, ok = 1;
 
+	check_get(sv, "rundir", -1);
+	check_get(sv, "programs", -1);
+	check_set(sv, "rundir", -1, CK_RUNNING, -1, NULL);
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		snprintf(msg, sizeof msg, "run directory '%s' is not writable: %s", p->rs->dir,
-			 strerror(errno));
+		snprintf(msg, sizeof msg, "run directory '%s' is not writable: %s", p->rs->dir, strerror(errno));
 		ok = 0;
 	} else {
 		close(fd);
 		unlink(probe);
 	}
 	free(probe);
-	runstate_note(p->rs, "check", json_pack("{s:s, s:b}", "check", "rundir_writable", "ok", ok));
+	if (ok && sv->opt.min_free) {
+		if (statvfs(p->rs->dir, &vfs) != 0) {
+			snprintf(msg, sizeof msg, "cannot tell the free space of '%s': %s", p->rs->dir, strerror(errno));
+			ok = 0;
+		} else if ((uint64_t)vfs.f_bavail * vfs.f_frsize < sv->opt.min_free) {
+			snprintf(msg, sizeof msg, "run directory '%s' has %llu bytes free, below --min-free %llu",
+				 p->rs->dir, (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize),
+				 (unsigned long long)sv->opt.min_free);
+			ok = 0;
+		}
+	}
+	check_set(sv, "rundir", -1, ok ? CK_OK : CK_FAILED, (int64_t)((mono_us() - t0) / 1000), ok ? NULL : msg);
+	if (!ok)
+		return -1;
+	t0 = mono_us();
+	check_set(sv, "programs", -1, CK_RUNNING, -1, NULL);
 	for (int i = 0; ok && i < sv->n; i++) {
 		struct sv_stage *s = &sv->st[i];
 		s->path = supervise_resolve(s->argv[0]);
@@ -1559,16 +1782,8 @@ static int prepare(struct supervisor *sv)
 				 s->name, s->argv[0]);
 			ok = 0;
 		}
-		runstate_note(p->rs, "check", json_pack("{s:s, s:s, s:b, s:s?}", "check", "program",
-							"stage", s->name, "ok", s->path != NULL,
-							"path", s->path));
 	}
-	if (!ok) {
-		log_msg(LOG_ERROR, NULL, "%s", msg);
-		set_cause(sv, C_PREP, "preparation", -1, NULL, msg);
-		runstate_note(p->rs, "check", json_pack("{s:s, s:s}", "check", "machine_ready",
-							"result", "cancelled"));
-	}
+	check_set(sv, "programs", -1, ok ? CK_OK : CK_FAILED, (int64_t)((mono_us() - t0) / 1000), ok ? NULL : msg);
 	return ok ? 0 : -1;
 }
 
@@ -1606,6 +1821,7 @@ static void finish(struct supervisor *sv)
 
 	if (p->rs->state == RS_PREPARING && p->cause == C_NONE)
 		fire(sv, RSE_READY, NULL);
+	checks_close(sv, CK_CANCELLED, "the run ended before the check did");
 	cmd_close_pending(sv);
 	switch (p->cause) {
 	case C_NONE: e = RSE_DONE_OK; break;
@@ -1724,6 +1940,8 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 		goto out;
 	}
 	start_ms = mono_ms();
+	/* The first stage's first output: the machine is ready (with every other check passed). */
+	check_set(sv, "machine_ready", 0, CK_RUNNING, -1, NULL);
 	write_status(sv, 0);
 	pfd = xcalloc((size_t)(1 + 2 * sv->n), sizeof *pfd);
 	p->next_tick = start_ms + sv->opt.tick_ms;
@@ -1803,20 +2021,34 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 				close_stderr(&sv->st[i]);
 		}
 		if (preparing(sv) && p->cause == C_NONE) {
-			if (ready(sv)) {
-				/* What it logged before its first output first: it
-				 * says whether it reports commands. */
+			int out = ready(sv);
+			/* What the first stage logged before its first output
+			 * first: its checks, whether it reports commands. */
+			if (out)
 				drain_first(sv);
-				runstate_note(rs, "check", json_pack("{s:s, s:b, s:I}", "check", "machine_ready",
-								     "ok", 1, "ms", (json_int_t)(now - start_ms)));
+			if (out && p->cause == C_NONE && !ck_final(check_get(sv, "machine_ready", 0)->st))
+				check_set(sv, "machine_ready", 0, CK_OK, (int64_t)(now - start_ms), NULL);
+			if (out && p->cause == C_NONE && checks_passed(sv)) {
 				fire(sv, RSE_READY, NULL);
 				if (p->reports < 0)
 					decide_reports(sv, 0, "it became ready without a command record");
-			} else if (now - start_ms >= sv->opt.ready_ms) {
-				char msg[128];
-				snprintf(msg, sizeof msg, "stage '%s' produced nothing within the ready timeout (%llu ms)",
-					 sv->st[0].name, (unsigned long long)sv->opt.ready_ms);
-				timeout(sv, "ready_timeout", 0, msg);
+			} else if (p->cause == C_NONE && now - start_ms >= sv->opt.ready_ms) {
+				struct sv_check *k = check_waited(sv);
+				char msg[160];
+				if (!k || !strcmp(k->name, "machine_ready")) {
+					snprintf(msg, sizeof msg, "stage '%s' produced nothing within the ready timeout (%llu ms)",
+						 sv->st[0].name, (unsigned long long)sv->opt.ready_ms);
+					snprintf(p->cause_check, sizeof p->cause_check, "machine_ready");
+					checks_close(sv, CK_TIMEOUT, "cut by the ready timeout");
+					timeout(sv, "ready_timeout", 0, msg);
+				} else {
+					snprintf(msg, sizeof msg, "readiness check '%s'%s%s did not finish within the ready timeout (%llu ms)",
+						 k->name, k->stage >= 0 ? " of stage " : "", k->stage >= 0 ? sv->st[k->stage].name : "",
+						 (unsigned long long)sv->opt.ready_ms);
+					snprintf(p->cause_check, sizeof p->cause_check, "%s", k->name);
+					checks_close(sv, CK_TIMEOUT, "cut by the ready timeout");
+					timeout(sv, "ready_timeout", -1, msg);
+				}
 			}
 		}
 		if (sv->opt.deadline_ms && now - start_ms >= sv->opt.deadline_ms && p->cause != C_TIMEOUT &&
@@ -1882,8 +2114,11 @@ void supervise_release(struct supervisor *sv)
 			close(s->errfd);
 	}
 	free(sv->st);
-	if (sv->p)
+	if (sv->p) {
 		svc_release(&sv->p->cmds);
+		for (int i = 0; i < sv->p->nchecks; i++)
+			free(sv->p->checks[i].reason);
+	}
 	free(sv->p);
 	memset(sv, 0, sizeof *sv);
 }

@@ -76,6 +76,7 @@ struct sv_options {
 	uint64_t deadline_ms;  /* whole run; 0 none */
 	uint64_t stall_ms;     /* stall watchdog; 0 off */
 	uint64_t ready_ms;     /* readiness deadline; default 30000 */
+	uint64_t min_free;     /* the run directory's file system needs this many bytes free; 0 no check */
 	uint64_t tick_ms;      /* status.json, samples; default 500 */
 	enum sv_echo echo;     /* which stage log records reach kerf's stderr */
 };

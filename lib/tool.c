@@ -502,6 +502,11 @@ static void s1f3(struct tool *t, const struct hsms_msg *m, const struct secs_ite
 			vid = t->prof.vars[i].vid;
 		else if (secs_get_uint(secs_child(body, i), UINT32_MAX, &vid) != 0)
 			vid = UINT64_MAX;
+		/* E30's CONTROLSTATE: 3 host offline, 4 online local, 5 online remote. */
+		if (n && t->prof.has_control_state && vid == t->prof.control_state_vid) {
+			secs_append(out, secs_u1((uint8_t)(t->control == CTL_REMOTE ? 5 : t->control == CTL_LOCAL ? 4 : 3)));
+			continue;
+		}
 		secs_append(out, vid <= UINT32_MAX ? value_of(t, (uint32_t)vid, t->values, 0) : secs_list(0));
 	}
 	reply(t, m, out);
@@ -525,9 +530,32 @@ static void s1f17(struct tool *t, const struct hsms_msg *m, const struct secs_it
 {
 	(void)body;
 	/* ONLACK 2: already online. */
+	if (t->o->refuse_online) {
+		reply(t, m, ack(1));
+		log_msg(LOG_WARN, json_pack("{ss}", "gem", "online_refused"), "S1F17: ONLACK 1 (--refuse-online)");
+		return;
+	}
 	reply(t, m, ack(t->control == CTL_OFFLINE ? 0 : 2));
 	if (t->control == CTL_OFFLINE)
 		set_control(t, t->o->local ? CTL_LOCAL : CTL_REMOTE);
+}
+
+/* S7F19 -> S7F20 <L <A PPID>...>: the recipes on the tool (--recipes, else the lot's). */
+static void s7f19(struct tool *t, const struct hsms_msg *m, const struct secs_item *body)
+{
+	struct secs_item *out = secs_list(0);
+	const char *r = t->o->recipes ? t->o->recipes : t->o->sim.recipe;
+
+	(void)body;
+	while (r && *r) {
+		size_t len = strcspn(r, ",");
+		if (len)
+			secs_append(out, secs_ascii_n(r, len));
+		r += len;
+		if (*r == ',')
+			r++;
+	}
+	reply(t, m, out);
 }
 
 /* Answer with an ack code, or with S9F7 when the body had not the message's structure (code < 0). */
@@ -779,6 +807,7 @@ static const struct handler {
 	{ 2, 37, NEED_COMM | NEED_ONLINE, s2f37 },
 	{ 2, 41, NEED_COMM | NEED_ONLINE, s2f41 },
 	{ 5, 3, NEED_COMM | NEED_ONLINE, s5f3 },
+	{ 7, 19, NEED_COMM, s7f19 },
 };
 
 static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
@@ -806,6 +835,13 @@ static void on_message(struct hsms_conn *c, const struct hsms_msg *m, void *arg)
 		s9(t, 7, m);
 		return;
 	}
+	for (int k = 0; k < t->o->nmute; k++)
+		if (t->o->mute[k][0] == m->stream && t->o->mute[k][1] == m->function) {
+			log_msg(LOG_WARN, json_pack("{si si}", "stream", m->stream, "function", m->function),
+				"S%uF%u: never answered (--mute)", m->stream, m->function);
+			secs_free(body);
+			return;
+		}
 	if ((h->needs & NEED_COMM && !t->communicating) || (h->needs & NEED_ONLINE && t->control == CTL_OFFLINE)) {
 		log_msg(LOG_WARN, json_pack("{si si}", "stream", m->stream, "function", m->function),
 			"S%uF%u while %s: answered S%uF0", m->stream, m->function,
@@ -857,8 +893,8 @@ static int setup(struct tool *t)
 		log_msg(LOG_ERROR, json_pack("{ss}", "profile", t->profile_path), "bad profile: %s", err);
 		return KERF_EX_DATAERR;
 	}
-	t->mdln = t->prof.model ? t->prof.model : t->prof.name;
-	t->softrev = t->prof.softrev ? t->prof.softrev : KERF_VERSION;
+	t->mdln = t->o->model ? t->o->model : t->prof.model ? t->prof.model : t->prof.name;
+	t->softrev = t->o->softrev ? t->o->softrev : t->prof.softrev ? t->prof.softrev : KERF_VERSION;
 	/* A geometry with no die is the command line's fault: say so now, not at START. */
 	probe = simrun_new(&t->o->sim, t->o->run, err, sizeof err);
 	if (!probe) {

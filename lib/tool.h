@@ -27,6 +27,12 @@ struct tool_opts {
 	const char *trace;        /* --hsms-trace FILE, or NULL */
 	uint64_t max_ms;          /* stop after this long; 0: only on a signal */
 	int local;                /* S1F17 makes it ONLINE LOCAL instead of REMOTE */
+	/* For kerf's readiness checks (kerf-tool(1)). */
+	const char *model, *softrev; /* S1F2's MDLN and SOFTREV instead of the profile's */
+	int refuse_online;        /* S1F17 answered ONLACK 1 (not allowed) */
+	const char *recipes;      /* S7F20's list, comma-separated; NULL: the lot's recipe only */
+	unsigned mute[8][2];      /* stream, function of primaries never answered */
+	int nmute;
 };
 
 void tool_opts_init(struct tool_opts *o);

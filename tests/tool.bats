@@ -181,14 +181,14 @@ SETUP=('S1F13W <L>' 'S1F17W')
 
 @test "kerf-tool answers an unknown stream with S9F3, an unknown function with S9F5, a body without the message's structure with S9F7" {
 	tool_start
-	host "${SETUP[@]}" 'S7F1W' 'S2F99W' 'S2F33W <L <U4 1>>' 'S2F41W <A "START">' 'S1F1W'
+	host "${SETUP[@]}" 'S8F1W' 'S2F99W' 'S2F33W <L <U4 1>>' 'S2F41W <A "START">' 'S1F1W'
 	wait_for replies_ge 3
 	wait_for test "$(count '.event == "message" and .stream == 9')" -ge 4
 	run jq -r 'select(.event == "message" and .stream == 9) | .function' "$T/host.out"
 	assert_output "$(printf '3\n5\n7\n7')"
 	# Each S9 names the header of the message it is about (stream|W, function).
 	run sml '.event == "message" and .stream == 9' 1
-	assert_output --regexp '^<B 0x00 0x00 0x87 0x01 '
+	assert_output --regexp '^<B 0x00 0x00 0x88 0x01 '
 	run answer S1F1
 	assert_output 'S1F2 <L [2] <A "KERF-SIM"> <A "1">>'
 	tool_stop
