@@ -1040,7 +1040,9 @@ static void cmd_changed(void *arg, const struct cmd *c)
 		} else if (c->fate == CMD_REFUSED || c->fate == CMD_TIMED_OUT) {
 			log_msg(LOG_ERROR, json_pack("{ss si ss}", "reason", "start_refused", "hcack", c->hcack, "meaning",
 						     meaning),
-				"the tool refused START: %s", meaning);
+				c->fate == CMD_TIMED_OUT ? "the tool did not carry out START in time (its answer: %s)"
+							  : "the tool refused START: %s",
+				meaning);
 			end_run(s, "aborted", KERF_EX_UNAVAILABLE);
 		}
 		return;
