@@ -644,8 +644,14 @@ static void cmd_fate(struct supervisor *sv, int id)
 			/* fall through */
 		case SVC_REFUSED:
 		case SVC_TIMED_OUT:
-			if (stop)
+			if (stop) {
 				p->stops = 0;
+				/* The stop's SIGTERM came to nothing: the first
+				 * stage's later exit is judged on its own, not
+				 * as the stop's consequence. */
+				if (!p->tearing && sv->st[0].signalled == SIGTERM)
+					sv->st[0].signalled = 0;
+			}
 			fire(sv, c->fate == SVC_TIMED_OUT ? RSE_CMD_TIMED_OUT : RSE_CMD_REFUSED, cmd_ref(sv, id));
 			return;
 		default:

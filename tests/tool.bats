@@ -381,3 +381,23 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	assert_output "$(printf '%s\n' 'pause requested kerf' 'pause sent tool' 'pause refused tool' \
 		'stop requested kerf' 'stop sent tool' 'stop accepted tool' 'stop confirmed tool')"
 }
+
+@test "over HSMS, a stop the tool refuses while START is unconfirmed changes nothing: START's time-out fails the run, named" {
+	tool_start --seed 7 --diameter 100 --die-px 16 --inject ignore@start
+	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" --no-project \
+		--acquire-arg=--confirm-timeout=3s < /dev/null > "$T/gem.out" 2>&1 &
+	KPID=$!
+	BG+=("$KPID")
+	start_accepted() { jq -e '.commands[]? | select(.op == "start" and .fate == "accepted")' "$T/gem/status.json" >/dev/null 2>&1; }
+	wait_for -t 30 start_accepted
+	run kerf stop --wait -C "$T/gem"
+	[ "$status" -eq 75 ]
+	assert_output --regexp '^stop refused by the tool: cannot do now \(command [0-9]+\)$'
+	st=0
+	wait_for -t 60 pid_gone "$KPID"
+	wait "$KPID" || st=$?
+	[ "$st" -eq 1 ]
+	[ "$(jq -r .state "$T/gem/status.json")" = failed ]
+	[ "$(jq -r '.outcome.cause | "\(.stage) \(.how)"' "$T/gem/status.json")" = "kerf-acquire exit 69" ]
+	jq -e '.outcome.cause.error | test("did not carry out START in time")' "$T/gem/status.json"
+}
