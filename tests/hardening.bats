@@ -385,7 +385,7 @@ no_nul() {
 
 # reasons FILE: "reason line" of each reject record in FILE.
 reasons() {
-	jq -r 'select(.reason) | "\(.reason) \(.line)"' "$1"
+	jq -r 'select(.reason and .line != null) | "\(.reason) \(.line)"' "$1"
 }
 
 @test "kerf-detect rejects lines holding a raw NUL byte with reason not_json and passes no NUL on" {
