@@ -371,7 +371,7 @@ transitions() { jq -r 'select(.kind == "transition") | "\(.from)>\(.to)"' "$R/ti
 	[ "$KRC" -eq 130 ]
 
 	rm -rf "$R"
-	start_run -C "$R" --stage "sh -c 'while :; do echo x; sleep 0.01; done'" --stage cat
+	start_run -C "$R" --stage "sh -c 'echo x; exec tail -f /dev/null'" --stage cat
 	wait_for state_is running
 	run kerf pause -C "$R"
 	assert_success
