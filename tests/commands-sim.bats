@@ -164,11 +164,18 @@ dies() { jq -r .totals.dies "$R/summary.json"; }
 	run kerf pause -C "$R"
 	assert_success
 	state_is paused
+	# Both commands must reach kerf before the tool can answer either:
+	# kerf-acquire (the tool, here) is frozen until kerf has judged both,
+	# so the resume is still pending whichever of the two kerf reads first.
+	acq=$(stage_pid kerf-acquire)
+	kill -STOP "$acq"
 	in_bg pause kerf pause -C "$R"
 	in_bg resume kerf resume -C "$R"
 	result pause
 	[ "$rc" -eq 75 ]
 	[[ "$out" =~ ^"pause refused by kerf: "("the run is paused already"|"a resume is pending (command "[0-9]+")")" (command "[0-9]+")"$ ]]
+	wait_for fate_of resume requested
+	kill -CONT "$acq"
 	result resume
 	[ "$rc" -eq 0 ]
 	[[ "$out" =~ ^"resume confirmed by the tool: ".*" (command "[0-9]+")"$ ]]
