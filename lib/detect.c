@@ -84,50 +84,122 @@ static void rect_for_shift(int w, int h, int dx, int dy, struct rect *r)
 	r->y1 = dy > 0 ? h - dy : h;
 }
 
-/* The SAD of the shift, or something above limit once it passes it. */
-static uint64_t sad_at(const struct image *t, const struct image *r, int s, int dx, int dy, int step,
-		       uint64_t limit)
+/*
+ * The sum of absolute differences of two ny x nx blocks (rows 'as' and
+ * 'bs' bytes apart), or something above limit once it passes it (checked
+ * per row).  Unit stride, so that the compiler vectorises it.
+ */
+static uint64_t sad_block(const uint8_t *a, size_t as, const uint8_t *b, size_t bs, int nx, int ny,
+			  uint64_t limit)
 {
-	int w = t->w, h = t->h;
 	uint64_t sad = 0;
-	for (int y = s; y < h - s && sad <= limit; y += step) {
-		const uint8_t *tp = t->px + (size_t)y * w;
-		const uint8_t *rp = r->px + (size_t)(y + dy) * w + dx;
+	for (int j = 0; j < ny && sad <= limit; j++) {
+		const uint8_t *ap = a + (size_t)j * as, *bp = b + (size_t)j * bs;
 		unsigned row = 0;
-		for (int x = s; x < w - s; x += step)
-			row += (unsigned)abs((int)tp[x] - (int)rp[x]);
+		for (int i = 0; i < nx; i++)
+			row += (unsigned)abs((int)ap[i] - (int)bp[i]);
 		sad += row;
 	}
 	return sad;
 }
 
 /*
- * The shift (dx,dy): ref(x+dx, y+dy) matches t(x, y) best.  A coarse
- * pass on every second pixel (fourth, on large dies) over the whole
- * search square, then a fine pass around its best shift.
+ * The SAD of shift (dx,dy) over t's interior [s, w-s) x [s, h-s) on
+ * every step-th pixel (step 1 or 2), or something above limit once it
+ * passes it.
+ */
+static uint64_t sad_at(const struct image *t, const struct image *r, int s, int dx, int dy, int step,
+		       uint64_t limit)
+{
+	int w = t->w, h = t->h, nx = w - 2 * s, ny = (h - 2 * s + step - 1) / step;
+	const uint8_t *a = t->px + (size_t)s * w + s, *b = r->px + (size_t)(s + dy) * w + s + dx;
+	uint64_t sad = 0;
+	if (step == 1)
+		return sad_block(a, (size_t)w, b, (size_t)w, nx, ny, limit);
+	/* Every second pixel of every second row. */
+	for (int j = 0; j < ny && sad <= limit; j++) {
+		const uint8_t *ap = a + (size_t)j * 2 * w, *bp = b + (size_t)j * 2 * w;
+		unsigned row = 0;
+		for (int i = 0; i < nx; i += 2)
+			row += (unsigned)abs((int)ap[i] - (int)bp[i]);
+		sad += row;
+	}
+	return sad;
+}
+
+/*
+ * The shift in [-s, s] that best matches two profiles (sums of an
+ * image's rows or columns): the least sum of absolute differences of
+ * a[i] and b[i + d] over i in [s, n - s); ties go to the smaller |d|.
+ */
+static int align_profile(const uint32_t *a, const uint32_t *b, int n, int s)
+{
+	uint64_t best = UINT64_MAX;
+	int bd = 0;
+	for (int k = 0; k <= 2 * s; k++) {
+		/* 0, -1, 1, -2, 2, ...: the first of equals is the smallest. */
+		int d = k % 2 ? -(k + 1) / 2 : k / 2;
+		uint64_t sad = 0;
+		for (int i = s; i < n - s && sad < best; i++)
+			sad += a[i] > b[i + d] ? a[i] - b[i + d] : b[i + d] - a[i];
+		if (sad < best) {
+			best = sad;
+			bd = d;
+		}
+	}
+	return bd;
+}
+
+/* col[x]: the sum of column x over rows [s, h-s); row[y]: of row y over columns [s, w-s). */
+static void profiles(const struct image *im, int s, uint32_t *col, uint32_t *row)
+{
+	int w = im->w, h = im->h;
+	memset(col, 0, (size_t)w * sizeof *col);
+	for (int y = 0; y < h; y++) {
+		const uint8_t *p = im->px + (size_t)y * w;
+		uint32_t sum = 0;
+		for (int x = s; x < w - s; x++)
+			sum += p[x];
+		row[y] = sum;
+		if (y >= s && y < h - s)
+			for (int x = 0; x < w; x++)
+				col[x] += p[x];
+	}
+}
+
+/*
+ * The shift (dx,dy): ref(x+dx, y+dy) matches t(x, y) best, within
+ * [-s, s]^2.  Its start: the shifts that match the two dies' column and
+ * row profiles, which average the noise away and cost one pass over
+ * each die whatever s is; then a descent on the interior's sum of
+ * absolute differences (every pixel; every second on large dies) from
+ * there to the 3x3 neighbourhood's best, so that the result is a local
+ * minimum of the same measure a full search minimises.
  */
 static void align(const struct image *t, const struct image *r, int s, int *bdx, int *bdy)
 {
-	int w = t->w, h = t->h, fine = (long)w * h > 262144 ? 2 : 1, coarse = 2 * fine;
-	int cx = 0, cy = 0;
+	int w = t->w, h = t->h, step = (long)w * h > 262144 ? 2 : 1;
+	uint32_t *pt, *pr;
 	*bdx = *bdy = 0;
 	if (w <= 2 * s + 2 || h <= 2 * s + 2)
 		return;
-	for (int pass = 0; pass < 2; pass++) {
-		int lo_x = pass ? cx - 1 : -s, hi_x = pass ? cx + 1 : s;
-		int lo_y = pass ? cy - 1 : -s, hi_y = pass ? cy + 1 : s;
-		int step = pass ? fine : coarse;
-		/* Start from the centre's SAD: a bound that cuts most other
-		 * shifts short (a cut one is worse, so the result is the same
-		 * as the full search's). */
+	pt = xmalloc((size_t)(w + h) * sizeof *pt);
+	pr = xmalloc((size_t)(w + h) * sizeof *pr);
+	profiles(t, s, pt, pt + w);
+	profiles(r, s, pr, pr + w);
+	*bdx = align_profile(pt, pr, w, s);
+	*bdy = align_profile(pt + w, pr + w, h, s);
+	free(pt);
+	free(pr);
+	for (int moves = 0; moves <= 2 * s; moves++) {
+		int cx = *bdx, cy = *bdy;
 		uint64_t best = sad_at(t, r, s, cx, cy, step, UINT64_MAX);
-		*bdx = cx;
-		*bdy = cy;
-		for (int dy = lo_y; dy <= hi_y; dy++) {
-			for (int dx = lo_x; dx <= hi_x; dx++) {
+		for (int dy = cy - 1; dy <= cy + 1; dy++)
+			for (int dx = cx - 1; dx <= cx + 1; dx++) {
 				uint64_t sad;
 				if (dx < -s || dx > s || dy < -s || dy > s || (dx == cx && dy == cy))
 					continue;
+				/* A cut SAD is worse than best: the bound changes nothing. */
 				sad = sad_at(t, r, s, dx, dy, step, best);
 				/* Ties go to the smallest shift, so a flat die stays put. */
 				if (sad < best || (sad == best && abs(dx) + abs(dy) < abs(*bdx) + abs(*bdy))) {
@@ -136,63 +208,88 @@ static void align(const struct image *t, const struct image *r, int s, int *bdx,
 					*bdy = dy;
 				}
 			}
-		}
-		cx = *bdx;
-		cy = *bdy;
+		if (*bdx == cx && *bdy == cy)
+			break;
 	}
 }
 
 #define HBINS 4096
 #define HSCALE 8.0 /* bins per grey level */
 
-static double hist_median(const uint32_t *hist, uint64_t n, double lo)
+/*
+ * A histogram of HBINS bins of 1/HSCALE grey level from 'lo' up, for
+ * medians in one pass.  Its bins are all zero between uses: taking the
+ * median clears the range that was used, so that a die's many medians
+ * share one histogram and never clear all of it.
+ */
+struct hist {
+	uint32_t *bin;
+	int used_lo, used_hi;   /* the bins counted since the last median */
+	uint64_t n;
+};
+
+static void hist_init(struct hist *h)
 {
-	uint64_t want = (n + 1) / 2, seen = 0;
-	for (int i = 0; i < HBINS; i++) {
-		seen += hist[i];
-		if (seen >= want)
-			return lo + ((double)i + 0.5) / HSCALE;
-	}
-	return lo + HBINS / HSCALE;
+	h->bin = xcalloc(HBINS, sizeof *h->bin);
+	h->used_lo = HBINS;
+	h->used_hi = -1;
+	h->n = 0;
 }
 
-static int hbin(double v, double lo)
+static inline void hist_add(struct hist *h, double v, double lo)
 {
 	double b = (v - lo) * HSCALE;
-	if (b < 0)
-		return 0;
-	if (b >= HBINS)
-		return HBINS - 1;
-	return (int)b;
+	int i = b < 0 ? 0 : b >= HBINS ? HBINS - 1 : (int)b;
+	h->bin[i]++;
+	h->n++;
+	if (i < h->used_lo)
+		h->used_lo = i;
+	if (i > h->used_hi)
+		h->used_hi = i;
+}
+
+/* The median of what was added (the centre of its bin), and the histogram cleared. */
+static double hist_median(struct hist *h, double lo)
+{
+	uint64_t want = (h->n + 1) / 2, seen = 0;
+	double med = lo + HBINS / HSCALE;
+	if (!h->n)
+		return lo + 0.5 / HSCALE;
+	for (int i = h->used_lo; i <= h->used_hi; i++) {
+		seen += h->bin[i];
+		if (seen >= want) {
+			med = lo + ((double)i + 0.5) / HSCALE;
+			break;
+		}
+	}
+	memset(h->bin + h->used_lo, 0, (size_t)(h->used_hi - h->used_lo + 1) * sizeof *h->bin);
+	h->used_lo = HBINS;
+	h->used_hi = -1;
+	h->n = 0;
+	return med;
 }
 
 /*
  * The noise of d over the rectangle: 1.4826 * its MAD, then (refine) the
  * clipped standard deviation below.  *median: the centre.
  */
-static double robust_sigma2(const float *d, int w, const struct rect *r, int refine, double *median)
+static double robust_sigma2(struct hist *hi, const float *d, int w, const struct rect *r, int refine,
+			    double *median)
 {
-	uint32_t *hist;
-	uint64_t n = 0;
 	double med, mad, area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
 	/* The first estimate needs no more than a quarter of a large die. */
 	int step = area >= 2048 ? 2 : 1;
 	*median = 0;
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
-	hist = xcalloc(HBINS, sizeof *hist);
-	for (int y = r->y0; y < r->y1; y += step)
-		for (int x = r->x0; x < r->x1; x += step) {
-			hist[hbin(d[(size_t)y * w + x], -256.0)]++;
-			n++;
-		}
-	med = hist_median(hist, n, -256.0);
-	memset(hist, 0, HBINS * sizeof *hist);
 	for (int y = r->y0; y < r->y1; y += step)
 		for (int x = r->x0; x < r->x1; x += step)
-			hist[hbin(fabs(d[(size_t)y * w + x] - med), 0.0)]++;
-	mad = hist_median(hist, n, 0.0) * 1.4826;
-	free(hist);
+			hist_add(hi, d[(size_t)y * w + x], -256.0);
+	med = hist_median(hi, -256.0);
+	for (int y = r->y0; y < r->y1; y += step)
+		for (int x = r->x0; x < r->x1; x += step)
+			hist_add(hi, fabs(d[(size_t)y * w + x] - med), 0.0);
+	mad = hist_median(hi, 0.0) * 1.4826;
 	/*
 	 * The MAD of near-integer differences is quantised (a die with noise
 	 * 1.5 gives 1.58 or 1.76 for a true 2.12): refine it into the
@@ -202,17 +299,22 @@ static double robust_sigma2(const float *d, int w, const struct rect *r, int ref
 	if (mad < DETECT_SIGMA_FLOOR)
 		mad = DETECT_SIGMA_FLOOR;
 	for (int it = 0; refine && it < 2; it++) {
-		double lim = 3.5 * mad, s1 = 0, s2 = 0, m = 0;
+		double s1 = 0, s2 = 0, m = 0;
+		float lim = (float)(3.5 * mad), c = (float)med;
+		/* Branch-free, in float a row at a time, for the vectoriser. */
 		for (int y = r->y0; y < r->y1; y++) {
 			const float *dp = d + (size_t)y * w;
+			float r1 = 0, r2 = 0, rm = 0;
 			for (int x = r->x0; x < r->x1; x++) {
-				double a = dp[x] - med;
-				if (fabs(a) <= lim) {
-					s1 += a;
-					s2 += a * a;
-					m++;
-				}
+				float a = dp[x] - c, in = fabsf(a) <= lim ? 1.0f : 0.0f;
+				a *= in;
+				r1 += a;
+				r2 += a * a;
+				rm += in;
 			}
+			s1 += r1;
+			s2 += r2;
+			m += rm;
 		}
 		if (m < area / 2)
 			break;
@@ -225,10 +327,10 @@ static double robust_sigma2(const float *d, int w, const struct rect *r, int ref
 	return mad;
 }
 
-static double robust_sigma(const float *d, int w, const struct rect *r)
+static double robust_sigma(struct hist *hi, const float *d, int w, const struct rect *r)
 {
 	double med;
-	return robust_sigma2(d, w, r, 1, &med);
+	return robust_sigma2(hi, d, w, r, 1, &med);
 }
 
 /*
@@ -238,44 +340,68 @@ static double robust_sigma(const float *d, int w, const struct rect *r)
  * deviations (sign of the covariance): both dies carry the same noise,
  * and a least-squares slope would shrink towards 0 by the noise's share
  * of the variance (0.86 at noise 10 on the simulator's layout), leaving
- * the layout in the difference.
+ * the layout in the difference.  The sums are of 8-bit pixels: exact in
+ * integers, a row at a time.
  */
 static void fit(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r,
 		const float *d, double med, double sig, double *gain, double *off)
 {
 	int w = t->w;
-	double st = 0, sr = 0, srr = 0, srt = 0, stt = 0, n = 0, var, vart, cov;
+	uint64_t st = 0, sr = 0, srr = 0, srt = 0, stt = 0, cnt = 0;
+	double n, var, vart, cov;
 	for (int y = r->y0; y < r->y1; y++) {
 		const uint8_t *tp = t->px + (size_t)y * w;
 		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
-		for (int x = r->x0; x < r->x1; x++) {
-			double a = rp[x], b = tp[x];
-			if (d && fabs(d[(size_t)y * w + x] - med) > 3 * sig)
-				continue;
-			st += b;
-			sr += a;
-			srr += a * a;
-			srt += a * b;
-			stt += b * b;
-			n++;
+		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0, rn = 0;
+		if (d) {
+			const float *dp = d + (size_t)y * w;
+			for (int x = r->x0; x < r->x1; x++) {
+				uint32_t a = rp[x], b = tp[x];
+				if (fabs(dp[x] - med) > 3 * sig)
+					continue;
+				rt += b;
+				rr += a;
+				rrr += a * a;
+				rrt += a * b;
+				rtt += b * b;
+				rn++;
+			}
+		} else {
+			for (int x = r->x0; x < r->x1; x++) {
+				uint32_t a = rp[x], b = tp[x];
+				rt += b;
+				rr += a;
+				rrr += a * a;
+				rrt += a * b;
+				rtt += b * b;
+			}
+			rn = (uint32_t)(r->x1 - r->x0);
 		}
+		st += rt;
+		sr += rr;
+		srr += rrr;
+		srt += rrt;
+		stt += rtt;
+		cnt += rn;
 	}
 	*gain = 1.0;
-	if (n < 1) {
+	if (cnt < 1) {
 		*off = 0;
 		return;
 	}
-	var = srr / n - (sr / n) * (sr / n);
-	vart = stt / n - (st / n) * (st / n);
-	cov = srt / n - (sr / n) * (st / n);
+	n = (double)cnt;
+	var = (double)srr / n - ((double)sr / n) * ((double)sr / n);
+	vart = (double)stt / n - ((double)st / n) * ((double)st / n);
+	cov = (double)srt / n - ((double)sr / n) * ((double)st / n);
 	if (var > 1.0 && vart > 1.0 && cov > 0) {
 		*gain = sqrt(vart / var);
 		if (*gain < 0.5 || *gain > 2.0)
 			*gain = 1.0;
 	}
-	*off = st / n - *gain * (sr / n);
+	*off = (double)st / n - *gain * ((double)sr / n);
 }
 
+/* d = t - (gain * ref(shifted) + off) over r. */
 static void apply(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r,
 		  double gain, double off, float *d)
 {
@@ -289,9 +415,24 @@ static void apply(const struct image *t, const struct image *ref, int dx, int dy
 	}
 }
 
-static int in_rect(const struct rect *r, int x, int y)
+/*
+ * The pixels of the w x h die outside rect r (the border a shift leaves
+ * without a counterpart), as indices: at most w * h - area of them.
+ */
+static size_t border_of(int w, int h, const struct rect *r, size_t *idx)
 {
-	return x >= r->x0 && x < r->x1 && y >= r->y0 && y < r->y1;
+	size_t n = 0;
+	for (int y = 0; y < h; y++) {
+		int inside = y >= r->y0 && y < r->y1;
+		for (int x = 0; x < w; x++) {
+			if (inside && x == r->x0) {
+				x = r->x1 - 1;
+				continue;
+			}
+			idx[n++] = (size_t)y * w + x;
+		}
+	}
+	return n;
 }
 
 /*
@@ -302,51 +443,39 @@ static int in_rect(const struct rect *r, int x, int y)
  * A real die does not wrap and keeps its border uninspected; a
  * synthetic die that does loses nothing to misregistration.
  */
-static int difference(const struct image *t, const struct image *ref, int dx, int dy,
+static int difference(struct hist *hi, const struct image *t, const struct image *ref, int dx, int dy,
 		      const struct rect *r, float *d)
 {
 	int w = t->w, h = t->h;
-	uint32_t *hist;
-	uint64_t nb = 0;
+	size_t *bidx, nb;
 	double gain, off, med, sig, bmed, bsig;
-	memset(d, 0, (size_t)w * h * sizeof *d);
 	fit(t, ref, dx, dy, r, NULL, 0, 0, &gain, &off);
 	apply(t, ref, dx, dy, r, gain, off, d);
-	sig = robust_sigma2(d, w, r, 0, &med);
+	sig = robust_sigma2(hi, d, w, r, 0, &med);
 	fit(t, ref, dx, dy, r, d, med, sig, &gain, &off);
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
-	sig = robust_sigma2(d, w, r, 1, &med);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++) {
-			if (in_rect(r, x, y))
-				continue;
-			d[(size_t)y * w + x] = (float)(t->px[(size_t)y * w + x] -
-				(gain * ref->px[(size_t)((y + dy + h) % h) * w + (size_t)((x + dx + w) % w)] + off));
-			nb++;
-		}
+	sig = robust_sigma2(hi, d, w, r, 1, &med);
+	bidx = xmalloc(((size_t)w * h - (size_t)(r->x1 - r->x0) * (r->y1 - r->y0)) * sizeof *bidx);
+	nb = border_of(w, h, r, bidx);
+	for (size_t k = 0; k < nb; k++) {
+		int x = (int)(bidx[k] % (size_t)w), y = (int)(bidx[k] / (size_t)w);
+		d[bidx[k]] = (float)(t->px[bidx[k]] -
+			(gain * ref->px[(size_t)((y + dy + h) % h) * w + (size_t)((x + dx + w) % w)] + off));
+	}
 	/* The border's own median and MAD, as robust_sigma2 does. */
-	hist = xcalloc(HBINS, sizeof *hist);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			if (!in_rect(r, x, y))
-				hist[hbin(d[(size_t)y * w + x], -256.0)]++;
-	bmed = hist_median(hist, nb, -256.0);
-	memset(hist, 0, HBINS * sizeof *hist);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			if (!in_rect(r, x, y))
-				hist[hbin(fabs(d[(size_t)y * w + x] - bmed), 0.0)]++;
-	bsig = hist_median(hist, nb, 0.0) * 1.4826;
-	free(hist);
-	if (fabs(bmed - med) <= sig && bsig <= 1.5 * sig)
-		return 1;
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			if (!in_rect(r, x, y))
-				d[(size_t)y * w + x] = 0;
-	return 0;
+	for (size_t k = 0; k < nb; k++)
+		hist_add(hi, d[bidx[k]], -256.0);
+	bmed = hist_median(hi, -256.0);
+	for (size_t k = 0; k < nb; k++)
+		hist_add(hi, fabs(d[bidx[k]] - bmed), 0.0);
+	bsig = hist_median(hi, 0.0) * 1.4826;
+	if (!(fabs(bmed - med) <= sig && bsig <= 1.5 * sig))
+		for (size_t k = 0; k < nb; k++)
+			d[bidx[k]] = 0;
+	free(bidx);
+	return fabs(bmed - med) <= sig && bsig <= 1.5 * sig;
 }
 
 /* out = the 3x3 mean of d over rect ri (whose 1-pixel border is in d's rect). */
@@ -488,6 +617,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	uint8_t *mask;
 	int *stack;
 	double noise = 0, klo = p->k * p->hysteresis, kcore = p->k * p->core;
+	struct hist hi;
 
 	memset(out, 0, sizeof *out);
 	if (nref < 1 || nref > DETECT_MAX_REFS)
@@ -496,6 +626,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		if (refs[i]->w != w || refs[i]->h != h)
 			return -1;
 	out->nref = nref;
+	hist_init(&hi);
 	for (int i = 0; i < nref; i++) {
 		struct rect ri;
 		int dup = -1;
@@ -513,7 +644,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		align(t, refs[i], p->max_shift, &out->shift[i][0], &out->shift[i][1]);
 		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
 		d[i] = xmalloc(n * sizeof *d[i]);
-		if (difference(t, refs[i], out->shift[i][0], out->shift[i][1], &ri, d[i]))
+		if (difference(&hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, d[i]))
 			ri = (struct rect){0, 0, w, h};
 		r.x0 = ri.x0 > r.x0 ? ri.x0 : r.x0;
 		r.y0 = ri.y0 > r.y0 ? ri.y0 : r.y0;
@@ -521,7 +652,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		r.y1 = ri.y1 < r.y1 ? ri.y1 : r.y1;
 	}
 	for (int i = 0; i < nref; i++) {
-		out->sigma[i] = robust_sigma(d[i], w, &r);
+		out->sigma[i] = robust_sigma(&hi, d[i], w, &r);
 		noise += out->sigma[i];
 	}
 	/* A difference of two dies holds the noise of both; the die's own
@@ -552,7 +683,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 			}
 			m[i] = xcalloc(n, sizeof *m[i]);
 			box3(d[i], w, &ri, m[i]);
-			sk[i] = robust_sigma(m[i], w, &ri);
+			sk[i] = robust_sigma(&hi, m[i], w, &ri);
 		}
 		/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
 		for (int i = 0; i < nref; i++)
@@ -609,6 +740,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		if (own[i])
 			free(d[i]);
 
+	free(hi.bin);
 	stack = xmalloc(n * sizeof *stack);
 	for (size_t i0 = 0; i0 < n; i0++) {
 		struct acc ac, core;
