@@ -217,55 +217,85 @@ static void align(const struct image *t, const struct image *r, int s, int *bdx,
 #define HSCALE 8.0 /* bins per grey level */
 
 /*
- * A histogram of HBINS bins of 1/HSCALE grey level from 'lo' up, for
- * medians in one pass.  Its bins are all zero between uses: taking the
- * median clears the range that was used, so that a die's many medians
- * share one histogram and never clear all of it.
+ * Medians by histogram: HBINS bins of 1/HSCALE grey level from 'lo' up.
+ * The values are gathered first, their bins computed in one vectorised
+ * pass, then counted; the bins are all zero between uses (a median clears
+ * the range it used), so that a die's many medians share one histogram.
  */
 struct hist {
 	uint32_t *bin;
-	int used_lo, used_hi;   /* the bins counted since the last median */
-	uint64_t n;
+	float *v;          /* the values of the current estimate */
+	int32_t *idx;      /* their bins */
+	size_t cap;
 };
 
 static void hist_init(struct hist *h)
 {
 	h->bin = xcalloc(HBINS, sizeof *h->bin);
-	h->used_lo = HBINS;
-	h->used_hi = -1;
-	h->n = 0;
+	h->v = NULL;
+	h->idx = NULL;
+	h->cap = 0;
 }
 
-static inline void hist_add(struct hist *h, double v, double lo)
+static void hist_release(struct hist *h)
 {
-	double b = (v - lo) * HSCALE;
-	int i = b < 0 ? 0 : b >= HBINS ? HBINS - 1 : (int)b;
-	h->bin[i]++;
-	h->n++;
-	if (i < h->used_lo)
-		h->used_lo = i;
-	if (i > h->used_hi)
-		h->used_hi = i;
+	free(h->bin);
+	free(h->v);
+	free(h->idx);
 }
 
-/* The median of what was added (the centre of its bin), and the histogram cleared. */
-static double hist_median(struct hist *h, double lo)
+/* Room for n values in h->v. */
+static float *hist_values(struct hist *h, size_t n)
 {
-	uint64_t want = (h->n + 1) / 2, seen = 0;
+	if (n > h->cap) {
+		h->cap = n;
+		h->v = xrealloc(h->v, n * sizeof *h->v);
+		h->idx = xrealloc(h->idx, n * sizeof *h->idx);
+	}
+	return h->v;
+}
+
+/*
+ * The median of h->v[0..n-1] (of |v - centre| with 'absolute'), as the
+ * centre of its bin; the histogram is left all zero.
+ */
+static double hist_median(struct hist *h, size_t n, int absolute, float centre, float lo)
+{
+	const float *v = h->v, top = HBINS - 1;
+	int32_t first, last;
+	uint64_t want = (n + 1) / 2, seen = 0;
 	double med = lo + HBINS / HSCALE;
-	if (!h->n)
+	if (!n)
 		return lo + 0.5 / HSCALE;
-	for (int i = h->used_lo; i <= h->used_hi; i++) {
+	/* Two loops rather than a test per value: both vectorise. */
+	if (absolute) {
+		for (size_t k = 0; k < n; k++) {
+			float b = (fabsf(v[k] - centre) - lo) * (float)HSCALE;
+			b = b > 0.0f ? b : 0.0f;
+			h->idx[k] = (int32_t)(b < top ? b : top);
+		}
+	} else {
+		for (size_t k = 0; k < n; k++) {
+			float b = (v[k] - lo) * (float)HSCALE;
+			b = b > 0.0f ? b : 0.0f;
+			h->idx[k] = (int32_t)(b < top ? b : top);
+		}
+	}
+	first = last = h->idx[0];
+	for (size_t k = 1; k < n; k++) {
+		first = h->idx[k] < first ? h->idx[k] : first;
+		last = h->idx[k] > last ? h->idx[k] : last;
+	}
+	for (size_t k = 0; k < n; k++)
+		h->bin[h->idx[k]]++;
+	for (int32_t i = first; i <= last; i++) {
 		seen += h->bin[i];
 		if (seen >= want) {
 			med = lo + ((double)i + 0.5) / HSCALE;
 			break;
 		}
 	}
-	memset(h->bin + h->used_lo, 0, (size_t)(h->used_hi - h->used_lo + 1) * sizeof *h->bin);
-	h->used_lo = HBINS;
-	h->used_hi = -1;
-	h->n = 0;
+	memset(h->bin + first, 0, (size_t)(last - first + 1) * sizeof *h->bin);
 	return med;
 }
 
@@ -282,14 +312,18 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	*median = 0;
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
-	for (int y = r->y0; y < r->y1; y += step)
-		for (int x = r->x0; x < r->x1; x += step)
-			hist_add(hi, d[(size_t)y * w + x], -256.0);
-	med = hist_median(hi, -256.0);
-	for (int y = r->y0; y < r->y1; y += step)
-		for (int x = r->x0; x < r->x1; x += step)
-			hist_add(hi, fabs(d[(size_t)y * w + x] - med), 0.0);
-	mad = hist_median(hi, 0.0) * 1.4826;
+	{
+		int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
+		float *v = hist_values(hi, (size_t)nx * ny);
+		size_t n = 0;
+		for (int y = r->y0; y < r->y1; y += step) {
+			const float *dp = d + (size_t)y * w + r->x0;
+			for (int i = 0; i < nx; i++)
+				v[n++] = dp[i * step];
+		}
+		med = hist_median(hi, n, 0, 0, -256.0f);
+		mad = hist_median(hi, n, 1, (float)med, 0.0f) * 1.4826;
+	}
 	/*
 	 * The MAD of near-integer differences is quantised (a die with noise
 	 * 1.5 gives 1.58 or 1.76 for a true 2.12): refine it into the
@@ -406,12 +440,13 @@ static void apply(const struct image *t, const struct image *ref, int dx, int dy
 		  double gain, double off, float *d)
 {
 	int w = t->w;
+	float g = (float)gain, o = (float)off;
 	for (int y = r->y0; y < r->y1; y++) {
 		const uint8_t *tp = t->px + (size_t)y * w;
 		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
 		float *dp = d + (size_t)y * w;
 		for (int x = r->x0; x < r->x1; x++)
-			dp[x] = (float)(tp[x] - (gain * rp[x] + off));
+			dp[x] = (float)tp[x] - (g * (float)rp[x] + o);
 	}
 }
 
@@ -465,17 +500,37 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 			(gain * ref->px[(size_t)((y + dy + h) % h) * w + (size_t)((x + dx + w) % w)] + off));
 	}
 	/* The border's own median and MAD, as robust_sigma2 does. */
-	for (size_t k = 0; k < nb; k++)
-		hist_add(hi, d[bidx[k]], -256.0);
-	bmed = hist_median(hi, -256.0);
-	for (size_t k = 0; k < nb; k++)
-		hist_add(hi, fabs(d[bidx[k]] - bmed), 0.0);
-	bsig = hist_median(hi, 0.0) * 1.4826;
+	{
+		float *v = hist_values(hi, nb);
+		for (size_t k = 0; k < nb; k++)
+			v[k] = d[bidx[k]];
+		bmed = hist_median(hi, nb, 0, 0, -256.0f);
+		bsig = hist_median(hi, nb, 1, (float)bmed, 0.0f) * 1.4826;
+	}
 	if (!(fabs(bmed - med) <= sig && bsig <= 1.5 * sig))
 		for (size_t k = 0; k < nb; k++)
 			d[bidx[k]] = 0;
 	free(bidx);
 	return fabs(bmed - med) <= sig && bsig <= 1.5 * sig;
+}
+
+/*
+ * Row 'row' (an offset into the images) from x0 to x1: pos[x] and
+ * neg[x] count the images v[i] above lim[i] and below -lim[i] there.
+ */
+static void votes_row(float *const *v, const float *lim, int nref, size_t row, int x0, int x1, uint8_t *pos,
+		      uint8_t *neg)
+{
+	memset(pos + x0, 0, (size_t)(x1 - x0));
+	memset(neg + x0, 0, (size_t)(x1 - x0));
+	for (int i = 0; i < nref; i++) {
+		const float *vp = v[i] + row;
+		float l = lim[i];
+		for (int x = x0; x < x1; x++) {
+			pos[x] += vp[x] > l;
+			neg[x] += vp[x] < -l;
+		}
+	}
 }
 
 /* out = the 3x3 mean of d over rect ri (whose 1-pixel border is in d's rect). */
@@ -614,7 +669,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	int own[DETECT_MAX_REFS];   /* d[i] is its own (not a repeated reference's) */
 	int mm = nref <= 2 ? nref : nref - 1;   /* see arbitrate() */
 	float lim[DETECT_MAX_REFS];
-	uint8_t *mask;
+	uint8_t *mask, *pos, *neg;
 	int *stack;
 	double noise = 0, klo = p->k * p->hysteresis, kcore = p->k * p->core;
 	struct hist hi;
@@ -668,6 +723,8 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	 * from the pixel-wise test.
 	 */
 	mask = xcalloc(n, 1);
+	pos = xmalloc((size_t)w);
+	neg = xmalloc((size_t)w);
 	if (r.x1 - r.x0 >= 3 && r.y1 - r.y0 >= 3) {
 		struct rect ri = {r.x0 + 1, r.y0 + 1, r.x1 - 1, r.y1 - 1};
 		float *m[DETECT_MAX_REFS];
@@ -688,17 +745,12 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
 		for (int i = 0; i < nref; i++)
 			lim[i] = (float)(p->k * sk[i]);
-		for (int y = ri.y0; y < ri.y1; y++)
-			for (int x = ri.x0; x < ri.x1; x++) {
-				size_t k = (size_t)y * w + x;
-				int pos = 0, neg = 0;
-				for (int i = 0; i < nref; i++) {
-					pos += m[i][k] > lim[i];
-					neg += m[i][k] < -lim[i];
-				}
-				if (pos >= mm || neg >= mm)
-					mask[k] = 2;
-			}
+		for (int y = ri.y0; y < ri.y1; y++) {
+			uint8_t *mk = mask + (size_t)y * w;
+			votes_row(m, lim, nref, (size_t)y * w, ri.x0, ri.x1, pos, neg);
+			for (int x = ri.x0; x < ri.x1; x++)
+				mk[x] = pos[x] >= mm || neg[x] >= mm ? 2 : mk[x];
+		}
 		for (int i = 0; i < nref; i++)
 			if (own[i])
 				free(m[i]);
@@ -709,15 +761,11 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	for (int i = 0; i < nref; i++)
 		lim[i] = (float)(klo * out->sigma[i]);
 	for (int y = r.y0; y < r.y1; y++) {
+		votes_row(d, lim, nref, (size_t)y * w, r.x0, r.x1, pos, neg);
 		for (int x = r.x0; x < r.x1; x++) {
 			size_t k = (size_t)y * w + x;
 			double v[DETECT_MAX_REFS], g[DETECT_MAX_REFS], s;
-			int pos = 0, neg = 0;
-			for (int i = 0; i < nref; i++) {
-				pos += d[i][k] > lim[i];
-				neg += d[i][k] < -lim[i];
-			}
-			if (pos < mm && neg < mm) {
+			if (pos[x] < mm && neg[x] < mm) {
 				mask[k] = 0;
 				continue;
 			}
@@ -740,7 +788,9 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		if (own[i])
 			free(d[i]);
 
-	free(hi.bin);
+	hist_release(&hi);
+	free(pos);
+	free(neg);
 	stack = xmalloc(n * sizeof *stack);
 	for (size_t i0 = 0; i0 < n; i0++) {
 		struct acc ac, core;
