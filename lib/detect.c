@@ -213,6 +213,9 @@ static void align(const struct image *t, const struct image *r, int s, int *bdx,
 	}
 }
 
+/* How many pixels a first estimate of the noise takes (see robust_sigma2). */
+#define SIGMA_SAMPLES 400.0
+
 #define HBINS 4096
 #define HSCALE 8.0 /* bins per grey level */
 
@@ -300,6 +303,28 @@ static double hist_median(struct hist *h, size_t n, int absolute, float centre, 
 }
 
 /*
+ * A first estimate of the noise, from the median and MAD, only has to be
+ * near: it sets the window of the refinement (or the fit's 3 sigma), so
+ * it takes every step-th pixel of every step-th row of the rectangle,
+ * about SIGMA_SAMPLES of them, whatever the die's size.
+ */
+static int sample_step(const struct rect *r)
+{
+	double area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
+	int step = (int)lround(sqrt(area / SIGMA_SAMPLES));
+	return step < 1 ? 1 : step;
+}
+
+/* 1.4826 * the MAD of the n values gathered in hi (at least the floor); *med their median. */
+static double mad_sigma(struct hist *hi, size_t n, double *med)
+{
+	double mad;
+	*med = hist_median(hi, n, 0, 0, -256.0f);
+	mad = hist_median(hi, n, 1, (float)*med, 0.0f) * 1.4826;
+	return mad < DETECT_SIGMA_FLOOR ? DETECT_SIGMA_FLOOR : mad;
+}
+
+/*
  * The noise of d over the rectangle: 1.4826 * its MAD, then (refine) the
  * clipped standard deviation below.  *median: the centre.
  */
@@ -307,8 +332,7 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 			    double *median)
 {
 	double med, mad, area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
-	/* The first estimate needs no more than a quarter of a large die. */
-	int step = area >= 2048 ? 2 : 1;
+	int step = sample_step(r);
 	*median = 0;
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
@@ -321,8 +345,7 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 			for (int i = 0; i < nx; i++)
 				v[n++] = dp[i * step];
 		}
-		med = hist_median(hi, n, 0, 0, -256.0f);
-		mad = hist_median(hi, n, 1, (float)med, 0.0f) * 1.4826;
+		mad = mad_sigma(hi, n, &med);
 	}
 	/*
 	 * The MAD of near-integer differences is quantised (a die with noise
@@ -330,8 +353,6 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	 * standard deviation of the pixels within 3.5 sigma of the mean,
 	 * twice, corrected for the clipping (x 1/0.99694).
 	 */
-	if (mad < DETECT_SIGMA_FLOOR)
-		mad = DETECT_SIGMA_FLOOR;
 	for (int it = 0; refine && it < 2; it++) {
 		double s1 = 0, s2 = 0, m = 0;
 		float lim = (float)(3.5 * mad), c = (float)med;
@@ -368,48 +389,42 @@ static double robust_sigma(struct hist *hi, const float *d, int w, const struct 
 }
 
 /*
- * Gain and offset of ref against t; with d given, only over the pixels
- * whose current difference is within 3 sigma of its median, so that
- * defects do not bend the fit.  The gain is the ratio of the standard
- * deviations (sign of the covariance): both dies carry the same noise,
- * and a least-squares slope would shrink towards 0 by the noise's share
- * of the variance (0.86 at noise 10 on the simulator's layout), leaving
- * the layout in the difference.  The sums are of 8-bit pixels: exact in
- * integers, a row at a time.
+ * Gain and offset of ref against t, from every second row of r (a fit
+ * of two numbers needs no more); with sig > 0, only over the pixels
+ * whose difference under the fit (g0, o0) is within 3 sig of med, so
+ * that defects do not bend the fit.  The gain is the ratio of the
+ * standard deviations (sign of the covariance): both dies carry the
+ * same noise, and a least-squares slope would shrink towards 0 by the
+ * noise's share of the variance (0.86 at noise 10 on the simulator's
+ * layout), leaving the layout in the difference.  The sums are of 8-bit
+ * pixels: exact in integers, a row at a time.
  */
-static void fit(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r,
-		const float *d, double med, double sig, double *gain, double *off)
+static void fit(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r, double g0,
+		double o0, double med, double sig, double *gain, double *off)
 {
 	int w = t->w;
 	uint64_t st = 0, sr = 0, srr = 0, srt = 0, stt = 0, cnt = 0;
+	float g = (float)g0, o = (float)(o0 + med), lim = (float)(3 * sig);
 	double n, var, vart, cov;
-	for (int y = r->y0; y < r->y1; y++) {
+	uint8_t *keep = xmalloc((size_t)w);
+	memset(keep, 0xff, (size_t)w);
+	for (int y = r->y0; y < r->y1; y += 2) {
 		const uint8_t *tp = t->px + (size_t)y * w;
 		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
 		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0, rn = 0;
-		if (d) {
-			const float *dp = d + (size_t)y * w;
-			for (int x = r->x0; x < r->x1; x++) {
-				uint32_t a = rp[x], b = tp[x];
-				if (fabs(dp[x] - med) > 3 * sig)
-					continue;
-				rt += b;
-				rr += a;
-				rrr += a * a;
-				rrt += a * b;
-				rtt += b * b;
-				rn++;
-			}
-		} else {
-			for (int x = r->x0; x < r->x1; x++) {
-				uint32_t a = rp[x], b = tp[x];
-				rt += b;
-				rr += a;
-				rrr += a * a;
-				rrt += a * b;
-				rtt += b * b;
-			}
-			rn = (uint32_t)(r->x1 - r->x0);
+		/* keep[x]: all ones for a pixel within 3 sigma, else 0, so that
+		 * the sums below are of masked bytes and vectorise. */
+		if (sig > 0)
+			for (int x = r->x0; x < r->x1; x++)
+				keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xff : 0;
+		for (int x = r->x0; x < r->x1; x++) {
+			uint16_t a = rp[x] & keep[x], b = tp[x] & keep[x];
+			rt += b;
+			rr += a;
+			rrr += (uint16_t)(a * a);
+			rrt += (uint16_t)(a * b);
+			rtt += (uint16_t)(b * b);
+			rn += keep[x] & 1;
 		}
 		st += rt;
 		sr += rr;
@@ -418,6 +433,7 @@ static void fit(const struct image *t, const struct image *ref, int dx, int dy, 
 		stt += rtt;
 		cnt += rn;
 	}
+	free(keep);
 	*gain = 1.0;
 	if (cnt < 1) {
 		*off = 0;
@@ -433,6 +449,23 @@ static void fit(const struct image *t, const struct image *ref, int dx, int dy, 
 			*gain = 1.0;
 	}
 	*off = (double)st / n - *gain * ((double)sr / n);
+}
+
+/* The noise of t - (gain * ref(shifted) + off) over r, by its MAD on the sampling grid. */
+static double fit_noise(struct hist *hi, const struct image *t, const struct image *ref, int dx, int dy,
+			const struct rect *r, double gain, double off, double *med)
+{
+	int w = t->w, step = sample_step(r);
+	int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
+	float *v = hist_values(hi, (size_t)nx * ny), g = (float)gain, o = (float)off;
+	size_t n = 0;
+	for (int y = r->y0; y < r->y1; y += step) {
+		const uint8_t *tp = t->px + (size_t)y * w + r->x0;
+		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx + r->x0;
+		for (int i = 0; i < nx; i++)
+			v[n++] = (float)tp[i * step] - (g * (float)rp[i * step] + o);
+	}
+	return mad_sigma(hi, n, med);
 }
 
 /* d = t - (gain * ref(shifted) + off) over r. */
@@ -484,14 +517,13 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	int w = t->w, h = t->h;
 	size_t *bidx, nb;
 	double gain, off, med, sig, bmed, bsig;
-	fit(t, ref, dx, dy, r, NULL, 0, 0, &gain, &off);
-	apply(t, ref, dx, dy, r, gain, off, d);
-	sig = robust_sigma2(hi, d, w, r, 0, &med);
-	fit(t, ref, dx, dy, r, d, med, sig, &gain, &off);
+	fit(t, ref, dx, dy, r, 0, 0, 0, 0, &gain, &off);
+	sig = fit_noise(hi, t, ref, dx, dy, r, gain, off, &med);
+	fit(t, ref, dx, dy, r, gain, off, med, sig, &gain, &off);
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
-	sig = robust_sigma2(hi, d, w, r, 1, &med);
+	sig = robust_sigma2(hi, d, w, r, 0, &med);
 	bidx = xmalloc(((size_t)w * h - (size_t)(r->x1 - r->x0) * (r->y1 - r->y0)) * sizeof *bidx);
 	nb = border_of(w, h, r, bidx);
 	for (size_t k = 0; k < nb; k++) {
