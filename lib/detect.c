@@ -389,8 +389,7 @@ static double robust_sigma(struct hist *hi, const float *d, int w, const struct 
 }
 
 /*
- * Gain and offset of ref against t, from every second row of r (a fit
- * of two numbers needs no more); with sig > 0, only over the pixels
+ * Gain and offset of ref against t over r; with sig > 0, only over the pixels
  * whose difference under the fit (g0, o0) is within 3 sig of med, so
  * that defects do not bend the fit.  The gain is the ratio of the
  * standard deviations (sign of the covariance): both dies carry the
@@ -406,9 +405,10 @@ static void fit(const struct image *t, const struct image *ref, int dx, int dy, 
 	uint64_t st = 0, sr = 0, srr = 0, srt = 0, stt = 0, cnt = 0;
 	float g = (float)g0, o = (float)(o0 + med), lim = (float)(3 * sig);
 	double n, var, vart, cov;
-	uint8_t *keep = xmalloc((size_t)w);
-	memset(keep, 0xff, (size_t)w);
-	for (int y = r->y0; y < r->y1; y += 2) {
+	uint16_t *keep = xmalloc((size_t)w * sizeof *keep);
+	for (int x = 0; x < w; x++)
+		keep[x] = 0xffff;
+	for (int y = r->y0; y < r->y1; y++) {
 		const uint8_t *tp = t->px + (size_t)y * w;
 		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
 		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0, rn = 0;
@@ -416,7 +416,7 @@ static void fit(const struct image *t, const struct image *ref, int dx, int dy, 
 		 * the sums below are of masked bytes and vectorise. */
 		if (sig > 0)
 			for (int x = r->x0; x < r->x1; x++)
-				keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xff : 0;
+				keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xffff : 0;
 		for (int x = r->x0; x < r->x1; x++) {
 			uint16_t a = rp[x] & keep[x], b = tp[x] & keep[x];
 			rt += b;
@@ -523,7 +523,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
-	sig = robust_sigma2(hi, d, w, r, 0, &med);
+	sig = robust_sigma2(hi, d, w, r, 1, &med);
 	bidx = xmalloc(((size_t)w * h - (size_t)(r->x1 - r->x0) * (r->y1 - r->y0)) * sizeof *bidx);
 	nb = border_of(w, h, r, bidx);
 	for (size_t k = 0; k < nb; k++) {
