@@ -176,19 +176,21 @@ static void profiles(const struct image *im, int s, uint32_t *col, uint32_t *row
  * there to the 3x3 neighbourhood's best, so that the result is a local
  * minimum of the same measure a full search minimises.
  */
-static void align(const struct image *t, const struct image *r, int s, int *bdx, int *bdy)
+static void align(const struct image *t, const uint32_t *tprof, const struct image *r, int s, int *bdx, int *bdy)
 {
 	int w = t->w, h = t->h, step = (long)w * h > 262144 ? 2 : 1;
-	uint32_t *pt, *pr;
+	uint32_t *pt = NULL, *pr;
 	*bdx = *bdy = 0;
 	if (w <= 2 * s + 2 || h <= 2 * s + 2)
 		return;
-	pt = xmalloc((size_t)(w + h) * sizeof *pt);
+	if (!tprof) {
+		tprof = pt = xmalloc((size_t)(w + h) * sizeof *pt);
+		profiles(t, s, pt, pt + w);
+	}
 	pr = xmalloc((size_t)(w + h) * sizeof *pr);
-	profiles(t, s, pt, pt + w);
 	profiles(r, s, pr, pr + w);
-	*bdx = align_profile(pt, pr, w, s);
-	*bdy = align_profile(pt + w, pr + w, h, s);
+	*bdx = align_profile(tprof, pr, w, s);
+	*bdy = align_profile(tprof + w, pr + w, h, s);
 	free(pt);
 	free(pr);
 	for (int moves = 0; moves <= 2 * s; moves++) {
@@ -702,6 +704,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	int mm = nref <= 2 ? nref : nref - 1;   /* see arbitrate() */
 	float lim[DETECT_MAX_REFS];
 	uint8_t *mask, *pos, *neg;
+	uint32_t *tprof;
 	int *stack;
 	double noise = 0, klo = p->k * p->hysteresis, kcore = p->k * p->core;
 	struct hist hi;
@@ -714,6 +717,9 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 			return -1;
 	out->nref = nref;
 	hist_init(&hi);
+	/* t's profiles, for the alignment with each reference. */
+	tprof = xmalloc((size_t)(w + h) * sizeof *tprof);
+	profiles(t, p->max_shift, tprof, tprof + w);
 	for (int i = 0; i < nref; i++) {
 		struct rect ri;
 		int dup = -1;
@@ -728,7 +734,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 			out->shift[i][1] = out->shift[dup][1];
 			continue;
 		}
-		align(t, refs[i], p->max_shift, &out->shift[i][0], &out->shift[i][1]);
+		align(t, tprof, refs[i], p->max_shift, &out->shift[i][0], &out->shift[i][1]);
 		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
 		d[i] = xmalloc(n * sizeof *d[i]);
 		if (difference(&hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, d[i]))
@@ -770,7 +776,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 					}
 				continue;
 			}
-			m[i] = xcalloc(n, sizeof *m[i]);
+			m[i] = xmalloc(n * sizeof *m[i]);   /* read over ri only */
 			box3(d[i], w, &ri, m[i]);
 			sk[i] = robust_sigma(&hi, m[i], w, &ri);
 		}
@@ -788,8 +794,9 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 				free(m[i]);
 	}
 	/* The pixel-wise score (|z|) and contrast (the median difference). */
-	z = xcalloc(n, sizeof *z);
-	con = xcalloc(n, sizeof *con);
+	/* Read only where the mask is set, and written there. */
+	z = xmalloc(n * sizeof *z);
+	con = xmalloc(n * sizeof *con);
 	for (int i = 0; i < nref; i++)
 		lim[i] = (float)(klo * out->sigma[i]);
 	for (int y = r.y0; y < r.y1; y++) {
@@ -821,6 +828,7 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 			free(d[i]);
 
 	hist_release(&hi);
+	free(tprof);
 	free(pos);
 	free(neg);
 	stack = xmalloc(n * sizeof *stack);
@@ -905,8 +913,8 @@ void detect_median3(const struct image *a, const struct image *b, const struct i
 		    int max_shift, struct image *out)
 {
 	int bx, by, cx, cy;
-	align(a, b, max_shift, &bx, &by);
-	align(a, c, max_shift, &cx, &cy);
+	align(a, NULL, b, max_shift, &bx, &by);
+	align(a, NULL, c, max_shift, &cx, &cy);
 	image_alloc(out, a->w, a->h);
 	for (int y = 0; y < a->h; y++)
 		for (int x = 0; x < a->w; x++) {
