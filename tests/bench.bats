@@ -61,6 +61,12 @@ setup_file() {
 			and (.value | type) == "number" and (.met | type) == "boolean")) | length' \
 			"$BATS_FILE_TMPDIR/results.ndjson"
 		assert_output 1
+		# kerf-detect's goals (issue 19), met or missed, with their figures
+		for name in detect.vs_parse.64 detect.vs_parse.256 detect.px_scaling detect.shift_scaling; do
+			run jq -s --arg n "$name" 'map(select(.name == $n and (.value | type) == "number"
+				and (.met | type) == "boolean")) | length' "$BATS_FILE_TMPDIR/results.ndjson"
+			assert_output 1
+		done
 	fi
 	# the baselines were measured in this run: a ratio is its value over
 	# the baseline record's value (a zero baseline, possible for tiny CPU
