@@ -11,6 +11,7 @@
  */
 #include "kerf.h"
 #include "klarf.h"
+#include "wafer.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1267,6 +1268,7 @@ int klarf_write(FILE *f, const struct klarf *k)
 	for (size_t wi = 0; wi < k->nwafers; wi++) {
 		const struct klarf_wafer *w = &k->wafers[wi];
 		size_t ndefdie;
+		long ndie = w->ndie > 0 ? w->ndie : (long)w->ntest_plan;
 		double density;
 
 		fputs("ResultTimestamp ", f);
@@ -1333,10 +1335,10 @@ int klarf_write(FILE *f, const struct klarf *k)
 		}
 		fputs(";\n", f);
 		ndefdie = defective_dies(w);
-		/* AreaPerTest is µm² per die; 1 cm² = 1e8 µm². */
-		density = (w->ntest_plan && area > 0) ? (double)w->ndefects / ((double)w->ntest_plan * area / 1e8) : 0.0;
+		/* AreaPerTest is µm² per die. */
+		density = wafer_density_cm2(w->ndefects, ndie, area);
 		fputs("SummarySpec 5\n TESTNO NDEFECT DEFDENSITY NDIE NDEFDIE ;\n", f);
-		fprintf(f, "SummaryList\n 1 %zu %.6e %zu %zu;\n", w->ndefects, density, w->ntest_plan, ndefdie);
+		fprintf(f, "SummaryList\n 1 %zu %.6e %ld %zu;\n", w->ndefects, density, ndie, ndefdie);
 	}
 	fputs("EndOfFile;\n", f);
 	if (fflush(f) != 0 || ferror(f)) {
