@@ -771,7 +771,8 @@ static int reserve(struct detect_stream *ds, uint64_t *slot)
 	return pool_reserve(ds->pool, slot);
 }
 
-static char *peek_str(const char *line, size_t len, const char *key)
+/* A member's bytes as they stand on the line (a string's escapes kept); caller frees. */
+static char *peek_raw(const char *line, size_t len, const char *key)
 {
 	const char *v;
 	size_t n;
@@ -782,7 +783,7 @@ static char *peek_str(const char *line, size_t len, const char *key)
 
 static int64_t peek_seq(const char *line, size_t len)
 {
-	char *s = peek_str(line, len, "seq");
+	char *s = peek_raw(line, len, "seq");
 	long v;
 	int64_t r = -1;
 	if (s && parse_long(s, 0, LONG_MAX, &v) == 0)
@@ -791,7 +792,7 @@ static int64_t peek_seq(const char *line, size_t len)
 	return r;
 }
 
-static struct wafer *wafer_get(struct detect_stream *ds, const char *id)
+static struct wafer *open_wafer(struct detect_stream *ds, const char *id)
 {
 	struct wafer *w;
 	for (w = ds->wafers; w; w = w->next)
@@ -806,7 +807,7 @@ static struct wafer *wafer_get(struct detect_stream *ds, const char *id)
 
 static int take_die(struct detect_stream *ds, const char *line, size_t len, uint64_t lineno, uint64_t offset)
 {
-	char *wid = peek_str(line, len, "wafer"), *row = peek_str(line, len, "row"), *col = peek_str(line, len, "col");
+	char *wid = peek_raw(line, len, "wafer"), *row = peek_raw(line, len, "row"), *col = peek_raw(line, len, "col");
 	int64_t seq = peek_seq(line, len);
 	uint64_t slot;
 	struct die *d;
@@ -846,7 +847,7 @@ static int take_die(struct detect_stream *ds, const char *line, size_t len, uint
 	pool_op_begin(ds->pool, &d->op, key);
 
 	pthread_mutex_lock(&ds->mu);
-	w = wafer_get(ds, wid);
+	w = open_wafer(ds, wid);
 	g = w->open;
 	if (g && strcmp(g->row, row) != 0) {
 		g->closed = 1;
@@ -952,7 +953,7 @@ int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, u
 		it = pass_item(line, len);
 		break;
 	case EV_WAFER_END: {
-		char *wid = peek_str(line, len, "wafer");
+		char *wid = peek_raw(line, len, "wafer");
 		it = wafer_end_item(ds, line, len);
 		if (wid) {
 			pthread_mutex_lock(&ds->mu);

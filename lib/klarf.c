@@ -291,12 +291,6 @@ static void clear_classes(struct klarf *k)
 	k->nclasses = 0;
 }
 
-static void set_str(char **dst, const char *s)
-{
-	free(*dst);
-	*dst = s ? xstrdup(s) : NULL;
-}
-
 /* Columns of a defect row that kerf uses. */
 enum col {
 	C_OTHER, C_DEFECTID, C_XREL, C_YREL, C_XINDEX, C_YINDEX, C_XSIZE, C_YSIZE,
@@ -630,7 +624,7 @@ static int flat_statement(struct reader *r, struct klarf *k, struct flat *fs, in
 			if (!s)
 				return -1;
 			/* SetupID "name" date time: kerf keeps the name only. */
-			set_str((char **)((char *)k + txt[i].off),
+			xstrset((char **)((char *)k + txt[i].off),
 				txt[i].first && is_value(&r->t[p0]) ? r->t[p0].s : s);
 			free(s);
 			return 0;
@@ -642,9 +636,9 @@ static int flat_statement(struct reader *r, struct klarf *k, struct flat *fs, in
 			return -1;
 		/* It belongs to the wafers that follow (and to the current one
 		 * when that has none yet: some files give it after WaferID). */
-		set_str(&fs->result_ts, s);
+		xstrset(&fs->result_ts, s);
 		if (fs->w && !fs->w->result_timestamp)
-			set_str(&fs->w->result_timestamp, s);
+			xstrset(&fs->w->result_timestamp, s);
 		free(s);
 		return 0;
 	}
@@ -818,7 +812,7 @@ static int nested_field(struct reader *r, struct klarf *k, struct nested *ns, si
 	} else if (!strcasecmp(name, "ResultTimestamp")) {
 		char *s = vals_join(v, n);
 		if (ns->w)
-			set_str(&ns->w->result_timestamp, s);
+			xstrset(&ns->w->result_timestamp, s);
 		free(s);
 	} else {
 		static const struct { const char *kw; size_t off; int first; } txt[] = {
@@ -834,10 +828,10 @@ static int nested_field(struct reader *r, struct klarf *k, struct nested *ns, si
 			if (strcasecmp(name, txt[i].kw) || n == 0)
 				continue;
 			if (txt[i].first) {
-				set_str((char **)((char *)k + txt[i].off), v[0]);
+				xstrset((char **)((char *)k + txt[i].off), v[0]);
 			} else {
 				char *s = vals_join(v, n);
-				set_str((char **)((char *)k + txt[i].off), s);
+				xstrset((char **)((char *)k + txt[i].off), s);
 				free(s);
 			}
 		}
@@ -1050,9 +1044,9 @@ static int nested_record(struct reader *r, struct klarf *k, struct nested *ns, i
 	if (is_value(peek(r)))
 		nm = next(r);
 	if (!strcasecmp(ty->s, "FileRecord")) {
-		set_str(&k->file_version, nm ? nm->s : "1.8");
+		xstrset(&k->file_version, nm ? nm->s : "1.8");
 	} else if (!strcasecmp(ty->s, "LotRecord")) {
-		set_str(&k->lot_id, nm ? nm->s : "");
+		xstrset(&k->lot_id, nm ? nm->s : "");
 	} else if (!strcasecmp(ty->s, "WaferRecord")) {
 		add_wafer(k, nm ? nm->s : "", line);
 		ns->wi = (long)k->nwafers - 1;

@@ -31,9 +31,7 @@ static int get_str(const struct fields *f, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "%s", s);
 		return 1;
 	}
-	if (!event_peek(f->line, f->len, key, &v, &vl))
-		return 0;
-	if (v == f->line || v[-1] != '"' || vl >= n)
+	if (!event_peek_str(f->line, f->len, key, &v, &vl) || vl >= n)
 		return 0;
 	memcpy(buf, v, vl);
 	buf[vl] = '\0';
@@ -119,19 +117,11 @@ static int get_pair(const struct fields *f, const char *key, double out[2])
 	return 1;
 }
 
-static void set_str(char **dst, const char *s)
-{
-	if (*dst && s && !strcmp(*dst, s))
-		return;
-	free(*dst);
-	*dst = s ? xstrdup(s) : NULL;
-}
-
 static void set_from(char **dst, const struct fields *f, const char *key)
 {
 	char buf[512];
 	if (get_str(f, key, buf, sizeof buf))
-		set_str(dst, buf);
+		xstrset(dst, buf);
 }
 
 void project_init(struct project *p)
@@ -446,7 +436,7 @@ static void on_wafer_start(struct project *p, const struct fields *f)
 	w->slot = get_long(f, "slot", w->slot);
 	wafer_acct_start(&w->acct, get_long(f, "dies", -1));
 	if (get_str(f, "t", t, sizeof t))
-		set_str(&w->t_start, t);
+		xstrset(&w->t_start, t);
 }
 
 static void on_wafer_end(struct project *p, const struct fields *f)
@@ -459,7 +449,7 @@ static void on_wafer_end(struct project *p, const struct fields *f)
 	w->slot = get_long(f, "slot", w->slot);
 	wafer_acct_end(&w->acct, get_long(f, "dies", -1));
 	if (get_str(f, "t", t, sizeof t))
-		set_str(&w->t_end, t);
+		xstrset(&w->t_end, t);
 }
 
 static void on_wafer_summary(struct project *p, const struct fields *f)
@@ -551,12 +541,12 @@ enum project_fed project_feed(struct project *p, const char *line, size_t len)
 		if (!p->t_first)
 			p->t_first = xstrdup(buf);
 		if (t != EV_DEFECT && t != EV_DIE_DONE)
-			set_str(&p->t_last, buf);
+			xstrset(&p->t_last, buf);
 	}
 	switch (t) {
 	case EV_RUN_START:
 		if (get_str(&f, "run", buf, sizeof buf))
-			set_str(&p->run, buf);
+			xstrset(&p->run, buf);
 		on_run_start(p, &f);
 		break;
 	case EV_STATE:

@@ -78,13 +78,12 @@ void summary_set_recovering(struct summary *s, int on)
 	s->recovering = on;
 }
 
-static void set_str(char **dst, json_t *o, const char *key)
+/* *dst from o's string member key, when it has one. */
+static void set_member(char **dst, json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
-	if (v) {
-		free(*dst);
-		*dst = xstrdup(v);
-	}
+	if (v)
+		xstrset(dst, v);
 }
 
 static double num(json_t *o, const char *key, double def)
@@ -102,7 +101,7 @@ static void pair(json_t *o, const char *key, double out[2])
 	}
 }
 
-static struct wafer *wafer_get(struct summary *s, const char *id)
+static struct wafer *account_get(struct summary *s, const char *id)
 {
 	size_t i;
 	if (s->nw && strcmp(s->w[s->last].id, id) == 0)
@@ -394,7 +393,7 @@ struct defect_in {
 
 static void add_defect(struct summary *s, const char *wid, const struct defect_in *in, const char *cls, size_t clslen)
 {
-	struct wafer *w = wafer_get(s, wid);
+	struct wafer *w = account_get(s, wid);
 	struct klarf_defect *d;
 	if (is_late(w, EV_DEFECT))
 		return;
@@ -469,14 +468,6 @@ static int peek_num(const char *line, size_t len, const char *key, double *out)
 	return *end ? -1 : 0;
 }
 
-/* A string member without escapes (with one, the caller parses). */
-static int peek_str(const char *line, size_t len, const char *key, const char **v, size_t *vl)
-{
-	if (!event_peek(line, len, key, v, vl))
-		return -1;
-	return memchr(*v, '\\', *vl) ? -1 : 0;
-}
-
 /* 1 if the event was accounted for without parsing it. */
 static int fast_feed(struct summary *s, enum event_type t, const char *line, size_t len)
 {
@@ -485,14 +476,14 @@ static int fast_feed(struct summary *s, enum event_type t, const char *line, siz
 	char wid[256];
 	long col, row;
 
-	if (peek_str(line, len, "wafer", &v, &vl) != 0 || vl >= sizeof wid)
+	if (!event_peek_str(line, len, "wafer", &v, &vl) || vl >= sizeof wid)
 		return 0;
 	memcpy(wid, v, vl);
 	wid[vl] = '\0';
 	if (peek_long(line, len, "col", &col) != 0 || peek_long(line, len, "row", &row) != 0)
 		return 0;
 	if (t == EV_DIE || t == EV_DIE_DONE) {
-		add_die(wafer_get(s, wid), t, col, row);
+		add_die(account_get(s, wid), t, col, row);
 		return 1;
 	}
 	{
@@ -502,7 +493,7 @@ static int fast_feed(struct summary *s, enum event_type t, const char *line, siz
 		    peek_num(line, len, "area_um2", &in.area) != 0 ||
 		    peek_long(line, len, "class_num", &in.class_num) != 0)
 			return 0;
-		if (peek_str(line, len, "class", &c, &cl) != 0)
+		if (!event_peek_str(line, len, "class", &c, &cl))
 			c = NULL, cl = 0;
 		add_defect(s, wid, &in, c, cl);
 		return 1;
@@ -532,11 +523,11 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 	}
 	switch (t) {
 	case EV_RUN_START:
-		set_str(&s->run, o, "run");
-		set_str(&s->lot, o, "lot");
-		set_str(&s->recipe, o, "recipe");
-		set_str(&s->tool, o, "tool");
-		set_str(&s->t_run, o, "t");
+		set_member(&s->run, o, "run");
+		set_member(&s->lot, o, "lot");
+		set_member(&s->recipe, o, "recipe");
+		set_member(&s->tool, o, "tool");
+		set_member(&s->t_run, o, "t");
 		s->diameter_mm = num(o, "diameter_mm", 300);
 		pair(o, "pitch_um", s->pitch);
 		pair(o, "origin_um", s->origin);
@@ -547,19 +538,19 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
+		w = account_get(s, wid);
 		if (wafer_acct_fate(&w->acct, t) == WAFER_AGAIN)
 			reopen_wafer(w);
 		w->slot = lnum(o, "slot", w->slot);
-		set_str(&w->lot, o, "lot");
-		set_str(&w->t_start, o, "t");
+		set_member(&w->lot, o, "lot");
+		set_member(&w->t_start, o, "t");
 		wafer_acct_start(&w->acct, lnum(o, "dies", 0));
 		break;
 	}
 	case EV_DIE_DONE: {
 		const char *wid = json_string_value(json_object_get(o, "wafer"));
 		if (wid)
-			add_die(wafer_get(s, wid), t, lnum(o, "col", 0), lnum(o, "row", 0));
+			add_die(account_get(s, wid), t, lnum(o, "col", 0), lnum(o, "row", 0));
 		break;
 	}
 	case EV_DEFECT:
@@ -570,13 +561,13 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
+		w = account_get(s, wid);
 		if (is_late(w, t))
 			break; /* a second wafer_end: the KLARF stays */
 		if (!w->slot)
 			w->slot = lnum(o, "slot", 0);
 		wafer_acct_end(&w->acct, lnum(o, "dies", 0));
-		set_str(&w->t_end, o, "t");
+		set_member(&w->t_end, o, "t");
 		rc = write_klarf(s, w);
 		if (rc == 0)
 			close_wafer(w);
@@ -587,7 +578,7 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
+		w = account_get(s, wid);
 		if (is_late(w, t))
 			break;
 		wafer_acct_summary(&w->acct);
@@ -607,7 +598,7 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_RUN_END:
-		set_str(&s->stream_status, o, "status");
+		set_member(&s->stream_status, o, "status");
 		break;
 	default:
 		break;

@@ -18,7 +18,7 @@ setup_file() {
 	kerf-acquire --sim --seed 7 --wafers 3 --inject hold@1500 > "$F/acq.ndjson" 2> "$F/acq.err" &
 	local pid=$!
 	lines_ge() { [ "$(wc -l < "$1")" -ge "$2" ]; }
-	wait_for lines_ge "$F/acq.ndjson" 1500
+	wait_for lines_ge "$F/acq.ndjson" 1500 || { kill "$pid"; return 1; }
 	kill -TERM "$pid"
 	wait "$pid"
 	# W01's row 21 right after W01's wafer_end; its row 28 after W02's wafer_start.
