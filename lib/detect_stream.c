@@ -3,6 +3,7 @@
 #include "detect_stream.h"
 #include "image.h"
 #include "pool.h"
+#include "wafer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -70,12 +71,14 @@ struct item {
 	char *wafer;
 	struct detect_point *pts;
 	size_t npts;
+	long col, row;
 	int kept_image;
 	/* IT_PASS of a wafer_end: what its summary needs */
 	int wafer_end;
 	char *run, *t;
 	uint64_t seq;
 	long slot_no;
+	long dies;              /* its "dies", -1 when absent */
 	struct detect_geom geom;
 	int have_geom;
 	/* IT_REJECT */
@@ -86,12 +89,12 @@ struct item {
 	int is_die;
 };
 
-/* Writer-side totals of a wafer, for its summary. */
+/* Writer-side account of a wafer, for its summary. */
 struct wacc {
 	char *wafer;
 	struct detect_point *pts;
 	size_t n, cap;
-	long dies, defective;
+	struct wafer_acct acct;  /* dies, defects, density (wafer.h) */
 	struct wacc *next;
 };
 
@@ -155,6 +158,7 @@ static struct wacc *wacc_get(struct detect_stream *ds, const char *wafer, int cr
 		return NULL;
 	a = xcalloc(1, sizeof *a);
 	a->wafer = xstrdup(wafer);
+	wafer_acct_init(&a->acct, 0);
 	a->next = ds->acc;
 	ds->acc = a;
 	return a;
@@ -170,6 +174,7 @@ static void wacc_drop(struct detect_stream *ds, struct wacc *a)
 		}
 	free(a->wafer);
 	free(a->pts);
+	wafer_acct_release(&a->acct);
 	free(a);
 }
 
@@ -195,32 +200,32 @@ static void write_bytes(struct detect_stream *ds, const char *buf, size_t len)
 static void emit_summary(struct detect_stream *ds, struct item *it)
 {
 	const char *wafer = it->wafer;
-	struct wacc *a = wafer ? wacc_get(ds, wafer, 0) : NULL;
+	struct wacc *a;
 	struct timespec ts = {0, 0};
 	json_t *ev;
-	size_t n = a ? a->n : 0;
-	double area_cm2, density = 0;
+	size_t n;
+	double density = 0;
 	char *text;
 
 	if (!wafer || !it->run)
 		return;
+	a = wacc_get(ds, wafer, 1);
+	wafer_acct_end(&a->acct, it->dies);
+	n = a->n;
 	event_time_parse(it->t ? it->t : "", &ts);
 	ev = event_new("wafer_summary", it->run, it->seq, &ts);
 	event_set_id(ev, event_id_derived(it->run, "wafer_summary", wafer));
 	json_object_set_new(ev, "wafer", json_string(wafer));
 	if (it->slot_no >= 0)
 		json_object_set_new(ev, "slot", json_integer(it->slot_no));
-	json_object_set_new(ev, "dies", json_integer(a ? a->dies : 0));
-	json_object_set_new(ev, "defects", json_integer((json_int_t)n));
-	json_object_set_new(ev, "defective_dies", json_integer(a ? a->defective : 0));
-	if (it->have_geom && a && a->dies > 0) {
-		/* Density over the inspected area: the dies seen times the die pitch. */
-		area_cm2 = (double)a->dies * it->geom.pitch_um[0] * it->geom.pitch_um[1] / 1e8;
-		density = round((double)n / area_cm2 * 10000) / 10000;
-	}
+	json_object_set_new(ev, "dies", json_integer(wafer_acct_dies(&a->acct)));
+	json_object_set_new(ev, "defects", json_integer((json_int_t)a->acct.defects));
+	json_object_set_new(ev, "defective_dies", json_integer((json_int_t)a->acct.defective));
+	if (it->have_geom)
+		density = round(wafer_acct_density(&a->acct, it->geom.pitch_um[0] * it->geom.pitch_um[1]) * 10000) / 10000;
 	json_object_set_new(ev, "density_cm2", json_real(density));
 	json_object_set_new(ev, "signature",
-			    json_string(it->have_geom ? detect_signature(a ? a->pts : NULL, n, &it->geom)
+			    json_string(it->have_geom ? detect_signature(a->pts, n, &it->geom)
 						       : (n ? "random" : "none")));
 	text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(ev);
@@ -228,8 +233,7 @@ static void emit_summary(struct detect_stream *ds, struct item *it)
 	write_bytes(ds, "\n", 1);
 	free(text);
 	(*ds->c_summaries)++;
-	if (a)
-		wacc_drop(ds, a);
+	wacc_drop(ds, a);
 }
 
 static void emit(void *arg, void *p)
@@ -254,9 +258,8 @@ static void emit(void *arg, void *p)
 		(*ds->c_dies)++;
 		(*ds->c_die_done)++;
 		(*ds->c_defects) += it->npts;
-		a->dies++;
-		if (it->npts)
-			a->defective++;
+		wafer_acct_die(&a->acct, it->col, it->row);
+		wafer_acct_defect(&a->acct, it->col, it->row, (uint32_t)it->npts);
 		if (a->n + it->npts > a->cap) {
 			a->cap = (a->n + it->npts) * 2;
 			a->pts = xrealloc(a->pts, a->cap * sizeof *a->pts);
@@ -482,6 +485,8 @@ static void detect_task(void *arg)
 	it = xcalloc(1, sizeof *it);
 	it->kind = IT_DIE;
 	it->wafer = xstrdup(d->wafer);
+	it->col = d->col;
+	it->row = d->row;
 	render_die(ds, d, &res, it);
 	detect_result_release(&res);
 
@@ -766,7 +771,8 @@ static int reserve(struct detect_stream *ds, uint64_t *slot)
 	return pool_reserve(ds->pool, slot);
 }
 
-static char *peek_str(const char *line, size_t len, const char *key)
+/* A member's bytes as they stand on the line (a string's escapes kept); caller frees. */
+static char *peek_raw(const char *line, size_t len, const char *key)
 {
 	const char *v;
 	size_t n;
@@ -777,7 +783,7 @@ static char *peek_str(const char *line, size_t len, const char *key)
 
 static int64_t peek_seq(const char *line, size_t len)
 {
-	char *s = peek_str(line, len, "seq");
+	char *s = peek_raw(line, len, "seq");
 	long v;
 	int64_t r = -1;
 	if (s && parse_long(s, 0, LONG_MAX, &v) == 0)
@@ -786,7 +792,7 @@ static int64_t peek_seq(const char *line, size_t len)
 	return r;
 }
 
-static struct wafer *wafer_get(struct detect_stream *ds, const char *id)
+static struct wafer *open_wafer(struct detect_stream *ds, const char *id)
 {
 	struct wafer *w;
 	for (w = ds->wafers; w; w = w->next)
@@ -801,7 +807,7 @@ static struct wafer *wafer_get(struct detect_stream *ds, const char *id)
 
 static int take_die(struct detect_stream *ds, const char *line, size_t len, uint64_t lineno, uint64_t offset)
 {
-	char *wid = peek_str(line, len, "wafer"), *row = peek_str(line, len, "row"), *col = peek_str(line, len, "col");
+	char *wid = peek_raw(line, len, "wafer"), *row = peek_raw(line, len, "row"), *col = peek_raw(line, len, "col");
 	int64_t seq = peek_seq(line, len);
 	uint64_t slot;
 	struct die *d;
@@ -841,7 +847,7 @@ static int take_die(struct detect_stream *ds, const char *line, size_t len, uint
 	pool_op_begin(ds->pool, &d->op, key);
 
 	pthread_mutex_lock(&ds->mu);
-	w = wafer_get(ds, wid);
+	w = open_wafer(ds, wid);
 	g = w->open;
 	if (g && strcmp(g->row, row) != 0) {
 		g->closed = 1;
@@ -912,17 +918,19 @@ static struct item *wafer_end_item(struct detect_stream *ds, const char *line, s
 {
 	struct item *it = pass_item(line, len);
 	json_t *ev = json_loadb(line, len, 0, NULL);
-	json_t *seq, *slot;
+	json_t *seq, *slot, *dies;
 	if (!ev)
 		return it;
 	seq = json_object_get(ev, "seq");
 	slot = json_object_get(ev, "slot");
+	dies = json_object_get(ev, "dies");
 	it->wafer_end = 1;
 	it->wafer = json_strdup(ev, "wafer");
 	it->run = json_strdup(ev, "run");
 	it->t = json_strdup(ev, "t");
 	it->seq = json_is_integer(seq) ? (uint64_t)json_integer_value(seq) : 0;
 	it->slot_no = json_is_integer(slot) ? (long)json_integer_value(slot) : -1;
+	it->dies = json_is_integer(dies) ? (long)json_integer_value(dies) : -1;
 	it->geom = ds->geom;
 	it->have_geom = ds->have_geom;
 	json_decref(ev);
@@ -945,7 +953,7 @@ int detect_stream_line(struct detect_stream *ds, const char *line, size_t len, u
 		it = pass_item(line, len);
 		break;
 	case EV_WAFER_END: {
-		char *wid = peek_str(line, len, "wafer");
+		char *wid = peek_raw(line, len, "wafer");
 		it = wafer_end_item(ds, line, len);
 		if (wid) {
 			pthread_mutex_lock(&ds->mu);

@@ -332,6 +332,13 @@ int event_peek(const char *line, size_t len, const char *key, const char **val, 
 	}
 }
 
+int event_peek_str(const char *line, size_t len, const char *key, const char **val, size_t *vlen)
+{
+	if (!event_peek(line, len, key, val, vlen))
+		return 0;
+	return *val > line && (*val)[-1] == '"' && !memchr(*val, '\\', *vlen);
+}
+
 enum event_type event_peek_type(const char *line, size_t len)
 {
 	const char *v;

@@ -142,6 +142,9 @@ int envelope_get(const json_t *ev, struct envelope *env, char *msg, size_t msgle
  * id; the line is assumed to have passed kerf-validate.
  */
 int event_peek(const char *line, size_t len, const char *key, const char **val, size_t *vlen);
+/* The same for a string member without escapes: 1 and its bytes; 0 when
+ * absent, not a string or escaped (then the caller parses the line). */
+int event_peek_str(const char *line, size_t len, const char *key, const char **val, size_t *vlen);
 /* The top-level "type" of a line without parsing it; EV_UNKNOWN if none. */
 enum event_type event_peek_type(const char *line, size_t len);
 

@@ -11,6 +11,7 @@
  */
 #include "kerf.h"
 #include "klarf.h"
+#include "wafer.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -288,12 +289,6 @@ static void clear_classes(struct klarf *k)
 	free(k->classes);
 	k->classes = NULL;
 	k->nclasses = 0;
-}
-
-static void set_str(char **dst, const char *s)
-{
-	free(*dst);
-	*dst = s ? xstrdup(s) : NULL;
 }
 
 /* Columns of a defect row that kerf uses. */
@@ -629,7 +624,7 @@ static int flat_statement(struct reader *r, struct klarf *k, struct flat *fs, in
 			if (!s)
 				return -1;
 			/* SetupID "name" date time: kerf keeps the name only. */
-			set_str((char **)((char *)k + txt[i].off),
+			xstrset((char **)((char *)k + txt[i].off),
 				txt[i].first && is_value(&r->t[p0]) ? r->t[p0].s : s);
 			free(s);
 			return 0;
@@ -641,9 +636,9 @@ static int flat_statement(struct reader *r, struct klarf *k, struct flat *fs, in
 			return -1;
 		/* It belongs to the wafers that follow (and to the current one
 		 * when that has none yet: some files give it after WaferID). */
-		set_str(&fs->result_ts, s);
+		xstrset(&fs->result_ts, s);
 		if (fs->w && !fs->w->result_timestamp)
-			set_str(&fs->w->result_timestamp, s);
+			xstrset(&fs->w->result_timestamp, s);
 		free(s);
 		return 0;
 	}
@@ -817,7 +812,7 @@ static int nested_field(struct reader *r, struct klarf *k, struct nested *ns, si
 	} else if (!strcasecmp(name, "ResultTimestamp")) {
 		char *s = vals_join(v, n);
 		if (ns->w)
-			set_str(&ns->w->result_timestamp, s);
+			xstrset(&ns->w->result_timestamp, s);
 		free(s);
 	} else {
 		static const struct { const char *kw; size_t off; int first; } txt[] = {
@@ -833,10 +828,10 @@ static int nested_field(struct reader *r, struct klarf *k, struct nested *ns, si
 			if (strcasecmp(name, txt[i].kw) || n == 0)
 				continue;
 			if (txt[i].first) {
-				set_str((char **)((char *)k + txt[i].off), v[0]);
+				xstrset((char **)((char *)k + txt[i].off), v[0]);
 			} else {
 				char *s = vals_join(v, n);
-				set_str((char **)((char *)k + txt[i].off), s);
+				xstrset((char **)((char *)k + txt[i].off), s);
 				free(s);
 			}
 		}
@@ -1049,9 +1044,9 @@ static int nested_record(struct reader *r, struct klarf *k, struct nested *ns, i
 	if (is_value(peek(r)))
 		nm = next(r);
 	if (!strcasecmp(ty->s, "FileRecord")) {
-		set_str(&k->file_version, nm ? nm->s : "1.8");
+		xstrset(&k->file_version, nm ? nm->s : "1.8");
 	} else if (!strcasecmp(ty->s, "LotRecord")) {
-		set_str(&k->lot_id, nm ? nm->s : "");
+		xstrset(&k->lot_id, nm ? nm->s : "");
 	} else if (!strcasecmp(ty->s, "WaferRecord")) {
 		add_wafer(k, nm ? nm->s : "", line);
 		ns->wi = (long)k->nwafers - 1;
@@ -1267,6 +1262,7 @@ int klarf_write(FILE *f, const struct klarf *k)
 	for (size_t wi = 0; wi < k->nwafers; wi++) {
 		const struct klarf_wafer *w = &k->wafers[wi];
 		size_t ndefdie;
+		long ndie = w->ndie > 0 ? w->ndie : (long)w->ntest_plan;
 		double density;
 
 		fputs("ResultTimestamp ", f);
@@ -1333,10 +1329,10 @@ int klarf_write(FILE *f, const struct klarf *k)
 		}
 		fputs(";\n", f);
 		ndefdie = defective_dies(w);
-		/* AreaPerTest is µm² per die; 1 cm² = 1e8 µm². */
-		density = (w->ntest_plan && area > 0) ? (double)w->ndefects / ((double)w->ntest_plan * area / 1e8) : 0.0;
+		/* AreaPerTest is µm² per die. */
+		density = wafer_density_cm2(w->ndefects, ndie, area);
 		fputs("SummarySpec 5\n TESTNO NDEFECT DEFDENSITY NDIE NDEFDIE ;\n", f);
-		fprintf(f, "SummaryList\n 1 %zu %.6e %zu %zu;\n", w->ndefects, density, w->ntest_plan, ndefdie);
+		fprintf(f, "SummaryList\n 1 %zu %.6e %ld %zu;\n", w->ndefects, density, ndie, ndefdie);
 	}
 	fputs("EndOfFile;\n", f);
 	if (fflush(f) != 0 || ferror(f)) {

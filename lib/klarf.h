@@ -40,6 +40,8 @@ struct klarf_wafer {
 	long (*test_plan)[2];         /* SampleTestPlan: inspected dies (xindex, yindex) */
 	size_t ntest_plan;
 	double area_per_test;         /* AreaPerTest, µm² (0 when absent) */
+	long ndie;                    /* written only: the SummaryList's NDIE, the dies its
+					 DEFDENSITY divides by (0: ntest_plan; see wafer.h) */
 	struct klarf_defect *defects;
 	size_t ndefects;
 	size_t line;                  /* source line of WaferID, when read */

@@ -31,9 +31,7 @@ static int get_str(const struct fields *f, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "%s", s);
 		return 1;
 	}
-	if (!event_peek(f->line, f->len, key, &v, &vl))
-		return 0;
-	if (v == f->line || v[-1] != '"' || vl >= n)
+	if (!event_peek_str(f->line, f->len, key, &v, &vl) || vl >= n)
 		return 0;
 	memcpy(buf, v, vl);
 	buf[vl] = '\0';
@@ -119,19 +117,11 @@ static int get_pair(const struct fields *f, const char *key, double out[2])
 	return 1;
 }
 
-static void set_str(char **dst, const char *s)
-{
-	if (*dst && s && !strcmp(*dst, s))
-		return;
-	free(*dst);
-	*dst = s ? xstrdup(s) : NULL;
-}
-
 static void set_from(char **dst, const struct fields *f, const char *key)
 {
 	char buf[512];
 	if (get_str(f, key, buf, sizeof buf))
-		set_str(dst, buf);
+		xstrset(dst, buf);
 }
 
 void project_init(struct project *p)
@@ -152,7 +142,7 @@ static void wafer_free(struct project_wafer *w)
 	free(w->file);
 	free(w->class_counts);
 	free(w->dv);
-	free(w->dies);
+	wafer_acct_release(&w->acct);
 	free(w->signature);
 	free(w->t_start);
 	free(w->t_end);
@@ -229,60 +219,9 @@ static struct project_wafer *wafer_get(struct project *p, const char *id)
 	w->id = xstrdup(id);
 	w->file = map_file_name(p, id);
 	w->slot = -1;
-	w->planned_dies = -1;
-	w->end_dies = -1;
-	w->col_max = w->row_max = -1;
+	wafer_acct_init(&w->acct, PROJECT_DIES_KEPT);
 	p->last_hit = (long)p->nwafers++;
 	return w;
-}
-
-static size_t die_hash(long col, long row)
-{
-	uint64_t h = (uint64_t)(uint32_t)col * 0x9e3779b97f4a7c15ULL ^
-		     (uint64_t)(uint32_t)row * 0xc2b2ae3d27d4eb4fULL;
-	return (size_t)(h ^ (h >> 29));
-}
-
-static struct project_die *die_slot(struct project_die *t, size_t cap, long col, long row)
-{
-	size_t i = die_hash(col, row) & (cap - 1);
-	while (t[i].used && (t[i].col != col || t[i].row != row))
-		i = (i + 1) & (cap - 1);
-	return &t[i];
-}
-
-/* The die's slot, added on first sight; NULL (counted) past PROJECT_DIES_KEPT. */
-static struct project_die *die_get(struct project_wafer *w, long col, long row)
-{
-	struct project_die *d;
-	if (w->ndies >= PROJECT_DIES_KEPT) {
-		d = die_slot(w->dies, w->dcap, col, row);
-		if (!d->used)
-			w->untracked++;
-		return d->used ? d : NULL;
-	}
-	if ((w->ndies + 1) * 10 > w->dcap * 7) {
-		size_t ncap = w->dcap ? w->dcap * 2 : 256;
-		struct project_die *nt = xcalloc(ncap, sizeof *nt);
-		for (size_t i = 0; i < w->dcap; i++)
-			if (w->dies[i].used)
-				*die_slot(nt, ncap, w->dies[i].col, w->dies[i].row) = w->dies[i];
-		free(w->dies);
-		w->dies = nt;
-		w->dcap = ncap;
-	}
-	d = die_slot(w->dies, w->dcap, col, row);
-	if (!d->used) {
-		d->used = 1;
-		d->col = (int32_t)col;
-		d->row = (int32_t)row;
-		w->ndies++;
-		if (col > w->col_max)
-			w->col_max = col;
-		if (row > w->row_max)
-			w->row_max = row;
-	}
-	return d;
 }
 
 uint64_t project_wafer_class_count(const struct project_wafer *w, size_t i)
@@ -306,31 +245,22 @@ static void wafer_finish(struct project *p, struct project_wafer *w)
 	if (p->wafer_done)
 		p->wafer_done(p, w, p->wafer_done_arg);
 	free(w->dv);
-	free(w->dies);
 	w->dv = NULL;
-	w->dies = NULL;
-	w->nd = w->capd = w->dcap = w->ndies = 0;
+	w->nd = w->capd = 0;
+	wafer_acct_forget_dies(&w->acct);
 	w->finished = 1;
 	p->wafers_finished++;
 }
 
-/* An event for a finished wafer: the run's totals only (see project.h). */
-static int late(struct project *p, struct project_wafer *w)
+/* An event of type t that is late for its wafer (wafer.h): the run's
+ * totals only.  A new pass of a wafer is late too: its map is drawn once. */
+static int late(struct project *p, struct project_wafer *w, enum event_type t)
 {
-	if (!w || !w->finished)
+	if (!w || wafer_acct_fate(&w->acct, t) == WAFER_OWN)
 		return 0;
-	w->late++;
+	wafer_acct_late(&w->acct);
 	p->late++;
 	return 1;
-}
-
-const struct project_die *project_die_get(const struct project_wafer *w, long col, long row)
-{
-	const struct project_die *d;
-	if (!w->dcap)
-		return NULL;
-	d = die_slot(w->dies, w->dcap, col, row);
-	return d->used ? d : NULL;
 }
 
 /* The largest die indices of the run, for a grid when run_start gave none. */
@@ -344,7 +274,7 @@ static void seen_index(struct project *p, long col, long row)
 
 static int valid_index(long v)
 {
-	return v >= 0 && v < 1000000;
+	return v >= 0 && v < WAFER_INDEX_MAX;
 }
 
 static uint16_t class_index(struct project *p, const char *name, long num)
@@ -437,18 +367,14 @@ static void on_defect(struct project *p, const struct fields *f)
 	num = get_long(f, "class_num", -1);
 	ci = class_index(p, get_str(f, "class", cname, sizeof cname) ? cname : NULL, num);
 	p->classes[ci].count++;
-	if (!w || late(p, w))
+	if (!w || late(p, w, EV_DEFECT))
 		return;
-	w->defects++;
 	class_add(w, ci);
 	col = get_long(f, "col", -1);
 	row = get_long(f, "row", -1);
-	if (valid_index(col) && valid_index(row)) {
-		struct project_die *d = die_get(w, col, row);
+	wafer_acct_defect(&w->acct, col, row, 1);
+	if (valid_index(col) && valid_index(row))
 		seen_index(p, col, row);
-		if (d && d->defects++ == 0)
-			w->defective++;
-	}
 	have_pos = get_num(f, "wx_um", &wx) && get_num(f, "wy_um", &wy);
 	if (!have_pos && p->g.known && valid_index(col) && valid_index(row)) {
 		/* Place it from the die and the position inside it, or the die's centre. */
@@ -488,14 +414,10 @@ static void on_die(struct project *p, const struct fields *f, int done)
 	long col = get_long(f, "col", -1), row = get_long(f, "row", -1);
 	if (done)
 		p->dies_done++;
-	if (!w || late(p, w) || !valid_index(col) || !valid_index(row))
+	if (!w || late(p, w, done ? EV_DIE_DONE : EV_DIE) || !valid_index(col) || !valid_index(row))
 		return;
-	struct project_die *d = die_get(w, col, row);
+	wafer_acct_die(&w->acct, col, row);
 	seen_index(p, col, row);
-	if (d && !d->inspected) {
-		d->inspected = 1;
-		w->inspected++;
-	}
 }
 
 static void on_wafer_start(struct project *p, const struct fields *f)
@@ -506,42 +428,36 @@ static void on_wafer_start(struct project *p, const struct fields *f)
 		return;
 	/* Another wafer starts: the ended ones are done, their maps can be drawn. */
 	for (size_t i = 0; i < p->nwafers; i++)
-		if (&p->wafers[i] != w && p->wafers[i].ended && !p->wafers[i].finished)
+		if (&p->wafers[i] != w && p->wafers[i].acct.ended && !p->wafers[i].finished)
 			wafer_finish(p, &p->wafers[i]);
 	make_current(p, w);
-	if (late(p, w))
+	if (late(p, w, EV_WAFER_START))
 		return;
-	w->started = 1;
 	w->slot = get_long(f, "slot", w->slot);
-	w->planned_dies = get_long(f, "dies", w->planned_dies);
+	wafer_acct_start(&w->acct, get_long(f, "dies", -1));
 	if (get_str(f, "t", t, sizeof t))
-		set_str(&w->t_start, t);
+		xstrset(&w->t_start, t);
 }
 
 static void on_wafer_end(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
 	char t[64];
-	if (!w || late(p, w))
+	if (!w || late(p, w, EV_WAFER_END))
 		return;
-	if (!w->ended)
-		p->wafers_ended++;
-	w->ended = 1;
+	p->wafers_ended++;
 	w->slot = get_long(f, "slot", w->slot);
-	w->end_dies = get_long(f, "dies", w->end_dies);
+	wafer_acct_end(&w->acct, get_long(f, "dies", -1));
 	if (get_str(f, "t", t, sizeof t))
-		set_str(&w->t_end, t);
+		xstrset(&w->t_end, t);
 }
 
 static void on_wafer_summary(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
-	double d;
-	if (!w || late(p, w))
+	if (!w || late(p, w, EV_WAFER_SUMMARY))
 		return;
-	w->has_summary = 1;
-	if (get_num(f, "density_cm2", &d))
-		w->sum_density = d;
+	wafer_acct_summary(&w->acct);
 	set_from(&w->signature, f, "signature");
 }
 
@@ -625,12 +541,12 @@ enum project_fed project_feed(struct project *p, const char *line, size_t len)
 		if (!p->t_first)
 			p->t_first = xstrdup(buf);
 		if (t != EV_DEFECT && t != EV_DIE_DONE)
-			set_str(&p->t_last, buf);
+			xstrset(&p->t_last, buf);
 	}
 	switch (t) {
 	case EV_RUN_START:
 		if (get_str(&f, "run", buf, sizeof buf))
-			set_str(&p->run, buf);
+			xstrset(&p->run, buf);
 		on_run_start(p, &f);
 		break;
 	case EV_STATE:
@@ -818,38 +734,9 @@ int project_die_on_wafer(const struct project_geom *g, long col, long row)
 	       x0 * x0 + y1 * y1 <= r2 && x1 * x1 + y1 * y1 <= r2;
 }
 
-long project_wafer_dies_for_density(const struct project *p, const struct project_wafer *w)
-{
-	struct project_geom g;
-	long n = 0;
-	if (w->inspected > 0)
-		return (long)w->inspected;
-	if (w->end_dies > 0)
-		return w->end_dies;
-	if (w->planned_dies > 0)
-		return w->planned_dies;
-	project_geom_for(p, &g);
-	if (!g.known)
-		return 0;
-	if ((double)g.cols * (double)g.rows > PROJECT_GRID_MAX) {
-		/* Too many to count one by one: the usable area over the die area. */
-		double r = (g.diameter_mm / 2 - g.edge_mm) * 1000.0;
-		return (long)(M_PI * r * r / (g.pitch_x * g.pitch_y));
-	}
-	for (long r = 0; r < g.rows; r++)
-		for (long c = 0; c < g.cols; c++)
-			n += project_die_on_wafer(&g, c, r);
-	return n;
-}
-
 double project_wafer_density(const struct project *p, const struct project_wafer *w)
 {
-	struct project_geom g;
-	long n = project_wafer_dies_for_density(p, w);
-	project_geom_for(p, &g);
-	if (n <= 0 || g.pitch_x <= 0 || g.pitch_y <= 0)
-		return 0;
-	return (double)w->defects / ((double)n * g.pitch_x * g.pitch_y / 1e8);
+	return wafer_acct_density(&w->acct, p->g.pitch_x * p->g.pitch_y);
 }
 
 /* ---- views ---- */
@@ -897,19 +784,19 @@ json_t *project_snapshot(const struct project *p, int final)
 		const struct project_wafer *w = &p->wafers[i];
 		json_t *jw = json_pack("{s:s,s:I,s:I,s:I,s:f,s:b}",
 				       "wafer", w->id,
-				       "dies", (json_int_t)w->inspected,
-				       "defects", (json_int_t)w->defects,
-				       "defective_dies", (json_int_t)w->defective,
+				       "dies", (json_int_t)wafer_acct_dies(&w->acct),
+				       "defects", (json_int_t)w->acct.defects,
+				       "defective_dies", (json_int_t)w->acct.defective,
 				       "density_cm2", project_wafer_density(p, w),
-				       "done", w->ended);
+				       "done", w->acct.ended);
 		if (w->slot >= 0)
 			json_object_set_new(jw, "slot", json_integer(w->slot));
 		if (w->signature)
 			json_object_set_new(jw, "signature", json_string(w->signature));
-		if (w->late)
-			json_object_set_new(jw, "late_events", json_integer((json_int_t)w->late));
-		if (w->untracked)
-			json_object_set_new(jw, "untracked_die_events", json_integer((json_int_t)w->untracked));
+		if (w->acct.late)
+			json_object_set_new(jw, "late_events", json_integer((json_int_t)w->acct.late));
+		if (w->acct.untracked)
+			json_object_set_new(jw, "untracked_die_events", json_integer((json_int_t)w->acct.untracked));
 		json_array_append_new(wafers, jw);
 	}
 	json_object_set_new(o, "wafers", wafers);
@@ -935,7 +822,7 @@ void project_summary(const struct project *p, FILE *f)
 	const char *run = project_run_id(p), *state = project_run_state(p);
 	uint64_t dies = 0;
 	for (size_t i = 0; i < p->nwafers; i++)
-		dies += p->wafers[i].inspected;
+		dies += (uint64_t)wafer_acct_dies(&p->wafers[i].acct);
 	fprintf(f, "run %s", run ? run : "(unknown)");
 	if (p->lot)
 		fprintf(f, " lot %s", p->lot);
@@ -955,13 +842,13 @@ void project_summary(const struct project *p, FILE *f)
 		fprintf(f, "  wafer %s", w->id);
 		if (w->slot >= 0)
 			fprintf(f, " slot %ld", w->slot);
-		fprintf(f, ": %zu dies, %llu defects on %zu dies, %.4g /cm2%s%s%s",
-			w->inspected, (unsigned long long)w->defects, w->defective,
+		fprintf(f, ": %ld dies, %llu defects on %zu dies, %.4g /cm2%s%s%s",
+			wafer_acct_dies(&w->acct), (unsigned long long)w->acct.defects, w->acct.defective,
 			project_wafer_density(p, w), w->signature ? ", " : "",
-			w->signature ? w->signature : "", w->ended ? "" : " (not ended)");
-		if (w->late)
-			fprintf(f, ", %llu late event%s not on its map", (unsigned long long)w->late,
-				w->late == 1 ? "" : "s");
+			w->signature ? w->signature : "", w->acct.ended ? "" : " (not ended)");
+		if (w->acct.late)
+			fprintf(f, ", %llu late event%s not on its map", (unsigned long long)w->acct.late,
+				w->acct.late == 1 ? "" : "s");
 		fputc('\n', f);
 	}
 }

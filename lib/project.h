@@ -16,10 +16,13 @@
  * that is when it has ended (wafer_end) and another wafer starts.  Then
  * the wafer_done hook draws its map and the details are freed; what stays
  * per wafer is a few counters and strings (id, map file name, slot, counts
- * per class, dies, density, signature, times).  Events for a wafer after
- * it finished are "late": counted in the run's totals and in the wafer's
- * late count, never in the wafer's own numbers (which stay those of its
- * map).  A wafer that never ends keeps its details until the end.
+ * per class, dies, density, signature, times).  A wafer's numbers are its
+ * account (lib/wafer.h), so the maps say what summary.json and the KLARF
+ * files say: events for a wafer after its wafer_end are late (wafer.h),
+ * counted in the run's totals and in the wafer's late count, never in the
+ * wafer's own numbers (which are those of its map); a new pass of a wafer
+ * (a wafer_start after its wafer_end) is late as a whole, since its map is
+ * drawn once.  A wafer that never ends keeps its details until the end.
  *
  * Steps: project_init; set wafer_done (optional); project_feed for every
  * line; project_status_read and project_tick at each redraw; views read
@@ -32,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "wafer.h"
 
 #define PROJECT_ALARMS 8             /* last alarms kept */
 #define PROJECT_CLASSES 64           /* distinct classes; more count as "other" */
@@ -62,38 +67,21 @@ struct project_defect {
 	uint16_t cls;      /* index into project.classes */
 };
 
-struct project_die {
-	int32_t col, row;
-	uint32_t defects;  /* defect events seen on this die */
-	uint8_t inspected; /* die_done (or die) seen */
-	uint8_t used;      /* hash slot in use */
-};
-
 struct project_wafer {
 	char *id;
 	char *file;               /* its map's name in RUNDIR/wafermap/ ("W01.svg"), unique in the run */
 	long slot;                /* -1 when unknown */
-	long planned_dies;        /* wafer_start.dies, -1 when unknown */
-	long end_dies;            /* wafer_end.dies, -1 when unknown */
-	int started, ended;
-	uint64_t defects;
+	/* Its account (lib/wafer.h): dies, defects, density, late events;
+	 * the die table in it is part of the details below. */
+	struct wafer_acct acct;
 	uint64_t *class_counts;      /* by class index, ncc of them (project_wafer_class_count) */
 	size_t ncc;
 	/* The details, freed when the wafer finishes: */
 	struct project_defect *dv;   /* kept defect positions (at most PROJECT_DEFECTS_KEPT) */
 	size_t nd, capd;
-	struct project_die *dies;    /* open-addressing hash by (col,row), at most PROJECT_DIES_KEPT */
-	size_t dcap, ndies;
-	uint64_t untracked;          /* defect and die events on dies past PROJECT_DIES_KEPT */
 	int finished;                /* map drawn, details freed (see above) */
-	uint64_t late;               /* events for it after it finished */
-	size_t inspected;            /* dies with inspected set */
-	size_t defective;            /* dies with defects > 0 */
-	int has_summary;             /* a wafer_summary was seen */
-	double sum_density;          /* its density_cm2 */
-	char *signature;             /* its signature, or NULL */
+	char *signature;             /* its wafer_summary's signature, or NULL */
 	char *t_start, *t_end;
-	long col_max, row_max;       /* largest indices seen (for unknown grids) */
 };
 
 struct project_class {
@@ -179,10 +167,7 @@ const char *project_run_id(const struct project *p);
 void project_geom_for(const struct project *p, struct project_geom *out);
 /* Die (col,row) lies wholly inside the usable circle (radius - edge). */
 int project_die_on_wafer(const struct project_geom *g, long col, long row);
-/* Look up a die of a wafer; NULL when never seen. */
-const struct project_die *project_die_get(const struct project_wafer *w, long col, long row);
-/* Dies counted as inspected for the density (see man page), and the density in defects/cm². */
-long project_wafer_dies_for_density(const struct project *p, const struct project_wafer *w);
+/* The wafer's density in defects/cm² (wafer.h), over run_start's die pitch (0 without one). */
 double project_wafer_density(const struct project *p, const struct project_wafer *w);
 /* Defects of class index i on a wafer (its own, not the late ones). */
 uint64_t project_wafer_class_count(const struct project_wafer *w, size_t i);

@@ -2,6 +2,7 @@
 #include "kerf.h"
 #include "klarf.h"
 #include "summary.h"
+#include "wafer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,20 +17,16 @@ struct wafer {
 	char *lot;
 	long slot;
 	char *t_start, *t_end;
-	long dies_planned, dies_reported;
-	int ended, dirty, has_klarf;
+	int dirty, has_klarf;
+	/* Its dies, defects, density and late events (wafer.h). */
+	struct wafer_acct acct;
 	/*
-	 * Closed: its KLARF is written, and its die list and defects are
-	 * freed; nplan and ndefects keep their counts, ddies the number of
-	 * defective dies.  Events for it from then on are only counted
-	 * (late), until a wafer_start opens it again (again: set from then).
+	 * Closed: its KLARF is written, and its die table and defect list
+	 * are freed; the account keeps its counts.  A wafer_start opens it
+	 * again (again: set from then).
 	 */
 	int closed, again;
-	size_t ddies;
-	uint64_t late;
-	long (*plan)[2];
-	size_t nplan, capplan;
-	struct klarf_defect *defects;
+	struct klarf_defect *defects;   /* its KLARF's defect list */
 	size_t ndefects, capdefects;
 	/* The signature of detect's wafer_summary, when one came. */
 	json_t *sig;
@@ -81,13 +78,12 @@ void summary_set_recovering(struct summary *s, int on)
 	s->recovering = on;
 }
 
-static void set_str(char **dst, json_t *o, const char *key)
+/* *dst from o's string member key, when it has one. */
+static void set_member(char **dst, json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
-	if (v) {
-		free(*dst);
-		*dst = xstrdup(v);
-	}
+	if (v)
+		xstrset(dst, v);
 }
 
 static double num(json_t *o, const char *key, double def)
@@ -105,7 +101,7 @@ static void pair(json_t *o, const char *key, double out[2])
 	}
 }
 
-static struct wafer *wafer_get(struct summary *s, const char *id)
+static struct wafer *account_get(struct summary *s, const char *id)
 {
 	size_t i;
 	if (s->nw && strcmp(s->w[s->last].id, id) == 0)
@@ -121,32 +117,35 @@ static struct wafer *wafer_get(struct summary *s, const char *id)
 	}
 	memset(&s->w[s->nw], 0, sizeof s->w[s->nw]);
 	s->w[s->nw].id = xstrdup(id);
+	wafer_acct_init(&s->w[s->nw].acct, 0);
 	s->last = s->nw;
 	return &s->w[s->nw++];
 }
 
-/* An event for a closed wafer: counted, not in its KLARF. */
+/* An event for an ended wafer (wafer.h): counted, not in its KLARF. */
 static void late(struct wafer *w)
 {
-	if (!w->late++)
+	wafer_acct_late(&w->acct);
+	if (w->acct.late == 1)
 		log_msg(LOG_WARN, json_pack("{ss}", "wafer", w->id),
 			"an event for wafer '%s' came after its wafer_end: it is journaled and "
 			"counted as late, and its KLARF is not written again", w->id);
 }
 
-static void add_die(struct wafer *w, long col, long row)
+/* 1 if an event of type t is late for w (and counted so). */
+static int is_late(struct wafer *w, enum event_type t)
 {
-	if (w->closed) {
-		late(w);
+	if (wafer_acct_fate(&w->acct, t) != WAFER_LATE)
+		return 0;
+	late(w);
+	return 1;
+}
+
+static void add_die(struct wafer *w, enum event_type t, long col, long row)
+{
+	if (is_late(w, t))
 		return;
-	}
-	if (w->nplan == w->capplan) {
-		w->capplan = w->capplan ? w->capplan * 2 : 256;
-		w->plan = xrealloc(w->plan, w->capplan * sizeof *w->plan);
-	}
-	w->plan[w->nplan][0] = col;
-	w->plan[w->nplan][1] = row;
-	w->nplan++;
+	wafer_acct_die(&w->acct, col, row);
 	w->dirty = 1;
 }
 
@@ -185,39 +184,21 @@ static int cmp_cls(const void *a, const void *b)
 	return x->num < y->num ? -1 : x->num > y->num;
 }
 
-/* Sort the test plan and drop repeats (die and die_done may both come). */
-static void plan_unique(struct wafer *w)
+/* The KLARF test plan: the inspected dies, row by row; caller frees. */
+static long (*test_plan(const struct wafer *w, size_t *n))[2]
 {
-	size_t i, n = 0;
-	if (!w->nplan)
-		return;
-	qsort(w->plan, w->nplan, sizeof *w->plan, cmp_die);
-	for (i = 0; i < w->nplan; i++)
-		if (n == 0 || cmp_die(w->plan[i], w->plan[n - 1]) != 0) {
-			w->plan[n][0] = w->plan[i][0];
-			w->plan[n][1] = w->plan[i][1];
-			n++;
+	const struct wafer_acct *a = &w->acct;
+	long (*plan)[2] = xmalloc((a->inspected ? a->inspected : 1) * sizeof *plan);
+	size_t k = 0;
+	for (size_t i = 0; i < a->dcap; i++)
+		if (a->dies[i].used && a->dies[i].inspected) {
+			plan[k][0] = a->dies[i].col;
+			plan[k][1] = a->dies[i].row;
+			k++;
 		}
-	w->nplan = n;
-}
-
-static size_t defective_dies(const struct wafer *w)
-{
-	long (*d)[2];
-	size_t i, n = 0;
-	if (!w->ndefects)
-		return 0;
-	d = xmalloc(w->ndefects * sizeof *d);
-	for (i = 0; i < w->ndefects; i++) {
-		d[i][0] = w->defects[i].xindex;
-		d[i][1] = w->defects[i].yindex;
-	}
-	qsort(d, w->ndefects, sizeof *d, cmp_die);
-	for (i = 0; i < w->ndefects; i++)
-		if (i == 0 || cmp_die(d[i], d[i - 1]) != 0)
-			n++;
-	free(d);
-	return n;
+	qsort(plan, k, sizeof *plan, cmp_die);
+	*n = k;
+	return plan;
 }
 
 /* "2026-11-21T09:26:26.123456Z" → "11-21-26 09:26:26" (KLARF's form). */
@@ -277,7 +258,6 @@ static void fill_klarf(const struct summary *s, struct wafer *w, struct klarf *k
 	size_t i;
 
 	memset(k, 0, sizeof *k);
-	plan_unique(w);
 	k->file_version = xstrdup("1.2");
 	k->file_timestamp = klarf_time(w->t_end ? w->t_end : w->t_start);
 	k->station = xasprintf("KERF %s kerf", s->tool && *s->tool ? s->tool : "SIM");
@@ -313,10 +293,8 @@ static void fill_klarf(const struct summary *s, struct wafer *w, struct klarf *k
 	kw->wafer_id = xstrdup(w->id);
 	kw->slot = w->slot;
 	kw->result_timestamp = klarf_time(w->t_start ? w->t_start : w->t_end);
-	kw->ntest_plan = w->nplan;
-	kw->test_plan = xmalloc((w->nplan ? w->nplan : 1) * sizeof *kw->test_plan);
-	if (w->nplan) /* memcpy from NULL is undefined even for 0 bytes */
-		memcpy(kw->test_plan, w->plan, w->nplan * sizeof *w->plan);
+	kw->test_plan = test_plan(w, &kw->ntest_plan);
+	kw->ndie = wafer_acct_dies(&w->acct);
 	kw->area_per_test = s->pitch[0] * s->pitch[1];
 	kw->ndefects = w->ndefects;
 	kw->defects = xmalloc((w->ndefects ? w->ndefects : 1) * sizeof *kw->defects);
@@ -376,11 +354,7 @@ out:
 /* Its KLARF is written: keep the counts, free the lists. */
 static void close_wafer(struct wafer *w)
 {
-	plan_unique(w);
-	w->ddies = defective_dies(w);
-	free(w->plan);
-	w->plan = NULL;
-	w->capplan = 0;
+	wafer_acct_forget_dies(&w->acct);
 	free(w->defects);
 	w->defects = NULL;
 	w->capdefects = 0;
@@ -393,18 +367,16 @@ static void reopen_wafer(struct wafer *w)
 {
 	log_msg(LOG_INFO, json_pack("{ss}", "wafer", w->id),
 		"wafer '%s' is inspected again: its account starts over", w->id);
-	free(w->plan);
+	wafer_acct_release(&w->acct);
+	wafer_acct_init(&w->acct, 0);
 	free(w->defects);
 	free(w->t_end);
 	json_decref(w->sig);
-	w->plan = NULL;
 	w->defects = NULL;
 	w->t_end = NULL;
 	w->sig = NULL;
-	w->nplan = w->capplan = w->ndefects = w->capdefects = w->ddies = 0;
-	w->dies_reported = 0;
-	w->late = 0;
-	w->ended = w->closed = w->dirty = 0;
+	w->ndefects = w->capdefects = 0;
+	w->closed = w->dirty = 0;
 	w->again = 1;
 }
 
@@ -421,12 +393,11 @@ struct defect_in {
 
 static void add_defect(struct summary *s, const char *wid, const struct defect_in *in, const char *cls, size_t clslen)
 {
-	struct wafer *w = wafer_get(s, wid);
+	struct wafer *w = account_get(s, wid);
 	struct klarf_defect *d;
-	if (w->closed) {
-		late(w);
+	if (is_late(w, EV_DEFECT))
 		return;
-	}
+	wafer_acct_defect(&w->acct, in->col, in->row, 1);
 	if (w->ndefects == w->capdefects) {
 		w->capdefects = w->capdefects ? w->capdefects * 2 : 64;
 		w->defects = xrealloc(w->defects, w->capdefects * sizeof *w->defects);
@@ -497,14 +468,6 @@ static int peek_num(const char *line, size_t len, const char *key, double *out)
 	return *end ? -1 : 0;
 }
 
-/* A string member without escapes (with one, the caller parses). */
-static int peek_str(const char *line, size_t len, const char *key, const char **v, size_t *vl)
-{
-	if (!event_peek(line, len, key, v, vl))
-		return -1;
-	return memchr(*v, '\\', *vl) ? -1 : 0;
-}
-
 /* 1 if the event was accounted for without parsing it. */
 static int fast_feed(struct summary *s, enum event_type t, const char *line, size_t len)
 {
@@ -513,14 +476,14 @@ static int fast_feed(struct summary *s, enum event_type t, const char *line, siz
 	char wid[256];
 	long col, row;
 
-	if (peek_str(line, len, "wafer", &v, &vl) != 0 || vl >= sizeof wid)
+	if (!event_peek_str(line, len, "wafer", &v, &vl) || vl >= sizeof wid)
 		return 0;
 	memcpy(wid, v, vl);
 	wid[vl] = '\0';
 	if (peek_long(line, len, "col", &col) != 0 || peek_long(line, len, "row", &row) != 0)
 		return 0;
 	if (t == EV_DIE || t == EV_DIE_DONE) {
-		add_die(wafer_get(s, wid), col, row);
+		add_die(account_get(s, wid), t, col, row);
 		return 1;
 	}
 	{
@@ -530,7 +493,7 @@ static int fast_feed(struct summary *s, enum event_type t, const char *line, siz
 		    peek_num(line, len, "area_um2", &in.area) != 0 ||
 		    peek_long(line, len, "class_num", &in.class_num) != 0)
 			return 0;
-		if (peek_str(line, len, "class", &c, &cl) != 0)
+		if (!event_peek_str(line, len, "class", &c, &cl))
 			c = NULL, cl = 0;
 		add_defect(s, wid, &in, c, cl);
 		return 1;
@@ -560,11 +523,11 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 	}
 	switch (t) {
 	case EV_RUN_START:
-		set_str(&s->run, o, "run");
-		set_str(&s->lot, o, "lot");
-		set_str(&s->recipe, o, "recipe");
-		set_str(&s->tool, o, "tool");
-		set_str(&s->t_run, o, "t");
+		set_member(&s->run, o, "run");
+		set_member(&s->lot, o, "lot");
+		set_member(&s->recipe, o, "recipe");
+		set_member(&s->tool, o, "tool");
+		set_member(&s->t_run, o, "t");
 		s->diameter_mm = num(o, "diameter_mm", 300);
 		pair(o, "pitch_um", s->pitch);
 		pair(o, "origin_um", s->origin);
@@ -575,19 +538,19 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
-		if (w->ended)
+		w = account_get(s, wid);
+		if (wafer_acct_fate(&w->acct, t) == WAFER_AGAIN)
 			reopen_wafer(w);
 		w->slot = lnum(o, "slot", w->slot);
-		set_str(&w->lot, o, "lot");
-		set_str(&w->t_start, o, "t");
-		w->dies_planned = lnum(o, "dies", 0);
+		set_member(&w->lot, o, "lot");
+		set_member(&w->t_start, o, "t");
+		wafer_acct_start(&w->acct, lnum(o, "dies", 0));
 		break;
 	}
 	case EV_DIE_DONE: {
 		const char *wid = json_string_value(json_object_get(o, "wafer"));
 		if (wid)
-			add_die(wafer_get(s, wid), lnum(o, "col", 0), lnum(o, "row", 0));
+			add_die(account_get(s, wid), t, lnum(o, "col", 0), lnum(o, "row", 0));
 		break;
 	}
 	case EV_DEFECT:
@@ -598,16 +561,13 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
-		if (w->closed) {
-			late(w); /* a second wafer_end: the KLARF stays */
-			break;
-		}
-		w->ended = 1;
+		w = account_get(s, wid);
+		if (is_late(w, t))
+			break; /* a second wafer_end: the KLARF stays */
 		if (!w->slot)
 			w->slot = lnum(o, "slot", 0);
-		w->dies_reported = lnum(o, "dies", 0);
-		set_str(&w->t_end, o, "t");
+		wafer_acct_end(&w->acct, lnum(o, "dies", 0));
+		set_member(&w->t_end, o, "t");
 		rc = write_klarf(s, w);
 		if (rc == 0)
 			close_wafer(w);
@@ -618,7 +578,10 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		struct wafer *w;
 		if (!wid)
 			break;
-		w = wafer_get(s, wid);
+		w = account_get(s, wid);
+		if (is_late(w, t))
+			break;
+		wafer_acct_summary(&w->acct);
 		json_decref(w->sig);
 		w->sig = json_incref(json_object_get(o, "signature"));
 		break;
@@ -635,7 +598,7 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_RUN_END:
-		set_str(&s->stream_status, o, "status");
+		set_member(&s->stream_status, o, "status");
 		break;
 	default:
 		break;
@@ -647,29 +610,22 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 static json_t *wafer_json(const struct summary *s, struct wafer *w)
 {
 	json_t *o = json_object();
-	double die_cm2 = s->pitch[0] * s->pitch[1] / 1e8;
-	size_t dies;
 	json_t *sig = w->sig;
 	char *kp = w->has_klarf ? klarf_path(s, w, 1) : NULL;
 
-	if (!w->closed)
-		plan_unique(w);
-	dies = w->nplan ? w->nplan : (size_t)(w->dies_reported > 0 ? w->dies_reported : 0);
 	json_object_set_new(o, "wafer", json_string(w->id));
 	json_object_set_new(o, "slot", json_integer(w->slot));
 	json_object_set_new(o, "lot", json_string(w->lot ? w->lot : s->lot ? s->lot : ""));
-	json_object_set_new(o, "complete", json_boolean(w->ended));
-	json_object_set_new(o, "dies_planned", json_integer(w->dies_planned));
-	json_object_set_new(o, "dies", json_integer((json_int_t)dies));
-	json_object_set_new(o, "defects", json_integer((json_int_t)w->ndefects));
-	json_object_set_new(o, "defective_dies",
-			    json_integer((json_int_t)(w->closed ? w->ddies : defective_dies(w))));
-	json_object_set_new(o, "density_cm2",
-			    json_real(dies && die_cm2 > 0 ? (double)w->ndefects / ((double)dies * die_cm2) : 0.0));
+	json_object_set_new(o, "complete", json_boolean(w->acct.ended));
+	json_object_set_new(o, "dies_planned", json_integer(w->acct.planned_dies > 0 ? w->acct.planned_dies : 0));
+	json_object_set_new(o, "dies", json_integer((json_int_t)wafer_acct_dies(&w->acct)));
+	json_object_set_new(o, "defects", json_integer((json_int_t)w->acct.defects));
+	json_object_set_new(o, "defective_dies", json_integer((json_int_t)w->acct.defective));
+	json_object_set_new(o, "density_cm2", json_real(wafer_acct_density(&w->acct, s->pitch[0] * s->pitch[1])));
 	json_object_set_new(o, "signature", sig ? json_incref(sig) : json_null());
 	json_object_set_new(o, "klarf", kp ? json_string(kp) : json_null());
-	if (w->late)
-		json_object_set_new(o, "late_events", json_integer((json_int_t)w->late));
+	if (w->acct.late)
+		json_object_set_new(o, "late_events", json_integer((json_int_t)w->acct.late));
 	free(kp);
 	return o;
 }
@@ -686,7 +642,7 @@ int summary_finish(struct summary *s)
 		struct wafer *w = &s->w[i];
 		json_t *wj;
 		/* One whose KLARF could not be written at its wafer_end. */
-		if (w->ended && !w->closed) {
+		if (w->acct.ended && !w->closed) {
 			if (write_klarf(s, w) != 0)
 				rc = -1;
 			else
@@ -694,7 +650,7 @@ int summary_finish(struct summary *s)
 		}
 		wj = wafer_json(s, w);
 		dies += (uint64_t)json_integer_value(json_object_get(wj, "dies"));
-		defects += w->ndefects;
+		defects += w->acct.defects;
 		ddies += (uint64_t)json_integer_value(json_object_get(wj, "defective_dies"));
 		json_array_append_new(ws, wj);
 	}
@@ -755,7 +711,7 @@ void summary_free(struct summary *s)
 		free(w->lot);
 		free(w->t_start);
 		free(w->t_end);
-		free(w->plan);
+		wafer_acct_release(&w->acct);
 		free(w->defects);
 		json_decref(w->sig);
 	}

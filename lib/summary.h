@@ -13,13 +13,14 @@
  * Memory stays flat over a run: a wafer's die list (its KLARF test plan)
  * and defects are held only while it is open, from its first event to
  * its wafer_end; once its KLARF is written they are freed and only its
- * counts stay.  A die, die_done, defect or second wafer_end event for a
- * wafer after its wafer_end is late: journaled and passed on by
- * kerf-persist as any other, counted in the events and in the wafer's
- * "late_events" in summary.json, but neither in its dies and defects
- * nor in its KLARF, which is not written again.  A wafer_start for a
- * wafer that had its wafer_end starts the wafer over (inspected again):
- * its counts restart, and its KLARF is replaced at its next wafer_end.
+ * counts stay.  A wafer's dies, defects, density and late events are its
+ * account (lib/wafer.h), the same as kerf-detect's and kerf-project's.
+ * A late event (wafer.h) is journaled and passed on by kerf-persist as
+ * any other, counted in the events and in the wafer's "late_events" in
+ * summary.json, but neither in its dies and defects nor in its KLARF,
+ * which is not written again.  A wafer_start for a wafer that had its
+ * wafer_end starts the wafer over (inspected again): its account
+ * restarts, and its KLARF is replaced at its next wafer_end.
  *
  * Steps: summary_new (removes temporary KLARF files a crash left);
  * summary_feed for each event (summary_set_recovering

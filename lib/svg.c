@@ -128,7 +128,7 @@ static size_t class_order(const struct project *p, size_t *order)
 	return n;
 }
 
-static void die_fill(const struct project_die *d, const char **fill, const char **stroke)
+static void die_fill(const struct wafer_die *d, const char **fill, const char **stroke)
 {
 	*stroke = "#c4ccd4";
 	if (!d || (!d->inspected && !d->defects)) {
@@ -159,7 +159,7 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	struct project_geom g;
 	double s, R, notch, th;
 	double density = project_wafer_density(p, w);
-	long ndies = project_wafer_dies_for_density(p, w);
+	long ndies = wafer_acct_dies(&w->acct);
 	const char *run = project_run_id(p);
 	char buf[128];
 	double y;
@@ -179,7 +179,7 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	fputs("data-wafer=\"", f);
 	esc(f, w->id);
 	fprintf(f, "\" data-defects=\"%llu\" data-defective-dies=\"%zu\" data-dies=\"%ld\" "
-		"data-density-cm2=\"%.6g\">\n", (unsigned long long)w->defects, w->defective,
+		"data-density-cm2=\"%.6g\">\n", (unsigned long long)w->acct.defects, w->acct.defective,
 		ndies, density);
 	fputs("<title>wafer ", f);
 	esc(f, w->id);
@@ -203,7 +203,7 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 		fputs(" \xc2\xb7 run ", f);
 		esc(f, run);
 	}
-	if (!w->ended)
+	if (!w->acct.ended)
 		fputs(" \xc2\xb7 NOT ENDED (partial)", f);
 	fputs("</text>\n", f);
 
@@ -225,7 +225,7 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	fputs("<g stroke-width=\"0.6\">\n", f);
 	for (long r = 0; r < g.rows && (double)g.rows * (double)g.cols <= PROJECT_GRID_MAX; r++) {
 		for (long c = 0; c < g.cols; c++) {
-			const struct project_die *d = project_die_get(w, c, r);
+			const struct wafer_die *d = wafer_acct_die_get(&w->acct, c, r);
 			const char *fill, *stroke;
 			if (!d && !project_die_on_wafer(&g, c, r))
 				continue;
@@ -238,8 +238,8 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 		}
 	}
 	if ((double)g.rows * (double)g.cols > PROJECT_GRID_MAX) {
-		for (size_t i = 0; i < w->dcap; i++) {
-			const struct project_die *d = &w->dies[i];
+		for (size_t i = 0; i < w->acct.dcap; i++) {
+			const struct wafer_die *d = &w->acct.dies[i];
 			const char *fill, *stroke;
 			if (!d->used)
 				continue;
@@ -269,13 +269,13 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 			class_colour(marks[i].d->cls));
 	fputs("</g>\n", f);
 	free(marks);
-	if (step > 1 || w->nd < w->defects) {
+	if (step > 1 || w->nd < w->acct.defects) {
 		fprintf(f, "<text x=\"20\" y=\"%d\" class=\"s\">showing %zu of %llu defects</text>\n",
-			SVG_H - 12, nm, (unsigned long long)w->defects);
+			SVG_H - 12, nm, (unsigned long long)w->acct.defects);
 	}
-	if (w->untracked) {
+	if (w->acct.untracked) {
 		fprintf(f, "<text x=\"20\" y=\"%d\" class=\"s\">%llu events on dies past the first %d "
-			"not drawn as dies</text>\n", SVG_H - 28, (unsigned long long)w->untracked,
+			"not drawn as dies</text>\n", SVG_H - 28, (unsigned long long)w->acct.untracked,
 			PROJECT_DIES_KEPT);
 	}
 	fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" class=\"s\" text-anchor=\"middle\">notch</text>\n",
@@ -285,10 +285,10 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	y = 40;
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"h\">RESULT</text>\n", PANEL_X, y);
 	y += 22;
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->defects);
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->acct.defects);
 	num_row(f, y, "Defects", buf);
 	y += 20;
-	snprintf(buf, sizeof buf, "%zu", w->defective);
+	snprintf(buf, sizeof buf, "%zu", w->acct.defective);
 	num_row(f, y, "Defective dies", buf);
 	y += 20;
 	snprintf(buf, sizeof buf, "%ld", ndies);
@@ -298,8 +298,8 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	num_row(f, y, "Density", buf);
 	y += 20;
 	if (ndies > 0) {
-		snprintf(buf, sizeof buf, "%.1f %%", 100.0 * (double)((size_t)ndies > w->defective ?
-			(size_t)ndies - w->defective : 0) / (double)ndies);
+		snprintf(buf, sizeof buf, "%.1f %%", 100.0 * (double)((size_t)ndies > w->acct.defective ?
+			(size_t)ndies - w->acct.defective : 0) / (double)ndies);
 		num_row(f, y, "Clean dies", buf);
 		y += 20;
 	}
@@ -390,7 +390,7 @@ int svg_index(FILE *f, const struct project *p)
 	size_t order[PROJECT_CLASSES + 1], nord;
 
 	for (size_t i = 0; i < p->nwafers; i++)
-		dies += p->wafers[i].inspected;
+		dies += (uint64_t)wafer_acct_dies(&p->wafers[i].acct);
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>kerf run ", f);
 	esc(f, run ? run : "");
 	fputs("</title>\n<style>\n"
@@ -461,7 +461,7 @@ int svg_index(FILE *f, const struct project *p)
 	for (size_t i = 0; i < p->nwafers; i++) {
 		const struct project_wafer *w = &p->wafers[i];
 		const char *file = w->file;
-		long nd = project_wafer_dies_for_density(p, w);
+		long nd = wafer_acct_dies(&w->acct);
 		fputs("<div class=\"card\">\n<h2>Wafer ", f);
 		esc(f, w->id);
 		if (w->slot >= 0)
@@ -473,9 +473,9 @@ int svg_index(FILE *f, const struct project *p)
 		fputs("\" alt=\"wafer map of ", f);
 		esc(f, w->id);
 		fputs("\"></a>\n<table>\n", f);
-		snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->defects);
+		snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->acct.defects);
 		html_row(f, "Defects", buf);
-		snprintf(buf, sizeof buf, "%zu", w->defective);
+		snprintf(buf, sizeof buf, "%zu", w->acct.defective);
 		html_row(f, "Defective dies", buf);
 		snprintf(buf, sizeof buf, "%ld", nd);
 		html_row(f, "Inspected dies", buf);
@@ -483,10 +483,10 @@ int svg_index(FILE *f, const struct project *p)
 		html_row(f, "Density", buf);
 		if (w->signature)
 			html_row(f, "Signature", w->signature);
-		if (!w->ended)
+		if (!w->acct.ended)
 			html_row(f, "Status", "not ended");
-		if (w->late) {
-			snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->late);
+		if (w->acct.late) {
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->acct.late);
 			html_row(f, "Late events (not on the map)", buf);
 		}
 		fputs("</table>\n</div>\n", f);

@@ -377,12 +377,12 @@ static void draw_map(struct tty *t, const struct project *p, int y0, int x0, int
 	wf = &p->wafers[p->cur];
 	put(y0, x0, A_BOLD | colour(t, C_TITLE), "WAFER %s", wf->id);
 	put(y0 + 1, x0 + 2, 0, "%zu dies%s, %llu defects on %zu dies",
-	    wf->inspected, wf->ended ? " (ended)" : "", (unsigned long long)wf->defects, wf->defective);
+	    wf->acct.inspected, wf->acct.ended ? " (ended)" : "", (unsigned long long)wf->acct.defects, wf->acct.defective);
 	if (wf->finished) {
 		/* Its details were freed when it finished: only its numbers are left. */
 		put(y0 + 2, x0 + 2, A_DIM, "finished: map in wafermap/%s", wf->file);
 		put(y0 + 3, x0 + 2, A_DIM, "%llu late event%s since, not on the map",
-		    (unsigned long long)wf->late, wf->late == 1 ? "" : "s");
+		    (unsigned long long)wf->acct.late, wf->acct.late == 1 ? "" : "s");
 		return;
 	}
 	y0 += 2;
@@ -404,8 +404,8 @@ static void draw_map(struct tty *t, const struct project *p, int y0, int x0, int
 	 * a cell is on the wafer when the die at its middle is. */
 	{
 		struct cell { long defects; int insp; } *cells = xcalloc((size_t)(mc * mr), sizeof *cells);
-		for (size_t i = 0; i < wf->dcap; i++) {
-			const struct project_die *d = &wf->dies[i];
+		for (size_t i = 0; i < wf->acct.dcap; i++) {
+			const struct wafer_die *d = &wf->acct.dies[i];
 			struct cell *cl;
 			if (!d->used || d->col >= g.cols || d->row >= g.rows)
 				continue;
@@ -508,12 +508,12 @@ void tty_draw(struct tty *t, const struct project *p, unsigned interval_ms)
 		if (p->cur >= 0) {
 			const struct project_wafer *wf = &p->wafers[p->cur];
 			int x = 17 + bw + 7;
-			if (wf->planned_dies > 0 && W - x > 30) {
-				double fr = (double)wf->inspected / (double)wf->planned_dies;
-				put(y, x, 0, "%s %zu/%ld", wf->id, wf->inspected, wf->planned_dies);
+			if (wf->acct.planned_dies > 0 && W - x > 30) {
+				double fr = (double)wf->acct.inspected / (double)wf->acct.planned_dies;
+				put(y, x, 0, "%s %zu/%ld", wf->id, wf->acct.inspected, wf->acct.planned_dies);
 				bar(y, x + (int)strlen(wf->id) + 14, 16, fr, colour(t, C_OK));
 			} else {
-				put(y, x, 0, "current %s, %zu dies", wf->id, wf->inspected);
+				put(y, x, 0, "current %s, %zu dies", wf->id, wf->acct.inspected);
 			}
 		}
 		y += 2;

@@ -61,6 +61,14 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+void xstrset(char **dst, const char *s)
+{
+	if (*dst && s && !strcmp(*dst, s))
+		return;
+	free(*dst);
+	*dst = s ? xstrdup(s) : NULL;
+}
+
 char *xmemdup(const void *p, size_t n)
 {
 	char *s = xmalloc(n + 1);

@@ -19,6 +19,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* Replace *dst (freed) by a copy of s, or by NULL when s is NULL. */
+void xstrset(char **dst, const char *s);
 /* n bytes of p, NUL bytes among them kept, and a NUL after; caller frees. */
 char *xmemdup(const void *p, size_t n);
 /* printf into a new string; caller frees. */
