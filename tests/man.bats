@@ -76,11 +76,12 @@ extract_readme() {
 # A block that controls the latest run the way an operator does from
 # another terminal (kerf status, pause, resume or stop without -C) and
 # has no setup of its own gets a live run to control: a slow lot started
-# in the background, as runs/latest, once its status can be read.  A
-# day-long stall after 2000 events holds it open however slow the
-# machine (a stop ends the stall).
+# in the background, as runs/latest, once it is running (a pause sent
+# while it prepares is refused).  A day-long stall after 2000 events
+# holds it open however slow the machine (a stop ends the stall).  The
+# wait is bounded polling, far above what a loaded machine needs.
 LIVE_RUN='kerf run --wafers 25 --acquire-arg=--rate --acquire-arg=200 --acquire-arg=--inject --acquire-arg=stall@2000:86400 --no-project > /dev/null 2>&1 & echo $! > .bgpid
-for i in $(seq 100); do kerf status > /dev/null 2>&1 && break; sleep 0.1; done'
+for i in $(seq 1200); do jq -e ".state == \"running\"" runs/latest/status.json > /dev/null 2>&1 && break; sleep 0.1; done'
 
 add_live_run() {
 	local b
