@@ -273,11 +273,30 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields)
 /*
  * The last resort when the file system is full (or the file size limit
  * reached): no room for a new file beside status.json, but the old one's
- * blocks are there.  Overwrite it in place, compact, when the new text
- * fits in the old file's size (so that no new block is needed and a
- * failure cannot leave a mix of old and new), then cut it to length.
+ * blocks are there, its reserve included.  Overwrite it in place,
+ * compact, when the new text fits in the old file's blocks (so that no
+ * new block is needed and a failure cannot leave a mix of old and new).
+ * A shorter text is padded with blanks to the old length, never cut:
+ * cutting the file would give back the reserve beyond its end, and the
+ * next, longer status (the final one, with its outcome) would not fit.
  * Readers may catch it mid-write; better than a status that stays wrong.
  */
+/* Blanks from 'from' up to 'to' (the last one a newline), at the file's offset 'from'. */
+static int pad_blank(int fd, off_t from, off_t to)
+{
+	char blank[512];
+	memset(blank, ' ', sizeof blank);
+	while (from < to) {
+		size_t n = to - from > (off_t)sizeof blank ? sizeof blank : (size_t)(to - from);
+		if (from + (off_t)n == to)
+			blank[n - 1] = '\n';
+		if (write_all(fd, blank, n) != 0)
+			return -1;
+		from += (off_t)n;
+	}
+	return 0;
+}
+
 static int rewrite_in_place(const char *path, const char *data, size_t len, int durable)
 {
 	off_t room;
@@ -296,7 +315,7 @@ static int rewrite_in_place(const char *path, const char *data, size_t len, int 
 		errno = e;
 		return -1;
 	}
-	if (lseek(fd, 0, SEEK_SET) != 0 || write_all(fd, data, len) != 0 || ftruncate(fd, (off_t)len) != 0 ||
+	if (lseek(fd, 0, SEEK_SET) != 0 || write_all(fd, data, len) != 0 || pad_blank(fd, (off_t)len, st.st_size) != 0 ||
 	    (durable && fsync(fd) != 0)) {
 		e = errno;
 		close(fd);
@@ -309,18 +328,11 @@ static int rewrite_in_place(const char *path, const char *data, size_t len, int 
 /*
  * Blocks kept for status.json beyond its size (fallocate KEEP_SIZE), so
  * that the in-place rewrite above has room for the final status, with
- * its outcome, however full the disk gets meanwhile.
+ * its outcome, however full the disk gets meanwhile.  A new status.json
+ * gets its reserve before it replaces the old one (atomic_write_reserved),
+ * so that there is never a moment when neither holds one.
  */
 #define STATUS_RESERVE (64 * 1024)
-
-static void reserve(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, STATUS_RESERVE);
-		close(fd);
-	}
-}
 
 int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 {
@@ -351,9 +363,8 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 		size_t n = strlen(s);
 		s[n] = '\n';
 		/* Atomic for readers; fsynced only when durable. */
-		rc = atomic_write(path, s, n + 1, durable, FP_STATUS_BEFORE_RENAME, FP_STATUS_AFTER_RENAME);
-		if (rc == 0)
-			reserve(path);
+		rc = atomic_write_reserved(path, s, n + 1, durable, STATUS_RESERVE, FP_STATUS_BEFORE_RENAME,
+					   FP_STATUS_AFTER_RENAME);
 	}
 	if (rc != 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
 		int e = errno;

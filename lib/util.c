@@ -343,12 +343,25 @@ int mkdir_p(const char *path, unsigned mode)
 int atomic_write(const char *path, const void *data, size_t len, int durable,
 		 enum failpoint before_rename, enum failpoint after_rename)
 {
+	return atomic_write_reserved(path, data, len, durable, 0, before_rename, after_rename);
+}
+
+int atomic_write_reserved(const char *path, const void *data, size_t len, int durable, off_t reserve,
+			  enum failpoint before_rename, enum failpoint after_rename)
+{
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd, e;
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto fail;
+	if (reserve > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, reserve) != 0 && errno != EOPNOTSUPP) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		goto fail;
+	}
 	if (write_all(fd, data, len) != 0 || (durable && fsync(fd) != 0)) {
 		e = errno;
 		close(fd);

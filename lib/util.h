@@ -77,6 +77,15 @@ int mkdir_p(const char *path, unsigned mode);
  */
 int atomic_write(const char *path, const void *data, size_t len, int durable,
 		 enum failpoint before_rename, enum failpoint after_rename);
+/*
+ * atomic_write, and the new file keeps 'reserve' bytes of blocks
+ * allocated beyond its size (fallocate KEEP_SIZE) before it replaces the
+ * old one: with no room for them it fails with ENOSPC and the old file,
+ * with its own reserve, stays (a file system without fallocate gets no
+ * reserve).  So the file always has room to be rewritten in place.
+ */
+int atomic_write_reserved(const char *path, const void *data, size_t len, int durable, off_t reserve,
+			  enum failpoint before_rename, enum failpoint after_rename);
 /* atomic_write, durable, with no failpoints. */
 int atomic_write_file(const char *path, const void *data, size_t len);
 /*
