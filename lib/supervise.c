@@ -832,9 +832,9 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 	if (is_json && msg && lvl && !strcmp(lvl, "error")) {
 		free(s->last_error);
 		s->last_error = xstrdup(msg);
-		/* Every kerf stage's EPIPE message says "downstream closed";
-		 * any other error is the stage's own (disk full, ...). */
-		if (!strstr(msg, "downstream closed"))
+		/* An error without reason downstream_closed is the stage's
+		 * own (disk full, ...). */
+		if (log_reason_of(rec) != LOG_REASON_DOWNSTREAM_CLOSED)
 			s->own_error = 1;
 	}
 	/* A tool link's state (kerf-acquire(1): connecting ... online,
@@ -1088,7 +1088,7 @@ static int launch(struct supervisor *sv, const char *rundir_abs)
  * output), nor when the next stage is optional (a stage that must
  * outlive its consumer is told so, like kerf-persist
  * --downstream-optional), nor when the stage logged an error of its
- * own (not "downstream closed"): exit 74 there is a real I/O error, a
+ * own (one without reason downstream_closed): exit 74 there is a real I/O error, a
  * full disk say, and must not pass for the consequence of another exit.
  */
 static int pipe_failure(const struct supervisor *sv, int i)
