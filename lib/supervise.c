@@ -19,6 +19,7 @@
  */
 #include "kerf.h"
 #include "supervise.h"
+#include "blame.h"
 #include "queue.h"
 #include "reject.h"
 #include "svcmd.h"
@@ -95,6 +96,7 @@ struct sv_private {
 	int paused_by_stop;     /* a foreign first stage was SIGSTOPped */
 	uint64_t next_tick;
 	uint64_t all_exited_us;
+	unsigned batch;         /* how many times check_exits found exits */
 	/* Commands to the tool (lib/svcmd.h). */
 	struct svc_list cmds;
 	int reports;            /* the first stage reports commands: 1 yes, 0 no, -1 not known yet */
@@ -290,19 +292,6 @@ static void how_str(const struct sv_stage *s, char *out, size_t len)
 		snprintf(out, len, "exit %d", s->code);
 }
 
-static const char *verdict_name(enum sv_verdict v)
-{
-	switch (v) {
-	case SV_CAUSE: return "cause";
-	case SV_FAILED: return "failed";
-	case SV_CONSEQUENCE: return "consequence";
-	case SV_DEGRADED: return "degraded";
-	case SV_ALARM: return "alarm";
-	case SV_SUSPECT: return "suspect";
-	default: return "ok";
-	}
-}
-
 static const char *cause_kind_name(enum cause_kind c)
 {
 	switch (c) {
@@ -355,7 +344,7 @@ static json_t *stage_json(struct supervisor *sv, int i)
 	if (s->exited) {
 		json_object_set_new(o, "exit", s->sig ? json_null() : json_integer(s->code));
 		json_object_set_new(o, "signal", s->sig ? json_string(sig_name(s->sig)) : json_null());
-		json_object_set_new(o, "verdict", json_string(verdict_name(s->verdict)));
+		json_object_set_new(o, "verdict", json_string(blame_verdict_name(s->verdict)));
 	}
 	json_object_set_new(o, "counters", s->counters ? json_incref(s->counters) : json_object());
 	if (s->link)
@@ -394,7 +383,7 @@ static json_t *outcome_json(struct supervisor *sv, int final)
 	struct sv_private *p = sv->p;
 	json_t *o = json_object(), *deg = json_array();
 	for (int i = 0; i < sv->n; i++)
-		if (sv->st[i].verdict == SV_DEGRADED || (sv->st[i].optional && !sv->st[i].path))
+		if (sv->st[i].verdict == BLAME_DEGRADED || (sv->st[i].optional && !sv->st[i].path))
 			json_array_append_new(deg, json_string(sv->st[i].name));
 	json_object_set_new(o, "state", json_string(runstate_state_name(p->rs->state)));
 	json_object_set_new(o, "exit_code", final ? json_integer(exit_code_of(sv)) : json_null());
@@ -1063,7 +1052,7 @@ static int launch(struct supervisor *sv, const char *rundir_abs)
 			kill(s->pid, SIGKILL);
 			s->exited = 1;
 			s->sig = SIGKILL;
-			s->verdict = SV_CAUSE;
+			s->verdict = BLAME_CAUSE;
 			set_cause(sv, C_PREP, "preparation", i, "cannot watch", "cannot watch a stage");
 			teardown(sv, "preparation");
 			json_decref(argv);
@@ -1083,20 +1072,21 @@ static int launch(struct supervisor *sv, const char *rundir_abs)
 /* ---- exits ---- */
 
 /*
- * A broken pipe: SIGPIPE, or exit 74 (what a stage does on EPIPE).  Not
- * for the last stage (no stage downstream of it can have closed its
- * output), nor when the next stage is optional (a stage that must
- * outlive its consumer is told so, like kerf-persist
- * --downstream-optional), nor when the stage logged an error of its
- * own (one without reason downstream_closed): exit 74 there is a real I/O error, a
- * full disk say, and must not pass for the consequence of another exit.
+ * What stage i's exit was.  A broken pipe (SIGPIPE, or exit 74: what a
+ * stage does on EPIPE) only with a critical stage downstream of it: no
+ * stage downstream of the last can have closed its output, and a stage
+ * that must outlive an optional consumer is told so (kerf-persist
+ * --downstream-optional).  Nor when the stage logged an error of its own
+ * (one without reason downstream_closed): exit 74 there is a real I/O
+ * error, a full disk say, and must not pass for the consequence of
+ * another exit.  Only the first stage's exit 3 is a critical alarm, and
+ * only kerf-acquire's.
  */
-static int pipe_failure(const struct supervisor *sv, int i)
+static enum blame_exit exit_kind(const struct supervisor *sv, int i)
 {
 	const struct sv_stage *s = &sv->st[i];
-	if (i + 1 >= sv->n || sv->st[i + 1].optional || s->own_error)
-		return 0;
-	return s->sig == SIGPIPE || (!s->sig && s->code == KERF_EX_IOERR);
+	int can_break = i + 1 < sv->n && !sv->st[i + 1].optional && !s->own_error;
+	return blame_exit_kind(s->code, s->sig, can_break, i == 0 && s->is_acquire);
 }
 
 /*
@@ -1116,7 +1106,28 @@ static int downstream_exited(struct supervisor *sv, int i)
 	return 0;
 }
 
-#define SUSPECT_MS 250
+/* No cause yet, or only the operator's stop: a failure now is the first. */
+static unsigned first_failure(const struct supervisor *sv)
+{
+	return (sv->p->cause == C_NONE || sv->p->cause == C_OPERATOR) ? BLAME_FIRST : 0;
+}
+
+/* What else has happened, as blame_judge takes it. */
+static unsigned facts(struct supervisor *sv, int i)
+{
+	const struct sv_stage *s = &sv->st[i];
+	unsigned f = first_failure(sv);
+
+	if (s->signalled)
+		f |= BLAME_SIGNALLED;
+	if (sv->p->tearing)
+		f |= BLAME_TEARING;
+	if (downstream_exited(sv, i))
+		f |= BLAME_DOWNSTREAM;
+	if (s->optional)
+		f |= BLAME_OPTIONAL;
+	return f;
+}
 
 /* An optional stage failed: the run goes on, degraded. */
 static void degrade(struct supervisor *sv, int i)
@@ -1135,15 +1146,14 @@ static void degrade(struct supervisor *sv, int i)
 /* A critical stage failed: the cause if it is the first, then teardown. */
 static void blame(struct supervisor *sv, int i)
 {
-	struct sv_private *p = sv->p;
 	struct sv_stage *s = &sv->st[i];
 	char how[64];
-	int first = (p->cause == C_NONE || p->cause == C_OPERATOR);
+	int first = first_failure(sv) != 0;
 
 	how_str(s, how, sizeof how);
 	if (first) {
 		char msg[128];
-		s->verdict = SV_CAUSE;
+		s->verdict = BLAME_CAUSE;
 		snprintf(msg, sizeof msg, "stage '%s' failed: %s", s->name, how);
 		set_cause(sv, C_FAULT, "fault", i, NULL, msg);
 		log_msg(LOG_ERROR, log_is_json() ? json_pack("{s:s, s:s}", "failed_stage", s->name, "how", how) : NULL,
@@ -1161,19 +1171,17 @@ static void resolve_suspects(struct supervisor *sv)
 	uint64_t now = mono_ms();
 	for (int i = 0; i < sv->n; i++) {
 		struct sv_stage *s = &sv->st[i];
-		if (s->verdict != SV_SUSPECT)
+		if (s->verdict != BLAME_SUSPECT)
 			continue;
-		if (downstream_exited(sv, i) || sv->p->tearing)
-			s->verdict = SV_CONSEQUENCE;
-		else if (now >= s->suspect_until)
-			s->verdict = s->optional ? SV_DEGRADED : SV_FAILED;
-		else
+		s->verdict = blame_judge(s->exit_kind, facts(sv, i),
+					 now >= s->suspect_until ? BLAME_EXPIRED : BLAME_WAITING);
+		if (s->verdict == BLAME_SUSPECT)
 			continue;
 		runstate_note(sv->p->rs, "verdict", json_pack("{s:s, s:s}", "stage", s->name, "verdict",
-							     verdict_name(s->verdict)));
-		if (s->verdict == SV_FAILED)
+							     blame_verdict_name(s->verdict)));
+		if (s->verdict == BLAME_CAUSE || s->verdict == BLAME_FAILED)
 			blame(sv, i);
-		else if (s->verdict == SV_DEGRADED)
+		else if (s->verdict == BLAME_DEGRADED)
 			degrade(sv, i);
 	}
 }
@@ -1182,7 +1190,7 @@ static uint64_t next_suspect(struct supervisor *sv)
 {
 	uint64_t t = 0;
 	for (int i = 0; i < sv->n; i++)
-		if (sv->st[i].verdict == SV_SUSPECT && (t == 0 || sv->st[i].suspect_until < t))
+		if (sv->st[i].verdict == BLAME_SUSPECT && (t == 0 || sv->st[i].suspect_until < t))
 			t = sv->st[i].suspect_until;
 	return t;
 }
@@ -1204,14 +1212,14 @@ static void first_exited(struct supervisor *sv)
 		decide_reports(sv, 0, "it exited without a command record");
 	w = awaited(sv);
 	if (w && !strcmp(w->op, "stop") && !svc_fate_final(w->fate) && (s->sig || s->code != 0) &&
-	    !(s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)) {
+	    exit_kind(sv, 0) != BLAME_EXIT_ALARM) {
 		char how[64], why[128];
 		how_str(s, how, sizeof how);
 		snprintf(why, sizeof why, "the first stage ended (%s) after the stop", how);
 		cmd_decide(sv, w->id, SVC_CONFIRMED, why);
 	} else if (w && !strcmp(w->op, "stop") && w->fate == SVC_SUPERSEDED && w->fate_by && !strcmp(w->fate_by, "tool") &&
 		   (s->sig || s->code != 0) &&
-		   !(s->is_acquire && !s->sig && s->code == KERF_EX_ALARM)) {
+		   exit_kind(sv, 0) != BLAME_EXIT_ALARM) {
 		/*
 		 * The first stage itself ended the run for the stop (kerf-acquire:
 		 * a stop before the tool started the lot, exit 75), superseding
@@ -1222,14 +1230,13 @@ static void first_exited(struct supervisor *sv)
 	}
 }
 
-/* Collect the exits that happened; name causes and consequences. */
-static void check_exits(struct supervisor *sv)
+/* The exits that happened since the last look, in pipeline order, into
+ * 'fresh' (room for every stage); how many. */
+static int collect_exits(struct supervisor *sv, int *fresh)
 {
-	struct sv_private *p = sv->p;
-	int fresh[64], nf = 0, cause = -1;
-	static unsigned batch;
+	int nf = 0;
 
-	for (int i = 0; i < sv->n && nf < 64; i++) {
+	for (int i = 0; i < sv->n; i++) {
 		struct sv_stage *s = &sv->st[i];
 		siginfo_t si;
 		if (!s->started || s->exited || s->pidfd < 0)
@@ -1241,96 +1248,106 @@ static void check_exits(struct supervisor *sv)
 			continue;
 		s->exited = 1;
 		s->exit_us = mono_us();
-		s->exit_batch = batch + 1;
+		s->exit_batch = sv->p->batch + 1;
 		if (si.si_code == CLD_EXITED)
 			s->code = si.si_status;
 		else
 			s->sig = si.si_status;
 		fresh[nf++] = i;
 	}
-	if (nf == 0)
-		return;
-	batch++;
-	if (sv->st[0].exited && sv->st[0].exit_batch == batch)
-		first_exited(sv);
-	/* First pass: the verdict of each exit. */
+	return nf;
+}
+
+/* The first judgement of each exit noticed together (lib/blame.h), then
+ * the root cause among them moved first, so that it is named before the
+ * rest: the highest blame_rank, the most upstream among equals. */
+static void judge_exits(struct supervisor *sv, int *fresh, int nf)
+{
+	int best = -1, rank = 0;
+
 	for (int k = 0; k < nf; k++) {
 		struct sv_stage *s = &sv->st[fresh[k]];
-		int i = fresh[k];
-		if (!s->sig && s->code == 0)
-			s->verdict = SV_NONE;
-		else if (i == 0 && s->is_acquire && !s->sig && s->code == KERF_EX_ALARM && !p->tearing)
-			s->verdict = SV_ALARM; /* even after a stop: the alarm wins */
-		else if (s->signalled)
-			s->verdict = SV_CONSEQUENCE;
-		else if (pipe_failure(sv, i) && downstream_exited(sv, i))
-			s->verdict = SV_CONSEQUENCE;
-		else if (pipe_failure(sv, i) && !p->tearing) {
-			/* A broken pipe means that the consumer closed its
-			 * input: it is about to exit, and its exit is the
-			 * cause.  Wait a moment for it before blaming this. */
-			s->verdict = SV_SUSPECT;
-			s->suspect_until = mono_ms() + SUSPECT_MS;
+		int r;
+		s->exit_kind = exit_kind(sv, fresh[k]);
+		s->facts = facts(sv, fresh[k]) & ~(unsigned)BLAME_FIRST;
+		s->verdict = blame_judge(s->exit_kind, s->facts, BLAME_AT_EXIT);
+		if (s->verdict == BLAME_SUSPECT)
+			s->suspect_until = mono_ms() + BLAME_SUSPECT_MS;
+		r = blame_rank(s->verdict, s->exit_kind);
+		if (r > rank) {
+			rank = r;
+			best = k;
 		}
-		else if (s->optional)
-			s->verdict = SV_DEGRADED;
-		else
-			s->verdict = SV_FAILED;
 	}
-	/* The root cause among several exits noticed together: a failure
-	 * that is not a broken pipe first, then the most upstream. */
-	for (int pass = 0; pass < 2 && cause < 0; pass++)
-		for (int k = 0; k < nf && cause < 0; k++) {
-			struct sv_stage *s = &sv->st[fresh[k]];
-			if (s->verdict == SV_FAILED && (pass == 1 || !pipe_failure(sv, fresh[k])))
-				cause = fresh[k];
-		}
-	if (cause >= 0) {
-		/* The root cause first, so that it is named before the rest. */
+	if (best > 0) {
+		int cause = fresh[best];
+		fresh[best] = fresh[0];
+		fresh[0] = cause;
+	}
+}
+
+/* A critical alarm ends the run without a teardown; it wins over a
+ * pending command, and says so. */
+static void alarm_exit(struct supervisor *sv, int i)
+{
+	struct sv_private *p = sv->p;
+	struct svc *w = awaited(sv);
+	char msg[160] = "critical alarm";
+
+	if (w)
+		snprintf(msg, sizeof msg, "critical alarm while a %s was pending (command %d)", w->op, w->id);
+	set_cause(sv, C_ALARM, "alarm", i, NULL, msg);
+	if (w && p->cause == C_ALARM && !p->pending_end)
+		p->pending_end = w->id;
+	fire(sv, RSE_ALARM, stage_ref(&sv->st[i]));
+	log_msg(LOG_ERROR, NULL, "stage '%s' ended the run on a critical alarm; "
+		"draining the pipeline", sv->st[i].name);
+}
+
+/* Stage i's exit, judged: whether it is the first failure now that the
+ * exits before it in the batch were acted on; noted; acted on. */
+static void exit_judged(struct supervisor *sv, int i)
+{
+	struct sv_private *p = sv->p;
+	struct sv_stage *s = &sv->st[i];
+	json_t *f = stage_ref(s);
+
+	s->verdict = blame_judge(s->exit_kind, s->facts | first_failure(sv), BLAME_AT_EXIT);
+	if (s->sig)
+		json_object_set_new(f, "signal", json_string(sig_name(s->sig)));
+	else
+		json_object_set_new(f, "exit", json_integer(s->code));
+	json_object_set_new(f, "verdict", json_string(blame_verdict_name(s->verdict)));
+	json_object_set_new(f, "ran_ms", json_integer((json_int_t)((s->exit_us - s->start_us) / 1000)));
+	if (p->cause_exit_us)
+		json_object_set_new(f, "after_cause_us",
+				    json_integer((json_int_t)s->exit_us - (json_int_t)p->cause_exit_us));
+	runstate_note(p->rs, "stage_exit", f);
+	if (s->verdict == BLAME_DEGRADED)
+		degrade(sv, i);
+	else if (s->verdict == BLAME_ALARM)
+		alarm_exit(sv, i);
+	else if (s->verdict == BLAME_CAUSE || s->verdict == BLAME_FAILED)
+		blame(sv, i);
+}
+
+/* Collect the exits that happened; name causes and consequences. */
+static void check_exits(struct supervisor *sv)
+{
+	int *fresh = xcalloc((size_t)sv->n, sizeof *fresh);
+	int nf = collect_exits(sv, fresh);
+
+	if (nf > 0) {
+		sv->p->batch++;
+		if (sv->st[0].exited && sv->st[0].exit_batch == sv->p->batch)
+			first_exited(sv);
+		judge_exits(sv, fresh, nf);
 		for (int k = 0; k < nf; k++)
-			if (fresh[k] == cause) {
-				fresh[k] = fresh[0];
-				fresh[0] = cause;
-			}
+			exit_judged(sv, fresh[k]);
+		resolve_suspects(sv);
+		write_status(sv, 0);
 	}
-	for (int k = 0; k < nf; k++) {
-		int i = fresh[k];
-		struct sv_stage *s = &sv->st[i];
-		char how[64];
-		json_t *f = stage_ref(s);
-		how_str(s, how, sizeof how);
-		if (s->verdict == SV_FAILED && (p->cause == C_NONE || p->cause == C_OPERATOR))
-			s->verdict = SV_CAUSE; /* blame() below makes it so */
-		if (s->sig)
-			json_object_set_new(f, "signal", json_string(sig_name(s->sig)));
-		else
-			json_object_set_new(f, "exit", json_integer(s->code));
-		json_object_set_new(f, "verdict", json_string(verdict_name(s->verdict)));
-		json_object_set_new(f, "ran_ms", json_integer((json_int_t)((s->exit_us - s->start_us) / 1000)));
-		if (p->cause_exit_us)
-			json_object_set_new(f, "after_cause_us",
-					    json_integer((json_int_t)s->exit_us - (json_int_t)p->cause_exit_us));
-		runstate_note(p->rs, "stage_exit", f);
-		if (s->verdict == SV_DEGRADED) {
-			degrade(sv, i);
-		} else if (s->verdict == SV_ALARM) {
-			/* The alarm wins over a pending command, and says so. */
-			struct svc *w = awaited(sv);
-			char msg[160] = "critical alarm";
-			if (w)
-				snprintf(msg, sizeof msg, "critical alarm while a %s was pending (command %d)", w->op, w->id);
-			set_cause(sv, C_ALARM, "alarm", i, NULL, msg);
-			if (w && p->cause == C_ALARM && !p->pending_end)
-				p->pending_end = w->id;
-			fire(sv, RSE_ALARM, stage_ref(s));
-			log_msg(LOG_ERROR, NULL, "stage '%s' ended the run on a critical alarm; "
-				"draining the pipeline", s->name);
-		} else if (s->verdict == SV_CAUSE || s->verdict == SV_FAILED) {
-			blame(sv, i);
-		}
-	}
-	resolve_suspects(sv);
-	write_status(sv, 0);
+	free(fresh);
 }
 
 /* ---- sampling, readiness, watchdogs ---- */
@@ -1965,7 +1982,7 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 				/* Everyone has exited: no consumer's exit is still
 				 * to come to explain a broken pipe. */
 				for (int i = 0; i < sv->n; i++)
-					if (sv->st[i].verdict == SV_SUSPECT)
+					if (sv->st[i].verdict == BLAME_SUSPECT)
 						sv->st[i].suspect_until = 0;
 				resolve_suspects(sv);
 				break;
