@@ -176,11 +176,7 @@ static int snapshot(int final)
 		rc = fflush(stdout);
 	if (rc != 0) {
 		stdout_failed = 1;
-		if (errno == EPIPE)
-			log_msg(LOG_ERROR, NULL, "cannot write standard output: downstream closed (%s)",
-				strerror(errno));
-		else
-			log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(errno));
+		log_write_failed(LOG_ERROR, "standard output", errno, NULL);
 		return -1;
 	}
 	(*c_snapshots)++;

@@ -140,10 +140,7 @@ static int policy_arg(const char *opt, const char *val)
 /* Stdout failed: EPIPE means downstream is gone. */
 static int output_failed(void)
 {
-	if (errno == EPIPE)
-		log_msg(LOG_ERROR, NULL, "downstream closed standard output: %s", strerror(errno));
-	else
-		log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(errno));
+	log_write_failed(LOG_ERROR, "standard output", errno, NULL);
 	return KERF_EX_IOERR;
 }
 

@@ -160,12 +160,8 @@ int acq_record_open(struct acq *a, const char *path)
 
 static void broken(struct acq *a)
 {
-	if (!a->broken) {
-		if (errno == EPIPE)
-			log_msg(LOG_ERROR, NULL, "downstream closed standard output");
-		else
-			log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(errno));
-	}
+	if (!a->broken)
+		log_write_failed(LOG_ERROR, "standard output", errno, NULL);
 	a->broken = 1;
 }
 

@@ -182,10 +182,7 @@ static void wacc_drop(struct detect_stream *ds, struct wacc *a)
 static void write_failed(struct detect_stream *ds, int e)
 {
 	ds->write_failed = 1;
-	if (e == EPIPE)
-		log_msg(LOG_ERROR, NULL, "downstream closed standard output: %s", strerror(e));
-	else
-		log_msg(LOG_ERROR, NULL, "cannot write standard output: %s", strerror(e));
+	log_write_failed(LOG_ERROR, "standard output", e, NULL);
 	pool_fail(ds->pool, KERF_EX_IOERR);
 }
 
@@ -1043,9 +1040,7 @@ int detect_stream_end(struct detect_stream *ds)
 	pool_free(ds->pool);
 	ds->pool = NULL;
 	if (!code && !ds->write_failed && fflush(ds->cfg.out) != 0) {
-		int e = errno;
-		log_msg(LOG_ERROR, NULL, e == EPIPE ? "downstream closed standard output: %s"
-						    : "cannot write standard output: %s", strerror(e));
+		log_write_failed(LOG_ERROR, "standard output", errno, NULL);
 		code = KERF_EX_IOERR;
 	}
 	return code;

@@ -2,6 +2,7 @@
 
 #include "kerf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,4 +147,33 @@ void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 		log_write_text(program, level_names[lvl], msg ? msg : fmt, fields, NULL);
 	free(msg);
 	json_decref(fields);
+}
+
+static const char *const reason_names[LOG_REASON__COUNT] = {
+	[LOG_REASON_DOWNSTREAM_CLOSED] = "downstream_closed",
+};
+
+const char *log_reason_name(enum log_reason r)
+{
+	return r >= 0 && r < LOG_REASON__COUNT ? reason_names[r] : "none";
+}
+
+enum log_reason log_reason_of(const json_t *rec)
+{
+	const char *s = json_string_value(json_object_get(rec, "reason"));
+	for (int r = 0; s && r < LOG_REASON__COUNT; r++)
+		if (!strcmp(s, reason_names[r]))
+			return (enum log_reason)r;
+	return LOG_REASON_NONE;
+}
+
+void log_write_failed(enum log_level lvl, const char *what, int err, const char *then)
+{
+	const char *sep = then ? "; " : "", *next = then ? then : "";
+
+	if (err == EPIPE)
+		log_msg(lvl, json_pack("{s:s}", "reason", reason_names[LOG_REASON_DOWNSTREAM_CLOSED]),
+			"cannot write %s: downstream closed (%s)%s%s", what, strerror(err), sep, next);
+	else
+		log_msg(lvl, NULL, "cannot write %s: %s%s%s", what, strerror(err), sep, next);
 }

@@ -39,4 +39,30 @@ void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 void log_write_text(const char *name, const char *lvl, const char *msg, json_t *fields,
 		    const char *const *skip);
 
+/*
+ * Why a stage stopped, or stopped writing: the "reason" member of the
+ * record that says so (kerf-events(5), "Log records").  kerf(1) blames
+ * by this member, never by a message's wording.  One table: add a
+ * reason here, in log.c's names and in kerf-events(5).
+ */
+enum log_reason {
+	LOG_REASON_NONE = -1,
+	LOG_REASON_DOWNSTREAM_CLOSED, /* the reader of its output closed the pipe (EPIPE) */
+	LOG_REASON__COUNT
+};
+
+const char *log_reason_name(enum log_reason r);
+/* The stop reason a record names in its "reason" member; LOG_REASON_NONE
+ * when it names none of this table's (other reasons are not stops). */
+enum log_reason log_reason_of(const json_t *rec);
+
+/*
+ * Writing 'what' ("standard output") failed with errno 'err': log it at
+ * 'lvl'.  EPIPE is "cannot write WHAT: downstream closed (Broken pipe)"
+ * with "reason":"downstream_closed"; any other error is "cannot write
+ * WHAT: <strerror>".  'then' (may be NULL) is appended after "; ": what
+ * the stage does next.  Every stage reports a closed output this way.
+ */
+void log_write_failed(enum log_level lvl, const char *what, int err, const char *then);
+
 #endif

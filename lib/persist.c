@@ -74,7 +74,7 @@ static int downstream_failed(struct persist *p, int e)
 {
 	if (e == EPIPE && p->o->downstream_optional) {
 		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		log_msg(LOG_WARN, NULL, "downstream closed its input (%s); persisting goes on", strerror(e));
+		log_write_failed(LOG_WARN, "standard output", e, "persisting goes on");
 		p->downstream_gone = 1;
 		/* What stdio still holds now drains into /dev/null. */
 		if (fd >= 0) {
@@ -84,7 +84,7 @@ static int downstream_failed(struct persist *p, int e)
 		clearerr(stdout);
 		return 0;
 	}
-	log_msg(LOG_ERROR, NULL, "cannot write to standard output: %s", strerror(e));
+	log_write_failed(LOG_ERROR, "standard output", e, NULL);
 	p->downstream_gone = 1;
 	return KERF_EX_IOERR;
 }

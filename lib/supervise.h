@@ -24,17 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "blame.h"
 #include "runstate.h"
-
-enum sv_verdict {
-	SV_NONE,         /* still running, or exited 0 */
-	SV_CAUSE,        /* the root cause of the run's failure */
-	SV_FAILED,       /* a critical failure after the root cause */
-	SV_CONSEQUENCE,  /* failed because of the cause or of kerf's signal */
-	SV_DEGRADED,     /* an optional stage that failed */
-	SV_ALARM,        /* the machine stage ended on a critical alarm */
-	SV_SUSPECT,      /* a broken pipe, waiting to see whether downstream failed */
-};
 
 struct sv_stage {
 	/* Given by supervise_add. */
@@ -51,8 +42,10 @@ struct sv_stage {
 	int code, sig;       /* exit code, or the signal that killed it */
 	uint64_t start_us, exit_us;
 	int signalled;       /* the last signal kerf sent it (or its group) */
-	enum sv_verdict verdict;
-	uint64_t suspect_until; /* mono_ms() when a suspect becomes a cause */
+	enum blame_verdict verdict;
+	enum blame_exit exit_kind;
+	unsigned facts;      /* the enum blame_fact bits it was judged on at exit */
+	uint64_t suspect_until; /* mono_ms() when a suspect's timer runs out */
 	json_t *counters;    /* the last stats record's counters */
 	uint64_t progress_ms, progress_sig, io_mark;
 	uint64_t rchar, wchar, err_bytes;
@@ -64,7 +57,7 @@ struct sv_stage {
 	void *hook;
 	char *last_error;    /* its last error-level log message: status.json's cause.error */
 	unsigned exit_batch; /* which check for exits noticed its exit (1, 2, ...) */
-	int own_error;       /* it logged an error other than "downstream closed" */
+	int own_error;       /* it logged an error without reason downstream_closed */
 	json_t *link;        /* its last log record with a "link" member (a
 	                      * tool link's state): status.json's stage.link */
 };

@@ -147,11 +147,7 @@ int fshut(FILE *f, const char *what)
 		err = errno;
 	}
 	if (bad) {
-		if (err == EPIPE)
-			log_msg(LOG_WARN, NULL, "cannot write %s: downstream closed (%s)",
-				what, strerror(err));
-		else
-			log_msg(LOG_ERROR, NULL, "cannot write %s: %s", what, strerror(err));
+		log_write_failed(err == EPIPE ? LOG_WARN : LOG_ERROR, what, err, NULL);
 		return KERF_EX_IOERR;
 	}
 	return KERF_EX_OK;

@@ -354,7 +354,7 @@ types() { jq -r '[.type, (.state // .status // "")] | join(" ")' "$1"; }
 @test "kerf-acquire exits 74 when stdout is closed" {
 	run bash -c 'kerf-acquire --wafers 3 2>"$1" | head -c 1000 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$T/err"
 	assert_output 74
-	grep -q "downstream closed standard output" "$T/err"
+	grep -q "cannot write standard output: downstream closed" "$T/err"
 }
 
 @test "kerf-acquire --replay re-emits a recording byte for byte" {

@@ -314,3 +314,16 @@ hang_midrun() {
 	assert_success
 	[ "$(jq -r '[.state, .outcome.degraded_stages[0]] | join("|")' "$R/status.json")" = "completed|kerf-project" ]
 }
+
+@test "an exit 74 logged with reason downstream_closed is a consequence, whatever its message says" {
+	kerf run -C "$R" --stage "$D/output-closed '{\"lvl\":\"error\",\"msg\":\"gone\",\"reason\":\"downstream_closed\"}'" \
+		--name victim --stage 'head -n 1'
+	[ "$(jq -r '.stages[] | select(.name == "victim") | .verdict' "$R/status.json")" = consequence ]
+}
+
+@test "an exit 74 whose error has no reason downstream_closed is the cause, whatever its message says" {
+	run kerf run -C "$R" --stage "$D/output-closed '{\"lvl\":\"error\",\"msg\":\"cannot write standard output: downstream closed\"}'" \
+		--name victim --stage 'head -n 1'
+	assert_failure 1
+	[ "$(jq -r '[.outcome.cause.stage, (.stages[] | select(.name == "victim") | .verdict)] | join("|")' "$R/status.json")" = "victim|cause" ]
+}

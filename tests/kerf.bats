@@ -314,6 +314,17 @@ need_stages() {
 	[ -z "$(grep -E '^(completed|failed|cancelled|timed-out) ' <<<"$output")" ]
 }
 
+@test "the blame rules give exactly the verdicts in tests/data/kerf/blame.out" {
+	: "${KERF_UNIT:=$BATS_TEST_DIRNAME/../build/release/tests}"
+	[ -x "$KERF_UNIT/blame-table" ] || skip "build/release/tests/blame-table not built (make units)"
+	run "$KERF_UNIT/blame-table"
+	assert_success
+	diff -u "$D/blame.out" <(printf '%s\n' "$output")
+	# An exit after kerf signalled the stage is never blamed, nor one explained downstream.
+	[ -z "$(grep -E '(^| |,)signalled[ ,].* at_exit -> (cause|failed)$' <<<"$output")" ]
+	[ -z "$(grep -E '^broken_pipe .*downstream.* -> (cause|failed|suspect)$' <<<"$output")" ]
+}
+
 @test "kerf pause while the run is stopping is refused by kerf, exit 75, and noted in the timeline" {
 	start_run -C "$R" --stage "$FAKE" --stage 'sh -c "cat; exec sleep 1000"'
 	wait_for have_lines "$OUT" 2

@@ -387,7 +387,7 @@ crash_setup() {
 @test "kerf-persist without --downstream-optional exits 74 when stdout closes, its journal consistent" {
 	run --separate-stderr bash -c "kerf-persist -C '$R' --batch 10 <'$STREAM' | head -1 >/dev/null; exit \${PIPESTATUS[0]}"
 	assert_failure 74
-	[[ "$stderr" == *"cannot write to standard output: Broken pipe"* ]]
+	[[ "$stderr" == *"cannot write standard output: downstream closed (Broken pipe)"* ]]
 	kerf-persist --verify -C "$R"
 }
 
