@@ -136,34 +136,10 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* A growable argv. */
-struct args {
-	char **v;
-	int n, cap;
-};
-
-static void args_add(struct args *a, const char *s)
-{
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 8;
-		a->v = xrealloc(a->v, (size_t)a->cap * sizeof *a->v);
-	}
-	a->v[a->n++] = xstrdup(s);
-	a->v[a->n] = NULL;
-}
-
-static void args_free(struct args *a)
-{
-	for (int i = 0; i < a->n; i++)
-		free(a->v[i]);
-	free(a->v);
-	memset(a, 0, sizeof *a);
-}
-
 struct opts {
 	const char *rundir, *run, *wafers, *seed;
 	int record, no_project, json, abort_run, wait;
-	struct args extra[5];          /* acquire, validate, detect, persist, project */
+	struct strvec extra[5];          /* acquire, validate, detect, persist, project */
 	char **stage[64];
 	int stage_optional[64];
 	const char *stage_name[64];
@@ -228,11 +204,11 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SEED: o->seed = optarg; o->saw_run_only = 1; break;
 		case OPT_RECORD: o->record = 1; o->saw_run_only = 1; break;
-		case OPT_ACQ_ARG: args_add(&o->extra[0], optarg); o->saw_run_only = 1; break;
-		case OPT_VAL_ARG: args_add(&o->extra[1], optarg); o->saw_run_only = 1; break;
-		case OPT_DET_ARG: args_add(&o->extra[2], optarg); o->saw_run_only = 1; break;
-		case OPT_PER_ARG: args_add(&o->extra[3], optarg); o->saw_run_only = 1; break;
-		case OPT_PRO_ARG: args_add(&o->extra[4], optarg); o->saw_run_only = 1; break;
+		case OPT_ACQ_ARG: strvec_push(&o->extra[0], optarg); o->saw_run_only = 1; break;
+		case OPT_VAL_ARG: strvec_push(&o->extra[1], optarg); o->saw_run_only = 1; break;
+		case OPT_DET_ARG: strvec_push(&o->extra[2], optarg); o->saw_run_only = 1; break;
+		case OPT_PER_ARG: strvec_push(&o->extra[3], optarg); o->saw_run_only = 1; break;
+		case OPT_PRO_ARG: strvec_push(&o->extra[4], optarg); o->saw_run_only = 1; break;
 		case OPT_NO_PROJECT: o->no_project = 1; o->saw_run_only = 1; break;
 		case OPT_GRACE: o->sv.grace_ms = duration("--grace", optarg); break;
 		case OPT_READY: o->sv.ready_ms = duration("--ready-timeout", optarg); break;
@@ -274,58 +250,53 @@ static void parse(int argc, char **argv, struct opts *o)
 /* The default pipeline: acquire, validate, detect, persist, project. */
 static void default_pipeline(struct supervisor *sv, struct opts *o, const char *rundir)
 {
-	struct args a = { 0 };
+	struct strvec a = { 0 };
 	char *rec = xasprintf("%s/acquired.ndjson", rundir);
 	char *project = o->no_project ? NULL : supervise_resolve("kerf-project");
 
-	args_add(&a, "kerf-acquire");
+	strvec_push(&a, "kerf-acquire");
 	if (o->wafers) {
-		args_add(&a, "--wafers");
-		args_add(&a, o->wafers);
+		strvec_push(&a, "--wafers");
+		strvec_push(&a, o->wafers);
 	}
 	if (o->seed) {
-		args_add(&a, "--seed");
-		args_add(&a, o->seed);
+		strvec_push(&a, "--seed");
+		strvec_push(&a, o->seed);
 	}
 	if (o->record) {
-		args_add(&a, "--record");
-		args_add(&a, rec);
+		strvec_push(&a, "--record");
+		strvec_push(&a, rec);
 	}
-	for (int k = 0; k < o->extra[0].n; k++)
-		args_add(&a, o->extra[0].v[k]);
+	strvec_pushv(&a, &o->extra[0]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-validate");
-	for (int k = 0; k < o->extra[1].n; k++)
-		args_add(&a, o->extra[1].v[k]);
+	strvec_push(&a, "kerf-validate");
+	strvec_pushv(&a, &o->extra[1]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-detect");
-	for (int k = 0; k < o->extra[2].n; k++)
-		args_add(&a, o->extra[2].v[k]);
+	strvec_push(&a, "kerf-detect");
+	strvec_pushv(&a, &o->extra[2]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-persist");
-	args_add(&a, "-C");
-	args_add(&a, rundir);
+	strvec_push(&a, "kerf-persist");
+	strvec_push(&a, "-C");
+	strvec_push(&a, rundir);
 	if (project)
-		args_add(&a, "--downstream-optional");
-	for (int k = 0; k < o->extra[3].n; k++)
-		args_add(&a, o->extra[3].v[k]);
+		strvec_push(&a, "--downstream-optional");
+	strvec_pushv(&a, &o->extra[3]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
 	if (project) {
-		args_add(&a, "kerf-project");
-		args_add(&a, "-C");
-		args_add(&a, rundir);
-		for (int k = 0; k < o->extra[4].n; k++)
-			args_add(&a, o->extra[4].v[k]);
+		strvec_push(&a, "kerf-project");
+		strvec_push(&a, "-C");
+		strvec_push(&a, rundir);
+		strvec_pushv(&a, &o->extra[4]);
 		supervise_add(sv, a.v, 1);
-		args_free(&a);
+		strvec_clear(&a);
 	} else if (!o->no_project) {
 		log_msg(LOG_WARN, NULL, "'kerf-project' not found; running without it");
 	}
@@ -645,11 +616,11 @@ static int cmd_reprocess(int argc, char **argv)
 						optarg);
 			r.halt = optarg;
 			break;
-		case RP_OPT_SSHLOGIN: rp_list_add(&r.sshlogin, optarg); break;
+		case RP_OPT_SSHLOGIN: strvec_push(&r.sshlogin, optarg); break;
 		case RP_OPT_SLF: r.slf = optarg; break;
 		case RP_OPT_RESUME: r.resume = RP_RESUME; break;
 		case RP_OPT_RESUME_FAILED: r.resume = RP_RESUME_FAILED; break;
-		case RP_OPT_PARALLEL_ARG: rp_list_add(&r.parallel_args, optarg); break;
+		case RP_OPT_PARALLEL_ARG: strvec_push(&r.parallel_args, optarg); break;
 		case RP_OPT_DRY_RUN: r.dry_run = 1; break;
 		case RP_OPT_TASK:
 			if (parse_long(optarg, 1, 1000000000L, &task) != 0)
@@ -657,11 +628,11 @@ static int cmd_reprocess(int argc, char **argv)
 			break;
 		case RP_OPT_REPORT: report = 1; break;
 		case RP_OPT_LENIENT: r.lenient = 1; break;
-		case RP_OPT_ACQ: rp_list_add(&r.stage_args[RP_ACQUIRE], optarg); break;
-		case RP_OPT_VAL: rp_list_add(&r.stage_args[RP_VALIDATE], optarg); break;
-		case RP_OPT_DET: rp_list_add(&r.stage_args[RP_DETECT], optarg); break;
-		case RP_OPT_PER: rp_list_add(&r.stage_args[RP_PERSIST], optarg); break;
-		case RP_OPT_PRO: rp_list_add(&r.stage_args[RP_PROJECT], optarg); break;
+		case RP_OPT_ACQ: strvec_push(&r.stage_args[RP_ACQUIRE], optarg); break;
+		case RP_OPT_VAL: strvec_push(&r.stage_args[RP_VALIDATE], optarg); break;
+		case RP_OPT_DET: strvec_push(&r.stage_args[RP_DETECT], optarg); break;
+		case RP_OPT_PER: strvec_push(&r.stage_args[RP_PERSIST], optarg); break;
+		case RP_OPT_PRO: strvec_push(&r.stage_args[RP_PROJECT], optarg); break;
 		case RP_OPT_NO_PROJECT: r.no_project = 1; break;
 		case RP_OPT_DEADLINE:
 			if (parse_duration_ms(optarg, 1000, &ms) != 0)
@@ -924,6 +895,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.nstages; i++)
 		supervise_free_argv(o.stage[i]);
 	for (int k = 0; k < 5; k++)
-		args_free(&o.extra[k]);
+		strvec_clear(&o.extra[k]);
 	return rc;
 }
