@@ -28,8 +28,6 @@
 #define KERF_MAX_LINE_MIN 64
 #define KERF_MAX_LINE_MAX (1ull << 30)
 #define KERF_MAX_LINE_DEFAULT (64u << 20)
-/* The longest run id (and lot id): kerf-validate rejects every event of a longer one. */
-#define KERF_RUN_ID_MAX 256
 
 enum cli_kind {
 	CLI_END,
@@ -100,10 +98,10 @@ struct cli_opt {
 /* The options every line-reading program shares, documented once. */
 #define CLI_MAX_LINE(s, v) \
 	OPT_SIZE(s, "max-line", "SIZE", v, KERF_MAX_LINE_MIN, KERF_MAX_LINE_MAX, \
-		 "reject lines longer than SIZE bytes (K, M, G suffixes;\n64 to 1G; default 64M) without reading them whole")
+		 "reject a longer line without reading it whole;\nSIZE in bytes, or K, M, G (64 to 1G; default 64M)")
 #define CLI_REJECTS(s, v) \
 	OPT_STRING(s, "rejects", "FILE", v, \
-		   "append reject records to FILE ('-': standard error;\ndefault $KERF_RUNDIR/rejects.ndjson when set,\nelse standard error)")
+		   "append reject records to FILE ('-': standard\nerror; default $KERF_RUNDIR/rejects.ndjson\nwhen set, else standard error)")
 
 struct cli_spec {
 	const char *usage;         /* the synopsis and description, before the options */
