@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		OPT_VERSION('V', "the version"),
 		OPT_END(),
 	};
-	const struct cli_spec spec = { usage, opts, NULL, 24 };
+	const struct cli_spec spec = { .usage = usage, .opts = opts, .width = 24 };
 
 	log_init(argv[0]);
 	sig_init();

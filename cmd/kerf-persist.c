@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 		OPT_VERSION('V', "the version"),
 		OPT_END(),
 	};
-	const struct cli_spec spec = { usage, opts, NULL, 25 };
+	const struct cli_spec spec = { .usage = usage, .opts = opts, .width = 25 };
 
 	log_init(argv[0]);
 	persist_opts_init(&o);

@@ -59,7 +59,7 @@ static const struct cli_opt options[] = {
 	OPT_END(),
 };
 
-static const struct cli_spec spec = { usage, options, usage_tail, 24 };
+static const struct cli_spec spec = { .usage = usage, .opts = options, .tail = usage_tail, .width = 24 };
 
 static struct project model;
 static struct stats st;

@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		OPT_VERSION('V', "print the version and exit"),
 		OPT_END(),
 	};
-	const struct cli_spec spec = { usage, options, NULL, 29 };
+	const struct cli_spec spec = { .usage = usage, .opts = options, .width = 29 };
 	uint64_t *n_in, *n_out, *n_rej, *n_gaps, *n_missing, *n_warn;
 
 	log_init(argv[0]);

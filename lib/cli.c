@@ -1,5 +1,6 @@
 /* cli.c: see cli.h. */
 #include "kerf.h"
+#include "strvec.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -127,6 +128,7 @@ static void apply(const struct cli_spec *spec, const struct cli_opt *o, const ch
 		}
 		cli_usage_error("%s takes %s, not '%s'", opt_name(o, name, sizeof name), list, arg);
 	}
+	case CLI_STRVEC: strvec_push(o->value, arg); break;
 	case CLI_CALLBACK: o->cb(o, arg, ctx); break;
 	case CLI_HELP: cli_help_spec(spec);
 	case CLI_VERSION: cli_version();
@@ -159,6 +161,7 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, void *ctx)
 						    256 + i };
 	}
 	opterr = 0;
+	optind = 0; /* glibc: start afresh, at argv[1] */
 	while ((c = getopt_long(argc, argv, shorts, lo, &idx)) != -1) {
 		const struct cli_opt *o = NULL;
 		if (c == ':')
@@ -171,6 +174,8 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, void *ctx)
 		if (!o)
 			cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
 		apply(spec, o, optarg, ctx);
+		if (spec->seen)
+			spec->seen(o, ctx);
 	}
 	free(lo);
 	free(f.v);

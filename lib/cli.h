@@ -41,6 +41,7 @@ enum cli_kind {
 	CLI_SIZE,     /* uint64_t *: bytes, with K, M, G, T suffixes, in [min, max] */
 	CLI_DURATION, /* uint64_t *: milliseconds, in [min, max]; a bare number is in 'unit' ms */
 	CLI_ENUM,     /* int *: the value of the choice named */
+	CLI_STRVEC,   /* struct strvec *: each argument appended (a repeatable option) */
 	CLI_CALLBACK, /* cb(opt, arg, ctx): calls cli_usage_error itself on a bad value */
 	CLI_HELP,
 	CLI_VERSION,
@@ -88,6 +89,7 @@ struct cli_opt {
 	{ .kind = CLI_DURATION, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), .min = (lo), .max = (hi), .set = 1 }
 #define OPT_ENUM(s, l, a, v, ch, h) \
 	{ .kind = CLI_ENUM, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), .choices = (ch) }
+#define OPT_STRVEC(s, l, a, v, h) { .kind = CLI_STRVEC, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h) }
 /* A callback with no argument when a is NULL. */
 #define OPT_CALLBACK(s, l, a, fn, h) { .kind = CLI_CALLBACK, .short_name = (s), .long_name = (l), .argname = (a), .cb = (fn), .help = (h) }
 #define OPT_HELP(h) { .kind = CLI_HELP, .short_name = 'h', .long_name = "help", .help = (h) }
@@ -108,6 +110,8 @@ struct cli_spec {
 	const struct cli_opt *opts;
 	const char *tail;          /* after the options; may be NULL */
 	int width;                 /* the column of the help texts */
+	/* When not NULL: called after each option is applied, to note what was given. */
+	void (*seen)(const struct cli_opt *opt, void *ctx);
 };
 
 /* Parse argv's options (getopt_long) into the table's targets; returns
