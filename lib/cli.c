@@ -100,6 +100,10 @@ static void apply(const struct cli_spec *spec, const struct cli_opt *o, const ch
 		else
 			*(long *)o->value = l;
 		break;
+	case CLI_U64:
+		if (parse_u64(arg, o->value) != 0)
+			cli_usage_error("%s: '%s' is not a number", opt_name(o, name, sizeof name), arg);
+		break;
 	case CLI_DOUBLE:
 		if (parse_double(arg, o->min, o->max, &d) != 0)
 			range_error(o, arg, "a number");

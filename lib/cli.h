@@ -37,6 +37,7 @@ enum cli_kind {
 	CLI_STRING,   /* const char **: the argument itself */
 	CLI_INT,      /* int *: a whole number in [min, max] */
 	CLI_LONG,     /* long *: a whole number in [min, max] */
+	CLI_U64,      /* uint64_t *: a whole number, 0 to 2^64-1 */
 	CLI_DOUBLE,   /* double *: a number in [min, max] */
 	CLI_SIZE,     /* uint64_t *: bytes, with K, M, G, T suffixes, in [min, max] */
 	CLI_DURATION, /* uint64_t *: milliseconds, in [min, max]; a bare number is in 'unit' ms */
@@ -78,6 +79,7 @@ struct cli_opt {
 	{ .kind = CLI_INT, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), .min = (lo), .max = (hi) }
 #define OPT_LONG(s, l, a, v, lo, hi, h) \
 	{ .kind = CLI_LONG, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), .min = (lo), .max = (hi) }
+#define OPT_U64(s, l, a, v, h) { .kind = CLI_U64, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h) }
 #define OPT_DOUBLE(s, l, a, v, lo, hi, h) \
 	{ .kind = CLI_DOUBLE, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), .min = (lo), .max = (hi) }
 #define OPT_SIZE(s, l, a, v, lo, hi, h) \
