@@ -266,6 +266,11 @@ static json_t *settings_json(const struct reprocess *r)
 	return arr;
 }
 
+/* kerf run's option for each stage's arguments, as settings.json and --task have them. */
+static const char *const stage_opt[RP__STAGES] = {
+	"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
+};
+
 /*
  * Take the settings saved in OUTDIR/settings.json (as job_settings wrote
  * them).  0; 1 when there is no such file; -1 when it cannot be read or
@@ -273,9 +278,6 @@ static json_t *settings_json(const struct reprocess *r)
  */
 static int settings_load(struct reprocess *r)
 {
-	static const char *const opt[RP__STAGES] = {
-		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
-	};
 	char *path = xasprintf("%s/settings.json", r->out);
 	json_error_t jerr;
 	json_t *arr;
@@ -312,7 +314,7 @@ static int settings_load(struct reprocess *r)
 			strvec_push(&r->saved, next);
 			*(!strcmp(w, "--stall") ? &r->stall : &r->deadline) = r->saved.v[r->saved.n - 1];
 		} else {
-			for (k = 0; k < RP__STAGES && strcmp(w, opt[k]); k++)
+			for (k = 0; k < RP__STAGES && strcmp(w, stage_opt[k]); k++)
 				;
 			if (k == RP__STAGES)
 				rc = -1;
@@ -553,9 +555,6 @@ static char *self_exe(void)
  */
 static void job_settings(const struct reprocess *r, struct strvec *a, int for_run)
 {
-	static const char *const opt[RP__STAGES] = {
-		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
-	};
 	if (r->no_project)
 		strvec_push(a, "--no-project");
 	if (r->lenient && !for_run)
@@ -570,7 +569,7 @@ static void job_settings(const struct reprocess *r, struct strvec *a, int for_ru
 	}
 	for (int k = 0; k < RP__STAGES; k++)
 		for (int i = 0; i < r->stage_args[k].n; i++) {
-			strvec_push(a, opt[k]);
+			strvec_push(a, stage_opt[k]);
 			strvec_push(a, r->stage_args[k].v[i]);
 		}
 }
