@@ -142,6 +142,7 @@ static void opt_name(const struct cli_opt *opt, const char *arg, void *ctx)
 	run_o.stage_name[run_o.nstages - 1] = arg;
 }
 
+/* --wafers as a number, only to check its range: it is passed on as given (run_o.wafers). */
 static long wafers;
 
 static const struct cli_choice echo_choices[] = {
