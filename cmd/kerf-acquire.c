@@ -21,127 +21,7 @@ static const char usage[] =
 	"       kerf-acquire --check-profile --profile NAME|FILE\n"
 	"       kerf-acquire --klarf FILE...\n"
 	"Emit a wafer inspection run as kerf events (NDJSON) on standard output.\n"
-	"\n"
-	"Sources:\n"
-	"      --sim               the built-in simulated inspection tool (default)\n"
-	"      --replay FILE|-     re-emit a recorded event stream\n"
-	"      --listen ADDR       accept one machine connection streaming events\n"
-	"                          (unix:PATH, tcp:HOST:PORT), or with hsms:HOST:PORT\n"
-	"                          be the GEM host of a tool that connects to kerf\n"
-	"      --connect hsms:HOST:PORT\n"
-	"                          be the GEM host of a tool, connecting to it\n"
-	"      --klarf             import the KLARF files named as arguments\n"
-	"Simulated tool:\n"
-	"      --seed N            random seed; same seed, same bytes (default 1)\n"
-	"      --wafers N          wafers in the lot, 1..25 (default 3)\n"
-	"      --diameter MM       wafer diameter in mm (default 300)\n"
-	"      --edge MM           edge exclusion in mm (default 3)\n"
-	"      --pitch UM[xUM]     die pitch in um (default 10000)\n"
-	"      --die-px N          die image width in pixels (default 64)\n"
-	"      --noise SIGMA       pixel noise in grey levels (default 3)\n"
-	"      --defect-rate R     mean random particles per die (default 0.05)\n"
-	"      --signature NAME    random, cluster, scratch, edge-ring, center or\n"
-	"                          cycle: one after the other per wafer (default)\n"
-	"      --lot ID            lot id (default SIMLOT)\n"
-	"      --recipe NAME       recipe name (default sim-default)\n"
-	"      --tool NAME         tool name (default kerf-sim)\n"
-	"      --rate N            pace output at N dies per second on the wall\n"
-	"                          clock (default: as fast as the pipe takes)\n"
-	"      --truth FILE        write the injected defects as NDJSON to FILE\n"
-	"      --pause-after N     take a pause N dies after accepting it (default 0)\n"
-	"      --stop-after N      take a stop N dies after accepting it (default 0)\n"
-	"GEM host (--connect, --listen hsms:); --lot, --recipe and --wafers go\n"
-	"with START, and they, --tool, --diameter, --edge, --pitch and --die-px\n"
-	"fill in what the tool does not report:\n"
-	"      --profile NAME|FILE the tool's profile (kerf-profile(5)); a NAME is\n"
-	"                          NAME.json in $KERF_PROFILE_PATH, then the\n"
-	"                          installed profiles, then the source tree's\n"
-	"      --check-profile     check the profile, print its path and a summary\n"
-	"      --device-id N       HSMS session id, 0..32767 (default 0)\n"
-	"      --t3 T              reply timeout (default 45s)\n"
-	"      --t5 T              between connect attempts (default 10s)\n"
-	"      --t6 T              control transaction timeout (default 5s)\n"
-	"      --t7 T              connected but not selected (default 10s; 0 off)\n"
-	"      --t8 T              between the bytes of a message (default 5s; 0 off)\n"
-	"      --linktest T        Linktest.req period (default 60s; 0 off)\n"
-	"      --reconnect T       a lost connection back within T: the run goes on\n"
-	"                          (default: the run fails)\n"
-	"      --hsms-trace FILE   write one NDJSON record per HSMS message to FILE\n"
-	"                          (default: $KERF_RUNDIR/hsms.ndjson when set)\n"
-	"Replay and listen:\n"
-	"      --speed X           replay at the recorded pace times X (default:\n"
-	"                          as fast as possible)\n"
-	"      --from-seq N        replay from seq N\n"
-	"      --to-seq N          replay up to seq N\n"
-	"      --max-line SIZE     longest input line (default 64M)\n"
-	"Common:\n"
-	"      --run ID            run id (default $KERF_RUN, else sim-SEED)\n"
-	"      --record FILE       also write the emitted stream to FILE\n"
-	"      --ready-timeout T   wait this long for the machine to be ready\n"
-	"                          (default 10s)\n"
-	"      --confirm-timeout T a command the tool accepted must be confirmed by\n"
-	"                          its event within T (default 30s)\n"
-	"      --inject SPEC       fault injection, repeatable: alarm@DIE:ALID:CATEGORY,\n"
-	"                          crash@N, stall@N:SECONDS, garbage@N, hold@N, notready;\n"
-	"                          the simulated tool's: ignore@CMD[:N], delay@CMD:DIES,\n"
-	"                          refuse@CMD:HCACK[:N]\n"
-	"  -h, --help              show this help and exit\n"
-	"      --version           show the version and exit\n";
-
-enum {
-	O_SIM = 256, O_REPLAY, O_LISTEN, O_KLARF, O_SIMOPT, O_SPEED, O_FROM, O_TO, O_MAXLINE, O_RUN,
-	O_RECORD, O_READY, O_INJECT, O_VERSION, O_CONNECT, O_PROFILE, O_CHECK_PROFILE, O_DEVICE_ID, O_T3,
-	O_T5, O_T6, O_T7, O_T8, O_LINKTEST, O_RECONNECT, O_TRACE, O_CONFIRM,
-};
-
-static const struct option longopts[] = {
-	{"sim", no_argument, NULL, O_SIM},
-	{"replay", required_argument, NULL, O_REPLAY},
-	{"listen", required_argument, NULL, O_LISTEN},
-	{"klarf", no_argument, NULL, O_KLARF},
-	SIMRUN_LONGOPTS(O_SIMOPT),
-	{"speed", required_argument, NULL, O_SPEED},
-	{"from-seq", required_argument, NULL, O_FROM},
-	{"to-seq", required_argument, NULL, O_TO},
-	{"max-line", required_argument, NULL, O_MAXLINE},
-	{"run", required_argument, NULL, O_RUN},
-	{"record", required_argument, NULL, O_RECORD},
-	{"ready-timeout", required_argument, NULL, O_READY},
-	{"confirm-timeout", required_argument, NULL, O_CONFIRM},
-	{"inject", required_argument, NULL, O_INJECT},
-	{"connect", required_argument, NULL, O_CONNECT},
-	{"profile", required_argument, NULL, O_PROFILE},
-	{"check-profile", no_argument, NULL, O_CHECK_PROFILE},
-	{"device-id", required_argument, NULL, O_DEVICE_ID},
-	{"t3", required_argument, NULL, O_T3},
-	{"t5", required_argument, NULL, O_T5},
-	{"t6", required_argument, NULL, O_T6},
-	{"t7", required_argument, NULL, O_T7},
-	{"t8", required_argument, NULL, O_T8},
-	{"linktest", required_argument, NULL, O_LINKTEST},
-	{"reconnect", required_argument, NULL, O_RECONNECT},
-	{"hsms-trace", required_argument, NULL, O_TRACE},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, O_VERSION},
-	{NULL, 0, NULL, 0},
-};
-
-static double num_opt(const char *name, const char *s, double min, double max)
-{
-	double v;
-	if (parse_double(s, min, max, &v) < 0)
-		cli_usage_error("%s: '%s' is not a number in [%g, %g]", name, s, min, max);
-	return v;
-}
-
-/* A duration option in ms (no unit: seconds); 'zero_ok' for timers that 0 turns off. */
-static uint64_t duration_opt(const char *name, const char *s, int zero_ok)
-{
-	uint64_t ms;
-	if (parse_duration_ms(s, 1000, &ms) < 0 || (!zero_ok && ms == 0))
-		cli_usage_error("%s: '%s' is not a duration%s", name, s, zero_ok ? "" : " above 0");
-	return ms;
-}
+	"\n";
 
 /* Everything the command line says. */
 struct opts {
@@ -152,130 +32,69 @@ struct opts {
 	struct acq_hsms_opts ho;
 	char *host, *port;        /* of hsms:HOST:PORT, owned */
 	const char *source, *run, *record, *hsms_only;
+	const struct cli_opt *gem[2]; /* the GEM host's own options: hsms_only names one given */
 	int check;
 };
 
-/* The GEM host's own options: 1 when c was one of them. */
-static int hsms_option(struct opts *o, int c)
+static void set_source(struct opts *o, const char *src)
 {
-	struct acq_hsms_opts *ho = &o->ho;
-	const char *name = NULL;
-	long l;
-
-	switch (c) {
-	case O_PROFILE: ho->profile = optarg; return 1;
-	case O_CHECK_PROFILE: o->check = 1; return 1;
-	case O_DEVICE_ID:
-		if (parse_long(optarg, 0, 32767, &l) < 0)
-			cli_usage_error("--device-id: '%s' is not a number in [0, 32767]", optarg);
-		ho->device_id = (unsigned)l;
-		name = "--device-id";
-		break;
-	case O_T3: ho->t3_ms = duration_opt(name = "--t3", optarg, 0); break;
-	case O_T5: ho->t5_ms = duration_opt(name = "--t5", optarg, 0); break;
-	case O_T6: ho->t6_ms = duration_opt(name = "--t6", optarg, 0); break;
-	case O_T7: ho->t7_ms = duration_opt(name = "--t7", optarg, 1); break;
-	case O_T8: ho->t8_ms = duration_opt(name = "--t8", optarg, 1); break;
-	case O_LINKTEST: ho->linktest_ms = duration_opt(name = "--linktest", optarg, 1); break;
-	case O_RECONNECT: ho->reconnect_ms = duration_opt(name = "--reconnect", optarg, 0); break;
-	case O_TRACE: ho->trace = optarg; name = "--hsms-trace"; break;
-	default: return 0;
-	}
-	o->hsms_only = name;
-	return 1;
+	if (o->source && strcmp(o->source, src))
+		cli_usage_error("--%s and --%s: choose one source", o->source, src);
+	o->source = src;
 }
 
-/* The source options: the source's name, or NULL when c is not one. */
-static const char *source_option(struct opts *o, int c)
+static void opt_sim(const struct cli_opt *opt, const char *arg, void *ctx)
 {
-	const char *opt = c == O_CONNECT ? "--connect" : "--listen";
-
-	switch (c) {
-	case O_SIM: return "sim";
-	case O_REPLAY: o->ro.path = optarg; return "replay";
-	case O_KLARF: return "klarf";
-	case O_LISTEN:
-		if (strncmp(optarg, "hsms:", 5)) {
-			o->lo.addr = optarg;
-			return "listen";
-		}
-		/* fall through */
-	case O_CONNECT:
-		free(o->host);
-		free(o->port);
-		if (hsms_addr_parse(optarg, &o->host, &o->port) < 0)
-			cli_usage_error("%s: '%s' is not hsms:HOST:PORT", opt, optarg);
-		o->ho.host = o->host;
-		o->ho.port = o->port;
-		o->ho.passive = c == O_LISTEN;
-		return "hsms";
-	default: return NULL;
-	}
+	(void)arg;
+	set_source(ctx, opt->long_name);
 }
 
-static void other_option(struct opts *o, int c, int idx)
+static void opt_replay(const struct cli_opt *opt, const char *arg, void *ctx)
 {
+	struct opts *o = ctx;
+	(void)opt;
+	set_source(o, "replay");
+	o->ro.path = arg;
+}
+
+/* --connect hsms:HOST:PORT, --listen hsms:HOST:PORT or --listen ADDR. */
+static void opt_link(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	struct opts *o = ctx;
+	int listen = !strcmp(opt->long_name, "listen");
+
+	if (listen && strncmp(arg, "hsms:", 5)) {
+		set_source(o, "listen");
+		o->lo.addr = arg;
+		return;
+	}
+	set_source(o, "hsms");
+	free(o->host);
+	free(o->port);
+	if (hsms_addr_parse(arg, &o->host, &o->port) < 0)
+		cli_usage_error("--%s: '%s' is not hsms:HOST:PORT", opt->long_name, arg);
+	o->ho.host = o->host;
+	o->ho.port = o->port;
+	o->ho.passive = listen;
+}
+
+static void opt_inject(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	struct opts *o = ctx;
 	char err[256];
-	uint64_t u;
-
-	switch (c) {
-	case O_SIMOPT:
-		if (simrun_option(&o->so, longopts[idx].name, optarg, err, sizeof err) < 0)
-			cli_usage_error("%s", err);
-		/* The GEM host's tool name is the tool's own unless given. */
-		if (!strcmp(longopts[idx].name, "tool"))
-			o->ho.tool = optarg;
-		break;
-	case O_SPEED: o->ro.speed = num_opt("--speed", optarg, 1e-6, 1e6); break;
-	case O_FROM:
-		if (parse_u64(optarg, &o->ro.from_seq) < 0)
-			cli_usage_error("--from-seq: '%s' is not a number", optarg);
-		break;
-	case O_TO:
-		if (parse_u64(optarg, &o->ro.to_seq) < 0)
-			cli_usage_error("--to-seq: '%s' is not a number", optarg);
-		break;
-	case O_MAXLINE:
-		if (parse_size(optarg, &u) < 0 || u < 1024)
-			cli_usage_error("--max-line: '%s' is not a size of at least 1K", optarg);
-		o->ro.max_line = o->lo.max_line = (size_t)u;
-		break;
-	case O_RUN: o->run = optarg; break;
-	case O_RECORD: o->record = optarg; break;
-	case O_READY:
-		if (parse_duration_ms(optarg, 1000, &u) < 0)
-			cli_usage_error("--ready-timeout: '%s' is not a duration", optarg);
-		o->a->ready_timeout_s = (double)u / 1000.0;
-		break;
-	case O_CONFIRM:
-		o->a->confirm_timeout_s = (double)duration_opt("--confirm-timeout", optarg, 0) / 1000.0;
-		break;
-	case O_INJECT:
-		if (acq_inject_parse(o->a, optarg, err, sizeof err) < 0)
-			cli_usage_error("%s", err);
-		break;
-	case 'h': cli_help(usage);
-	case O_VERSION: cli_version();
-	default: cli_usage_error("unknown option");
-	}
+	(void)opt;
+	if (acq_inject_parse(o->a, arg, err, sizeof err) < 0)
+		cli_usage_error("%s", err);
 }
 
-static void parse(struct opts *o, int argc, char **argv)
+/* After each option: note a GEM host option, for check_opts. */
+static void seen(const struct cli_opt *opt, void *ctx)
 {
-	int c, idx = 0;
-
-	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
-		const char *src = source_option(o, c);
-		if (src) {
-			if (o->source && strcmp(o->source, src))
-				cli_usage_error("--%s and --%s: choose one source", o->source, src);
-			o->source = src;
-		} else if (!hsms_option(o, c)) {
-			other_option(o, c, idx);
-		}
-	}
-	if (!o->source)
-		o->source = "sim";
+	struct opts *o = ctx;
+	for (int i = 0; i < 2; i++)
+		for (const struct cli_opt *g = o->gem[i]; g->kind != CLI_END; g++)
+			if (g == opt)
+				o->hsms_only = opt->long_name;
 }
 
 /* What the options cannot mean together; ids kerf-validate would reject in every event. */
@@ -284,8 +103,8 @@ static void check_opts(const struct opts *o, int argc, char **argv)
 	int hsms = !strcmp(o->source, "hsms");
 
 	if (!hsms && (o->hsms_only || o->ho.profile))
-		cli_usage_error("%s is for the GEM host (--connect or --listen hsms:)",
-				o->hsms_only ? o->hsms_only : "--profile");
+		cli_usage_error("--%s is for the GEM host (--connect or --listen hsms:)",
+				o->hsms_only ? o->hsms_only : "profile");
 	if (hsms && !o->ho.profile)
 		cli_usage_error("--%s hsms: needs --profile", o->ho.passive ? "listen" : "connect");
 	if (strcmp(o->source, "klarf") && optind < argc)
@@ -358,18 +177,84 @@ int main(int argc, char **argv)
 {
 	struct acq a;
 	struct opts o;
+	struct cli_opt sim_opts[SIMRUN_NOPTS + 1];
+	const char *sim_tool;
+	uint64_t max_line = KERF_MAX_LINE_DEFAULT, ready_ms, confirm_ms;
 	int rc;
+	struct cli_opt link_opts[HSMS_CLI_NOPTS + 1];
+	const struct cli_opt gem_opts[] = {
+		OPT_DURATION(0, "reconnect", "T", &o.ho.reconnect_ms, 1, CLI_NOMAX,
+			     "a lost connection back within T: the run goes on\n(default: the run fails)"),
+		OPT_STRING(0, "hsms-trace", "FILE", &o.ho.trace,
+			   "write one NDJSON record per HSMS message to FILE\n(default: $KERF_RUNDIR/hsms.ndjson when set)"),
+		OPT_END(),
+	};
+	const struct cli_opt options[] = {
+		OPT_GROUP("Sources:"),
+		OPT_CALLBACK(0, "sim", NULL, opt_sim, "the built-in simulated inspection tool (default)"),
+		OPT_CALLBACK(0, "replay", "FILE|-", opt_replay, "re-emit a recorded event stream"),
+		OPT_CALLBACK(0, "listen", "ADDR", opt_link,
+			     "accept one machine connection streaming events\n(unix:PATH, tcp:HOST:PORT), or with hsms:HOST:PORT\n"
+			     "be the GEM host of a tool that connects to kerf"),
+		OPT_CALLBACK(0, "connect", "hsms:HOST:PORT", opt_link, "be the GEM host of a tool, connecting to it"),
+		OPT_CALLBACK(0, "klarf", NULL, opt_sim, "import the KLARF files named as arguments"),
+		OPT_GROUP("Simulated tool:"),
+		OPT_INCLUDE(sim_opts),
+		OPT_GROUP("GEM host (--connect, --listen hsms:); --lot, --recipe and --wafers go\n"
+			  "with START, and they, --tool, --diameter, --edge, --pitch and --die-px\n"
+			  "fill in what the tool does not report:"),
+		OPT_STRING(0, "profile", "NAME|FILE", &o.ho.profile,
+			   "the tool's profile (kerf-profile(5)); a NAME is\nNAME.json in $KERF_PROFILE_PATH, then the\n"
+			   "installed profiles, then the source tree's"),
+		OPT_BOOL(0, "check-profile", &o.check, "check the profile, print its path and a summary"),
+		OPT_INCLUDE(link_opts),
+		OPT_INCLUDE(gem_opts),
+		OPT_GROUP("Replay and listen:"),
+		OPT_DOUBLE(0, "speed", "X", &o.ro.speed, 1e-6, 1e6,
+			   "replay at the recorded pace times X (default:\nas fast as possible)"),
+		OPT_U64(0, "from-seq", "N", &o.ro.from_seq, "replay from seq N"),
+		OPT_U64(0, "to-seq", "N", &o.ro.to_seq, "replay up to seq N"),
+		CLI_MAX_LINE(0, &max_line),
+		OPT_GROUP("Common:"),
+		OPT_STRING(0, "run", "ID", &o.run, "run id (default $KERF_RUN, else sim-SEED)"),
+		OPT_STRING(0, "record", "FILE", &o.record, "also write the emitted stream to FILE"),
+		OPT_DURATION(0, "ready-timeout", "T", &ready_ms, 0, CLI_NOMAX,
+			     "wait this long for the machine to be ready\n(default 10s)"),
+		OPT_DURATION(0, "confirm-timeout", "T", &confirm_ms, 1, CLI_NOMAX,
+			     "a command the tool accepted must be confirmed by\nits event within T (default 30s)"),
+		OPT_CALLBACK(0, "inject", "SPEC", opt_inject,
+			     "fault injection, repeatable: alarm@DIE:ALID:CATEGORY,\ncrash@N, stall@N:SECONDS, garbage@N, hold@N, notready;\n"
+			     "the simulated tool's: ignore@CMD[:N], delay@CMD:DIES,\nrefuse@CMD:HCACK[:N]"),
+		OPT_HELP("show this help and exit"),
+		OPT_VERSION(0, "show the version and exit"),
+		OPT_END(),
+	};
+	const struct cli_spec spec = { .usage = usage, .opts = options, .width = 26, .seen = seen };
 
 	log_init(argv[0]);
 	acq_init(&a);
 	memset(&o, 0, sizeof o);
 	o.a = &a;
+	o.gem[0] = link_opts;
+	o.gem[1] = gem_opts;
 	o.ro.to_seq = UINT64_MAX;
-	o.ro.max_line = o.lo.max_line = 64u << 20;
 	o.run = getenv("KERF_RUN");
 	simrun_opts_init(&o.so);
 	acq_hsms_opts_init(&o.ho);
-	parse(&o, argc, argv);
+	simrun_cli_options(sim_opts, &o.so);
+	hsms_cli_options(link_opts, &o.ho.link);
+	sim_tool = o.so.tool;
+	ready_ms = (uint64_t)(a.ready_timeout_s * 1000);
+	confirm_ms = (uint64_t)(a.confirm_timeout_s * 1000);
+	cli_parse(&spec, argc, argv, &o);
+	if (!o.source)
+		o.source = "sim";
+	o.ro.max_line = o.lo.max_line = (size_t)max_line;
+	a.ready_timeout_s = (double)ready_ms / 1000.0;
+	a.confirm_timeout_s = (double)confirm_ms / 1000.0;
+	/* The GEM host's tool name is the tool's own unless given. */
+	if (o.so.tool != sim_tool)
+		o.ho.tool = o.so.tool;
 	if (o.check) {
 		if (!o.ho.profile)
 			cli_usage_error("--check-profile: no --profile given");

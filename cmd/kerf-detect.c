@@ -22,37 +22,7 @@ static const char usage[] =
 	"Read kerf events on stdin; write them to stdout with each die image\n"
 	"replaced by its defect events and a die_done event, and a wafer_summary\n"
 	"after each wafer_end.\n"
-	"\n"
-	"  -j, --jobs N          worker threads (default: the number of cores)\n"
-	"      --max-inflight N  lines and dies held in memory at once (default 64,\n"
-	"                        at least 4); a full pool stops reading stdin\n"
-	"      --k K             seed threshold in sigmas of the differences (default 3.5)\n"
-	"      --min-area PX     smallest defect kept, in pixels (default 3)\n"
-	"      --max-shift PX    alignment search radius, in pixels (default 5)\n"
-	"      --keep-images     pass die events on too (before their defects)\n"
-	"      --strict          a rejected line is fatal (exit 65)\n"
-	"      --max-line SIZE   longest input line (default 64M)\n"
-	"      --rejects FILE    reject records (default $KERF_RUNDIR/rejects.ndjson,\n"
-	"                        else stderr)\n"
-	"  -h, --help            this text\n"
-	"  -V, --version         the version\n";
-
-enum { OPT_INFLIGHT = 256, OPT_K, OPT_MIN_AREA, OPT_SHIFT, OPT_KEEP, OPT_STRICT, OPT_MAX_LINE, OPT_REJECTS };
-
-static const struct option longopts[] = {
-	{"jobs", required_argument, NULL, 'j'},
-	{"max-inflight", required_argument, NULL, OPT_INFLIGHT},
-	{"k", required_argument, NULL, OPT_K},
-	{"min-area", required_argument, NULL, OPT_MIN_AREA},
-	{"max-shift", required_argument, NULL, OPT_SHIFT},
-	{"keep-images", no_argument, NULL, OPT_KEEP},
-	{"strict", no_argument, NULL, OPT_STRICT},
-	{"max-line", required_argument, NULL, OPT_MAX_LINE},
-	{"rejects", required_argument, NULL, OPT_REJECTS},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
-};
+	"\n";
 
 int main(int argc, char **argv)
 {
@@ -61,65 +31,37 @@ int main(int argc, char **argv)
 	struct line_reader lr;
 	struct stats st;
 	const char *rejects_path = NULL;
-	uint64_t max_line = 64 << 20;
-	long v, cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int c, eof = 0, ioerr = 0, code;
+	uint64_t max_line = KERF_MAX_LINE_DEFAULT;
+	long inflight = 64, cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int eof = 0, ioerr = 0, code;
+	const struct cli_opt opts[] = {
+		OPT_INT('j', "jobs", "N", &cfg.workers, 1, 256, "worker threads (default: the number of cores)"),
+		OPT_LONG(0, "max-inflight", "N", &inflight, 4, 1 << 20,
+			 "lines and dies held in memory at once (default 64,\nat least 4); a full pool stops reading stdin"),
+		OPT_DOUBLE(0, "k", "K", &cfg.params.k, 0.5, 100,
+			   "seed threshold in sigmas of the differences (default 3.5)"),
+		OPT_LONG(0, "min-area", "PX", &cfg.params.min_area, 1, 1 << 30,
+			 "smallest defect kept, in pixels (default 3)"),
+		OPT_INT(0, "max-shift", "PX", &cfg.params.max_shift, 0, 16,
+			"alignment search radius, in pixels (default 5)"),
+		OPT_BOOL(0, "keep-images", &cfg.keep_images, "pass die events on too (before their defects)"),
+		OPT_BOOL(0, "strict", &cfg.strict, "a rejected line is fatal (exit 65)"),
+		CLI_MAX_LINE(0, &max_line),
+		CLI_REJECTS(0, &rejects_path),
+		OPT_HELP("this text"),
+		OPT_VERSION('V', "the version"),
+		OPT_END(),
+	};
+	const struct cli_spec spec = { .usage = usage, .opts = opts, .width = 24 };
 
 	log_init(argv[0]);
 	sig_init();
 	memset(&cfg, 0, sizeof cfg);
 	detect_params_default(&cfg.params);
 	cfg.workers = cores > 0 ? (int)cores : 1;
-	cfg.max_inflight = 64;
-
-	while ((c = getopt_long(argc, argv, "j:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			if (parse_long(optarg, 1, 256, &v) < 0)
-				cli_usage_error("-j wants a number of workers in 1..256, not '%s'", optarg);
-			cfg.workers = (int)v;
-			break;
-		case OPT_INFLIGHT:
-			if (parse_long(optarg, 4, 1 << 20, &v) < 0)
-				cli_usage_error("--max-inflight wants a number in 4..1048576, not '%s'", optarg);
-			cfg.max_inflight = (size_t)v;
-			break;
-		case OPT_K:
-			if (parse_double(optarg, 0.5, 100, &cfg.params.k) < 0)
-				cli_usage_error("--k wants a number of sigmas in 0.5..100, not '%s'", optarg);
-			break;
-		case OPT_MIN_AREA:
-			if (parse_long(optarg, 1, 1 << 30, &cfg.params.min_area) < 0)
-				cli_usage_error("--min-area wants a number of pixels >= 1, not '%s'", optarg);
-			break;
-		case OPT_SHIFT:
-			if (parse_long(optarg, 0, 16, &v) < 0)
-				cli_usage_error("--max-shift wants a number of pixels in 0..16, not '%s'", optarg);
-			cfg.params.max_shift = (int)v;
-			break;
-		case OPT_KEEP:
-			cfg.keep_images = 1;
-			break;
-		case OPT_STRICT:
-			cfg.strict = 1;
-			break;
-		case OPT_MAX_LINE:
-			if (parse_size(optarg, &max_line) < 0 || max_line < 64 || max_line > ((uint64_t)1 << 32))
-				cli_usage_error("--max-line wants a size in 64..4G, not '%s'", optarg);
-			break;
-		case OPT_REJECTS:
-			rejects_path = optarg;
-			break;
-		case 'h':
-			cli_help(usage);
-		case 'V':
-			cli_version();
-		default:
-			cli_usage_error("unknown option");
-		}
-	}
-	if (optind < argc)
+	if (cli_parse(&spec, argc, argv, NULL) < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	cfg.max_inflight = (size_t)inflight;
 
 	stdout_init();
 	stats_init(&st, 0);

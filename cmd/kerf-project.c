@@ -22,24 +22,14 @@
 
 static const char usage[] =
 	"Usage: kerf-project [-C RUNDIR] [--interval MS] [--snapshots] [--no-maps]\n"
-	"                    [--max-line BYTES]\n"
+	"                    [--max-line SIZE]\n"
 	"       kerf-project --svg-only [-C RUNDIR] [FILE...]\n"
 	"Show a run as it happens, from the persisted events on standard input and\n"
 	"the supervisor's RUNDIR/status.json; at the end draw RUNDIR/wafermap/*.svg\n"
 	"and RUNDIR/index.html.\n"
-	"\n"
-	"  -C, --rundir RUNDIR   run directory (default $KERF_RUNDIR, else .)\n"
-	"  -i, --interval MS     redraw at most every MS milliseconds, 100..1000\n"
-	"                        (default 200)\n"
-	"  -s, --snapshots       write one NDJSON snapshot per interval to standard\n"
-	"                        output (when something changed) instead of the\n"
-	"                        dashboard or the final summary\n"
-	"  -n, --no-maps         do not write the wafer maps and the index\n"
-	"  -m, --max-line BYTES  longest input line (K, M, G suffixes; default 64M)\n"
-	"      --svg-only        only draw the maps, from the FILEs given ('-' for\n"
-	"                        standard input) or else from RUNDIR/journal/\n"
-	"  -h, --help            show this help and exit\n"
-	"  -V, --version         show the version and exit\n"
+	"\n";
+
+static const char usage_tail[] =
 	"\n"
 	"Standard output is a terminal: a live dashboard.  Otherwise, a short final\n"
 	"summary (or the snapshots with --snapshots).\n";
@@ -48,10 +38,28 @@ enum mode { MODE_SUMMARY, MODE_TTY, MODE_SNAPSHOTS };
 
 static struct {
 	const char *rundir;
-	unsigned interval_ms;
+	uint64_t interval_ms;
 	int snapshots, no_maps, svg_only;
-	size_t max_line;
-} opt = { NULL, 200, 0, 0, 0, (size_t)64 << 20 };
+	uint64_t max_line;
+} opt = { NULL, 200, 0, 0, 0, KERF_MAX_LINE_DEFAULT };
+
+static const struct cli_opt options[] = {
+	OPT_STRING('C', "rundir", "RUNDIR", &opt.rundir, "run directory (default $KERF_RUNDIR, else .)"),
+	OPT_MS('i', "interval", "MS", &opt.interval_ms, 100, 1000,
+	       "redraw at most every MS milliseconds, 100..1000\n(default 200)"),
+	OPT_BOOL('s', "snapshots", &opt.snapshots,
+		 "write one NDJSON snapshot per interval to standard\noutput (when something changed) instead of the\n"
+		 "dashboard or the final summary"),
+	OPT_BOOL('n', "no-maps", &opt.no_maps, "do not write the wafer maps and the index"),
+	CLI_MAX_LINE('m', &opt.max_line),
+	OPT_BOOL(0, "svg-only", &opt.svg_only,
+		 "only draw the maps, from the FILEs given ('-' for\nstandard input) or else from RUNDIR/journal/"),
+	OPT_HELP("show this help and exit"),
+	OPT_VERSION('V', "show the version and exit"),
+	OPT_END(),
+};
+
+static const struct cli_spec spec = { .usage = usage, .opts = options, .tail = usage_tail, .width = 24 };
 
 static struct project model;
 static struct stats st;
@@ -257,59 +265,16 @@ static int svg_only(int nfiles, char **files)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "rundir", required_argument, NULL, 'C' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "snapshots", no_argument, NULL, 's' },
-		{ "no-maps", no_argument, NULL, 'n' },
-		{ "max-line", required_argument, NULL, 'm' },
-		{ "svg-only", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct line_reader lr;
 	struct tty *tty = NULL;
 	enum mode mode;
 	char *status_path;
-	int c, eof = 0, failed = 0, rc;
+	int eof = 0, failed = 0, rc;
 	uint64_t due, v_seen = (uint64_t)-1, sv_seen = (uint64_t)-1;
 	int quiet_stats;
 
 	log_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "C:i:snm:hV", longopts, NULL)) != -1) {
-		uint64_t v;
-		switch (c) {
-		case 'C':
-			opt.rundir = optarg;
-			break;
-		case 'i':
-			if (parse_duration_ms(optarg, 1, &v) != 0 || v < 100 || v > 1000)
-				cli_usage_error("bad --interval '%s': want 100 to 1000 ms", optarg);
-			opt.interval_ms = (unsigned)v;
-			break;
-		case 's':
-			opt.snapshots = 1;
-			break;
-		case 'n':
-			opt.no_maps = 1;
-			break;
-		case 'm':
-			if (parse_size(optarg, &v) != 0 || v < 1 || v > ((uint64_t)1 << 32))
-				cli_usage_error("bad --max-line '%s'", optarg);
-			opt.max_line = (size_t)v;
-			break;
-		case 'S':
-			opt.svg_only = 1;
-			break;
-		case 'h':
-			cli_help(usage);
-		case 'V':
-			cli_version();
-		default:
-			cli_usage_error("unknown option");
-		}
-	}
+	cli_parse(&spec, argc, argv, NULL);
 	if (optind < argc && !opt.svg_only)
 		cli_usage_error("unexpected argument '%s' (events are read from standard input)", argv[optind]);
 	if (opt.svg_only && (opt.snapshots || opt.no_maps))

@@ -14,40 +14,13 @@
 #include <string.h>
 
 static const char usage[] =
-	"Usage: kerf-validate [-s] [-m BYTES] [-r FILE] [--on-gap POLICY]\n"
+	"Usage: kerf-validate [-s] [-m SIZE] [-r FILE] [--on-gap POLICY]\n"
 	"                     [--on-duplicate POLICY] [--on-order POLICY]\n"
 	"Check every NDJSON event on standard input: strict JSON, the envelope,\n"
 	"each event type's fields and ranges, die image checksums and each run's\n"
 	"sequence.  Good lines go to standard output unchanged; each bad line gets\n"
 	"a reject record with a stable reason code.\n"
-	"\n"
-	"  -r, --rejects FILE         append reject records to FILE ('-': standard\n"
-	"                             error; default $KERF_RUNDIR/rejects.ndjson\n"
-	"                             when set, else standard error)\n"
-	"  -m, --max-line BYTES       reject lines longer than BYTES (suffix K, M, G;\n"
-	"                             default 16M) without reading them whole\n"
-	"      --on-gap POLICY        seqs missing in a run: warn (default), reject\n"
-	"                             the line after the gap, or fail\n"
-	"      --on-duplicate POLICY  a seq seen before: warn, reject (default) or fail\n"
-	"      --on-order POLICY      a missing seq arriving late: warn, reject\n"
-	"                             (default) or fail\n"
-	"  -s, --strict               stop at the first bad line, exit 65\n"
-	"  -h, --help                 print this help and exit\n"
-	"  -V, --version              print the version and exit\n";
-
-enum { OPT_ON_GAP = 256, OPT_ON_DUP, OPT_ON_ORDER };
-
-static const struct option longopts[] = {
-	{ "rejects", required_argument, NULL, 'r' },
-	{ "max-line", required_argument, NULL, 'm' },
-	{ "on-gap", required_argument, NULL, OPT_ON_GAP },
-	{ "on-duplicate", required_argument, NULL, OPT_ON_DUP },
-	{ "on-order", required_argument, NULL, OPT_ON_ORDER },
-	{ "strict", no_argument, NULL, 's' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
+	"\n";
 
 /* Rejects per reason code, for the stats records. */
 #define REASONS_MAX 32
@@ -129,14 +102,6 @@ static void before_read(void *arg)
 	stats_tick(arg);
 }
 
-static int policy_arg(const char *opt, const char *val)
-{
-	int p = validate_policy_of(val);
-	if (p < 0)
-		cli_usage_error("--%s takes warn, reject or fail, not '%s'", opt, val);
-	return p;
-}
-
 /* Stdout failed: EPIPE means downstream is gone. */
 static int output_failed(void)
 {
@@ -173,43 +138,31 @@ int main(int argc, char **argv)
 	struct stats st;
 	struct rejects *rj;
 	const char *rejects_path = NULL;
+	uint64_t max_line;
 	int strict = 0, c, rc = KERF_EX_OK, run_named = getenv("KERF_RUN") != NULL;
-	uint64_t size, *n_in, *n_out, *n_rej, *n_gaps, *n_missing, *n_warn;
+	const struct cli_opt options[] = {
+		CLI_REJECTS('r', &rejects_path),
+		CLI_MAX_LINE('m', &max_line),
+		OPT_ENUM(0, "on-gap", "POLICY", &opts.on_gap, validate_policies,
+			 "seqs missing in a run: warn (default), reject\nthe line after the gap, or fail"),
+		OPT_ENUM(0, "on-duplicate", "POLICY", &opts.on_duplicate, validate_policies,
+			 "a seq seen before: warn, reject (default) or fail"),
+		OPT_ENUM(0, "on-order", "POLICY", &opts.on_order, validate_policies,
+			 "a missing seq arriving late: warn, reject\n(default) or fail"),
+		OPT_BOOL('s', "strict", &strict, "stop at the first bad line, exit 65"),
+		OPT_HELP("print this help and exit"),
+		OPT_VERSION('V', "print the version and exit"),
+		OPT_END(),
+	};
+	const struct cli_spec spec = { .usage = usage, .opts = options, .width = 29 };
+	uint64_t *n_in, *n_out, *n_rej, *n_gaps, *n_missing, *n_warn;
 
 	log_init(argv[0]);
 	validate_opts_default(&opts);
-	while ((c = getopt_long(argc, argv, "r:m:shV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			rejects_path = optarg;
-			break;
-		case 'm':
-			if (parse_size(optarg, &size) != 0 || size < 1 || size > ((uint64_t)1 << 40))
-				cli_usage_error("--max-line takes a size from 1 to 1T, not '%s'", optarg);
-			opts.max_line = (size_t)size;
-			break;
-		case OPT_ON_GAP:
-			opts.on_gap = policy_arg("on-gap", optarg);
-			break;
-		case OPT_ON_DUP:
-			opts.on_duplicate = policy_arg("on-duplicate", optarg);
-			break;
-		case OPT_ON_ORDER:
-			opts.on_order = policy_arg("on-order", optarg);
-			break;
-		case 's':
-			strict = 1;
-			break;
-		case 'h':
-			cli_help(usage);
-		case 'V':
-			cli_version();
-		default:
-			cli_usage_error("unknown option");
-		}
-	}
-	if (optind < argc)
+	max_line = opts.max_line;
+	if (cli_parse(&spec, argc, argv, NULL) < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	opts.max_line = (size_t)max_line;
 
 	validate_init(&v, &opts);
 	sig_init();

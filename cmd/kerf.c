@@ -10,6 +10,7 @@
 #include "runstate.h"
 #include "supervise.h"
 #include "svcmd.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,64 +32,11 @@ static const char usage[] =
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
-	"stops together and ends with one outcome.\n"
-	"\n"
-	"  -C, --rundir DIR       the run directory (created if missing); default for\n"
-	"                         run: runs/ID, for the others: runs/latest\n"
-	"      --run ID           run id (default: the run directory's name)\n"
-	"      --stage CMD        a stage, split into words without a shell; repeat it\n"
-	"                         in pipeline order; replaces the default pipeline\n"
-	"      --optional         the stage given just before may fail without\n"
-	"                         failing the run (the run is then degraded)\n"
-	"      --name NAME        the name of the stage given just before (default:\n"
-	"                         its program's base name)\n"
-	"      --wafers N         default pipeline: kerf-acquire --wafers N\n"
-	"      --seed S           default pipeline: kerf-acquire --seed S\n"
-	"      --record           default pipeline: record acquire's stream to\n"
-	"                         RUNDIR/acquired.ndjson\n"
-	"      --acquire-arg ARG, --validate-arg ARG, --detect-arg ARG,\n"
-	"      --persist-arg ARG, --project-arg ARG\n"
-	"                         one more argument for that default stage (repeatable)\n"
-	"      --no-project       default pipeline without kerf-project\n"
-	"      --grace DUR        SIGTERM to SIGKILL during teardown (default 3s)\n"
-	"      --ready-timeout DUR  the readiness checks must pass and the first stage\n"
-	"                         produce output within DUR (default 30s)\n"
-	"      --min-free SIZE    readiness: the run directory's file system must have\n"
-	"                         SIZE bytes free (K, M, G suffixes; default 0: none)\n"
-	"      --deadline DUR     the whole run must end within DUR\n"
-	"      --stall DUR        a stage with work waiting and no progress for DUR\n"
-	"                         times the run out\n"
-	"      --tick DUR         status.json and queue samples interval (default 500ms)\n"
-	"      --echo WHAT        stage log records shown on stderr: warn (default:\n"
-	"                         warnings, errors and non-JSON lines), all, none\n"
-	"      --json             status: print status.json\n"
-	"      --abort            stop: abort at once instead of draining\n"
-	"      --wait             stop: wait until the run has ended; say what became\n"
-	"                         of the stop and how the run ended\n"
-	"      --timeout DUR      stop: with --wait, and pause, resume: how long to wait\n"
-	"                         for the outcome (default 2m)\n"
-	"  -h, --help             show this help and exit\n"
-	"  -V, --version          show the version and exit\n"
-	"Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
-	"directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel:\n"
-	"  -o, --outdir DIR       the batch: DIR/NAME per run, DIR/results.ndjson,\n"
-	"                         DIR/joblog, DIR/inputs.tsv\n"
-	"  -j, --jobs N           jobs at once (GNU parallel -j; default one per core)\n"
-	"      --halt SPEC        when a job fails: never (default: keep going, report),\n"
-	"                         soon,fail=1 (start no more), now,fail=1 (stop all now)\n"
-	"      --sshlogin LOGIN   run jobs on LOGIN too (GNU parallel; repeatable)\n"
-	"      --slf FILE         hosts from FILE (GNU parallel --sshloginfile)\n"
-	"      --resume           run only the jobs DIR/joblog has not seen\n"
-	"      --resume-failed    ... and those that failed\n"
-	"      --parallel-arg ARG one more argument for GNU parallel (repeatable)\n"
-	"      --dry-run          write DIR/inputs.tsv, print the parallel command, stop\n"
-	"      --task N           run job N of DIR/inputs.tsv here (what each parallel job\n"
-	"                         runs; a scheduler's array task)\n"
-	"      --report           print the table of DIR's batch\n"
-	"      --lenient          kerf-validate without --strict (bad lines become rejects)\n"
-	"SETTINGS: --acquire-arg, --validate-arg, --detect-arg, --persist-arg,\n"
-	"--project-arg, --no-project, --deadline, --stall, as for kerf run; saved in\n"
-	"DIR/settings.json, reused by --resume, --resume-failed and --task when none given.\n"
+	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
+	"options of one command.\n"
+	"\n";
+
+static const char usage_tail[] =
 	"DUR is a number of seconds, or a number with ms, s, m or h.\n"
 	"Exit status of kerf run: 0 completed, 1 a stage failed, 3 critical alarm,\n"
 	"64 bad usage, 75 the run directory is in use, 124 timed out, 130 cancelled;\n"
@@ -98,235 +46,325 @@ static const char usage[] =
 	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
 	"130 interrupted.\n";
 
-enum {
-	OPT_RUN = 256, OPT_STAGE, OPT_OPTIONAL, OPT_WAFERS, OPT_SEED, OPT_RECORD,
-	OPT_ACQ_ARG, OPT_VAL_ARG, OPT_DET_ARG, OPT_PER_ARG, OPT_PRO_ARG, OPT_NO_PROJECT,
-	OPT_GRACE, OPT_READY, OPT_DEADLINE, OPT_STALL, OPT_TICK, OPT_ECHO, OPT_JSON,
-	OPT_ABORT, OPT_WAIT, OPT_NAME, OPT_TIMEOUT, OPT_MIN_FREE,
+/* The options of every command. */
+static const char *rundir;
+
+static const struct cli_opt help_opts[] = {
+	OPT_HELP("show this help and exit"),
+	OPT_VERSION('V', "show the version and exit"),
+	OPT_END(),
 };
 
-static const struct option longopts[] = {
-	{ "rundir", required_argument, NULL, 'C' },
-	{ "run", required_argument, NULL, OPT_RUN },
-	{ "stage", required_argument, NULL, OPT_STAGE },
-	{ "optional", no_argument, NULL, OPT_OPTIONAL },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "wafers", required_argument, NULL, OPT_WAFERS },
-	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "record", no_argument, NULL, OPT_RECORD },
-	{ "acquire-arg", required_argument, NULL, OPT_ACQ_ARG },
-	{ "validate-arg", required_argument, NULL, OPT_VAL_ARG },
-	{ "detect-arg", required_argument, NULL, OPT_DET_ARG },
-	{ "persist-arg", required_argument, NULL, OPT_PER_ARG },
-	{ "project-arg", required_argument, NULL, OPT_PRO_ARG },
-	{ "no-project", no_argument, NULL, OPT_NO_PROJECT },
-	{ "grace", required_argument, NULL, OPT_GRACE },
-	{ "ready-timeout", required_argument, NULL, OPT_READY },
-	{ "min-free", required_argument, NULL, OPT_MIN_FREE },
-	{ "deadline", required_argument, NULL, OPT_DEADLINE },
-	{ "stall", required_argument, NULL, OPT_STALL },
-	{ "tick", required_argument, NULL, OPT_TICK },
-	{ "echo", required_argument, NULL, OPT_ECHO },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "abort", no_argument, NULL, OPT_ABORT },
-	{ "wait", no_argument, NULL, OPT_WAIT },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cli_opt common_opts[] = {
+	OPT_STRING('C', "rundir", "DIR", &rundir,
+		   "the run directory (created if missing); default for\nrun: runs/ID, for the others: runs/latest"),
+	OPT_INCLUDE(help_opts),
+	OPT_END(),
 };
 
-/* A growable argv. */
-struct args {
-	char **v;
-	int n, cap;
+/* The job settings kerf run and kerf reprocess share; reprocess passes
+ * them on to kerf run as given. */
+static struct {
+	struct strvec args[RP__STAGES]; /* --acquire-arg ... --project-arg */
+	int no_project;
+	uint64_t deadline_ms, stall_ms;
+	const char *deadline, *stall;
+} settings;
+
+static const struct cli_opt settings_opts[] = {
+	OPT_STRVEC(0, "acquire-arg", "ARG", &settings.args[RP_ACQUIRE], ""),
+	OPT_STRVEC(0, "validate-arg", "ARG", &settings.args[RP_VALIDATE], ""),
+	OPT_STRVEC(0, "detect-arg", "ARG", &settings.args[RP_DETECT], ""),
+	OPT_STRVEC(0, "persist-arg", "ARG", &settings.args[RP_PERSIST], ""),
+	OPT_STRVEC(0, "project-arg", "ARG", &settings.args[RP_PROJECT],
+		   "one more argument for that default stage (repeatable)"),
+	OPT_BOOL(0, "no-project", &settings.no_project, "default pipeline without kerf-project"),
+	{ .kind = CLI_DURATION, .long_name = "deadline", .argname = "DUR", .value = &settings.deadline_ms,
+	  .raw = &settings.deadline, .max = CLI_NOMAX, .set = 1000, .help = "the whole run must end within DUR" },
+	{ .kind = CLI_DURATION, .long_name = "stall", .argname = "DUR", .value = &settings.stall_ms,
+	  .raw = &settings.stall, .max = CLI_NOMAX, .set = 1000,
+	  .help = "a stage with work waiting and no progress for DUR\ntimes the run out" },
+	OPT_END(),
 };
 
-static void args_add(struct args *a, const char *s)
-{
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 8;
-		a->v = xrealloc(a->v, (size_t)a->cap * sizeof *a->v);
-	}
-	a->v[a->n++] = xstrdup(s);
-	a->v[a->n] = NULL;
-}
-
-static void args_free(struct args *a)
-{
-	for (int i = 0; i < a->n; i++)
-		free(a->v[i]);
-	free(a->v);
-	memset(a, 0, sizeof *a);
-}
-
-struct opts {
-	const char *rundir, *run, *wafers, *seed;
-	int record, no_project, json, abort_run, wait;
-	struct args extra[5];          /* acquire, validate, detect, persist, project */
-	char **stage[64];
-	int stage_optional[64];
-	const char *stage_name[64];
+/* kerf run */
+#define STAGES_MAX 64
+static struct {
+	const char *run, *wafers, *seed;
+	int record;
+	char **stage[STAGES_MAX];
+	int stage_optional[STAGES_MAX];
+	const char *stage_name[STAGES_MAX];
 	int nstages;
 	struct sv_options sv;
-	int saw_run_only;
-	uint64_t timeout_ms;           /* pause, resume, stop --wait; 0: the default */
+} run_o = { .sv.echo = SV_ECHO_WARN };
+
+static void opt_run(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	(void)opt, (void)ctx;
+	/* kerf-validate's limit: every event would be rejected. */
+	if (!*arg || strlen(arg) > VALIDATE_RUN_MAX)
+		cli_usage_error("--run: the run id must be 1 to %d bytes", VALIDATE_RUN_MAX);
+	run_o.run = arg;
+}
+
+static void opt_stage(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	char err[128];
+
+	(void)opt, (void)ctx;
+	if (run_o.nstages == STAGES_MAX)
+		cli_usage_error("too many stages (at most %d)", STAGES_MAX);
+	run_o.stage[run_o.nstages] = supervise_split(arg, NULL, err, sizeof err);
+	if (!run_o.stage[run_o.nstages])
+		cli_usage_error("invalid --stage '%s': %s", arg, err);
+	run_o.nstages++;
+}
+
+static void opt_optional(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	(void)opt, (void)arg, (void)ctx;
+	if (run_o.nstages == 0)
+		cli_usage_error("--optional must follow the --stage it marks");
+	run_o.stage_optional[run_o.nstages - 1] = 1;
+}
+
+static void opt_name(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	(void)opt, (void)ctx;
+	if (run_o.nstages == 0)
+		cli_usage_error("--name must follow the --stage it names");
+	if (!*arg || strpbrk(arg, " \t\n/"))
+		cli_usage_error("invalid --name '%s'", arg);
+	for (int k = 0; k < run_o.nstages - 1; k++)
+		if (run_o.stage_name[k] && !strcmp(run_o.stage_name[k], arg))
+			cli_usage_error("two stages named '%s'", arg);
+	run_o.stage_name[run_o.nstages - 1] = arg;
+}
+
+/* --wafers as a number, only to check its range: it is passed on as given (run_o.wafers). */
+static long wafers;
+
+static const struct cli_choice echo_choices[] = {
+	{ "warn", SV_ECHO_WARN }, { "all", SV_ECHO_ALL }, { "none", SV_ECHO_NONE }, { NULL, 0 },
 };
 
-static uint64_t duration(const char *opt, const char *s)
+static const struct cli_opt run_opts[] = {
+	OPT_INCLUDE(common_opts),
+	OPT_CALLBACK(0, "run", "ID", opt_run, "run id (default: the run directory's name)"),
+	OPT_CALLBACK(0, "stage", "CMD", opt_stage,
+		     "a stage, split into words without a shell; repeat it\nin pipeline order; replaces the default pipeline"),
+	OPT_CALLBACK(0, "optional", NULL, opt_optional,
+		     "the stage given just before may fail without\nfailing the run (the run is then degraded)"),
+	OPT_CALLBACK(0, "name", "NAME", opt_name,
+		     "the name of the stage given just before (default:\nits program's base name)"),
+	{ .kind = CLI_LONG, .long_name = "wafers", .argname = "N", .value = &wafers, .raw = &run_o.wafers,
+	  .min = 1, .max = 100000, .help = "default pipeline: kerf-acquire --wafers N" },
+	OPT_STRING(0, "seed", "S", &run_o.seed, "default pipeline: kerf-acquire --seed S"),
+	OPT_BOOL(0, "record", &run_o.record,
+		 "default pipeline: record acquire's stream to\nRUNDIR/acquired.ndjson"),
+	OPT_INCLUDE(settings_opts),
+	OPT_DURATION(0, "grace", "DUR", &run_o.sv.grace_ms, 0, CLI_NOMAX,
+		     "SIGTERM to SIGKILL during teardown (default 3s)"),
+	OPT_DURATION(0, "ready-timeout", "DUR", &run_o.sv.ready_ms, 0, CLI_NOMAX,
+		     "the readiness checks must pass and the first stage\nproduce output within DUR (default 30s)"),
+	OPT_SIZE(0, "min-free", "SIZE", &run_o.sv.min_free, 0, CLI_NOMAX,
+		 "readiness: the run directory's file system must have\nSIZE bytes free (K, M, G suffixes; default 0: none)"),
+	OPT_DURATION(0, "tick", "DUR", &run_o.sv.tick_ms, 10, CLI_NOMAX,
+		     "status.json and queue samples interval (default 500ms)"),
+	OPT_ENUM(0, "echo", "WHAT", &run_o.sv.echo, echo_choices,
+		 "stage log records shown on stderr: warn (default:\nwarnings, errors and non-JSON lines), all, none"),
+	OPT_END(),
+};
+
+/* kerf status */
+static int status_json;
+
+static const struct cli_opt status_opts[] = {
+	OPT_INCLUDE(common_opts),
+	OPT_BOOL(0, "json", &status_json, "print status.json"),
+	OPT_END(),
+};
+
+/* kerf stop, pause, resume */
+static struct {
+	int abort_run, wait;
+	uint64_t timeout_ms; /* 0: the default */
+} signal_o;
+
+static const struct cli_opt timeout_opts[] = {
+	OPT_DURATION(0, "timeout", "DUR", &signal_o.timeout_ms, 0, CLI_NOMAX,
+		     "how long to wait for the outcome (stop: with --wait;\ndefault 2m)"),
+	OPT_END(),
+};
+
+static const struct cli_opt stop_opts[] = {
+	OPT_INCLUDE(common_opts),
+	OPT_BOOL(0, "abort", &signal_o.abort_run, "abort at once instead of draining"),
+	OPT_BOOL(0, "wait", &signal_o.wait,
+		 "wait until the run has ended; say what became\nof the stop and how the run ended"),
+	OPT_INCLUDE(timeout_opts),
+	OPT_END(),
+};
+
+static const struct cli_opt pause_opts[] = {
+	OPT_INCLUDE(common_opts),
+	OPT_INCLUDE(timeout_opts),
+	OPT_END(),
+};
+
+/* kerf reprocess */
+static struct reprocess rp;
+static long rp_task;
+static int rp_report;
+
+static void opt_jobs(const struct cli_opt *opt, const char *arg, void *ctx)
 {
-	uint64_t ms;
-	if (parse_duration_ms(s, 1000, &ms) != 0)
-		cli_usage_error("invalid duration for %s: '%s'", opt, s);
-	return ms;
+	(void)opt, (void)ctx;
+	if (!*arg)
+		cli_usage_error("invalid --jobs ''");
+	rp.jobs = arg;
 }
 
-static void parse(int argc, char **argv, struct opts *o)
+static void opt_halt(const struct cli_opt *opt, const char *arg, void *ctx)
 {
-	int c;
-	char err[128];
-	long v;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":C:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'C': o->rundir = optarg; break;
-		case OPT_RUN:
-			/* kerf-validate's limit (VALIDATE_RUN_MAX): every event would be rejected. */
-			if (!*optarg || strlen(optarg) > 256)
-				cli_usage_error("--run: the run id must be 1 to 256 bytes");
-			o->run = optarg; o->saw_run_only = 1; break;
-		case OPT_STAGE:
-			if (o->nstages == 64)
-				cli_usage_error("too many stages (at most 64)");
-			o->stage[o->nstages] = supervise_split(optarg, NULL, err, sizeof err);
-			if (!o->stage[o->nstages])
-				cli_usage_error("invalid --stage '%s': %s", optarg, err);
-			o->nstages++;
-			o->saw_run_only = 1;
-			break;
-		case OPT_OPTIONAL:
-			if (o->nstages == 0)
-				cli_usage_error("--optional must follow the --stage it marks");
-			o->stage_optional[o->nstages - 1] = 1;
-			break;
-		case OPT_NAME:
-			if (o->nstages == 0)
-				cli_usage_error("--name must follow the --stage it names");
-			if (!*optarg || strpbrk(optarg, " \t\n/"))
-				cli_usage_error("invalid --name '%s'", optarg);
-			for (int k = 0; k < o->nstages - 1; k++)
-				if (o->stage_name[k] && !strcmp(o->stage_name[k], optarg))
-					cli_usage_error("two stages named '%s'", optarg);
-			o->stage_name[o->nstages - 1] = optarg;
-			break;
-		case OPT_WAFERS:
-			if (parse_long(optarg, 1, 100000, &v) != 0)
-				cli_usage_error("invalid --wafers '%s'", optarg);
-			o->wafers = optarg;
-			o->saw_run_only = 1;
-			break;
-		case OPT_SEED: o->seed = optarg; o->saw_run_only = 1; break;
-		case OPT_RECORD: o->record = 1; o->saw_run_only = 1; break;
-		case OPT_ACQ_ARG: args_add(&o->extra[0], optarg); o->saw_run_only = 1; break;
-		case OPT_VAL_ARG: args_add(&o->extra[1], optarg); o->saw_run_only = 1; break;
-		case OPT_DET_ARG: args_add(&o->extra[2], optarg); o->saw_run_only = 1; break;
-		case OPT_PER_ARG: args_add(&o->extra[3], optarg); o->saw_run_only = 1; break;
-		case OPT_PRO_ARG: args_add(&o->extra[4], optarg); o->saw_run_only = 1; break;
-		case OPT_NO_PROJECT: o->no_project = 1; o->saw_run_only = 1; break;
-		case OPT_GRACE: o->sv.grace_ms = duration("--grace", optarg); break;
-		case OPT_READY: o->sv.ready_ms = duration("--ready-timeout", optarg); break;
-		case OPT_MIN_FREE:
-			if (parse_size(optarg, &o->sv.min_free) != 0)
-				cli_usage_error("invalid size for --min-free: '%s'", optarg);
-			break;
-		case OPT_DEADLINE: o->sv.deadline_ms = duration("--deadline", optarg); break;
-		case OPT_STALL: o->sv.stall_ms = duration("--stall", optarg); break;
-		case OPT_TICK:
-			o->sv.tick_ms = duration("--tick", optarg);
-			if (o->sv.tick_ms < 10)
-				cli_usage_error("--tick must be at least 10ms");
-			break;
-		case OPT_ECHO:
-			if (!strcmp(optarg, "all"))
-				o->sv.echo = SV_ECHO_ALL;
-			else if (!strcmp(optarg, "warn"))
-				o->sv.echo = SV_ECHO_WARN;
-			else if (!strcmp(optarg, "none"))
-				o->sv.echo = SV_ECHO_NONE;
-			else
-				cli_usage_error("invalid --echo '%s' (all, warn or none)", optarg);
-			break;
-		case OPT_JSON: o->json = 1; break;
-		case OPT_ABORT: o->abort_run = 1; break;
-		case OPT_WAIT: o->wait = 1; break;
-		case OPT_TIMEOUT: o->timeout_ms = duration("--timeout", optarg); break;
-		case 'h': cli_help(usage);
-		case 'V': cli_version();
-		case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	(void)opt, (void)ctx;
+	if (!reprocess_halt_ok(arg))
+		cli_usage_error("invalid --halt '%s' (never, or soon|now,fail|success|done=N[%%])", arg);
+	rp.halt = arg;
 }
+
+static const struct cli_opt reprocess_opts[] = {
+	OPT_STRING('o', "outdir", "DIR", &rp.outdir,
+		   "the batch: DIR/NAME per run, DIR/results.ndjson,\nDIR/joblog, DIR/inputs.tsv"),
+	OPT_CALLBACK('j', "jobs", "N", opt_jobs, "jobs at once (GNU parallel -j; default one per core)"),
+	OPT_CALLBACK(0, "halt", "SPEC", opt_halt,
+		     "when a job fails: never (default: keep going, report),\nsoon,fail=1 (start no more), now,fail=1 (stop all now)"),
+	OPT_STRVEC(0, "sshlogin", "LOGIN", &rp.sshlogin, "run jobs on LOGIN too (GNU parallel; repeatable)"),
+	OPT_STRING(0, "slf", "FILE", &rp.slf, "hosts from FILE (GNU parallel --sshloginfile)"),
+	OPT_SET_INT(0, "resume", &rp.resume, RP_RESUME, "run only the jobs DIR/joblog has not seen"),
+	OPT_SET_INT(0, "resume-failed", &rp.resume, RP_RESUME_FAILED, "... and those that failed"),
+	OPT_STRVEC(0, "parallel-arg", "ARG", &rp.parallel_args, "one more argument for GNU parallel (repeatable)"),
+	OPT_BOOL(0, "dry-run", &rp.dry_run, "write DIR/inputs.tsv, print the parallel command, stop"),
+	OPT_LONG(0, "task", "N", &rp_task, 1, 1000000000L,
+		 "run job N of DIR/inputs.tsv here (what each parallel job\nruns; a scheduler's array task)"),
+	OPT_BOOL(0, "report", &rp_report, "print the table of DIR's batch"),
+	OPT_BOOL(0, "lenient", &rp.lenient, "kerf-validate without --strict (bad lines become rejects)"),
+	OPT_GROUP("SETTINGS (kerf run's --*-arg, --no-project, --deadline, --stall) are saved\n"
+		  "in DIR/settings.json and reused by --resume, --resume-failed and --task\n"
+		  "when none are given."),
+	OPT_INCLUDE(settings_opts),
+	OPT_INCLUDE(help_opts),
+	OPT_END(),
+};
+
+static int cmd_run(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_stop(int argc, char **argv);
+static int cmd_pause(int argc, char **argv);
+static int cmd_resume(int argc, char **argv);
+static int cmd_reprocess(int argc, char **argv);
+
+/* A command takes arguments after its options. */
+#define CMD_ARGS 1
+
+/* kerf's commands: git's { "name", cmd_fn, flags }, with the options. */
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv); /* the arguments after the options */
+	int flags;
+	const char *usage;
+	const struct cli_opt *opts;
+} commands[] = {
+	{ "run", cmd_run, 0,
+	  "Usage: kerf run [-C RUNDIR] [--run ID] [OPTIONS] [--stage 'CMD ARGS...' [--optional]]...\n"
+	  "Run a pipeline of stages as one run: the default pipeline (kerf-acquire,\n"
+	  "kerf-validate, kerf-detect, kerf-persist, kerf-project) or the --stage ones.\n\n",
+	  run_opts },
+	{ "status", cmd_status, 0, "Usage: kerf status [-C RUNDIR] [--json]\nShow a run's state.\n\n", status_opts },
+	{ "stop", cmd_stop, 0,
+	  "Usage: kerf stop [-C RUNDIR] [--abort] [--wait [--timeout DUR]]\nStop a run: drain it, or abort it.\n\n",
+	  stop_opts },
+	{ "pause", cmd_pause, 0, "Usage: kerf pause [-C RUNDIR] [--timeout DUR]\nPause a run.\n\n", pause_opts },
+	{ "resume", cmd_resume, 0, "Usage: kerf resume [-C RUNDIR] [--timeout DUR]\nResume a paused run.\n\n",
+	  pause_opts },
+	{ "reprocess", cmd_reprocess, CMD_ARGS,
+	  "Usage: kerf reprocess -o OUTDIR [-j N] [--halt SPEC] [--sshlogin LOGIN]... [--slf FILE]\n"
+	  "                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
+	  "       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
+	  "       kerf reprocess -o OUTDIR --report\n"
+	  "Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
+	  "directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel.\n\n",
+	  reprocess_opts },
+};
+
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+/* kerf --help: every command's options, each under its command. */
+static const struct cli_opt all_opts[] = {
+	OPT_INCLUDE(common_opts),
+	OPT_GROUP("kerf run:"),
+	OPT_INCLUDE(run_opts),
+	OPT_GROUP("kerf status:"),
+	OPT_INCLUDE(status_opts),
+	OPT_GROUP("kerf stop, pause, resume:"),
+	OPT_INCLUDE(stop_opts),
+	OPT_GROUP("kerf reprocess:"),
+	OPT_INCLUDE(reprocess_opts),
+	OPT_END(),
+};
 
 /* The default pipeline: acquire, validate, detect, persist, project. */
-static void default_pipeline(struct supervisor *sv, struct opts *o, const char *rundir)
+static void default_pipeline(struct supervisor *sv, const char *dir)
 {
-	struct args a = { 0 };
-	char *rec = xasprintf("%s/acquired.ndjson", rundir);
-	char *project = o->no_project ? NULL : supervise_resolve("kerf-project");
+	struct strvec a = { 0 };
+	char *rec = xasprintf("%s/acquired.ndjson", dir);
+	char *project = settings.no_project ? NULL : supervise_resolve("kerf-project");
 
-	args_add(&a, "kerf-acquire");
-	if (o->wafers) {
-		args_add(&a, "--wafers");
-		args_add(&a, o->wafers);
+	strvec_push(&a, "kerf-acquire");
+	if (run_o.wafers) {
+		strvec_push(&a, "--wafers");
+		strvec_push(&a, run_o.wafers);
 	}
-	if (o->seed) {
-		args_add(&a, "--seed");
-		args_add(&a, o->seed);
+	if (run_o.seed) {
+		strvec_push(&a, "--seed");
+		strvec_push(&a, run_o.seed);
 	}
-	if (o->record) {
-		args_add(&a, "--record");
-		args_add(&a, rec);
+	if (run_o.record) {
+		strvec_push(&a, "--record");
+		strvec_push(&a, rec);
 	}
-	for (int k = 0; k < o->extra[0].n; k++)
-		args_add(&a, o->extra[0].v[k]);
+	strvec_pushv(&a, &settings.args[RP_ACQUIRE]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-validate");
-	for (int k = 0; k < o->extra[1].n; k++)
-		args_add(&a, o->extra[1].v[k]);
+	strvec_push(&a, "kerf-validate");
+	strvec_pushv(&a, &settings.args[RP_VALIDATE]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-detect");
-	for (int k = 0; k < o->extra[2].n; k++)
-		args_add(&a, o->extra[2].v[k]);
+	strvec_push(&a, "kerf-detect");
+	strvec_pushv(&a, &settings.args[RP_DETECT]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
-	args_add(&a, "kerf-persist");
-	args_add(&a, "-C");
-	args_add(&a, rundir);
+	strvec_push(&a, "kerf-persist");
+	strvec_push(&a, "-C");
+	strvec_push(&a, dir);
 	if (project)
-		args_add(&a, "--downstream-optional");
-	for (int k = 0; k < o->extra[3].n; k++)
-		args_add(&a, o->extra[3].v[k]);
+		strvec_push(&a, "--downstream-optional");
+	strvec_pushv(&a, &settings.args[RP_PERSIST]);
 	supervise_add(sv, a.v, 0);
-	args_free(&a);
+	strvec_clear(&a);
 
 	if (project) {
-		args_add(&a, "kerf-project");
-		args_add(&a, "-C");
-		args_add(&a, rundir);
-		for (int k = 0; k < o->extra[4].n; k++)
-			args_add(&a, o->extra[4].v[k]);
+		strvec_push(&a, "kerf-project");
+		strvec_push(&a, "-C");
+		strvec_push(&a, dir);
+		strvec_pushv(&a, &settings.args[RP_PROJECT]);
 		supervise_add(sv, a.v, 1);
-		args_free(&a);
-	} else if (!o->no_project) {
+		strvec_clear(&a);
+	} else if (!settings.no_project) {
 		log_msg(LOG_WARN, NULL, "'kerf-project' not found; running without it");
 	}
 	free(project);
@@ -345,8 +383,9 @@ static void point_latest(const char *name)
 	free(tmp);
 }
 
-static int cmd_run(struct opts *o)
+static int cmd_run(int argc, char **argv)
 {
+	struct sv_options *o = &run_o.sv;
 	struct supervisor sv;
 	struct runstate rs;
 	char err[512], stamp[32];
@@ -354,26 +393,27 @@ static int cmd_run(struct opts *o)
 	pid_t holder;
 	int rc;
 
-	if (o->rundir) {
-		dir = xstrdup(o->rundir);
+	(void)argc, (void)argv;
+	if (rundir) {
+		dir = xstrdup(rundir);
 	} else {
 		time_t now = time(NULL);
 		struct tm tm;
 		gmtime_r(&now, &tm);
 		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-		char *name = safe_name(o->run ? o->run : stamp, 200);
-		if (o->run && strcmp(name, o->run)) {
+		char *name = safe_name(run_o.run ? run_o.run : stamp, 200);
+		if (run_o.run && strcmp(name, run_o.run)) {
 			/* A changed id ("a/b", "a b"): its own directory, by a hash. */
 			char hx[17];
-			hex64(kerf_xxh3(o->run, strlen(o->run)), hx);
+			hex64(kerf_xxh3(run_o.run, strlen(run_o.run)), hx);
 			dir = xasprintf("runs/%s-%.8s", name, hx);
 		} else {
 			dir = xasprintf("runs/%s", name);
 		}
 		free(name);
 	}
-	if (o->run) {
-		run = xstrdup(o->run);
+	if (run_o.run) {
+		run = xstrdup(run_o.run);
 	} else {
 		char *d = xstrdup(dir), *end = d + strlen(d);
 		while (end > d + 1 && end[-1] == '/')
@@ -400,30 +440,30 @@ static int cmd_run(struct opts *o)
 		free(run);
 		return KERF_EX_IOERR;
 	}
-	if (!o->rundir)
+	if (!rundir)
 		point_latest(strrchr(dir, '/') + 1);
 
 	supervise_init(&sv);
-	if (o->sv.grace_ms)
-		sv.opt.grace_ms = o->sv.grace_ms;
-	if (o->sv.ready_ms)
-		sv.opt.ready_ms = o->sv.ready_ms;
-	if (o->sv.tick_ms)
-		sv.opt.tick_ms = o->sv.tick_ms;
-	sv.opt.deadline_ms = o->sv.deadline_ms;
-	sv.opt.stall_ms = o->sv.stall_ms;
-	sv.opt.min_free = o->sv.min_free;
-	sv.opt.echo = o->sv.echo;
-	if (o->nstages) {
-		for (int i = 0; i < o->nstages; i++) {
-			struct sv_stage *st = supervise_add(&sv, o->stage[i], o->stage_optional[i]);
-			if (o->stage_name[i]) {
+	if (o->grace_ms)
+		sv.opt.grace_ms = o->grace_ms;
+	if (o->ready_ms)
+		sv.opt.ready_ms = o->ready_ms;
+	if (o->tick_ms)
+		sv.opt.tick_ms = o->tick_ms;
+	sv.opt.deadline_ms = settings.deadline_ms;
+	sv.opt.stall_ms = settings.stall_ms;
+	sv.opt.min_free = o->min_free;
+	sv.opt.echo = o->echo;
+	if (run_o.nstages) {
+		for (int i = 0; i < run_o.nstages; i++) {
+			struct sv_stage *st = supervise_add(&sv, run_o.stage[i], run_o.stage_optional[i]);
+			if (run_o.stage_name[i]) {
 				free(st->name);
-				st->name = xstrdup(o->stage_name[i]);
+				st->name = xstrdup(run_o.stage_name[i]);
 			}
 		}
 	} else {
-		default_pipeline(&sv, o, dir);
+		default_pipeline(&sv, dir);
 	}
 	rc = supervise_run(&sv, &rs);
 	{
@@ -442,9 +482,10 @@ static int cmd_run(struct opts *o)
 	return rc;
 }
 
-static const char *target_dir(struct opts *o)
+/* The run directory of status, stop, pause and resume. */
+static const char *target_dir(void)
 {
-	return o->rundir ? o->rundir : "runs/latest";
+	return rundir ? rundir : "runs/latest";
 }
 
 /* ---- kerf status ---- */
@@ -492,22 +533,23 @@ static void print_command(const char *label, json_t *c)
 	putchar('\n');
 }
 
-static int cmd_status(struct opts *o)
+static int cmd_status(int argc, char **argv)
 {
-	const char *dir = target_dir(o);
+	const char *dir = target_dir();
 	char *path = xasprintf("%s/status.json", dir);
 	json_error_t jerr;
 	json_t *st = json_load_file(path, 0, &jerr), *stages, *s, *cause;
 	pid_t holder = runstate_lock_holder(dir);
 	size_t i;
 
+	(void)argc, (void)argv;
 	if (!st) {
 		log_msg(LOG_ERROR, NULL, "cannot read '%s': %s", path, jerr.text);
 		free(path);
 		return KERF_EX_UNAVAILABLE;
 	}
 	free(path);
-	if (o->json) {
+	if (status_json) {
 		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		puts(txt ? txt : "{}");
 		free(txt);
@@ -589,109 +631,31 @@ static int cmd_status(struct opts *o)
 
 /* ---- kerf reprocess ---- */
 
-enum {
-	RP_OPT_HALT = 256, RP_OPT_SSHLOGIN, RP_OPT_SLF, RP_OPT_RESUME, RP_OPT_RESUME_FAILED,
-	RP_OPT_PARALLEL_ARG, RP_OPT_DRY_RUN, RP_OPT_TASK, RP_OPT_REPORT, RP_OPT_LENIENT,
-	RP_OPT_ACQ, RP_OPT_VAL, RP_OPT_DET, RP_OPT_PER, RP_OPT_PRO, RP_OPT_NO_PROJECT,
-	RP_OPT_DEADLINE, RP_OPT_STALL,
-};
-
-static const struct option rp_longopts[] = {
-	{ "outdir", required_argument, NULL, 'o' },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "halt", required_argument, NULL, RP_OPT_HALT },
-	{ "sshlogin", required_argument, NULL, RP_OPT_SSHLOGIN },
-	{ "slf", required_argument, NULL, RP_OPT_SLF },
-	{ "resume", no_argument, NULL, RP_OPT_RESUME },
-	{ "resume-failed", no_argument, NULL, RP_OPT_RESUME_FAILED },
-	{ "parallel-arg", required_argument, NULL, RP_OPT_PARALLEL_ARG },
-	{ "dry-run", no_argument, NULL, RP_OPT_DRY_RUN },
-	{ "task", required_argument, NULL, RP_OPT_TASK },
-	{ "report", no_argument, NULL, RP_OPT_REPORT },
-	{ "lenient", no_argument, NULL, RP_OPT_LENIENT },
-	{ "acquire-arg", required_argument, NULL, RP_OPT_ACQ },
-	{ "validate-arg", required_argument, NULL, RP_OPT_VAL },
-	{ "detect-arg", required_argument, NULL, RP_OPT_DET },
-	{ "persist-arg", required_argument, NULL, RP_OPT_PER },
-	{ "project-arg", required_argument, NULL, RP_OPT_PRO },
-	{ "no-project", no_argument, NULL, RP_OPT_NO_PROJECT },
-	{ "deadline", required_argument, NULL, RP_OPT_DEADLINE },
-	{ "stall", required_argument, NULL, RP_OPT_STALL },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
 static int cmd_reprocess(int argc, char **argv)
 {
-	struct reprocess r;
-	long task = 0;
-	int report = 0, c, rc;
-	uint64_t ms;
+	int rc;
 
-	reprocess_init(&r);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:j:hV", rp_longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o': r.outdir = optarg; break;
-		case 'j':
-			if (!*optarg)
-				cli_usage_error("invalid --jobs ''");
-			r.jobs = optarg;
-			break;
-		case RP_OPT_HALT:
-			if (!reprocess_halt_ok(optarg))
-				cli_usage_error("invalid --halt '%s' (never, or soon|now,fail|success|done=N[%%])",
-						optarg);
-			r.halt = optarg;
-			break;
-		case RP_OPT_SSHLOGIN: rp_list_add(&r.sshlogin, optarg); break;
-		case RP_OPT_SLF: r.slf = optarg; break;
-		case RP_OPT_RESUME: r.resume = RP_RESUME; break;
-		case RP_OPT_RESUME_FAILED: r.resume = RP_RESUME_FAILED; break;
-		case RP_OPT_PARALLEL_ARG: rp_list_add(&r.parallel_args, optarg); break;
-		case RP_OPT_DRY_RUN: r.dry_run = 1; break;
-		case RP_OPT_TASK:
-			if (parse_long(optarg, 1, 1000000000L, &task) != 0)
-				cli_usage_error("invalid --task '%s'", optarg);
-			break;
-		case RP_OPT_REPORT: report = 1; break;
-		case RP_OPT_LENIENT: r.lenient = 1; break;
-		case RP_OPT_ACQ: rp_list_add(&r.stage_args[RP_ACQUIRE], optarg); break;
-		case RP_OPT_VAL: rp_list_add(&r.stage_args[RP_VALIDATE], optarg); break;
-		case RP_OPT_DET: rp_list_add(&r.stage_args[RP_DETECT], optarg); break;
-		case RP_OPT_PER: rp_list_add(&r.stage_args[RP_PERSIST], optarg); break;
-		case RP_OPT_PRO: rp_list_add(&r.stage_args[RP_PROJECT], optarg); break;
-		case RP_OPT_NO_PROJECT: r.no_project = 1; break;
-		case RP_OPT_DEADLINE:
-			if (parse_duration_ms(optarg, 1000, &ms) != 0)
-				cli_usage_error("invalid duration for --deadline: '%s'", optarg);
-			r.deadline = optarg;
-			break;
-		case RP_OPT_STALL:
-			if (parse_duration_ms(optarg, 1000, &ms) != 0)
-				cli_usage_error("invalid duration for --stall: '%s'", optarg);
-			r.stall = optarg;
-			break;
-		case 'h': cli_help(usage);
-		case 'V': cli_version();
-		case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default: cli_usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (!r.outdir)
+	if (!rp.outdir)
 		cli_usage_error("reprocess needs -o OUTDIR");
-	if (task && (report || optind < argc))
+	if (rp_task && (rp_report || argc > 0))
 		cli_usage_error("--task takes no recorded runs and no --report");
-	if (report && optind < argc)
+	if (rp_report && argc > 0)
 		cli_usage_error("--report takes no recorded runs");
-	if (task)
-		rc = reprocess_task(&r, task);
-	else if (report)
-		rc = reprocess_report(&r);
-	else if ((rc = reprocess_plan(&r, argv + optind, argc - optind)) == KERF_EX_OK)
-		rc = reprocess_batch(&r);
-	reprocess_release(&r);
+	/* The settings move to the batch, which passes them on as given. */
+	for (int k = 0; k < RP__STAGES; k++) {
+		rp.stage_args[k] = settings.args[k];
+		memset(&settings.args[k], 0, sizeof settings.args[k]);
+	}
+	rp.no_project = settings.no_project;
+	rp.deadline = settings.deadline;
+	rp.stall = settings.stall;
+	if (rp_task)
+		rc = reprocess_task(&rp, rp_task);
+	else if (rp_report)
+		rc = reprocess_report(&rp);
+	else if ((rc = reprocess_plan(&rp, argv, argc)) == KERF_EX_OK)
+		rc = reprocess_batch(&rp);
+	reprocess_release(&rp);
 	return rc;
 }
 
@@ -818,12 +782,12 @@ static int report_command(const char *op, json_t *c, json_t *st, int ended)
  * outcome (a stop: until the run has ended, unless the stop was refused
  * or timed out), or --timeout passes.
  */
-static int cmd_signal(struct opts *o, const char *what, int sig)
+static int cmd_signal(const char *what, int sig)
 {
-	const char *dir = target_dir(o);
+	const char *dir = target_dir();
 	const char *op = sig == SIGQUIT ? "abort" : what;
 	int stop = !strcmp(what, "stop"), after, rc = KERF_EX_TIMEOUT;
-	uint64_t timeout = o->timeout_ms ? o->timeout_ms : COMMAND_TIMEOUT_MS, deadline;
+	uint64_t timeout = signal_o.timeout_ms ? signal_o.timeout_ms : COMMAND_TIMEOUT_MS, deadline;
 	pid_t pid = runstate_lock_holder(dir);
 	json_t *st;
 
@@ -839,7 +803,7 @@ static int cmd_signal(struct opts *o, const char *what, int sig)
 			(long)pid, strerror(errno));
 		return KERF_EX_UNAVAILABLE;
 	}
-	if (stop && !o->wait)
+	if (stop && !signal_o.wait)
 		return KERF_EX_OK;
 	deadline = mono_ms() + timeout;
 	for (;;) {
@@ -878,11 +842,31 @@ static int cmd_signal(struct opts *o, const char *what, int sig)
 	}
 }
 
+static int cmd_stop(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	if (signal_o.timeout_ms && !signal_o.wait)
+		cli_usage_error("--timeout belongs to 'kerf pause', 'kerf resume' and 'kerf stop --wait'");
+	return cmd_signal("stop", signal_o.abort_run ? SIGQUIT : SIGTERM);
+}
+
+static int cmd_pause(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cmd_signal("pause", SIGUSR1);
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cmd_signal("resume", SIGUSR2);
+}
+
 int main(int argc, char **argv)
 {
-	struct opts o;
-	const char *sub;
-	int rc;
+	const struct cli_spec all = { .usage = usage, .opts = all_opts, .tail = usage_tail, .width = 25 };
+	const struct command *cmd = NULL;
+	int rc, first;
 
 	/* libpipeline needs 0, 1 and 2 open, and a pipe created while one
 	 * is closed would take its number. */
@@ -893,37 +877,26 @@ int main(int argc, char **argv)
 	/* A closed stderr must not kill the supervisor mid-run; the stages
 	 * get SIGPIPE back at its default before they exec. */
 	signal(SIGPIPE, SIG_IGN);
-	memset(&o, 0, sizeof o);
-	o.sv.echo = SV_ECHO_WARN;
 	if (argc < 2)
 		cli_usage_error("missing command (run, status, stop, pause, resume or reprocess)");
-	sub = argv[1];
-	if (!strcmp(sub, "-h") || !strcmp(sub, "--help"))
-		cli_help(usage);
-	if (!strcmp(sub, "-V") || !strcmp(sub, "--version"))
-		cli_version();
-	if (!strcmp(sub, "reprocess"))
-		return cmd_reprocess(argc - 1, argv + 1);
-	parse(argc - 1, argv + 1, &o);
-	if (strcmp(sub, "run") && o.saw_run_only)
-		cli_usage_error("that option belongs to 'kerf run'");
-	if (o.timeout_ms && strcmp(sub, "pause") && strcmp(sub, "resume") && (strcmp(sub, "stop") || !o.wait))
-		cli_usage_error("--timeout belongs to 'kerf pause', 'kerf resume' and 'kerf stop --wait'");
-	if (!strcmp(sub, "run"))
-		rc = cmd_run(&o);
-	else if (!strcmp(sub, "status"))
-		rc = cmd_status(&o);
-	else if (!strcmp(sub, "stop"))
-		rc = cmd_signal(&o, "stop", o.abort_run ? SIGQUIT : SIGTERM);
-	else if (!strcmp(sub, "pause"))
-		rc = cmd_signal(&o, "pause", SIGUSR1);
-	else if (!strcmp(sub, "resume"))
-		rc = cmd_signal(&o, "resume", SIGUSR2);
-	else
-		cli_usage_error("unknown command '%s'", sub);
-	for (int i = 0; i < o.nstages; i++)
-		supervise_free_argv(o.stage[i]);
-	for (int k = 0; k < 5; k++)
-		args_free(&o.extra[k]);
+	for (int i = 0; i < NCOMMANDS && !cmd; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		/* kerf --help, kerf --version, or a usage error. */
+		cli_parse(&all, 2, argv, NULL);
+		cli_usage_error("unknown command '%s'", argv[1]);
+	}
+	{
+		const struct cli_spec spec = { .usage = cmd->usage, .opts = cmd->opts, .tail = usage_tail, .width = 25 };
+		first = cli_parse(&spec, argc - 1, argv + 1, NULL);
+	}
+	if (!(cmd->flags & CMD_ARGS) && first < argc - 1)
+		cli_usage_error("unexpected argument '%s'", argv[1 + first]);
+	rc = cmd->fn(argc - 1 - first, argv + 1 + first);
+	for (int i = 0; i < run_o.nstages; i++)
+		supervise_free_argv(run_o.stage[i]);
+	for (int k = 0; k < RP__STAGES; k++)
+		strvec_clear(&settings.args[k]);
 	return rc;
 }

@@ -147,18 +147,11 @@ int acq_profile_open(const char *name, struct profile *p, char **path)
 
 void acq_hsms_opts_init(struct acq_hsms_opts *o)
 {
-	struct hsms_config hc;
 	struct sim_config sc;
 
-	hsms_config_init(&hc);
 	sim_config_default(&sc);
 	memset(o, 0, sizeof *o);
-	o->t3_ms = hc.t3_ms;
-	o->t5_ms = hc.t5_ms;
-	o->t6_ms = hc.t6_ms;
-	o->t7_ms = hc.t7_ms;
-	o->t8_ms = hc.t8_ms;
-	o->linktest_ms = hc.linktest_ms;
+	hsms_config_init(&o->link);
 	o->lot = "SIMLOT";
 	o->recipe = "sim-default";
 	o->wafers = sc.wafers;
@@ -1126,17 +1119,10 @@ static int start(struct session *s)
 	};
 	const struct acq_hsms_opts *o = s->o;
 
-	hsms_config_init(&cfg.hsms);
+	cfg.hsms = o->link;
 	cfg.hsms.mode = o->passive ? HSMS_PASSIVE : HSMS_ACTIVE;
 	cfg.hsms.host = o->host;
 	cfg.hsms.port = o->port;
-	cfg.hsms.session_id = (uint16_t)o->device_id;
-	cfg.hsms.t3_ms = o->t3_ms;
-	cfg.hsms.t5_ms = o->t5_ms;
-	cfg.hsms.t6_ms = o->t6_ms;
-	cfg.hsms.t7_ms = o->t7_ms;
-	cfg.hsms.t8_ms = o->t8_ms;
-	cfg.hsms.linktest_ms = o->linktest_ms;
 	cfg.profile = &s->prof;
 	cfg.run = s->run;
 	s->g = gem_host_new(&cfg, &cb);
@@ -1250,7 +1236,7 @@ int acq_run_hsms(struct acq *a, const struct acq_hsms_opts *o)
 	s.pending = json_array();
 	/* T3 is lib/hsms's to enforce (commands_reply -1); the coordinator's own reply deadline is a backstop. */
 	struct cmd_tool tool = { &s, cmd_send, cmd_changed };
-	s.cmds = commands_new(o->t3_ms + 1000, (uint64_t)(a->confirm_timeout_s * 1000), &tool);
+	s.cmds = commands_new(o->link.t3_ms + 1000, (uint64_t)(a->confirm_timeout_s * 1000), &tool);
 	commands_submit(s.cmds, PROFILE_START, CMD_BY_KERF);
 	rc = start(&s);
 	if (rc == 0) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hsms.h"
 #include "stats.h"
 #include "profile.h"
 #include "simrun.h"
@@ -136,8 +137,7 @@ struct acq_hsms_opts {
 	const char *host, *port;  /* from --connect / --listen hsms:HOST:PORT */
 	int passive;              /* --listen: the tool connects to kerf */
 	const char *profile;      /* --profile NAME|FILE */
-	unsigned device_id;       /* the HSMS session id */
-	uint64_t t3_ms, t5_ms, t6_ms, t7_ms, t8_ms, linktest_ms;
+	struct hsms_config link;  /* the session id and the timers; mode, host and port come from the above */
 	uint64_t reconnect_ms;    /* 0: a lost connection ends the run */
 	const char *trace;        /* --hsms-trace FILE, or NULL */
 	const char *lot, *recipe; /* START's parameters and run_start's defaults */

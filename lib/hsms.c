@@ -1036,6 +1036,35 @@ void hsms_config_init(struct hsms_config *cfg)
 	cfg->max_open = HSMS_DEFAULT_MAX_OPEN;
 }
 
+static void device_id_option(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	long v;
+
+	(void)ctx;
+	if (parse_long(arg, 0, 32767, &v) != 0)
+		cli_usage_error("--device-id: '%s' is not a number from 0 to 32767", arg);
+	((struct hsms_config *)opt->value)->session_id = (uint16_t)v;
+}
+
+void hsms_cli_options(struct cli_opt *opts, struct hsms_config *cfg)
+{
+	const struct cli_opt o[HSMS_CLI_NOPTS + 1] = {
+		{ .kind = CLI_CALLBACK, .long_name = "device-id", .argname = "N", .value = cfg, .cb = device_id_option,
+		  .help = "HSMS session id, 0..32767 (default 0)" },
+		OPT_DURATION(0, "t3", "T", &cfg->t3_ms, 1, CLI_NOMAX, "reply timeout (default 45s)"),
+		OPT_DURATION(0, "t5", "T", &cfg->t5_ms, 1, CLI_NOMAX, "between connect attempts (default 10s)"),
+		OPT_DURATION(0, "t6", "T", &cfg->t6_ms, 1, CLI_NOMAX, "control transaction timeout (default 5s)"),
+		OPT_DURATION(0, "t7", "T", &cfg->t7_ms, 0, CLI_NOMAX, "connected but not selected (default 10s; 0 off)"),
+		OPT_DURATION(0, "t8", "T", &cfg->t8_ms, 0, CLI_NOMAX,
+			     "between the bytes of one message (default 5s; 0 off)"),
+		OPT_DURATION(0, "linktest", "T", &cfg->linktest_ms, 0, CLI_NOMAX,
+			     "Linktest.req period while selected (default 60s;\n0 off)"),
+		OPT_END(),
+	};
+
+	memcpy(opts, o, sizeof o);
+}
+
 struct hsms_conn *hsms_new(const struct hsms_config *cfg, const struct hsms_callbacks *cb)
 {
 	struct hsms_conn *c = xcalloc(1, sizeof *c);

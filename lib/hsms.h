@@ -165,6 +165,17 @@ struct hsms_config {
 
 void hsms_config_init(struct hsms_config *cfg);
 
+/*
+ * The link's options, one range and one help text for every program that
+ * has them: --device-id, --t3, --t5, --t6, --t7, --t8 and --linktest.
+ * hsms_cli_options fills 'opts' (an array of HSMS_CLI_NOPTS + 1: the last
+ * is OPT_END) with entries that write into 'cfg', for a program's table
+ * to OPT_INCLUDE.
+ */
+#define HSMS_CLI_NOPTS 7
+struct cli_opt;
+void hsms_cli_options(struct cli_opt *opts, struct hsms_config *cfg);
+
 /* A new, idle connection; no I/O yet.  'cb' is copied; its members may be NULL. */
 struct hsms_conn *hsms_new(const struct hsms_config *cfg, const struct hsms_callbacks *cb);
 /* Resolve the address and listen (passive) or connect (active): 0, or -1 with errno. */

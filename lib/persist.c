@@ -41,7 +41,7 @@ void persist_opts_init(struct persist_opts *o)
 	o->batch_ms = 20;
 	o->journal.fsync = JOURNAL_FSYNC_BATCH;
 	o->journal.segment_size = 64u << 20;
-	o->max_line = 64u << 20;
+	o->max_line = KERF_MAX_LINE_DEFAULT;
 }
 
 static void flush_stdout(void *arg)

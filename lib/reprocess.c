@@ -31,24 +31,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-void rp_list_add(struct rp_list *l, const char *s)
-{
-	if (l->n + 2 > l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->v = xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
-	}
-	l->v[l->n++] = xstrdup(s);
-	l->v[l->n] = NULL;
-}
-
-void rp_list_free(struct rp_list *l)
-{
-	for (int i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
 static void entries_free(struct rp_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -65,11 +47,11 @@ void reprocess_init(struct reprocess *r)
 
 void reprocess_release(struct reprocess *r)
 {
-	rp_list_free(&r->sshlogin);
-	rp_list_free(&r->parallel_args);
-	rp_list_free(&r->saved);
+	strvec_clear(&r->sshlogin);
+	strvec_clear(&r->parallel_args);
+	strvec_clear(&r->saved);
 	for (int k = 0; k < RP__STAGES; k++)
-		rp_list_free(&r->stage_args[k]);
+		strvec_clear(&r->stage_args[k]);
 	entries_free(r->e, r->n);
 	free(r->out);
 	memset(r, 0, sizeof *r);
@@ -270,19 +252,24 @@ static int write_inputs(const char *out, const struct rp_entry *e, size_t n)
 	return rc;
 }
 
-static void job_settings(const struct reprocess *r, struct rp_list *a, int for_run);
+static void job_settings(const struct reprocess *r, struct strvec *a, int for_run);
 
 /* The job settings as a JSON array of option words; a new reference. */
 static json_t *settings_json(const struct reprocess *r)
 {
-	struct rp_list a = { 0 };
+	struct strvec a = { 0 };
 	json_t *arr = json_array();
 	job_settings(r, &a, 0);
 	for (int i = 0; i < a.n; i++)
 		json_array_append_new(arr, json_string(a.v[i]));
-	rp_list_free(&a);
+	strvec_clear(&a);
 	return arr;
 }
+
+/* kerf run's option for each stage's arguments, as settings.json and --task have them. */
+static const char *const stage_opt[RP__STAGES] = {
+	"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
+};
 
 /*
  * Take the settings saved in OUTDIR/settings.json (as job_settings wrote
@@ -291,9 +278,6 @@ static json_t *settings_json(const struct reprocess *r)
  */
 static int settings_load(struct reprocess *r)
 {
-	static const char *const opt[RP__STAGES] = {
-		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
-	};
 	char *path = xasprintf("%s/settings.json", r->out);
 	json_error_t jerr;
 	json_t *arr;
@@ -327,15 +311,15 @@ static int settings_load(struct reprocess *r)
 		} else if (!next) {
 			rc = -1;
 		} else if (!strcmp(w, "--deadline") || !strcmp(w, "--stall")) {
-			rp_list_add(&r->saved, next);
+			strvec_push(&r->saved, next);
 			*(!strcmp(w, "--stall") ? &r->stall : &r->deadline) = r->saved.v[r->saved.n - 1];
 		} else {
-			for (k = 0; k < RP__STAGES && strcmp(w, opt[k]); k++)
+			for (k = 0; k < RP__STAGES && strcmp(w, stage_opt[k]); k++)
 				;
 			if (k == RP__STAGES)
 				rc = -1;
 			else
-				rp_list_add(&r->stage_args[k], next);
+				strvec_push(&r->stage_args[k], next);
 		}
 		i += (size_t)takes;
 	}
@@ -569,27 +553,24 @@ static char *self_exe(void)
  * for_run as options of kerf run (which has no --lenient: it is said by
  * leaving out kerf-validate's --strict).
  */
-static void job_settings(const struct reprocess *r, struct rp_list *a, int for_run)
+static void job_settings(const struct reprocess *r, struct strvec *a, int for_run)
 {
-	static const char *const opt[RP__STAGES] = {
-		"--acquire-arg", "--validate-arg", "--detect-arg", "--persist-arg", "--project-arg",
-	};
 	if (r->no_project)
-		rp_list_add(a, "--no-project");
+		strvec_push(a, "--no-project");
 	if (r->lenient && !for_run)
-		rp_list_add(a, "--lenient");
+		strvec_push(a, "--lenient");
 	if (r->deadline) {
-		rp_list_add(a, "--deadline");
-		rp_list_add(a, r->deadline);
+		strvec_push(a, "--deadline");
+		strvec_push(a, r->deadline);
 	}
 	if (r->stall) {
-		rp_list_add(a, "--stall");
-		rp_list_add(a, r->stall);
+		strvec_push(a, "--stall");
+		strvec_push(a, r->stall);
 	}
 	for (int k = 0; k < RP__STAGES; k++)
 		for (int i = 0; i < r->stage_args[k].n; i++) {
-			rp_list_add(a, opt[k]);
-			rp_list_add(a, r->stage_args[k].v[i]);
+			strvec_push(a, stage_opt[k]);
+			strvec_push(a, r->stage_args[k].v[i]);
 		}
 }
 
@@ -648,7 +629,7 @@ static void print_quoted(char *const argv[])
 
 int reprocess_batch(struct reprocess *r)
 {
-	struct rp_list a = { 0 };
+	struct strvec a = { 0 };
 	int remote = r->sshlogin.n > 0 || r->slf;
 	char *parallel = supervise_resolve("parallel");
 	char *kerf = remote ? xstrdup("kerf") : self_exe();
@@ -656,44 +637,43 @@ int reprocess_batch(struct reprocess *r)
 	char *inputs = xasprintf("%s/inputs.tsv", r->out);
 	int status, rc, signals_before = rp_signals;
 
-	rp_list_add(&a, parallel ? parallel : "parallel");
+	strvec_push(&a, parallel ? parallel : "parallel");
 	/* -q: parallel quotes the command's words itself, locally and for ssh. */
-	rp_list_add(&a, "-q");
-	rp_list_add(&a, "--joblog");
-	rp_list_add(&a, joblog);
+	strvec_push(&a, "-q");
+	strvec_push(&a, "--joblog");
+	strvec_push(&a, joblog);
 	if (r->jobs) {
-		rp_list_add(&a, "--jobs");
-		rp_list_add(&a, r->jobs);
+		strvec_push(&a, "--jobs");
+		strvec_push(&a, r->jobs);
 	}
-	rp_list_add(&a, "--halt");
-	rp_list_add(&a, r->halt ? r->halt : "never");
+	strvec_push(&a, "--halt");
+	strvec_push(&a, r->halt ? r->halt : "never");
 	/* A job told to stop lets its kerf run drain and writes its record:
 	 * give it 10 s, then a second TERM (kerf run aborts), then 5 s more,
 	 * not GNU parallel's default 375 ms before SIGKILL. */
-	rp_list_add(&a, "--termseq");
-	rp_list_add(&a, "TERM,10000,TERM,5000,KILL,25");
+	strvec_push(&a, "--termseq");
+	strvec_push(&a, "TERM,10000,TERM,5000,KILL,25");
 	for (int i = 0; i < r->sshlogin.n; i++) {
-		rp_list_add(&a, "--sshlogin");
-		rp_list_add(&a, r->sshlogin.v[i]);
+		strvec_push(&a, "--sshlogin");
+		strvec_push(&a, r->sshlogin.v[i]);
 	}
 	if (r->slf) {
-		rp_list_add(&a, "--slf");
-		rp_list_add(&a, r->slf);
+		strvec_push(&a, "--slf");
+		strvec_push(&a, r->slf);
 	}
 	if (r->resume == RP_RESUME)
-		rp_list_add(&a, "--resume");
+		strvec_push(&a, "--resume");
 	else if (r->resume == RP_RESUME_FAILED)
-		rp_list_add(&a, "--resume-failed");
-	for (int i = 0; i < r->parallel_args.n; i++)
-		rp_list_add(&a, r->parallel_args.v[i]);
-	rp_list_add(&a, "--arg-file");
-	rp_list_add(&a, inputs);
-	rp_list_add(&a, kerf);
-	rp_list_add(&a, "reprocess");
-	rp_list_add(&a, "-o");
-	rp_list_add(&a, r->out);
-	rp_list_add(&a, "--task");
-	rp_list_add(&a, "{#}");
+		strvec_push(&a, "--resume-failed");
+	strvec_pushv(&a, &r->parallel_args);
+	strvec_push(&a, "--arg-file");
+	strvec_push(&a, inputs);
+	strvec_push(&a, kerf);
+	strvec_push(&a, "reprocess");
+	strvec_push(&a, "-o");
+	strvec_push(&a, r->out);
+	strvec_push(&a, "--task");
+	strvec_push(&a, "{#}");
 	job_settings(r, &a, 0);
 	free(kerf);
 	free(joblog);
@@ -701,13 +681,13 @@ int reprocess_batch(struct reprocess *r)
 
 	if (r->dry_run) {
 		print_quoted(a.v);
-		rp_list_free(&a);
+		strvec_clear(&a);
 		free(parallel);
 		return fshut(stdout, "standard output");
 	}
 	if (!parallel) {
 		log_msg(LOG_ERROR, NULL, "'parallel' not found: install GNU parallel (scripts/deps does)");
-		rp_list_free(&a);
+		strvec_clear(&a);
 		return KERF_EX_UNAVAILABLE;
 	}
 	free(parallel);
@@ -715,7 +695,7 @@ int reprocess_batch(struct reprocess *r)
 		"reprocessing %zu recorded run%s into '%s'", r->n, r->n == 1 ? "" : "s", r->outdir);
 	fflush(stdout);
 	status = spawn_wait(a.v, -1, -1, SIGHUP, SIGTERM);
-	rp_list_free(&a);
+	strvec_clear(&a);
 	if (status == -1)
 		return KERF_EX_SOFTWARE;
 	if (rp_signals != signals_before)
@@ -803,7 +783,7 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* The KLARF files of a directory, sorted: every visible regular file. */
-static void klarf_files(const char *dir, struct rp_list *files)
+static void klarf_files(const char *dir, struct strvec *files)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -814,7 +794,7 @@ static void klarf_files(const char *dir, struct rp_list *files)
 			continue;
 		char *p = xasprintf("%s/%s", dir, de->d_name);
 		if (is_regular(p))
-			rp_list_add(files, p);
+			strvec_push(files, p);
 		free(p);
 	}
 	closedir(d);
@@ -929,7 +909,7 @@ static json_t *int_or_null(json_t *v)
 
 int reprocess_task(struct reprocess *r, long n)
 {
-	struct rp_list a = { 0 }, files = { 0 };
+	struct strvec a = { 0 }, files = { 0 };
 	struct rp_entry *e;
 	char why[1024] = "", host[256] = "?", tbuf[32];
 	char *rundir, *kerf, *logpath, *results, *reason = NULL;
@@ -962,31 +942,31 @@ int reprocess_task(struct reprocess *r, long n)
 	gethostname(host, sizeof host - 1);
 	klarf = !is_regular(e->path);
 
-	rp_list_add(&a, kerf);
-	rp_list_add(&a, "run");
-	rp_list_add(&a, "-C");
-	rp_list_add(&a, rundir);
-	rp_list_add(&a, "--echo");
-	rp_list_add(&a, "none");
+	strvec_push(&a, kerf);
+	strvec_push(&a, "run");
+	strvec_push(&a, "-C");
+	strvec_push(&a, rundir);
+	strvec_push(&a, "--echo");
+	strvec_push(&a, "none");
 	if (klarf) {
 		klarf_files(e->path, &files);
-		rp_list_add(&a, "--acquire-arg");
-		rp_list_add(&a, "--klarf");
+		strvec_push(&a, "--acquire-arg");
+		strvec_push(&a, "--klarf");
 		for (int i = 0; i < files.n; i++) {
-			rp_list_add(&a, "--acquire-arg");
-			rp_list_add(&a, files.v[i]);
+			strvec_push(&a, "--acquire-arg");
+			strvec_push(&a, files.v[i]);
 		}
 	} else {
-		rp_list_add(&a, "--acquire-arg");
-		rp_list_add(&a, "--replay");
-		rp_list_add(&a, "--acquire-arg");
-		rp_list_add(&a, e->path);
+		strvec_push(&a, "--acquire-arg");
+		strvec_push(&a, "--replay");
+		strvec_push(&a, "--acquire-arg");
+		strvec_push(&a, e->path);
 	}
 	/* A reprocessed run must be the recorded one: a bad line is a
 	 * corrupt recording, not something to skip. */
 	if (!r->lenient) {
-		rp_list_add(&a, "--validate-arg");
-		rp_list_add(&a, "--strict");
+		strvec_push(&a, "--validate-arg");
+		strvec_push(&a, "--strict");
 	}
 	job_settings(r, &a, 1);
 
@@ -1096,8 +1076,8 @@ int reprocess_task(struct reprocess *r, long n)
 	json_decref(rec);
 	json_decref(status);
 	json_decref(summary);
-	rp_list_free(&a);
-	rp_list_free(&files);
+	strvec_clear(&a);
+	strvec_clear(&files);
 	free(reason);
 	free(rundir);
 	free(results);

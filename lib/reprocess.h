@@ -22,14 +22,7 @@
 
 #include <stddef.h>
 
-/* A growable NULL-terminated list of strings (copies; rp_list_free). */
-struct rp_list {
-	char **v;
-	int n, cap;
-};
-
-void rp_list_add(struct rp_list *l, const char *s);
-void rp_list_free(struct rp_list *l);
+#include "strvec.h"
 
 enum rp_stage { RP_ACQUIRE, RP_VALIDATE, RP_DETECT, RP_PERSIST, RP_PROJECT, RP__STAGES };
 enum rp_resume { RP_FRESH, RP_RESUME, RP_RESUME_FAILED };
@@ -44,19 +37,19 @@ struct reprocess {
 	const char *outdir;           /* -o */
 	const char *jobs;             /* parallel -j, verbatim; NULL: parallel's default */
 	const char *halt;             /* parallel --halt; NULL: "never" */
-	struct rp_list sshlogin;      /* parallel --sshlogin, each */
+	struct strvec sshlogin;      /* parallel --sshlogin, each */
 	const char *slf;              /* parallel --slf */
-	struct rp_list parallel_args; /* more arguments for parallel */
+	struct strvec parallel_args; /* more arguments for parallel */
 	enum rp_resume resume;
 	int dry_run;                  /* print the parallel command, run nothing */
 	/* Job settings: the same for every job of a batch. */
-	struct rp_list stage_args[RP__STAGES];
+	struct strvec stage_args[RP__STAGES];
 	int no_project;
 	int lenient;                  /* kerf-validate without --strict */
 	const char *deadline, *stall; /* kerf run --deadline, --stall */
 	/* Private. */
 	char *out;                    /* outdir made absolute */
-	struct rp_list saved;         /* owns settings read from settings.json */
+	struct strvec saved;         /* owns settings read from settings.json */
 	struct rp_entry *e;
 	size_t n;
 };

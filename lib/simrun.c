@@ -86,6 +86,45 @@ void simrun_opts_init(struct simrun_opts *o)
 	o->tool = "kerf-sim";
 }
 
+static const struct {
+	const char *name, *arg, *help;
+} sim_help[SIMRUN_NOPTS] = {
+	{ "seed", "N", "random seed; same seed, same lot and bytes (default 1)" },
+	{ "wafers", "N", "wafers in the lot, 1..25 (default 3)" },
+	{ "diameter", "MM", "wafer diameter in mm (default 300)" },
+	{ "edge", "MM", "edge exclusion in mm (default 3)" },
+	{ "pitch", "UM[xUM]", "die pitch in um (default 10000)" },
+	{ "die-px", "N", "die image width in pixels (default 64)" },
+	{ "noise", "SIGMA", "pixel noise in grey levels (default 3)" },
+	{ "defect-rate", "R", "mean random particles per die (default 0.05)" },
+	{ "signature", "NAME", "random, cluster, scratch, edge-ring, center or\ncycle: one after the other per wafer (default)" },
+	{ "lot", "ID", "lot id (default SIMLOT)" },
+	{ "recipe", "NAME", "recipe name (default sim-default)" },
+	{ "tool", "NAME", "tool name in run_start (default kerf-sim)" },
+	{ "rate", "N", "at most N dies per second on the wall clock\n(default: as fast as they are taken)" },
+	{ "truth", "FILE", "write the injected defects (of every lot) as NDJSON\nto FILE" },
+	{ "pause-after", "N", "take a pause N dies after accepting it (default 0)" },
+	{ "stop-after", "N", "take a stop N dies after accepting it (default 0)" },
+};
+
+static void sim_option(const struct cli_opt *opt, const char *arg, void *ctx)
+{
+	char err[256];
+
+	(void)ctx;
+	if (simrun_option(opt->value, opt->long_name, arg, err, sizeof err) < 0)
+		cli_usage_error("%s", err);
+}
+
+void simrun_cli_options(struct cli_opt *opts, struct simrun_opts *o)
+{
+	for (int i = 0; i < SIMRUN_NOPTS; i++)
+		opts[i] = (struct cli_opt){ .kind = CLI_CALLBACK, .long_name = sim_help[i].name,
+					    .argname = sim_help[i].arg, .help = sim_help[i].help, .value = o,
+					    .cb = sim_option };
+	opts[SIMRUN_NOPTS] = (struct cli_opt)OPT_END();
+}
+
 static int num(const char *name, const char *s, double min, double max, double *out, char *err,
 	       size_t errlen)
 {

@@ -79,22 +79,15 @@ struct simrun_opts {
 };
 
 /*
- * The options of the simulated lot, one parser for every program that
- * has them: their getopt_long entries (all with the value 'val': pass the
- * option's name on to simrun_option), and the parser, which checks every
- * value.  Each program says in its --help what they mean to it.
+ * The options of the simulated lot, one parser and one help text for
+ * every program that has them: simrun_cli_options fills 'opts' (an
+ * array of SIMRUN_NOPTS + 1: the last is OPT_END) with entries that
+ * write into 'o', for a program's table to OPT_INCLUDE; their callback
+ * is simrun_option, which checks every value.
  */
-#define SIMRUN_LONGOPTS(val)                                                                       \
-	{ "seed", required_argument, NULL, (val) }, { "wafers", required_argument, NULL, (val) },   \
-	{ "diameter", required_argument, NULL, (val) }, { "edge", required_argument, NULL, (val) }, \
-	{ "pitch", required_argument, NULL, (val) }, { "die-px", required_argument, NULL, (val) },  \
-	{ "noise", required_argument, NULL, (val) },                                               \
-	{ "defect-rate", required_argument, NULL, (val) },                                         \
-	{ "signature", required_argument, NULL, (val) }, { "lot", required_argument, NULL, (val) }, \
-	{ "recipe", required_argument, NULL, (val) }, { "tool", required_argument, NULL, (val) },   \
-	{ "rate", required_argument, NULL, (val) }, { "truth", required_argument, NULL, (val) },    \
-	{ "pause-after", required_argument, NULL, (val) },                                         \
-	{ "stop-after", required_argument, NULL, (val) }
+#define SIMRUN_NOPTS 16
+struct cli_opt;
+void simrun_cli_options(struct cli_opt *opts, struct simrun_opts *o);
 
 void simrun_opts_init(struct simrun_opts *o);
 /* Apply option --name arg (arg is kept, not copied): 0, or -1 with a message in err. */

@@ -797,21 +797,14 @@ static int check_wafer_summary(const struct validate_run *r, const json_t *ev,
 
 /* ------------------------------------------------------------------ */
 
-int validate_policy_of(const char *name)
-{
-	if (!strcmp(name, "warn"))
-		return VALIDATE_WARN;
-	if (!strcmp(name, "reject"))
-		return VALIDATE_REJECT;
-	if (!strcmp(name, "fail"))
-		return VALIDATE_FAIL;
-	return -1;
-}
+const struct cli_choice validate_policies[] = {
+	{ "warn", VALIDATE_WARN }, { "reject", VALIDATE_REJECT }, { "fail", VALIDATE_FAIL }, { NULL, 0 },
+};
 
 void validate_opts_default(struct validate_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	o->max_line = 16 << 20;
+	o->max_line = KERF_MAX_LINE_DEFAULT;
 	o->on_gap = VALIDATE_WARN;
 	o->on_duplicate = VALIDATE_REJECT;
 	o->on_order = VALIDATE_REJECT;

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "event.h"
 
 #define VALIDATE_MSG_MAX 256
@@ -46,8 +47,8 @@ enum validate_policy {
 	VALIDATE_FAIL,    /* reject the line and stop (exit 65) */
 };
 
-/* A policy from its name ("warn", "reject", "fail"); -1 if unknown. */
-int validate_policy_of(const char *name);
+/* The policies by name ("warn", "reject", "fail"), for an option table. */
+extern const struct cli_choice validate_policies[];
 
 struct validate_opts {
 	size_t max_line;               /* the reader's limit; sets the parse budget */

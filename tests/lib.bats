@@ -105,3 +105,67 @@ setup() {
 	run "$TEVENT" sanitize 4 < <(printf 'ab\xc3\xa9cd')
 	assert_output "$(printf 'ab\xc3\xa9|1')"
 }
+
+# lib/cli.c: the option table every program's options come from (t-cli).
+
+@test "cli: every kind of option parses into its target, and the arguments are left" {
+	run --separate-stderr "$KERF_UNIT/t-cli" -f --high -n x -c 3 --ratio 2 --size 1K --wait 1.5 \
+		--seq 18446744073709551615 --color green --item a arg1 --item b arg2
+	assert_success
+	assert_line --index 0 "flag=1 level=7 name=x count=3 ratio=2 size=1024 wait=1500(1.5) seq=18446744073709551615 color=2"
+	assert_line --index 1 "item a"
+	assert_line --index 2 "item b"
+	assert_line --index 3 "arg arg1"
+	assert_line --index 4 "arg arg2"
+	[ -z "$stderr" ]
+}
+
+@test "cli: a value outside its range is a usage error that names the option and the range" {
+	for args in "-c 11|--count: '11' is not a number from 1 to 10" \
+		"--size 2M|--size: '2M' is not a size from 64 to 1M" \
+		"--wait 0|--wait: '0' is not a duration of at least 1ms" \
+		"--ratio x|--ratio: 'x' is not a number from 0.5 to 2" \
+		"--color pink|--color takes red, green or blue, not 'pink'" \
+		"--seq -1|--seq: '-1' is not a number" \
+		"--bogus|unrecognized option '--bogus'" \
+		"--name|option '--name' needs an argument"; do
+		run --separate-stderr "$KERF_UNIT/t-cli" ${args%%|*}
+		[ "$status" -eq 64 ] || { echo "${args%%|*}: exit $status"; false; }
+		[ -z "$output" ]
+		[[ "$stderr" == "t-cli: ${args#*|}"$'\n'* ]] || { echo "${args%%|*}: $stderr"; false; }
+	done
+}
+
+@test "cli: a callback gets its argument and the caller's context" {
+	run "$KERF_UNIT/t-cli" --call it
+	assert_success
+	assert_line --index 0 "callback call it ctx"
+}
+
+@test "cli: --help prints the table once, a fragment included twice once, a hidden option not at all" {
+	run --separate-stderr "$KERF_UNIT/t-cli" --help
+	assert_success
+	assert_output "$(cat <<'HELP'
+usage: t-cli [OPTION]... [ARG]...
+
+First:
+  -f, --flag        a flag
+      --high, --low
+                    set the level high (7) or low (1)
+      --item X      one more item (repeatable)
+Second:
+  -n, --name NAME   a name
+  -c, --count N     a count, 1..10
+      --ratio R     a ratio
+      --size SIZE   a size
+      --wait DUR    a duration,
+                    at least 1ms
+      --seq N       a sequence number
+      --color C     red, green or blue
+      --call ARG    a callback
+  -h, --help        this help
+  -V, --version     the version
+The end.
+HELP
+)"
+}
