@@ -7,11 +7,13 @@
  * The method, for a die T and n reference dies (up to DETECT_MAX_REFS:
  * its nearest row neighbours, or a median reference when the row is too
  * short):
- *   1. align each reference to T to the pixel: the shift in
- *      [-max_shift, max_shift]^2 with the least sum of absolute
- *      differences over the die's interior; the border the shift leaves
- *      without a counterpart is inspected only when the content wraps
- *      around (it matches the reference's opposite edge);
+ *   1. align each reference to T to the pixel: a shift in
+ *      [-max_shift, max_shift]^2 whose sum of absolute differences over
+ *      the die's interior is least among its neighbours, reached by a
+ *      descent from the shifts that match the dies' row and column sums;
+ *      the border the shift leaves without a counterpart is inspected
+ *      only when the content wraps around (it matches the reference's
+ *      opposite edge);
  *   2. fit the reference's brightness to T (gain and offset, refitted
  *      without the pixels beyond 3 sigma), and take the differences
  *      d_i = T - R_i';
