@@ -8,7 +8,7 @@
  * LINE_CONTROL exactly when a plain byte-by-byte scan finds a raw control
  * byte that JSON allows nowhere.
  *
- * FUZZ_LIBS: base64 cli event line log reject sig stats util failpoint
+ * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util failpoint
  */
 #include "kerf.h"
 

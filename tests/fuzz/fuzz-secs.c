@@ -16,7 +16,7 @@
  * shorter.  The limits are small so that the depth, item and size
  * checks are reached often.
  *
- * FUZZ_LIBS: secs util log event cli base64 failpoint
+ * FUZZ_LIBS: secs util log event cli strvec base64 failpoint
  */
 #include "kerf.h"
 #include "secs.h"

@@ -6,7 +6,7 @@
  * across lines.  Every line gets a buffer of its own exact size, so
  * AddressSanitizer sees any read past its end.
  *
- * FUZZ_LIBS: base64 cli event line log reject sig stats util validate failpoint
+ * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util validate failpoint
  */
 #include "kerf.h"
 #include "validate.h"
