@@ -51,7 +51,7 @@ enum die_state {
 	DIE_BAD,            /* decoding failed: rejected */
 	DIE_WAITING,        /* decoded; waits for its references to be known */
 	DIE_DETECTING,      /* its detection task is queued or running */
-	DIE_DONE,           /* detected: its defects and die_done are out */
+	DIE_DONE,           /* detected: its defects and die_done are in its slot */
 	DIE_UNREFERENCED,   /* decoded, but rejected with no_reference */
 };
 
