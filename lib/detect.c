@@ -658,16 +658,25 @@ static void blob_from_acc(const struct acc *a, double noise, struct detect_blob 
 }
 
 /*
+ * Step 4, arbitration's quorum: how many of n references must agree (m =
+ * n for n <= 2, else n - 1: one odd reference changes nothing; m > n/2,
+ * so never both signs).
+ */
+static int quorum(int n)
+{
+	return n <= 2 ? n : n - 1;
+}
+
+/*
  * Arbitration over n signed scores v[0..n-1]: the die is brighter than
  * its references where the m-th largest score is positive, darker where
- * the m-th smallest is negative (m = n for n <= 2, else n - 1; m > n/2,
- * so never both).  Returns the signed score of that order statistic, or
- * 0.
+ * the m-th smallest is negative (m = quorum(n)).  Returns the signed
+ * score of that order statistic, or 0.
  */
 static double arbitrate(const double *v, int n)
 {
 	double s[DETECT_MAX_REFS];
-	int m = n <= 2 ? n : n - 1;
+	int m = quorum(n);
 	for (int i = 0; i < n; i++) {
 		int j = i;
 		for (; j > 0 && s[j - 1] < v[i]; j--)
@@ -695,119 +704,172 @@ static double median_n(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-int detect_die(const struct image *t, const struct image *const *refs, int nref,
-	       const struct detect_params *p, struct detect_result *out)
-{
-	int w = t->w, h = t->h;
-	size_t n = (size_t)w * h, cap = 0;
-	struct rect r = {0, 0, w, h};
-	float *d[DETECT_MAX_REFS], *z, *con;
-	int own[DETECT_MAX_REFS];   /* d[i] is its own (not a repeated reference's) */
-	int mm = nref <= 2 ? nref : nref - 1;   /* see arbitrate() */
-	float lim[DETECT_MAX_REFS];
-	uint8_t *mask, *pos, *neg;
-	uint32_t *tprof;
-	int *stack;
-	double noise = 0, klo = p->k * p->hysteresis, kcore = p->k * p->core;
-	struct hist hi;
+/* A pixel of the mask: what steps 5 found there, for step 6. */
+enum mask_px { MASK_NONE, MASK_CANDIDATE, MASK_SEED };
 
-	memset(out, 0, sizeof *out);
-	if (nref < 1 || nref > DETECT_MAX_REFS)
-		return -1;
-	for (int i = 0; i < nref; i++)
-		if (refs[i]->w != w || refs[i]->h != h)
-			return -1;
-	out->nref = nref;
-	hist_init(&hi);
+/* What detect_die's steps hand on to the next ones. */
+struct work {
+	int w, h;
+	size_t n;                       /* pixels */
+	int nref;
+	int dup[DETECT_MAX_REFS];       /* -1, or an earlier index of the same reference */
+	struct rect r;                  /* where every difference is valid */
+	float *d[DETECT_MAX_REFS];      /* the differences; a repeated reference shares one */
+	double noise;                   /* the die's own noise, for the blobs' SNR */
+	int m;                          /* arbitration's quorum */
+	uint8_t *mask;                  /* enum mask_px per pixel */
+	uint8_t *pos, *neg;             /* one row's votes */
+	float *z, *con;                 /* a candidate's score and contrast */
+	struct hist hi;
+};
+
+static void work_init(struct work *wk, int w, int h, int nref)
+{
+	memset(wk, 0, sizeof *wk);
+	wk->w = w;
+	wk->h = h;
+	wk->n = (size_t)w * h;
+	wk->nref = nref;
+	hist_init(&wk->hi);
+}
+
+/* Step 1: each reference's shift (a repeated reference shares its work). */
+static void align_refs(const struct image *t, const struct image *const *refs, int max_shift, struct work *wk,
+		       struct detect_result *out)
+{
 	/* t's profiles, for the alignment with each reference. */
-	tprof = xmalloc((size_t)(w + h) * sizeof *tprof);
-	profiles(t, p->max_shift, tprof, tprof + w);
-	for (int i = 0; i < nref; i++) {
-		struct rect ri;
+	uint32_t *tprof = xmalloc((size_t)(wk->w + wk->h) * sizeof *tprof);
+
+	profiles(t, max_shift, tprof, tprof + wk->w);
+	for (int i = 0; i < wk->nref; i++) {
 		int dup = -1;
 		/* The same reference twice (single arbitration) shares its work. */
 		for (int j = 0; j < i; j++)
 			if (refs[j] == refs[i])
 				dup = j;
-		own[i] = dup < 0;
+		wk->dup[i] = dup;
 		if (dup >= 0) {
-			d[i] = d[dup];
 			out->shift[i][0] = out->shift[dup][0];
 			out->shift[i][1] = out->shift[dup][1];
 			continue;
 		}
-		align(t, tprof, refs[i], p->max_shift, &out->shift[i][0], &out->shift[i][1]);
-		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
-		d[i] = xmalloc(n * sizeof *d[i]);
-		if (difference(&hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, d[i]))
-			ri = (struct rect){0, 0, w, h};
-		r.x0 = ri.x0 > r.x0 ? ri.x0 : r.x0;
-		r.y0 = ri.y0 > r.y0 ? ri.y0 : r.y0;
-		r.x1 = ri.x1 < r.x1 ? ri.x1 : r.x1;
-		r.y1 = ri.y1 < r.y1 ? ri.y1 : r.y1;
+		align(t, tprof, refs[i], max_shift, &out->shift[i][0], &out->shift[i][1]);
 	}
-	for (int i = 0; i < nref; i++) {
-		out->sigma[i] = robust_sigma(&hi, d[i], w, &r);
+	free(tprof);
+}
+
+/* Step 2: the fitted differences, and the rect where all of them are valid. */
+static void differences(const struct image *t, const struct image *const *refs, struct work *wk,
+			const struct detect_result *out)
+{
+	int w = wk->w, h = wk->h;
+	struct rect *r = &wk->r;
+
+	*r = (struct rect){0, 0, w, h};
+	for (int i = 0; i < wk->nref; i++) {
+		struct rect ri;
+		if (wk->dup[i] >= 0) {
+			wk->d[i] = wk->d[wk->dup[i]];
+			continue;
+		}
+		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
+		wk->d[i] = xmalloc(wk->n * sizeof *wk->d[i]);
+		if (difference(&wk->hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, wk->d[i]))
+			ri = (struct rect){0, 0, w, h};
+		r->x0 = ri.x0 > r->x0 ? ri.x0 : r->x0;
+		r->y0 = ri.y0 > r->y0 ? ri.y0 : r->y0;
+		r->x1 = ri.x1 < r->x1 ? ri.x1 : r->x1;
+		r->y1 = ri.y1 < r->y1 ? ri.y1 : r->y1;
+	}
+}
+
+/* Step 3: each difference's sigma, and the die's own noise. */
+static void estimate_noise(struct work *wk, struct detect_result *out)
+{
+	double noise = 0;
+
+	for (int i = 0; i < wk->nref; i++) {
+		out->sigma[i] = robust_sigma(&wk->hi, wk->d[i], wk->w, &wk->r);
 		noise += out->sigma[i];
 	}
 	/* A difference of two dies holds the noise of both; the die's own
 	 * noise is 1/sqrt(2) of it (against a median reference, a bit more). */
-	noise = noise / nref / M_SQRT2;
+	wk->noise = noise / wk->nref / M_SQRT2;
+}
 
-	/*
-	 * Seeds come from the 3x3 means of the differences (a matched filter
-	 * for a small disc): a defect of a few pixels adds up there while the
-	 * noise averages out (about 3x better for a 3-pixel particle), so
-	 * faint defects seed where a single pixel would not.  Their sigma is
-	 * measured the same robust way.  The blob's pixels themselves come
-	 * from the pixel-wise test.
-	 */
-	mask = xcalloc(n, 1);
-	pos = xmalloc((size_t)w);
-	neg = xmalloc((size_t)w);
-	if (r.x1 - r.x0 >= 3 && r.y1 - r.y0 >= 3) {
-		struct rect ri = {r.x0 + 1, r.y0 + 1, r.x1 - 1, r.y1 - 1};
-		float *m[DETECT_MAX_REFS];
-		double sk[DETECT_MAX_REFS];
-		for (int i = 0; i < nref; i++) {
-			if (!own[i]) {
-				for (int j = 0; j < i; j++)
-					if (d[j] == d[i]) {
-						m[i] = m[j];
-						sk[i] = sk[j];
-					}
-				continue;
-			}
-			m[i] = xmalloc(n * sizeof *m[i]);   /* read over ri only */
-			box3(d[i], w, &ri, m[i]);
-			sk[i] = robust_sigma(&hi, m[i], w, &ri);
+/*
+ * Step 5, seeds: MASK_SEED where the 3x3 means of the differences pass
+ * the arbitration with the threshold k.
+ *
+ * Seeds come from the 3x3 means of the differences (a matched filter
+ * for a small disc): a defect of a few pixels adds up there while the
+ * noise averages out (about 3x better for a 3-pixel particle), so
+ * faint defects seed where a single pixel would not.  Their sigma is
+ * measured the same robust way.  The blob's pixels themselves come
+ * from the pixel-wise test (mark_candidates).
+ */
+static void mark_seeds(struct work *wk, const struct detect_params *p)
+{
+	const struct rect *r = &wk->r;
+	struct rect ri = {r->x0 + 1, r->y0 + 1, r->x1 - 1, r->y1 - 1};
+	int w = wk->w, nref = wk->nref, mm = wk->m;
+	uint8_t *mask = wk->mask, *pos = wk->pos, *neg = wk->neg;
+	float *m[DETECT_MAX_REFS], lim[DETECT_MAX_REFS];
+	double sk[DETECT_MAX_REFS];
+
+	if (r->x1 - r->x0 < 3 || r->y1 - r->y0 < 3)
+		return;
+	for (int i = 0; i < nref; i++) {
+		if (wk->dup[i] >= 0) {
+			m[i] = m[wk->dup[i]];
+			sk[i] = sk[wk->dup[i]];
+			continue;
 		}
-		/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
-		for (int i = 0; i < nref; i++)
-			lim[i] = (float)(p->k * sk[i]);
-		for (int y = ri.y0; y < ri.y1; y++) {
-			uint8_t *mk = mask + (size_t)y * w;
-			votes_row(m, lim, nref, (size_t)y * w, ri.x0, ri.x1, pos, neg);
-			for (int x = ri.x0; x < ri.x1; x++)
-				mk[x] = pos[x] >= mm || neg[x] >= mm ? 2 : mk[x];
-		}
-		for (int i = 0; i < nref; i++)
-			if (own[i])
-				free(m[i]);
+		m[i] = xmalloc(wk->n * sizeof *m[i]);   /* read over ri only */
+		box3(wk->d[i], w, &ri, m[i]);
+		sk[i] = robust_sigma(&wk->hi, m[i], w, &ri);
 	}
-	/* The pixel-wise score (|z|) and contrast (the median difference). */
-	/* Read only where the mask is set, and written there. */
-	z = xmalloc(n * sizeof *z);
-	con = xmalloc(n * sizeof *con);
+	/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
 	for (int i = 0; i < nref; i++)
+		lim[i] = (float)(p->k * sk[i]);
+	for (int y = ri.y0; y < ri.y1; y++) {
+		uint8_t *mk = mask + (size_t)y * w;
+		votes_row(m, lim, nref, (size_t)y * w, ri.x0, ri.x1, pos, neg);
+		for (int x = ri.x0; x < ri.x1; x++)
+			mk[x] = pos[x] >= mm || neg[x] >= mm ? MASK_SEED : mk[x];
+	}
+	for (int i = 0; i < nref; i++)
+		if (wk->dup[i] < 0)
+			free(m[i]);
+}
+
+/*
+ * Step 5, candidates: the pixels that pass the arbitration with the
+ * threshold k * hysteresis (MASK_CANDIDATE, or MASK_SEED where a seed
+ * is), with their score (|z|) and contrast (the median difference).
+ * z and con are written only where the mask is set, and read only there.
+ */
+static void mark_candidates(struct work *wk, const struct detect_params *p, const struct detect_result *out)
+{
+	int w = wk->w, nref = wk->nref, mm = wk->m;
+	struct rect r = wk->r;
+	uint8_t *mask = wk->mask, *pos = wk->pos, *neg = wk->neg;
+	float *d[DETECT_MAX_REFS], lim[DETECT_MAX_REFS], *z, *con;
+	double klo = p->k * p->hysteresis;
+
+	z = wk->z = xmalloc(wk->n * sizeof *z);
+	con = wk->con = xmalloc(wk->n * sizeof *con);
+	for (int i = 0; i < nref; i++) {
+		d[i] = wk->d[i];
 		lim[i] = (float)(klo * out->sigma[i]);
+	}
 	for (int y = r.y0; y < r.y1; y++) {
 		votes_row(d, lim, nref, (size_t)y * w, r.x0, r.x1, pos, neg);
 		for (int x = r.x0; x < r.x1; x++) {
 			size_t k = (size_t)y * w + x;
 			double v[DETECT_MAX_REFS], g[DETECT_MAX_REFS], s;
 			if (pos[x] < mm && neg[x] < mm) {
-				mask[k] = 0;
+				mask[k] = MASK_NONE;
 				continue;
 			}
 			for (int i = 0; i < nref; i++) {
@@ -815,57 +877,83 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 				v[i] = g[i] / out->sigma[i];
 			}
 			s = arbitrate(v, nref);
-			if (!mask[k])
-				mask[k] = 1;
+			if (mask[k] == MASK_NONE)
+				mask[k] = MASK_CANDIDATE;
 			z[k] = (float)fabs(s);
 			con[k] = (float)median_n(g, nref);
 			/* A pixel whose median difference has the other sign
 			 * than its score belongs to no blob. */
 			if (con[k] * s <= 0)
-				mask[k] = 0;
+				mask[k] = MASK_NONE;
 		}
 	}
-	for (int i = 0; i < nref; i++)
-		if (own[i])
-			free(d[i]);
+}
 
-	hist_release(&hi);
-	free(tprof);
-	free(pos);
-	free(neg);
-	stack = xmalloc(n * sizeof *stack);
-	for (size_t i0 = 0; i0 < n; i0++) {
-		struct acc ac, core;
-		size_t sp = 0;
-		if (!mask[i0])
-			continue;
-		acc_init(&ac, w, h);
-		acc_init(&core, w, h);
-		stack[sp++] = (int)i0;
-		ac.seed = mask[i0] == 2;
-		mask[i0] = 0;
-		while (sp) {
-			int i = stack[--sp], x = i % w, y = i / w;
-			acc_add(&ac, x, y, con[i], z[i]);
-			if (z[i] > kcore)
-				acc_add(&core, x, y, con[i], z[i]);
-			for (int ny = y - 1; ny <= y + 1; ny++) {
-				if (ny < 0 || ny >= h)
+/* What steps 1 to 5 needed and step 6 does not. */
+static void drop_differences(struct work *wk)
+{
+	for (int i = 0; i < wk->nref; i++)
+		if (wk->dup[i] < 0)
+			free(wk->d[i]);
+	hist_release(&wk->hi);
+	free(wk->pos);
+	free(wk->neg);
+}
+
+/*
+ * The 8-connected blob of candidates from pixel i0 into ac, and its core
+ * (the pixels scoring above kcore) into core; its pixels leave the mask.
+ * stack has room for every pixel.
+ */
+static void grow_blob(struct work *wk, int *stack, size_t i0, double kcore, struct acc *ac, struct acc *core)
+{
+	int w = wk->w, h = wk->h;
+	uint8_t *mask = wk->mask;
+	const float *z = wk->z, *con = wk->con;
+	size_t sp = 0;
+
+	acc_init(ac, w, h);
+	acc_init(core, w, h);
+	stack[sp++] = (int)i0;
+	ac->seed = mask[i0] == MASK_SEED;
+	mask[i0] = MASK_NONE;
+	while (sp) {
+		int i = stack[--sp], x = i % w, y = i / w;
+		acc_add(ac, x, y, con[i], z[i]);
+		if (z[i] > kcore)
+			acc_add(core, x, y, con[i], z[i]);
+		for (int ny = y - 1; ny <= y + 1; ny++) {
+			if (ny < 0 || ny >= h)
+				continue;
+			for (int nx = x - 1; nx <= x + 1; nx++) {
+				size_t j;
+				if (nx < 0 || nx >= w)
 					continue;
-				for (int nx = x - 1; nx <= x + 1; nx++) {
-					size_t j;
-					if (nx < 0 || nx >= w)
-						continue;
-					j = (size_t)ny * w + nx;
-					if (!mask[j])
-						continue;
-					if (mask[j] == 2)
-						ac.seed = 1;
-					mask[j] = 0;
-					stack[sp++] = (int)j;
-				}
+				j = (size_t)ny * w + nx;
+				if (mask[j] == MASK_NONE)
+					continue;
+				if (mask[j] == MASK_SEED)
+					ac->seed = 1;
+				mask[j] = MASK_NONE;
+				stack[sp++] = (int)j;
 			}
 		}
+	}
+}
+
+/* Step 6: the blobs kept, in out (in pixel order). */
+static void find_blobs(struct work *wk, const struct detect_params *p, struct detect_result *out)
+{
+	const uint8_t *mask = wk->mask;
+	size_t n = wk->n, cap = 0;
+	int *stack = xmalloc(n * sizeof *stack);
+	double kcore = p->k * p->core;
+
+	for (size_t i0 = 0; i0 < n; i0++) {
+		struct acc ac, core;
+		if (mask[i0] == MASK_NONE)
+			continue;
+		grow_blob(wk, stack, i0, kcore, &ac, &core);
 		/* The blob as a whole must stand out: its summed score over the
 		 * square root of its area (what averaging over it gains). */
 		if (!ac.seed || ac.area < p->min_area || ac.sz / sqrt((double)ac.area) < p->k * p->blob_k)
@@ -876,19 +964,52 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 		}
 		/* Its place, size and contrast: from its core when that is big
 		 * enough (the noise around a defect joins the wider blob). */
-		blob_from_acc(core.area >= p->min_area ? &core : &ac, noise, &out->blobs[out->n++]);
+		blob_from_acc(core.area >= p->min_area ? &core : &ac, wk->noise, &out->blobs[out->n++]);
 	}
 	free(stack);
-	free(mask);
-	free(z);
-	free(con);
-	if (out->n > p->max_blobs) {
+}
+
+/* The max_blobs largest blobs, in (cy, cx) order. */
+static void keep_largest(struct detect_result *out, size_t max_blobs)
+{
+	if (out->n > max_blobs) {
 		qsort(out->blobs, out->n, sizeof *out->blobs, blob_cmp_area);
-		out->dropped = out->n - p->max_blobs;
-		out->n = p->max_blobs;
+		out->dropped = out->n - max_blobs;
+		out->n = max_blobs;
 	}
 	if (out->n)
 		qsort(out->blobs, out->n, sizeof *out->blobs, blob_cmp_pos);
+}
+
+/* The six steps of detect.h, in order; a step hands its results on in wk. */
+int detect_die(const struct image *t, const struct image *const *refs, int nref,
+	       const struct detect_params *p, struct detect_result *out)
+{
+	struct work wk;
+
+	memset(out, 0, sizeof *out);
+	if (nref < 1 || nref > DETECT_MAX_REFS)
+		return -1;
+	for (int i = 0; i < nref; i++)
+		if (refs[i]->w != t->w || refs[i]->h != t->h)
+			return -1;
+	out->nref = nref;
+	work_init(&wk, t->w, t->h, nref);
+	align_refs(t, refs, p->max_shift, &wk, out);    /* 1. align */
+	differences(t, refs, &wk, out);                  /* 2. fit, difference */
+	estimate_noise(&wk, out);                        /* 3. noise */
+	wk.m = quorum(nref);                             /* 4. arbitration */
+	wk.mask = xcalloc(wk.n, 1);
+	wk.pos = xmalloc((size_t)wk.w);
+	wk.neg = xmalloc((size_t)wk.w);
+	mark_seeds(&wk, p);                              /* 5. seeds, */
+	mark_candidates(&wk, p, out);                    /*    candidates */
+	drop_differences(&wk);
+	find_blobs(&wk, p, out);                         /* 6. blobs */
+	free(wk.mask);
+	free(wk.z);
+	free(wk.con);
+	keep_largest(out, p->max_blobs);
 	return 0;
 }
 

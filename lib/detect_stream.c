@@ -1,68 +1,134 @@
-/* detect_stream.c: see detect_stream.h. */
+/*
+ * detect_stream.c: see detect_stream.h.
+ *
+ * Threads: the reader (detect_stream_line and the pool's stall callback),
+ * the pool's workers (decode_task, detect_task) and the pool's writer
+ * (emit, idle).  The locking rule, for every structure below:
+ *
+ *   One mutex, ds->mu, guards the wafer -> group -> die graph: its links
+ *   and every field marked "mu".  A field marked "before publication" is
+ *   written by the reader before the die is linked in under mu (or handed
+ *   to the pool) and is read-only after; a field marked with a task is
+ *   owned by that task while the die is in the state that runs it (see
+ *   enum die_state: one task at a time per die), and published by the
+ *   task's taking mu.  Tasks compute without mu and take it only to
+ *   publish their result and schedule what it unblocks.  The writer
+ *   never takes mu: it sees only items (struct item), which are handed
+ *   over whole through pool_complete.  The pool's calls (pool_hold,
+ *   pool_complete, pool_submit, pool_op_*) may be made under mu: the
+ *   lock order is ds->mu, then the pool's own lock, and the pool calls
+ *   back (emit, idle, stall) with no lock held.
+ */
 #include "kerf.h"
 #include "detect_stream.h"
 #include "image.h"
 #include "pool.h"
 #include "wafer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum die_state { D_NEW, D_GOOD, D_BAD };
+/*
+ * A die's lifecycle.  Only die_set changes it, under ds->mu, and only
+ * along die_next's transitions:
+ *
+ *   DECODING --decode_task--> WAITING --submit--> DETECTING --detect_task--> DONE
+ *       \                       \
+ *        --decode_task--> BAD     --resolve_group--> UNREFERENCED
+ *
+ * BAD, DONE and UNREFERENCED are final: the die's output is in its slot.
+ * WAITING, DETECTING, DONE and UNREFERENCED have a decoded image (a
+ * "good" die, which other dies may take as a reference).
+ */
+enum die_state {
+	DIE_DECODING,       /* taken; its decode task is queued or running */
+	DIE_BAD,            /* decoding failed: rejected */
+	DIE_WAITING,        /* decoded; waits for its references to be known */
+	DIE_DETECTING,      /* its detection task is queued or running */
+	DIE_DONE,           /* detected: its defects and die_done are in its slot */
+	DIE_UNREFERENCED,   /* decoded, but rejected with no_reference */
+};
+
+static const unsigned die_next[] = {
+	[DIE_DECODING] = 1u << DIE_WAITING | 1u << DIE_BAD,
+	[DIE_WAITING] = 1u << DIE_DETECTING | 1u << DIE_UNREFERENCED,
+	[DIE_DETECTING] = 1u << DIE_DONE,
+};
 
 struct group;
 struct wafer;
 
+/*
+ * Its image has a lifetime of its own, apart from the die's: refs counts
+ * its users (the group's hold, the die's own detection, the detections
+ * that took it as a reference); the last one to let go releases it.  An
+ * image that outlives its die's output (a final state) counts as one of
+ * the pool's holds (pool_hold) until then.
+ */
 struct die {
-	struct detect_stream *ds;
-	struct group *g;
-	size_t pos;
-	uint64_t slot, lineno, offset;
-	char *line;             /* owned until decoded (until emitted with --keep-images) */
-	size_t len;
-	enum die_state state;
-	int resolved;           /* its detection is submitted, or it is rejected */
-	int finished;           /* its output is complete */
-	int hold;               /* its group still needs its image */
-	int keep;               /* one of the dies the wafer's median may come from */
-	int counted;            /* its image counts as a pool hold */
-	int refs;               /* users of img: hold + tasks */
+	struct detect_stream *ds;           /* before publication */
+	struct group *g;                    /* mu; set when linked in, constant after */
+	size_t pos;                         /* mu; likewise: its index in g->dies */
+	uint64_t slot, lineno, offset;      /* before publication */
+	/* The event's bytes: read by the task its state runs (decode; with
+	 * --keep-images, detect too) or under mu while no task runs on it;
+	 * freed under mu by the last task that needs them. */
+	char *line;
+	size_t len;                         /* before publication */
+	enum die_state state;               /* mu; die_set only */
+	int refs;                           /* mu; users of img */
+	bool hold;                          /* mu; the group's use is one of refs */
+	bool keep;                          /* mu; one the wafer's median may come from */
+	/* Set under mu by decode_task; read without mu by whoever holds one
+	 * of refs; released under mu when refs drops to 0. */
 	struct image img;
-	struct die *ref[DETECT_MAX_REFS];  /* the row's dies it is compared with */
+	/* Set under mu by submit, read-only after (by its detect_task). */
+	struct die *ref[DETECT_MAX_REFS];   /* the row's dies it is compared with */
 	int nref;
-	int median;             /* and the wafer's median reference */
-	struct detect_geom geom;
-	/* From the parsed event, set by the decode task. */
+	int median;                         /* and the wafer's median reference */
+	struct detect_geom geom;            /* before publication */
+	/* From the parsed event: written by decode_task before it takes mu,
+	 * read-only after (seq: a first guess before publication). */
 	char *run, *wafer, *t;
 	int64_t seq;
 	long col, row;
+	/* The pool's, under its own lock; op.key before publication. */
 	struct pool_op op;
-	struct die *next;       /* in its group, arrival order */
 };
 
+/* A row's dies of one wafer, in arrival order.  Freed by gc, under mu. */
 struct group {
-	struct wafer *w;
-	char *row;              /* as peeked */
-	struct die **dies;
-	size_t n, cap;
-	int closed, final;
-	struct group *next;
+	struct wafer *w;        /* set before it is linked in, constant after */
+	char *row;              /* likewise; as peeked */
+	struct die **dies;      /* mu; appended by the reader */
+	size_t n, cap;          /* mu */
+	int closed;             /* mu; no die will join it */
+	int final;              /* mu; and so is its wafer: no die of the wafer will come */
+	struct group *next;     /* mu; its wafer's groups, in order */
 };
 
+/* Freed by gc, under mu, once it is closed and its groups are gone. */
 struct wafer {
-	char *id;               /* as peeked */
-	struct group *groups, *open;
+	char *id;               /* set before it is linked in, constant after; as peeked */
+	struct group *groups;   /* mu */
+	struct group *open;     /* mu; the group a die of its row joins */
+	/* Built once under mu (maybe_median); read without mu by the
+	 * detect tasks submitted with median = 1 after that, which the
+	 * wafer outlives. */
 	struct image median;
-	int closed;
-	struct wafer *next;
+	int closed;             /* mu; its wafer_end (or the end of input) came */
+	struct wafer *next;     /* mu */
 };
 
 enum item_kind { IT_PASS, IT_DIE, IT_REJECT };
 
+/* One slot's output: built by one thread, then owned by the writer (pool_complete). */
 struct item {
 	enum item_kind kind;
 	char *buf;              /* bytes to write */
@@ -89,7 +155,7 @@ struct item {
 	int is_die;
 };
 
-/* Writer-side account of a wafer, for its summary. */
+/* Writer-side account of a wafer, for its summary.  Writer thread only. */
 struct wacc {
 	char *wafer;
 	struct detect_point *pts;
@@ -99,14 +165,15 @@ struct wacc {
 };
 
 struct detect_stream {
-	struct detect_stream_config cfg;
-	struct pool *pool;
-	pthread_mutex_t mu;
-	struct wafer *wafers;
+	struct detect_stream_config cfg;  /* constant */
+	struct pool *pool;      /* thread-safe; set and cleared with no other thread running */
+	pthread_mutex_t mu;     /* see the locking rule at the top */
+	struct wafer *wafers;   /* mu; open and closed wafers not yet freed */
+	/* Reader thread only (from a run_start). */
 	struct detect_geom geom;
 	int have_geom;
 	char *run;
-	json_t *final_stats;    /* the pool's last numbers, once it is gone */
+	json_t *final_stats;    /* the pool's last numbers, once it and its threads are gone */
 	/* Writer thread only. */
 	struct wacc *acc;
 	uint64_t *c_in, *c_passed, *c_consumed, *c_rejected, *c_dies, *c_defects, *c_die_done,
@@ -300,24 +367,48 @@ static void idle(void *arg)
 	stats_tick(ds->cfg.stats);
 }
 
-/* ------------------------------------------------------- images, gc */
+/* ------------------------------------------------- lifecycle, images */
 
+/* Whether its output is in its slot (no task will run on it again). */
+static bool die_final(const struct die *d)
+{
+	return d->state == DIE_BAD || d->state == DIE_DONE || d->state == DIE_UNREFERENCED;
+}
+
+/* Whether it was decoded: its image is (or was) a possible reference. */
+static bool die_good(const struct die *d)
+{
+	return d->state != DIE_DECODING && d->state != DIE_BAD;
+}
+
+/* The one way to change a die's state.  Under ds->mu. */
+static void die_set(struct die *d, enum die_state to)
+{
+	assert(d->state < sizeof die_next / sizeof *die_next && (die_next[d->state] >> to & 1));
+	d->state = to;
+}
+
+/*
+ * One user of its image lets go.  Under ds->mu.  An image still in use
+ * when its die became final was counted as a pool hold (die_complete);
+ * the last user gives that back.
+ */
 static void img_unref(struct detect_stream *ds, struct die *d)
 {
+	assert(d->refs > 0);
 	if (--d->refs > 0)
 		return;
 	image_release(&d->img);
-	if (d->counted) {
-		d->counted = 0;
+	if (die_final(d))
 		pool_hold(ds->pool, -1);
-	}
 }
 
+/* The group lets go of its image (when it still held it).  Under ds->mu. */
 static void drop_hold(struct detect_stream *ds, struct die *d)
 {
 	if (!d->hold)
 		return;
-	d->hold = 0;
+	d->hold = false;
 	img_unref(ds, d);
 }
 
@@ -351,7 +442,7 @@ static void gc(struct detect_stream *ds)
 			struct group *g = *gp;
 			int busy = !g->closed;
 			for (size_t i = 0; !busy && i < g->n; i++)
-				busy = !g->dies[i]->finished || g->dies[i]->refs > 0;
+				busy = !die_final(g->dies[i]) || g->dies[i]->refs > 0;
 			if (busy) {
 				gp = &g->next;
 				continue;
@@ -372,27 +463,33 @@ static void gc(struct detect_stream *ds)
 	}
 }
 
-/* The die's output is in its slot; its image may live on as a reference. */
-static void die_complete(struct detect_stream *ds, struct die *d, struct item *it)
+/*
+ * The die's output is in its slot: it enters its final state to.  Its
+ * image may live on as a reference: then it counts as a pool hold until
+ * its last user lets go (img_unref).  Under ds->mu.
+ */
+static void die_complete(struct detect_stream *ds, struct die *d, enum die_state to, struct item *it)
 {
-	d->finished = 1;
-	if (d->refs > 0 && d->img.px && !d->counted) {
-		d->counted = 1;
+	die_set(d, to);
+	assert(die_final(d));
+	if (d->refs > 0) {
+		assert(d->img.px);
 		pool_hold(ds->pool, 1);
 	}
 	pool_complete(ds->pool, d->slot, it);
 }
 
-static void die_reject(struct detect_stream *ds, struct die *d, const char *reason, const char *msg)
+/* Reject the die: to is DIE_BAD (from decoding) or DIE_UNREFERENCED.  Under ds->mu. */
+static void die_reject(struct detect_stream *ds, struct die *d, enum die_state to, const char *reason,
+		       const char *msg)
 {
 	struct item *it = reject_item(d->run, reason, msg, d->seq, d->line ? d->line : "", d->line ? d->len : 0,
 				      d->len, d->lineno, d->offset, 1);
 	log_msg(LOG_WARN, json_pack("{s:s,s:s,s:I}", "reason", reason, "key", d->op.key, "line",
 				    (json_int_t)d->lineno),
 		"die '%s' rejected: %s", d->op.key, msg);
-	d->resolved = 1;
 	pool_op_end(ds->pool, &d->op, 1, msg);
-	die_complete(ds, d, it);
+	die_complete(ds, d, to, it);
 }
 
 /* ----------------------------------------------------------- detect */
@@ -496,16 +593,17 @@ static void detect_task(void *arg)
 		img_unref(ds, d->ref[i]);
 	img_unref(ds, d);
 	pool_op_end(ds->pool, &d->op, 0, NULL);
-	die_complete(ds, d, it);
+	die_complete(ds, d, DIE_DONE, it);
 	gc(ds);
 	pthread_mutex_unlock(&ds->mu);
 }
 
 /* ---------------------------------------------------------- schedule */
 
+/* Detect d against refs (and the median): each of them gets one more user.  Under ds->mu. */
 static void submit(struct detect_stream *ds, struct die *d, struct die **refs, int n, int median)
 {
-	d->resolved = 1;
+	die_set(d, DIE_DETECTING);
 	d->nref = n;
 	d->median = median;
 	d->refs++;
@@ -532,18 +630,18 @@ static int pick(const struct group *g, size_t pos, struct die **out)
 			break;
 		if (l >= 0) {
 			struct die *e = g->dies[l];
-			if (e->state == D_NEW)
+			if (e->state == DIE_DECODING)
 				return -1;
-			if (e->state == D_GOOD)
+			if (die_good(e))
 				out[k++] = e;
 			if (k == DETECT_MAX_REFS)
 				break;
 		}
 		if (r < (long)g->n) {
 			struct die *e = g->dies[r];
-			if (e->state == D_NEW)
+			if (e->state == DIE_DECODING)
 				return -1;
-			if (e->state == D_GOOD)
+			if (die_good(e))
 				out[k++] = e;
 		} else if (!g->closed) {
 			return -1;
@@ -567,10 +665,10 @@ static void maybe_median(struct detect_stream *ds, struct wafer *w)
 	for (struct group *g = w->groups; g && k < 3; g = g->next)
 		for (size_t i = 0; i < g->n && k < 3; i++) {
 			struct die *e = g->dies[i];
-			if (e->state == D_NEW)
+			if (e->state == DIE_DECODING)
 				return;
-			if (e->state == D_GOOD) {
-				e->keep = 1;
+			if (die_good(e)) {
+				e->keep = true;
 				good[k++] = e;
 			}
 		}
@@ -591,9 +689,9 @@ static int median_pending(const struct wafer *w)
 		return 0;
 	for (const struct group *g = w->groups; g; g = g->next)
 		for (size_t i = 0; i < g->n; i++) {
-			if (g->dies[i]->state == D_NEW)
+			if (g->dies[i]->state == DIE_DECODING)
 				return 1;
-			if (g->dies[i]->state == D_GOOD && ++k == 3)
+			if (die_good(g->dies[i]) && ++k == 3)
 				return 1;
 		}
 	return !w->closed;
@@ -615,8 +713,8 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 	for (size_t i = 0; i < g->n; i++) {
 		struct die *d = g->dies[i], *refs[DETECT_MAX_REFS];
 		int n;
-		if (d->resolved || d->state != D_GOOD) {
-			if (d->state == D_NEW && u == g->n)
+		if (d->state != DIE_WAITING) {
+			if (d->state == DIE_DECODING && u == g->n)
 				u = i;
 			continue;
 		}
@@ -633,7 +731,7 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 		} else if (g->final && !median_pending(g->w) && n == 1) {
 			submit(ds, d, refs, 1, 0);
 		} else if (g->final && !median_pending(g->w)) {
-			die_reject(ds, d, "no_reference", "no other good die in its row and no median reference");
+			die_reject(ds, d, DIE_UNREFERENCED, "no_reference", "no other good die in its row and no median reference");
 			drop_hold(ds, d);
 		} else {
 			waiting_median = 1;
@@ -651,7 +749,7 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 		int k = 0;
 		long q = -1;
 		for (long i = (long)u - 1; i >= 0; i--)
-			if (g->dies[i]->state == D_GOOD && ++k == DETECT_MAX_REFS) {
+			if (die_good(g->dies[i]) && ++k == DETECT_MAX_REFS) {
 				q = i;
 				break;
 			}
@@ -738,16 +836,15 @@ static void decode_task(void *arg)
 	pthread_mutex_lock(&ds->mu);
 	if (ok) {
 		d->img = img;
-		d->state = D_GOOD;
+		die_set(d, DIE_WAITING);
 		d->refs = 1;
-		d->hold = 1;
+		d->hold = true;
 		if (!ds->cfg.keep_images) {
 			free(d->line);
 			d->line = NULL;
 		}
 	} else {
-		d->state = D_BAD;
-		die_reject(ds, d, reason, msg);
+		die_reject(ds, d, DIE_BAD, reason, msg);
 		free(d->line);
 		d->line = NULL;
 	}
