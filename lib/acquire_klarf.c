@@ -221,172 +221,244 @@ static size_t wafer_dies(const struct klarf_wafer *w)
 	return w->ntest_plan;
 }
 
-int acq_run_klarf(struct acq *a, char *const *files, int nfiles)
-{
-	struct klarf *k = xcalloc((size_t)nfiles, sizeof *k);
+/* An import: the files, read whole, and what the run made of them so far. */
+struct import {
+	struct acq *a;
+	char *const *files;
+	int nfiles;
+	struct klarf *k;         /* one per file */
 	struct grid g;
-	struct timespec ts;
-	char err[512];
-	int rc = KERF_EX_OK, nwafers = 0, ord = 0;
-	uint64_t dies_total = 0;
-	char **wids = NULL;
-	json_t *ev;
+	int nwafers;             /* in all the files */
+	char **wids;             /* the wafer ids given so far, unique */
+	int ord;                 /* how many */
+	uint64_t dies_total;
+};
 
-	memset(&g, 0, sizeof g);
-	for (int i = 0; i < nfiles; i++) {
-		FILE *f = strcmp(files[i], "-") ? fopen(files[i], "r") : stdin;
+/*
+ * Read and check every file, and see every die of their plans and
+ * defects on the grid: KERF_EX_OK, or KERF_EX_IOERR or KERF_EX_DATAERR
+ * after logging why.
+ */
+static int import_read(struct import *im)
+{
+	char err[512];
+	for (int i = 0; i < im->nfiles; i++) {
+		const char *path = im->files[i];
+		struct klarf *k = &im->k[i];
+		FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 		int r;
 		if (!f) {
-			log_msg(LOG_ERROR, json_pack("{ss}", "path", files[i]), "cannot open '%s': %s", files[i],
+			log_msg(LOG_ERROR, json_pack("{ss}", "path", path), "cannot open '%s': %s", path,
 				strerror(errno));
-			rc = KERF_EX_IOERR;
-			goto out;
+			return KERF_EX_IOERR;
 		}
-		r = klarf_read(f, files[i], &k[i], err, sizeof err);
+		r = klarf_read(f, path, k, err, sizeof err);
 		if (f != stdin)
 			fclose(f);
 		if (r < 0) {
-			log_msg(LOG_ERROR, json_pack("{ssss}", "path", files[i], "reason", "bad_klarf"),
-				"'%s': %s", files[i], err);
-			rc = KERF_EX_DATAERR;
-			goto out;
+			log_msg(LOG_ERROR, json_pack("{ssss}", "path", path, "reason", "bad_klarf"),
+				"'%s': %s", path, err);
+			return KERF_EX_DATAERR;
 		}
-		for (size_t w = 0; w < k[i].nwafers; w++) {
-			struct klarf_wafer *kw = &k[i].wafers[w];
-			nwafers++;
+		for (size_t w = 0; w < k->nwafers; w++) {
+			struct klarf_wafer *kw = &k->wafers[w];
+			im->nwafers++;
 			for (size_t j = 0; j < kw->ntest_plan; j++)
-				grid_see(&g, kw->test_plan[j][0], kw->test_plan[j][1]);
+				grid_see(&im->g, kw->test_plan[j][0], kw->test_plan[j][1]);
 			for (size_t j = 0; j < kw->ndefects; j++) {
-				struct folded fd = fold(&k[i], &kw->defects[j]);
-				grid_see(&g, fd.xi, fd.yi);
+				struct folded fd = fold(k, &kw->defects[j]);
+				grid_see(&im->g, fd.xi, fd.yi);
 			}
 		}
-		if (i > 0 && (k[i].die_pitch[0] != k[0].die_pitch[0] || k[i].die_pitch[1] != k[0].die_pitch[1]))
-			log_msg(LOG_WARN, json_pack("{ss}", "path", files[i]),
-				"'%s' has another die pitch than '%s'; the run uses the first", files[i], files[0]);
+		if (i > 0 && (k->die_pitch[0] != im->k[0].die_pitch[0] ||
+			      k->die_pitch[1] != im->k[0].die_pitch[1]))
+			log_msg(LOG_WARN, json_pack("{ss}", "path", path),
+				"'%s' has another die pitch than '%s'; the run uses the first", path,
+				im->files[0]);
 	}
-	if (!(k[0].die_pitch[0] > 0 && k[0].die_pitch[1] > 0)) {
-		log_msg(LOG_ERROR, json_pack("{ssss}", "path", files[0], "reason", "bad_klarf"),
-			"'%s': no usable DiePitch", files[0]);
-		rc = KERF_EX_DATAERR;
-		goto out;
+	return KERF_EX_OK;
+}
+
+/*
+ * The run's grid from the first file (its pitch, the virtual die, the
+ * origin of the lowest indices) and, unless given, its run id from the
+ * lot: KERF_EX_OK, or KERF_EX_DATAERR when the first file has no pitch.
+ */
+static int import_geometry(struct import *im)
+{
+	const struct klarf *k0 = &im->k[0];
+	struct grid *g = &im->g;
+	const double *c;
+
+	if (!(k0->die_pitch[0] > 0 && k0->die_pitch[1] > 0)) {
+		log_msg(LOG_ERROR, json_pack("{ssss}", "path", im->files[0], "reason", "bad_klarf"),
+			"'%s': no usable DiePitch", im->files[0]);
+		return KERF_EX_DATAERR;
 	}
-	if (!g.any)
-		grid_see(&g, 0, 0);
-	if (nwafers > 25)
-		log_msg(LOG_WARN, json_pack("{si}", "wafers", nwafers), "%d wafers is more than a lot of 25", nwafers);
-	if (!a->run) {
-		char *sn = safe_name(k[0].lot_id ? k[0].lot_id : "lot", 64);
+	if (!g->any)
+		grid_see(g, 0, 0);
+	if (im->nwafers > 25)
+		log_msg(LOG_WARN, json_pack("{si}", "wafers", im->nwafers), "%d wafers is more than a lot of 25",
+			im->nwafers);
+	if (!im->a->run) {
+		char *sn = safe_name(k0->lot_id ? k0->lot_id : "lot", 64);
 		char *r = xasprintf("klarf-%s", sn);
-		acq_set_run(a, r);
+		acq_set_run(im->a, r);
 		free(r);
 		free(sn);
 	}
-	g.pitch[0] = k[0].die_pitch[0];
-	g.pitch[1] = k[0].die_pitch[1];
-	acq_virtual_die(g.pitch, &g.pixel_um, &g.die_w, &g.die_h);
-	{
-		const double *c = wafer_center(&k[0], &k[0].wafers[0]);
-		g.origin[0] = k[0].die_origin[0] + g.xmin * g.pitch[0] - c[0];
-		g.origin[1] = k[0].die_origin[1] + g.ymin * g.pitch[1] - c[1];
-	}
+	g->pitch[0] = k0->die_pitch[0];
+	g->pitch[1] = k0->die_pitch[1];
+	acq_virtual_die(g->pitch, &g->pixel_um, &g->die_w, &g->die_h);
+	c = wafer_center(k0, &k0->wafers[0]);
+	g->origin[0] = k0->die_origin[0] + g->xmin * g->pitch[0] - c[0];
+	g->origin[1] = k0->die_origin[1] + g->ymin * g->pitch[1] - c[1];
+	return KERF_EX_OK;
+}
+
+/* run_start, at the first file's time; 0 or -1 (acq_emit). */
+static int import_run_start(struct import *im)
+{
+	struct acq *a = im->a;
+	const struct klarf *k0 = &im->k[0];
+	const struct grid *g = &im->g;
+	struct timespec ts;
+	json_t *ev;
 
 	a->wall = 0;
-	if (klarf_time(k[0].wafers[0].result_timestamp, &ts) == 0 || klarf_time(k[0].file_timestamp, &ts) == 0)
+	if (klarf_time(k0->wafers[0].result_timestamp, &ts) == 0 || klarf_time(k0->file_timestamp, &ts) == 0)
 		a->t = ts;
 	ev = acq_event(a, "run_start");
-	json_object_set_new(ev, "lot", json_string(k[0].lot_id && *k[0].lot_id ? k[0].lot_id : "unknown"));
-	json_object_set_new(ev, "recipe", json_string(k[0].setup_id ? k[0].setup_id : ""));
-	json_object_set_new(ev, "tool", json_string(k[0].station ? k[0].station : ""));
+	json_object_set_new(ev, "lot", json_string(k0->lot_id && *k0->lot_id ? k0->lot_id : "unknown"));
+	json_object_set_new(ev, "recipe", json_string(k0->setup_id ? k0->setup_id : ""));
+	json_object_set_new(ev, "tool", json_string(k0->station ? k0->station : ""));
 	json_object_set_new(ev, "source", json_string("klarf"));
-	json_object_set_new(ev, "wafers", json_integer(nwafers));
-	json_object_set_new(ev, "diameter_mm", json_real(k[0].sample_size_mm > 0 ? k[0].sample_size_mm : 300));
+	json_object_set_new(ev, "wafers", json_integer(im->nwafers));
+	json_object_set_new(ev, "diameter_mm", json_real(k0->sample_size_mm > 0 ? k0->sample_size_mm : 300));
 	json_object_set_new(ev, "edge_mm", json_real(0));
-	json_object_set_new(ev, "pitch_um", json_pack("[ff]", g.pitch[0], g.pitch[1]));
-	json_object_set_new(ev, "origin_um", json_pack("[ff]", g.origin[0], g.origin[1]));
-	json_object_set_new(ev, "cols", json_integer(g.xmax - g.xmin + 1));
-	json_object_set_new(ev, "rows", json_integer(g.ymax - g.ymin + 1));
-	json_object_set_new(ev, "die_px", json_pack("[II]", (json_int_t)g.die_w, (json_int_t)g.die_h));
-	json_object_set_new(ev, "pixel_um", json_real(g.pixel_um));
-	json_object_set_new(ev, "index_origin", json_pack("[II]", (json_int_t)g.xmin, (json_int_t)g.ymin));
-	if (acq_emit(a, ev) < 0)
-		goto broken;
+	json_object_set_new(ev, "pitch_um", json_pack("[ff]", g->pitch[0], g->pitch[1]));
+	json_object_set_new(ev, "origin_um", json_pack("[ff]", g->origin[0], g->origin[1]));
+	json_object_set_new(ev, "cols", json_integer(g->xmax - g->xmin + 1));
+	json_object_set_new(ev, "rows", json_integer(g->ymax - g->ymin + 1));
+	json_object_set_new(ev, "die_px", json_pack("[II]", (json_int_t)g->die_w, (json_int_t)g->die_h));
+	json_object_set_new(ev, "pixel_um", json_real(g->pixel_um));
+	json_object_set_new(ev, "index_origin", json_pack("[II]", (json_int_t)g->xmin, (json_int_t)g->ymin));
+	return acq_emit(a, ev);
+}
 
-	wids = xcalloc((size_t)nwafers, sizeof *wids);
-	for (int i = 0; i < nfiles; i++) {
-		const struct klarf *kf = &k[i];
-		log_msg(LOG_INFO, json_pack("{sssi}", "path", files[i], "wafers", (int)kf->nwafers),
-			"importing '%s' (KLARF %s)", files[i], kf->file_version ? kf->file_version : "?");
-		for (size_t w = 0; w < kf->nwafers; w++) {
-			const struct klarf_wafer *kw = &kf->wafers[w];
-			long slot = kw->slot >= 1 && kw->slot <= 25 ? kw->slot : (ord % 25) + 1;
-			char *wid = xstrdup(kw->wafer_id && *kw->wafer_id ? kw->wafer_id : "wafer");
-			/* Wafer ids must be unique in a run: defect ids are made from them. */
-			for (int n = 2, clash = 1; clash; n++) {
-				clash = 0;
-				for (int j = 0; j < ord; j++)
-					if (!strcmp(wids[j], wid))
-						clash = 1;
-				if (clash) {
-					char *nw = xasprintf("%s-%d", kw->wafer_id && *kw->wafer_id ? kw->wafer_id : "wafer", n);
-					free(wid);
-					wid = nw;
-				}
-			}
-			if (strcmp(wid, kw->wafer_id ? kw->wafer_id : ""))
-				log_msg(LOG_WARN, json_pack("{ssss}", "wafer", kw->wafer_id ? kw->wafer_id : "", "as", wid),
-					"wafer id '%s' seen before: imported as '%s'", kw->wafer_id ? kw->wafer_id : "", wid);
-			wids[ord++] = wid;
-			if (klarf_time(kw->result_timestamp, &ts) == 0 &&
-			    (ts.tv_sec > a->t.tv_sec || (ts.tv_sec == a->t.tv_sec && ts.tv_nsec > a->t.tv_nsec)))
-				a->t = ts;
-			ev = acq_event(a, "wafer_start");
-			json_object_set_new(ev, "wafer", json_string(wid));
-			json_object_set_new(ev, "slot", json_integer(slot));
-			json_object_set_new(ev, "lot", json_string(kf->lot_id && *kf->lot_id ? kf->lot_id : "unknown"));
-			json_object_set_new(ev, "dies", json_integer((json_int_t)wafer_dies(kw)));
-			json_object_set_new(ev, "defects", json_integer((json_int_t)kw->ndefects));
-			if (acq_emit(a, ev) < 0)
-				goto broken;
-			long *idx = die_indices(kf, kw);
-			for (size_t j = 0; j < kw->ndefects; j++) {
-				if (sig_stop)
-					break;
-				if (emit_defect(a, &g, kf, kw, wid, &kw->defects[j], idx[j]) < 0) {
-					free(idx);
-					goto broken;
-				}
-			}
-			free(idx);
-			ev = acq_event(a, "wafer_end");
-			json_object_set_new(ev, "wafer", json_string(wid));
-			json_object_set_new(ev, "slot", json_integer(slot));
-			json_object_set_new(ev, "dies", json_integer((json_int_t)wafer_dies(kw)));
-			if (acq_emit(a, ev) < 0)
-				goto broken;
-			(*a->c_wafers)++;
-			dies_total += wafer_dies(kw);
-			if (sig_stop)
-				goto done;
+/*
+ * The wafer's id in the run, kept in im->wids: its own, or with "-N" when
+ * an earlier wafer had it (defect ids are made from wafer ids).
+ */
+static const char *import_wafer_id(struct import *im, const struct klarf_wafer *kw)
+{
+	const char *own = kw->wafer_id && *kw->wafer_id ? kw->wafer_id : "wafer";
+	char *wid = xstrdup(own);
+	for (int n = 2, clash = 1; clash; n++) {
+		clash = 0;
+		for (int j = 0; j < im->ord; j++)
+			if (!strcmp(im->wids[j], wid))
+				clash = 1;
+		if (clash) {
+			free(wid);
+			wid = xasprintf("%s-%d", own, n);
 		}
 	}
-done:
-	ev = acq_event(a, "run_end");
-	json_object_set_new(ev, "status", json_string(sig_stop ? "stopped" : "completed"));
-	json_object_set_new(ev, "wafers", json_integer((json_int_t)(*a->c_wafers)));
-	json_object_set_new(ev, "dies", json_integer((json_int_t)dies_total));
+	if (strcmp(wid, kw->wafer_id ? kw->wafer_id : ""))
+		log_msg(LOG_WARN, json_pack("{ssss}", "wafer", kw->wafer_id ? kw->wafer_id : "", "as", wid),
+			"wafer id '%s' seen before: imported as '%s'", kw->wafer_id ? kw->wafer_id : "", wid);
+	im->wids[im->ord++] = wid;
+	return wid;
+}
+
+/*
+ * One wafer: wafer_start (at its result time, when later than the run's
+ * clock), its defects (until a stop signal), wafer_end; 0 or -1 (acq_emit).
+ */
+static int import_wafer(struct import *im, const struct klarf *kf, const struct klarf_wafer *kw)
+{
+	struct acq *a = im->a;
+	long slot = kw->slot >= 1 && kw->slot <= 25 ? kw->slot : (im->ord % 25) + 1;
+	const char *wid = import_wafer_id(im, kw);
+	struct timespec ts;
+	json_t *ev;
+	long *idx;
+
+	if (klarf_time(kw->result_timestamp, &ts) == 0 &&
+	    (ts.tv_sec > a->t.tv_sec || (ts.tv_sec == a->t.tv_sec && ts.tv_nsec > a->t.tv_nsec)))
+		a->t = ts;
+	ev = acq_event(a, "wafer_start");
+	json_object_set_new(ev, "wafer", json_string(wid));
+	json_object_set_new(ev, "slot", json_integer(slot));
+	json_object_set_new(ev, "lot", json_string(kf->lot_id && *kf->lot_id ? kf->lot_id : "unknown"));
+	json_object_set_new(ev, "dies", json_integer((json_int_t)wafer_dies(kw)));
+	json_object_set_new(ev, "defects", json_integer((json_int_t)kw->ndefects));
 	if (acq_emit(a, ev) < 0)
-		goto broken;
-	goto out;
-broken:
-	rc = KERF_EX_IOERR;
-out:
+		return -1;
+	idx = die_indices(kf, kw);
+	for (size_t j = 0; j < kw->ndefects && !sig_stop; j++) {
+		if (emit_defect(a, &im->g, kf, kw, wid, &kw->defects[j], idx[j]) < 0) {
+			free(idx);
+			return -1;
+		}
+	}
+	free(idx);
+	ev = acq_event(a, "wafer_end");
+	json_object_set_new(ev, "wafer", json_string(wid));
+	json_object_set_new(ev, "slot", json_integer(slot));
+	json_object_set_new(ev, "dies", json_integer((json_int_t)wafer_dies(kw)));
+	if (acq_emit(a, ev) < 0)
+		return -1;
+	(*a->c_wafers)++;
+	im->dies_total += wafer_dies(kw);
+	return 0;
+}
+
+/* Every file's wafers in order, until a stop signal; 0 or -1 (acq_emit). */
+static int import_wafers(struct import *im)
+{
+	im->wids = xcalloc((size_t)im->nwafers, sizeof *im->wids);
+	for (int i = 0; i < im->nfiles; i++) {
+		const struct klarf *kf = &im->k[i];
+		log_msg(LOG_INFO, json_pack("{sssi}", "path", im->files[i], "wafers", (int)kf->nwafers),
+			"importing '%s' (KLARF %s)", im->files[i], kf->file_version ? kf->file_version : "?");
+		for (size_t w = 0; w < kf->nwafers; w++) {
+			if (import_wafer(im, kf, &kf->wafers[w]) < 0)
+				return -1;
+			if (sig_stop)
+				return 0;
+		}
+	}
+	return 0;
+}
+
+/* run_end: completed, or stopped by a signal; 0 or -1 (acq_emit). */
+static int import_run_end(struct import *im)
+{
+	json_t *ev = acq_event(im->a, "run_end");
+	json_object_set_new(ev, "status", json_string(sig_stop ? "stopped" : "completed"));
+	json_object_set_new(ev, "wafers", json_integer((json_int_t)(*im->a->c_wafers)));
+	json_object_set_new(ev, "dies", json_integer((json_int_t)im->dies_total));
+	return acq_emit(im->a, ev);
+}
+
+int acq_run_klarf(struct acq *a, char *const *files, int nfiles)
+{
+	struct import im = { .a = a, .files = files, .nfiles = nfiles };
+	int rc;
+
+	im.k = xcalloc((size_t)nfiles, sizeof *im.k);
+	rc = import_read(&im);
+	if (rc == KERF_EX_OK)
+		rc = import_geometry(&im);
+	if (rc == KERF_EX_OK &&
+	    (import_run_start(&im) < 0 || import_wafers(&im) < 0 || import_run_end(&im) < 0))
+		rc = KERF_EX_IOERR;
 	for (int i = 0; i < nfiles; i++)
-		klarf_free(&k[i]);
-	free(k);
-	if (wids)
-		for (int i = 0; i < ord; i++)
-			free(wids[i]);
-	free(wids);
+		klarf_free(&im.k[i]);
+	free(im.k);
+	for (int i = 0; i < im.ord; i++)
+		free(im.wids[i]);
+	free(im.wids);
 	return rc;
 }

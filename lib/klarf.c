@@ -382,6 +382,11 @@ static int set_cell(struct reader *r, struct klarf_defect *d, enum col c, const 
 /* --------------------------------------------------------- flat 1.1-1.7 */
 
 struct flat {
+	struct reader *r;
+	struct klarf *k;
+	const char *kw;          /* the statement's keyword, as the file spells it */
+	size_t line;             /* the statement's line */
+	int done;                /* EndOfFile was read */
 	enum col *cols;
 	size_t ncols;
 	size_t spec_line;
@@ -397,21 +402,139 @@ static int flat_pair(struct reader *r, const char *kw, double out[2])
 	return expect_semi(r, kw);
 }
 
-static int flat_defect_list(struct reader *r, struct flat *fs, size_t line)
+/* Statement 'what' needs a wafer: 0 when there is one, else -1 (failed). */
+static int flat_need_wafer(struct flat *fs, const char *what)
 {
-	if (!fs->w) {
-		fail(r, line, "DefectList before any WaferID");
+	if (fs->w)
+		return 0;
+	fail(fs->r, fs->line, "%s before any WaferID", what);
+	return -1;
+}
+
+static int flat_end_of_file(struct flat *fs)
+{
+	fs->done = 1;
+	return 0;
+}
+
+static int flat_file_version(struct flat *fs)
+{
+	long a, b;
+	if (long_tok(fs->r, fs->kw, &a) < 0 || long_tok(fs->r, fs->kw, &b) < 0 ||
+	    expect_semi(fs->r, fs->kw) < 0)
+		return -1;
+	free(fs->k->file_version);
+	fs->k->file_version = xasprintf("%ld.%ld", a, b);
+	return 0;
+}
+
+static int flat_wafer_id(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	struct tok *t = next(r);
+	if (!is_value(t)) {
+		fail(r, fs->line, "WaferID has no value");
 		return -1;
 	}
+	if (fs->w && !fs->w_has_list) {
+		fail(r, fs->w->line, "WaferID '%s' has no DefectList", fs->w->wafer_id);
+		return -1;
+	}
+	fs->w = add_wafer(fs->k, t->s, fs->line);
+	fs->w_has_list = 0;
+	if (fs->result_ts)
+		fs->w->result_timestamp = xstrdup(fs->result_ts);
+	return expect_semi(r, fs->kw);
+}
+
+static int flat_record_spec(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	size_t line = fs->line;
+	long n;
+	if (long_tok(r, fs->kw, &n) < 0)
+		return -1;
+	if (n < 1 || n > 1000) {
+		fail(r, line, "DefectRecordSpec count %ld is out of range", n);
+		return -1;
+	}
+	free(fs->cols);
+	fs->cols = xcalloc((size_t)n, sizeof *fs->cols);
+	fs->ncols = (size_t)n;
+	fs->spec_line = line;
+	for (long i = 0; i < n; i++) {
+		struct tok *t = next(r);
+		if (t->kind != TK_WORD) {
+			fail(r, line, "DefectRecordSpec names %ld columns, says %ld", i, n);
+			return -1;
+		}
+		fs->cols[i] = col_of(t->s);
+	}
+	if (peek(r)->kind != TK_SEMI) {
+		size_t extra = 0;
+		while (is_value(&r->t[r->pos + extra]))
+			extra++;
+		fail(r, line, "DefectRecordSpec names %ld columns, says %ld", n + (long)extra, n);
+		return -1;
+	}
+	next(r);
+	return check_spec(r, fs->cols, fs->ncols, line);
+}
+
+/* The IMAGELIST cell of a row: a count, then that many (image number, type) pairs. */
+static int flat_skip_imagelist(struct reader *r, struct tok *count, size_t row_line)
+{
+	long n;
+	if (to_long(count->s, &n) < 0 || n < 0 || n > 100000) {
+		fail(r, count->line, "IMAGELIST count '%s' is not a count", count->s);
+		return -1;
+	}
+	for (long i = 0; i < 2 * n; i++) {
+		if (!is_value(next(r))) {
+			fail(r, row_line, "DefectList row ends inside its IMAGELIST of %ld images", n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One row of a DefectList, its first token at the reader. */
+static int flat_defect_row(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	size_t row_line = peek(r)->line;
+	struct klarf_defect *d = add_defect(fs->w);
+	d->line = row_line;
+	for (size_t c = 0; c < fs->ncols; c++) {
+		struct tok *t = next(r);
+		if (!is_value(t)) {
+			fail(r, row_line, "DefectList row has %zu values, DefectRecordSpec has %zu",
+			     c, fs->ncols);
+			return -1;
+		}
+		if (fs->cols[c] == C_IMAGELIST) {
+			if (flat_skip_imagelist(r, t, row_line) < 0)
+				return -1;
+			continue;
+		}
+		if (set_cell(r, d, fs->cols[c], t, 1.0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int flat_defect_list(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	if (flat_need_wafer(fs, "DefectList") < 0)
+		return -1;
 	if (!fs->cols) {
-		fail(r, line, "DefectList before DefectRecordSpec");
+		fail(r, fs->line, "DefectList before DefectRecordSpec");
 		return -1;
 	}
 	fs->w_has_list = 1;
 	for (;;) {
 		struct tok *t = peek(r);
-		struct klarf_defect *d;
-		size_t got = 0, row_line = t->line;
 		if (t->kind == TK_SEMI) {
 			next(r);
 			return 0;
@@ -420,238 +543,193 @@ static int flat_defect_list(struct reader *r, struct flat *fs, size_t line)
 			fail(r, t->line, "DefectList: unexpected %s", t->kind == TK_EOF ? "end of file" : "punctuation");
 			return -1;
 		}
-		d = add_defect(fs->w);
-		d->line = row_line;
-		for (size_t c = 0; c < fs->ncols; c++) {
-			t = next(r);
-			if (!is_value(t)) {
-				fail(r, row_line, "DefectList row has %zu values, DefectRecordSpec has %zu",
-				     got, fs->ncols);
-				return -1;
-			}
-			got++;
-			if (fs->cols[c] == C_IMAGELIST) {
-				/* A count, then that many (image number, type) pairs. */
-				long n;
-				if (to_long(t->s, &n) < 0 || n < 0 || n > 100000) {
-					fail(r, t->line, "IMAGELIST count '%s' is not a count", t->s);
-					return -1;
-				}
-				for (long i = 0; i < 2 * n; i++) {
-					t = next(r);
-					if (!is_value(t)) {
-						fail(r, row_line, "DefectList row ends inside its IMAGELIST of %ld images", n);
-						return -1;
-					}
-				}
-				continue;
-			}
-			if (set_cell(r, d, fs->cols[c], t, 1.0) < 0)
-				return -1;
-		}
+		if (flat_defect_row(fs) < 0)
+			return -1;
 	}
 }
 
-static int flat_statement(struct reader *r, struct klarf *k, struct flat *fs, int *done)
+static int flat_test_plan(struct flat *fs)
 {
-	struct tok *kwt = next(r);
-	const char *kw;
-	size_t line = kwt->line;
-	char *s;
+	long n;
+	if (flat_need_wafer(fs, "SampleTestPlan") < 0 || long_tok(fs->r, fs->kw, &n) < 0)
+		return -1;
+	for (long i = 0; i < n; i++) {
+		long x, y;
+		if (long_tok(fs->r, fs->kw, &x) < 0 || long_tok(fs->r, fs->kw, &y) < 0)
+			return -1;
+		add_plan(fs->w, x, y);
+	}
+	return expect_semi(fs->r, fs->kw);
+}
 
+static int flat_class_lookup(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	long n;
+	if (long_tok(r, fs->kw, &n) < 0)
+		return -1;
+	clear_classes(fs->k);
+	for (long i = 0; i < n; i++) {
+		long num;
+		struct tok *t;
+		if (long_tok(r, fs->kw, &num) < 0)
+			return -1;
+		t = next(r);
+		if (!is_value(t)) {
+			fail(r, t->line, "ClassLookup: class %ld has no name", num);
+			return -1;
+		}
+		add_class(fs->k, num, t->s);
+	}
+	return expect_semi(r, fs->kw);
+}
+
+static int flat_sample_size(struct flat *fs)
+{
+	double one;
+	if (num_tok(fs->r, fs->kw, &one) < 0 || num_tok(fs->r, fs->kw, &fs->k->sample_size_mm) < 0)
+		return -1;
+	return expect_semi(fs->r, fs->kw);
+}
+
+static int flat_die_pitch(struct flat *fs)
+{
+	return flat_pair(fs->r, fs->kw, fs->k->die_pitch);
+}
+
+static int flat_die_origin(struct flat *fs)
+{
+	return flat_pair(fs->r, fs->kw, fs->k->die_origin);
+}
+
+static int flat_center(struct flat *fs)
+{
+	if (flat_pair(fs->r, fs->kw, fs->k->center) < 0)
+		return -1;
+	if (fs->w) {
+		fs->w->center[0] = fs->k->center[0];
+		fs->w->center[1] = fs->k->center[1];
+		fs->w->has_center = 1;
+	}
+	return 0;
+}
+
+static int flat_slot(struct flat *fs)
+{
+	long n;
+	if (flat_need_wafer(fs, "Slot") < 0 || long_tok(fs->r, fs->kw, &n) < 0)
+		return -1;
+	fs->w->slot = n;
+	return expect_semi(fs->r, fs->kw);
+}
+
+static int flat_area_per_test(struct flat *fs)
+{
+	double a;
+	if (num_tok(fs->r, fs->kw, &a) < 0)
+		return -1;
+	if (fs->w)
+		fs->w->area_per_test = a;
+	return expect_semi(fs->r, fs->kw);
+}
+
+static int flat_result_timestamp(struct flat *fs)
+{
+	char *s = join_statement(fs->r, fs->kw, fs->line);
+	if (!s)
+		return -1;
+	/* It belongs to the wafers that follow (and to the current one
+	 * when that has none yet: some files give it after WaferID). */
+	xstrset(&fs->result_ts, s);
+	if (fs->w && !fs->w->result_timestamp)
+		xstrset(&fs->w->result_timestamp, s);
+	free(s);
+	return 0;
+}
+
+/*
+ * The statements kerf reads: a handler, or (fn NULL) a value kept as
+ * text in the struct klarf field at off: the whole statement joined, or
+ * with first, its first value alone (SetupID "name" date time: kerf
+ * keeps the name only).  Any other statement is skipped.
+ */
+static const struct flat_keyword {
+	const char *kw;
+	int (*fn)(struct flat *fs);
+	size_t off;
+	int first;
+} flat_keywords[] = {
+	{ "EndOfFile", flat_end_of_file, 0, 0 },
+	{ "FileVersion", flat_file_version, 0, 0 },
+	{ "WaferID", flat_wafer_id, 0, 0 },
+	{ "DefectRecordSpec", flat_record_spec, 0, 0 },
+	{ "DefectList", flat_defect_list, 0, 0 },
+	{ "SampleTestPlan", flat_test_plan, 0, 0 },
+	{ "ClassLookup", flat_class_lookup, 0, 0 },
+	{ "SampleSize", flat_sample_size, 0, 0 },
+	{ "DiePitch", flat_die_pitch, 0, 0 },
+	{ "DieOrigin", flat_die_origin, 0, 0 },
+	{ "SampleCenterLocation", flat_center, 0, 0 },
+	{ "Slot", flat_slot, 0, 0 },
+	{ "AreaPerTest", flat_area_per_test, 0, 0 },
+	{ "ResultTimestamp", flat_result_timestamp, 0, 0 },
+	{ "FileTimestamp", NULL, offsetof(struct klarf, file_timestamp), 0 },
+	{ "InspectionStationID", NULL, offsetof(struct klarf, station), 0 },
+	{ "SampleType", NULL, offsetof(struct klarf, sample_type), 1 },
+	{ "LotID", NULL, offsetof(struct klarf, lot_id), 1 },
+	{ "DeviceID", NULL, offsetof(struct klarf, device_id), 1 },
+	{ "SetupID", NULL, offsetof(struct klarf, setup_id), 1 },
+	{ "StepID", NULL, offsetof(struct klarf, step_id), 1 },
+	{ "OrientationMarkLocation", NULL, offsetof(struct klarf, orientation), 1 },
+};
+
+/* A statement kept as text (see flat_keywords). */
+static int flat_text(struct flat *fs, const struct flat_keyword *e)
+{
+	size_t p0 = fs->r->pos;
+	char *s = join_statement(fs->r, fs->kw, fs->line);
+	if (!s)
+		return -1;
+	xstrset((char **)((char *)fs->k + e->off),
+		e->first && is_value(&fs->r->t[p0]) ? fs->r->t[p0].s : s);
+	free(s);
+	return 0;
+}
+
+static int flat_statement(struct flat *fs)
+{
+	struct reader *r = fs->r;
+	struct tok *kwt = next(r);
+
+	fs->line = kwt->line;
 	if (kwt->kind == TK_SEMI)
 		return 0; /* an empty statement */
 	if (kwt->kind == TK_EOF) {
-		fail(r, line, "missing EndOfFile");
+		fail(r, fs->line, "missing EndOfFile");
 		return -1;
 	}
 	if (kwt->kind != TK_WORD) {
-		fail(r, line, "expected a keyword, got %s", kwt->kind == TK_STRING ? "a string" : "punctuation");
+		fail(r, fs->line, "expected a keyword, got %s", kwt->kind == TK_STRING ? "a string" : "punctuation");
 		return -1;
 	}
-	kw = kwt->s;
-	if (!strcasecmp(kw, "EndOfFile")) {
-		*done = 1;
-		return 0;
+	fs->kw = kwt->s;
+	for (size_t i = 0; i < sizeof flat_keywords / sizeof flat_keywords[0]; i++) {
+		const struct flat_keyword *e = &flat_keywords[i];
+		if (strcasecmp(fs->kw, e->kw))
+			continue;
+		return e->fn ? e->fn(fs) : flat_text(fs, e);
 	}
-	if (!strcasecmp(kw, "FileVersion")) {
-		long a, b;
-		if (long_tok(r, kw, &a) < 0 || long_tok(r, kw, &b) < 0 || expect_semi(r, kw) < 0)
-			return -1;
-		free(k->file_version);
-		k->file_version = xasprintf("%ld.%ld", a, b);
-		return 0;
-	}
-	if (!strcasecmp(kw, "WaferID")) {
-		struct tok *t = next(r);
-		if (!is_value(t)) {
-			fail(r, line, "WaferID has no value");
-			return -1;
-		}
-		if (fs->w && !fs->w_has_list) {
-			fail(r, fs->w->line, "WaferID '%s' has no DefectList", fs->w->wafer_id);
-			return -1;
-		}
-		fs->w = add_wafer(k, t->s, line);
-		fs->w_has_list = 0;
-		if (fs->result_ts)
-			fs->w->result_timestamp = xstrdup(fs->result_ts);
-		return expect_semi(r, kw);
-	}
-	if (!strcasecmp(kw, "DefectRecordSpec")) {
-		long n;
-		if (long_tok(r, kw, &n) < 0)
-			return -1;
-		if (n < 1 || n > 1000) {
-			fail(r, line, "DefectRecordSpec count %ld is out of range", n);
-			return -1;
-		}
-		free(fs->cols);
-		fs->cols = xcalloc((size_t)n, sizeof *fs->cols);
-		fs->ncols = (size_t)n;
-		fs->spec_line = line;
-		for (long i = 0; i < n; i++) {
-			struct tok *t = next(r);
-			if (t->kind != TK_WORD) {
-				fail(r, line, "DefectRecordSpec names %ld columns, says %ld", i, n);
-				return -1;
-			}
-			fs->cols[i] = col_of(t->s);
-		}
-		if (peek(r)->kind != TK_SEMI) {
-			size_t extra = 0;
-			while (is_value(&r->t[r->pos + extra]))
-				extra++;
-			fail(r, line, "DefectRecordSpec names %ld columns, says %ld", n + (long)extra, n);
-			return -1;
-		}
-		next(r);
-		return check_spec(r, fs->cols, fs->ncols, line);
-	}
-	if (!strcasecmp(kw, "DefectList"))
-		return flat_defect_list(r, fs, line);
-	if (!strcasecmp(kw, "SampleTestPlan")) {
-		long n;
-		if (!fs->w) {
-			fail(r, line, "SampleTestPlan before any WaferID");
-			return -1;
-		}
-		if (long_tok(r, kw, &n) < 0)
-			return -1;
-		for (long i = 0; i < n; i++) {
-			long x, y;
-			if (long_tok(r, kw, &x) < 0 || long_tok(r, kw, &y) < 0)
-				return -1;
-			add_plan(fs->w, x, y);
-		}
-		return expect_semi(r, kw);
-	}
-	if (!strcasecmp(kw, "ClassLookup")) {
-		long n;
-		if (long_tok(r, kw, &n) < 0)
-			return -1;
-		clear_classes(k);
-		for (long i = 0; i < n; i++) {
-			long num;
-			struct tok *t;
-			if (long_tok(r, kw, &num) < 0)
-				return -1;
-			t = next(r);
-			if (!is_value(t)) {
-				fail(r, t->line, "ClassLookup: class %ld has no name", num);
-				return -1;
-			}
-			add_class(k, num, t->s);
-		}
-		return expect_semi(r, kw);
-	}
-	if (!strcasecmp(kw, "SampleSize")) {
-		double one;
-		if (num_tok(r, kw, &one) < 0 || num_tok(r, kw, &k->sample_size_mm) < 0)
-			return -1;
-		return expect_semi(r, kw);
-	}
-	if (!strcasecmp(kw, "DiePitch"))
-		return flat_pair(r, kw, k->die_pitch);
-	if (!strcasecmp(kw, "DieOrigin"))
-		return flat_pair(r, kw, k->die_origin);
-	if (!strcasecmp(kw, "SampleCenterLocation")) {
-		if (flat_pair(r, kw, k->center) < 0)
-			return -1;
-		if (fs->w) {
-			fs->w->center[0] = k->center[0];
-			fs->w->center[1] = k->center[1];
-			fs->w->has_center = 1;
-		}
-		return 0;
-	}
-	if (!strcasecmp(kw, "Slot")) {
-		long n;
-		if (!fs->w) {
-			fail(r, line, "Slot before any WaferID");
-			return -1;
-		}
-		if (long_tok(r, kw, &n) < 0)
-			return -1;
-		fs->w->slot = n;
-		return expect_semi(r, kw);
-	}
-	if (!strcasecmp(kw, "AreaPerTest")) {
-		double a;
-		if (num_tok(r, kw, &a) < 0)
-			return -1;
-		if (fs->w)
-			fs->w->area_per_test = a;
-		return expect_semi(r, kw);
-	}
-	/* Statements whose values kerf keeps as text. */
-	{
-		static const struct { const char *kw; size_t off; int first; } txt[] = {
-			{"FileTimestamp", offsetof(struct klarf, file_timestamp), 0},
-			{"InspectionStationID", offsetof(struct klarf, station), 0},
-			{"SampleType", offsetof(struct klarf, sample_type), 1},
-			{"LotID", offsetof(struct klarf, lot_id), 1},
-			{"DeviceID", offsetof(struct klarf, device_id), 1},
-			{"SetupID", offsetof(struct klarf, setup_id), 1},
-			{"StepID", offsetof(struct klarf, step_id), 1},
-			{"OrientationMarkLocation", offsetof(struct klarf, orientation), 1},
-		};
-		for (size_t i = 0; i < sizeof txt / sizeof txt[0]; i++) {
-			if (strcasecmp(kw, txt[i].kw))
-				continue;
-			size_t p0 = r->pos;
-			s = join_statement(r, kw, line);
-			if (!s)
-				return -1;
-			/* SetupID "name" date time: kerf keeps the name only. */
-			xstrset((char **)((char *)k + txt[i].off),
-				txt[i].first && is_value(&r->t[p0]) ? r->t[p0].s : s);
-			free(s);
-			return 0;
-		}
-	}
-	if (!strcasecmp(kw, "ResultTimestamp")) {
-		s = join_statement(r, kw, line);
-		if (!s)
-			return -1;
-		/* It belongs to the wafers that follow (and to the current one
-		 * when that has none yet: some files give it after WaferID). */
-		xstrset(&fs->result_ts, s);
-		if (fs->w && !fs->w->result_timestamp)
-			xstrset(&fs->w->result_timestamp, s);
-		free(s);
-		return 0;
-	}
-	return skip_statement(r, line, kw);
+	return skip_statement(r, fs->line, fs->kw);
 }
 
 static int read_flat(struct reader *r, struct klarf *k)
 {
 	struct flat fs;
-	int done = 0;
 	memset(&fs, 0, sizeof fs);
-	while (!done && !r->failed)
-		if (flat_statement(r, k, &fs, &done) < 0)
+	fs.r = r;
+	fs.k = k;
+	while (!fs.done && !r->failed)
+		if (flat_statement(&fs) < 0)
 			break;
 	if (!r->failed && fs.w && !fs.w_has_list)
 		fail(r, fs.w->line, "WaferID '%s' has no DefectList", fs.w->wafer_id);
@@ -865,29 +943,142 @@ static int data_cell(struct reader *r, struct tok **cell)
 	return 0;
 }
 
+/* A List being read. */
+struct nlist {
+	const char *name;
+	enum { L_OTHER, L_DEFECTS, L_PLAN, L_CLASSES } kind;
+	char **colnames;         /* the Columns' names (the tokens') */
+	size_t ncols;
+	enum col *cols;          /* a DefectList's columns, during its Data */
+	long rows;               /* rows read, in all its Data (one is expected) */
+};
+
+/* Columns N { type NAME, ... }, after the word Columns at line. */
+static int list_columns(struct reader *r, struct nlist *l, size_t line)
+{
+	long n;
+	if (long_tok(r, "Columns", &n) < 0 || expect(r, TK_LBRACE, "'{'") < 0)
+		return -1;
+	while (peek(r)->kind != TK_RBRACE) {
+		struct tok *ty = next(r), *cn;
+		if (ty->kind == TK_COMMA)
+			continue;
+		cn = next(r);
+		if (ty->kind != TK_WORD || cn->kind != TK_WORD) {
+			fail(r, ty->line, "Columns: expected 'type NAME'");
+			return -1;
+		}
+		l->colnames = xrealloc(l->colnames, (l->ncols + 1) * sizeof *l->colnames);
+		l->colnames[l->ncols++] = cn->s;
+	}
+	next(r);
+	if ((size_t)n != l->ncols) {
+		fail(r, line, "Columns says %ld columns, names %zu", n, l->ncols);
+		return -1;
+	}
+	return 0;
+}
+
+/* A row of a SampleTestPlanList or a ClassLookupList: what it adds. */
+static int list_row_use(struct reader *r, struct klarf *k, struct nested *ns,
+			const struct nlist *l, struct tok *const *cells, size_t row_line)
+{
+	if (l->kind == L_PLAN && l->ncols >= 2) {
+		long x, y;
+		if (to_long(cells[0]->s, &x) < 0 || to_long(cells[1]->s, &y) < 0) {
+			fail(r, row_line, "SampleTestPlanList: expected two integers");
+			return -1;
+		}
+		add_plan(ns->w, x, y);
+	} else if (l->kind == L_CLASSES && l->ncols >= 2) {
+		long num;
+		if (to_long(cells[0]->s, &num) < 0) {
+			fail(r, row_line, "ClassLookupList: class number '%s' is not an integer", cells[0]->s);
+			return -1;
+		}
+		add_class(k, num, cells[1]->s);
+	}
+	return 0;
+}
+
+/* One row of Data, "v v ... ;": a defect, a plan entry, a class, or nothing. */
+static int list_row(struct reader *r, struct klarf *k, struct nested *ns, const struct nlist *l)
+{
+	size_t row_line = peek(r)->line;
+	struct tok *cells[8] = {0};
+	struct klarf_defect *d = l->kind == L_DEFECTS ? add_defect(ns->w) : NULL;
+	if (d)
+		d->line = row_line;
+	for (size_t c = 0; c < l->ncols; c++) {
+		struct tok *cell;
+		if (data_cell(r, &cell) < 0) {
+			fail(r, row_line, "%s row has %zu values, Columns has %zu", l->name, c, l->ncols);
+			return -1;
+		}
+		if (c < 8)
+			cells[c] = cell;
+		if (d && set_cell(r, d, l->cols[c], cell, NM) < 0)
+			return -1;
+	}
+	if (peek(r)->kind != TK_SEMI) {
+		fail(r, row_line, "%s row has more than the %zu values of Columns", l->name, l->ncols);
+		return -1;
+	}
+	next(r);
+	return list_row_use(r, k, ns, l, cells, row_line);
+}
+
+/* Data N { row ; ... }, after the word Data at data_line. */
+static int list_data(struct reader *r, struct klarf *k, struct nested *ns, struct nlist *l,
+		     size_t data_line)
+{
+	long declared;
+	int rc = -1;
+	if (long_tok(r, "Data", &declared) < 0 || expect(r, TK_LBRACE, "'{'") < 0)
+		return -1;
+	if (l->kind == L_DEFECTS) {
+		l->cols = xcalloc(l->ncols ? l->ncols : 1, sizeof *l->cols);
+		for (size_t i = 0; i < l->ncols; i++)
+			l->cols[i] = col_of(l->colnames[i]);
+		if (check_spec(r, l->cols, l->ncols, data_line) < 0)
+			goto out;
+	}
+	while (peek(r)->kind != TK_RBRACE) {
+		if (list_row(r, k, ns, l) < 0)
+			goto out;
+		l->rows++;
+	}
+	next(r);
+	if (l->rows != declared) {
+		fail(r, data_line, "Data says %ld rows, has %ld", declared, l->rows);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(l->cols);
+	l->cols = NULL;
+	return rc;
+}
+
 static int nested_list(struct reader *r, struct klarf *k, struct nested *ns, size_t line)
 {
 	struct tok *nt = next(r);
-	char *name;
-	char **colnames = NULL;
-	size_t ncols = 0;
-	long declared = 0, rows = 0;
+	struct nlist l = { .kind = L_OTHER };
 	int rc = -1;
-	enum { L_OTHER, L_DEFECTS, L_PLAN, L_CLASSES } kind = L_OTHER;
 
 	if (nt->kind != TK_WORD) {
 		fail(r, nt->line, "List has no name");
 		return -1;
 	}
-	name = nt->s;
-	if (!strcasecmp(name, "DefectList"))
-		kind = L_DEFECTS;
-	else if (!strcasecmp(name, "SampleTestPlanList"))
-		kind = L_PLAN;
-	else if (!strcasecmp(name, "ClassLookupList"))
-		kind = L_CLASSES;
-	if ((kind == L_DEFECTS || kind == L_PLAN) && !ns->w) {
-		fail(r, line, "List %s outside a WaferRecord", name);
+	l.name = nt->s;
+	if (!strcasecmp(l.name, "DefectList"))
+		l.kind = L_DEFECTS;
+	else if (!strcasecmp(l.name, "SampleTestPlanList"))
+		l.kind = L_PLAN;
+	else if (!strcasecmp(l.name, "ClassLookupList"))
+		l.kind = L_CLASSES;
+	if ((l.kind == L_DEFECTS || l.kind == L_PLAN) && !ns->w) {
+		fail(r, line, "List %s outside a WaferRecord", l.name);
 		return -1;
 	}
 	if (expect(r, TK_LBRACE, "'{'") < 0)
@@ -897,100 +1088,19 @@ static int nested_list(struct reader *r, struct klarf *k, struct nested *ns, siz
 		if (t->kind == TK_RBRACE)
 			break;
 		if (t->kind == TK_WORD && !strcasecmp(t->s, "Columns")) {
-			long n;
-			if (long_tok(r, "Columns", &n) < 0 || expect(r, TK_LBRACE, "'{'") < 0)
+			if (list_columns(r, &l, t->line) < 0)
 				goto out;
-			while (peek(r)->kind != TK_RBRACE) {
-				struct tok *ty = next(r), *cn;
-				if (ty->kind == TK_COMMA)
-					continue;
-				cn = next(r);
-				if (ty->kind != TK_WORD || cn->kind != TK_WORD) {
-					fail(r, ty->line, "Columns: expected 'type NAME'");
-					goto out;
-				}
-				colnames = xrealloc(colnames, (ncols + 1) * sizeof *colnames);
-				colnames[ncols++] = cn->s;
-			}
-			next(r);
-			if ((size_t)n != ncols) {
-				fail(r, t->line, "Columns says %ld columns, names %zu", n, ncols);
-				goto out;
-			}
 		} else if (t->kind == TK_WORD && !strcasecmp(t->s, "Data")) {
-			enum col *cols = NULL;
-			size_t data_line = t->line;
-			if (long_tok(r, "Data", &declared) < 0 || expect(r, TK_LBRACE, "'{'") < 0)
+			if (list_data(r, k, ns, &l, t->line) < 0)
 				goto out;
-			if (kind == L_DEFECTS) {
-				cols = xcalloc(ncols ? ncols : 1, sizeof *cols);
-				for (size_t i = 0; i < ncols; i++)
-					cols[i] = col_of(colnames[i]);
-				if (check_spec(r, cols, ncols, data_line) < 0) {
-					free(cols);
-					goto out;
-				}
-			}
-			while (peek(r)->kind != TK_RBRACE) {
-				size_t row_line = peek(r)->line, got = 0;
-				struct tok *cells[8] = {0};
-				struct klarf_defect *d = kind == L_DEFECTS ? add_defect(ns->w) : NULL;
-				if (d)
-					d->line = row_line;
-				for (size_t c = 0; c < ncols; c++) {
-					struct tok *cell;
-					if (data_cell(r, &cell) < 0) {
-						fail(r, row_line, "%s row has %zu values, Columns has %zu", name, got, ncols);
-						free(cols);
-						goto out;
-					}
-					got++;
-					if (c < 8)
-						cells[c] = cell;
-					if (d && set_cell(r, d, cols[c], cell, NM) < 0) {
-						free(cols);
-						goto out;
-					}
-				}
-				if (peek(r)->kind != TK_SEMI) {
-					fail(r, row_line, "%s row has more than the %zu values of Columns", name, ncols);
-					free(cols);
-					goto out;
-				}
-				next(r);
-				rows++;
-				if (kind == L_PLAN && ncols >= 2) {
-					long x, y;
-					if (to_long(cells[0]->s, &x) < 0 || to_long(cells[1]->s, &y) < 0) {
-						fail(r, row_line, "SampleTestPlanList: expected two integers");
-						free(cols);
-						goto out;
-					}
-					add_plan(ns->w, x, y);
-				} else if (kind == L_CLASSES && ncols >= 2) {
-					long num;
-					if (to_long(cells[0]->s, &num) < 0) {
-						fail(r, row_line, "ClassLookupList: class number '%s' is not an integer", cells[0]->s);
-						free(cols);
-						goto out;
-					}
-					add_class(k, num, cells[1]->s);
-				}
-			}
-			next(r);
-			free(cols);
-			if (rows != declared) {
-				fail(r, data_line, "Data says %ld rows, has %ld", declared, rows);
-				goto out;
-			}
 		} else {
-			fail(r, t->line, "List %s: expected Columns or Data", name);
+			fail(r, t->line, "List %s: expected Columns or Data", l.name);
 			goto out;
 		}
 	}
 	rc = 0;
 out:
-	free(colnames);
+	free(l.colnames);
 	return rc;
 }
 

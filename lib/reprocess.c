@@ -907,17 +907,258 @@ static json_t *int_or_null(json_t *v)
 	return json_is_integer(v) ? json_integer(json_integer_value(v)) : json_null();
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* One task of a batch: kerf run over one recording, and its record. */
+struct task {
+	struct reprocess *r;
+	long n;                       /* the task's number, from 1 */
+	const struct rp_entry *e;     /* its recording */
+	char *rundir, *results, *logpath, *kerf;
+	int klarf;                    /* a directory of KLARF files, not a stream */
+	struct strvec argv;           /* kerf run's */
+	struct strvec files;          /* the KLARF files */
+	int failed;                   /* kerf run was not started: why says why */
+	char why[1024];
+	int code;                     /* the task's exit status */
+	json_t *status, *summary;     /* the run's files, or NULL */
+	const char *outcome, *stage, *how; /* from status (or "error") */
+	char *reason;                 /* why it did not complete, or NULL */
+	uint64_t t0;
+};
+
+/* Task n of r, begun at t0 (mono_ms). */
+static void task_init(struct task *t, struct reprocess *r, long n, uint64_t t0)
+{
+	memset(t, 0, sizeof *t);
+	t->t0 = t0;
+	t->r = r;
+	t->n = n;
+	t->e = &r->e[n - 1];
+	t->rundir = xasprintf("%s/%s", r->out, t->e->name);
+	t->results = xasprintf("%s/results.ndjson", r->out);
+	t->logpath = xasprintf("%s/supervisor.log", t->rundir);
+	t->kerf = self_exe();
+	t->klarf = !is_regular(t->e->path);
+}
+
+static void task_release(struct task *t)
+{
+	json_decref(t->status);
+	json_decref(t->summary);
+	strvec_clear(&t->argv);
+	strvec_clear(&t->files);
+	free(t->reason);
+	free(t->rundir);
+	free(t->results);
+	free(t->logpath);
+	free(t->kerf);
+}
+
+/* kerf run -C RUNDIR over the recording, with the batch's settings. */
+static void task_argv(struct task *t)
+{
+	struct strvec *a = &t->argv;
+	strvec_push(a, t->kerf);
+	strvec_push(a, "run");
+	strvec_push(a, "-C");
+	strvec_push(a, t->rundir);
+	strvec_push(a, "--echo");
+	strvec_push(a, "none");
+	if (t->klarf) {
+		klarf_files(t->e->path, &t->files);
+		strvec_push(a, "--acquire-arg");
+		strvec_push(a, "--klarf");
+		for (int i = 0; i < t->files.n; i++) {
+			strvec_push(a, "--acquire-arg");
+			strvec_push(a, t->files.v[i]);
+		}
+	} else {
+		strvec_push(a, "--acquire-arg");
+		strvec_push(a, "--replay");
+		strvec_push(a, "--acquire-arg");
+		strvec_push(a, t->e->path);
+	}
+	/* A reprocessed run must be the recorded one: a bad line is a
+	 * corrupt recording, not something to skip. */
+	if (!t->r->lenient) {
+		strvec_push(a, "--validate-arg");
+		strvec_push(a, "--strict");
+	}
+	job_settings(t->r, a, 1);
+}
+
+/*
+ * A fresh run directory, kerf run's output to /dev/null and its log to
+ * RUNDIR/supervisor.log; or t->failed, and why.
+ */
+static void task_prepare(struct task *t, int *out_fd, int *err_fd)
+{
+	if (inside_rundir(t->r->out, t->e)) {
+		snprintf(t->why, sizeof t->why, "the recording lies in the run directory '%s'", t->rundir);
+		t->failed = 1;
+	} else if (fresh_rundir(t->rundir, t->why, sizeof t->why) != 0) {
+		t->failed = 1;
+	} else if (mkdir_p(t->rundir, 0777) != 0) {
+		snprintf(t->why, sizeof t->why, "cannot create '%s': %s", t->rundir, strerror(errno));
+		t->failed = 1;
+	}
+	if (!t->failed) {
+		*out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		*err_fd = open(t->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (*out_fd < 0 || *err_fd < 0) {
+			snprintf(t->why, sizeof t->why, "cannot open '%s': %s",
+				 *err_fd < 0 ? t->logpath : "/dev/null", strerror(errno));
+			t->failed = 1;
+		}
+	}
+	if (t->klarf && !t->failed && t->files.n == 0) {
+		snprintf(t->why, sizeof t->why,
+			 "'%s' is neither a recorded stream nor a directory of KLARF files", t->e->path);
+		t->failed = 1;
+	}
+}
+
+/* Run kerf run (unless it cannot start); t->code is its exit status. */
+static void task_run(struct task *t)
+{
+	int st = -1, out_fd = -1, err_fd = -1;
+	task_prepare(t, &out_fd, &err_fd);
+	if (!t->failed)
+		st = spawn_wait(t->argv.v, out_fd, err_fd, SIGTERM, SIGTERM);
+	if (out_fd >= 0)
+		close(out_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+
+	if (t->failed)
+		t->code = KERF_EX_FAILED;
+	else if (st == -1)
+		t->code = KERF_EX_SOFTWARE;
+	else if (WIFEXITED(st))
+		t->code = WEXITSTATUS(st);
+	else
+		t->code = 128 + WTERMSIG(st);
+}
+
+/* kerf run's own last words, in supervisor.log; caller frees. */
+static char *run_last_words(const char *logpath, int code)
+{
+	FILE *f = fopen(logpath, "re");
+	char *line = NULL, *last = NULL;
+	size_t cap = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *m = json_string_value(json_object_get(j, "msg"));
+		free(last);
+		last = xstrdup(m ? m : line);
+		json_decref(j);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	if (!last)
+		last = xasprintf("kerf run ended with status %d", code);
+	return last;
+}
+
+/*
+ * How the run ended (status.json's outcome, else "error"), which stage
+ * ended it and how, and why in a line: the stage's error, the cause's
+ * message, why it could not start, or the run's last words.
+ */
+static void task_outcome(struct task *t)
+{
+	json_t *oc, *cause;
+	if (!t->failed) {
+		t->status = load_json(t->rundir, "status.json");
+		t->summary = load_json(t->rundir, "summary.json");
+	}
+	oc = json_object_get(t->status, "outcome");
+	t->outcome = json_string_value(json_object_get(oc, "state"));
+	if (!t->outcome || !json_is_true(json_object_get(t->status, "final")))
+		t->outcome = "error";
+	cause = json_object_get(oc, "cause");
+	if (json_is_object(cause)) {
+		t->stage = json_string_value(json_object_get(cause, "stage"));
+		t->how = json_string_value(json_object_get(cause, "how"));
+		if (t->stage)
+			t->reason = stage_error(t->rundir, t->stage);
+		if (!t->reason && json_is_string(json_object_get(cause, "msg")))
+			t->reason = xstrdup(json_string_value(json_object_get(cause, "msg")));
+	} else if (t->failed) {
+		t->reason = xstrdup(t->why);
+	} else if (!strcmp(t->outcome, "error")) {
+		t->reason = stage_error(t->rundir, NULL);
+		if (!t->reason)
+			t->reason = run_last_words(t->logpath, t->code);
+	}
+	if (t->reason) {
+		size_t l = strlen(t->reason);
+		while (l && (t->reason[l - 1] == '\n' || t->reason[l - 1] == '\r'))
+			t->reason[--l] = '\0';
+	}
+}
+
+/*
+ * The task's line of results.ndjson (see kerf(1)), its fields in this
+ * order; caller frees.  NULL when a value cannot be had (a name that is
+ * not UTF-8): no record rather than one without that field.
+ */
+static json_t *task_record(const struct task *t)
+{
+	json_t *rec = json_object(), *argv = json_array();
+	json_t *totals = json_object_get(t->summary, "totals");
+	char host[256] = "?", tbuf[32];
+	struct timespec now;
+	int bad = 0;
+
+	gethostname(host, sizeof host - 1);
+	real_now(&now);
+	event_time_fmt(&now, tbuf);
+	for (int i = 1; i < t->argv.n; i++)
+		json_array_append_new(argv, json_string(t->argv.v[i]));
+	const struct { const char *key; json_t *v; } field[] = {
+		{ "v", json_integer(1) },
+		{ "t", json_string(tbuf) },
+		{ "name", json_string(t->e->name) },
+		{ "recorded", json_string(t->e->path) },
+		{ "kind", json_string(t->klarf ? "klarf" : "stream") },
+		{ "rundir", json_string(t->rundir) },
+		{ "task", json_integer(t->n) },
+		{ "host", json_string(host) },
+		{ "outcome", json_string(t->outcome) },
+		{ "exit_code", json_integer(t->code) },
+		{ "stage", string_or_null(t->stage) },
+		{ "how", string_or_null(t->how) },
+		{ "reason", string_or_null(t->reason) },
+		{ "events", int_or_null(json_object_get(t->summary, "events")) },
+		{ "wafers", int_or_null(json_object_get(totals, "wafers")) },
+		{ "dies", int_or_null(json_object_get(totals, "dies")) },
+		{ "defects", int_or_null(json_object_get(totals, "defects")) },
+		{ "wall_ms", json_integer((json_int_t)(mono_ms() - t->t0)) },
+		{ "argv", argv },
+	};
+	/* Every value is stolen, set or not (a NULL one is not set). */
+	for (size_t i = 0; i < sizeof field / sizeof field[0]; i++)
+		if (json_object_set_new(rec, field[i].key, field[i].v) != 0)
+			bad = 1;
+	if (bad) {
+		json_decref(rec);
+		return NULL;
+	}
+	return rec;
+}
+
 int reprocess_task(struct reprocess *r, long n)
 {
-	struct strvec a = { 0 }, files = { 0 };
-	struct rp_entry *e;
-	char why[1024] = "", host[256] = "?", tbuf[32];
-	char *rundir, *kerf, *logpath, *results, *reason = NULL;
-	const char *outcome, *stage = NULL, *how = NULL;
-	json_t *status = NULL, *summary = NULL, *rec, *cause, *argv_json;
-	struct timespec now;
+	struct task t;
+	json_t *rec;
 	uint64_t t0 = mono_ms();
-	int klarf, st = -1, code, out_fd = -1, err_fd = -1;
+	int code;
 
 	if ((code = open_batch(r)) != KERF_EX_OK)
 		return code;
@@ -925,8 +1166,7 @@ int reprocess_task(struct reprocess *r, long n)
 		log_msg(LOG_ERROR, NULL, "no task %ld in '%s/inputs.tsv' (%zu lines)", n, r->outdir, r->n);
 		return KERF_EX_USAGE;
 	}
-	e = &r->e[n - 1];
-	log_set_run(e->name);
+	log_set_run(r->e[n - 1].name);
 	{
 		/* A scheduler's array task given no settings takes the batch's. */
 		json_t *cur = settings_json(r);
@@ -935,154 +1175,23 @@ int reprocess_task(struct reprocess *r, long n)
 		if (none && settings_load(r) < 0)
 			return KERF_EX_USAGE;
 	}
-	rundir = xasprintf("%s/%s", r->out, e->name);
-	results = xasprintf("%s/results.ndjson", r->out);
-	logpath = xasprintf("%s/supervisor.log", rundir);
-	kerf = self_exe();
-	gethostname(host, sizeof host - 1);
-	klarf = !is_regular(e->path);
-
-	strvec_push(&a, kerf);
-	strvec_push(&a, "run");
-	strvec_push(&a, "-C");
-	strvec_push(&a, rundir);
-	strvec_push(&a, "--echo");
-	strvec_push(&a, "none");
-	if (klarf) {
-		klarf_files(e->path, &files);
-		strvec_push(&a, "--acquire-arg");
-		strvec_push(&a, "--klarf");
-		for (int i = 0; i < files.n; i++) {
-			strvec_push(&a, "--acquire-arg");
-			strvec_push(&a, files.v[i]);
-		}
-	} else {
-		strvec_push(&a, "--acquire-arg");
-		strvec_push(&a, "--replay");
-		strvec_push(&a, "--acquire-arg");
-		strvec_push(&a, e->path);
-	}
-	/* A reprocessed run must be the recorded one: a bad line is a
-	 * corrupt recording, not something to skip. */
-	if (!r->lenient) {
-		strvec_push(&a, "--validate-arg");
-		strvec_push(&a, "--strict");
-	}
-	job_settings(r, &a, 1);
-
-	if (inside_rundir(r->out, e))
-		snprintf(why, sizeof why, "the recording lies in the run directory '%s'", rundir);
-	else if (fresh_rundir(rundir, why, sizeof why) == 0 && mkdir_p(rundir, 0777) != 0)
-		snprintf(why, sizeof why, "cannot create '%s': %s", rundir, strerror(errno));
-	if (!why[0]) {
-		out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		err_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (out_fd < 0 || err_fd < 0)
-			snprintf(why, sizeof why, "cannot open '%s': %s", err_fd < 0 ? logpath : "/dev/null",
-				 strerror(errno));
-	}
-	if (klarf && !why[0] && files.n == 0)
-		snprintf(why, sizeof why, "'%s' is neither a recorded stream nor a directory of KLARF files",
-			 e->path);
-	if (!why[0])
-		st = spawn_wait(a.v, out_fd, err_fd, SIGTERM, SIGTERM);
-	if (out_fd >= 0)
-		close(out_fd);
-	if (err_fd >= 0)
-		close(err_fd);
-
-	if (why[0])
-		code = KERF_EX_FAILED;
-	else if (st == -1)
-		code = KERF_EX_SOFTWARE;
-	else if (WIFEXITED(st))
-		code = WEXITSTATUS(st);
-	else
-		code = 128 + WTERMSIG(st);
-	if (!why[0]) {
-		status = load_json(rundir, "status.json");
-		summary = load_json(rundir, "summary.json");
-	}
-	json_t *oc = json_object_get(status, "outcome");
-	outcome = json_string_value(json_object_get(oc, "state"));
-	if (!outcome || !json_is_true(json_object_get(status, "final")))
-		outcome = "error";
-	cause = json_object_get(oc, "cause");
-	if (json_is_object(cause)) {
-		stage = json_string_value(json_object_get(cause, "stage"));
-		how = json_string_value(json_object_get(cause, "how"));
-		if (stage)
-			reason = stage_error(rundir, stage);
-		if (!reason && json_is_string(json_object_get(cause, "msg")))
-			reason = xstrdup(json_string_value(json_object_get(cause, "msg")));
-	} else if (why[0]) {
-		reason = xstrdup(why);
-	} else if (!strcmp(outcome, "error")) {
-		reason = stage_error(rundir, NULL);
-		if (!reason) {
-			/* kerf run's own last words are in supervisor.log. */
-			FILE *f = fopen(logpath, "re");
-			char *line = NULL;
-			size_t cap = 0;
-			while (f && getline(&line, &cap, f) > 0) {
-				json_t *j = json_loads(line, 0, NULL);
-				const char *m = json_string_value(json_object_get(j, "msg"));
-				free(reason);
-				reason = xstrdup(m ? m : line);
-				json_decref(j);
-			}
-			free(line);
-			if (f)
-				fclose(f);
-			if (!reason)
-				reason = xasprintf("kerf run ended with status %d", code);
-		}
-	}
-	if (reason) {
-		size_t l = strlen(reason);
-		while (l && (reason[l - 1] == '\n' || reason[l - 1] == '\r'))
-			reason[--l] = '\0';
-	}
-	real_now(&now);
-	event_time_fmt(&now, tbuf);
-	argv_json = json_array();
-	for (int i = 1; i < a.n; i++)
-		json_array_append_new(argv_json, json_string(a.v[i]));
-	json_t *totals = json_object_get(summary, "totals");
-	rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, "
-			"s:o, s:I, s:o}",
-			"v", 1, "t", tbuf, "name", e->name, "recorded", e->path,
-			"kind", klarf ? "klarf" : "stream", "rundir", rundir, "task", (json_int_t)n,
-			"host", host, "outcome", outcome, "exit_code", code,
-			"stage", stage ? json_string(stage) : json_null(),
-			"how", how ? json_string(how) : json_null(),
-			"reason", reason ? json_string(reason) : json_null(),
-			"events", int_or_null(json_object_get(summary, "events")),
-			"wafers", int_or_null(json_object_get(totals, "wafers")),
-			"dies", int_or_null(json_object_get(totals, "dies")),
-			"defects", int_or_null(json_object_get(totals, "defects")),
-			"wall_ms", (json_int_t)(mono_ms() - t0), "argv", argv_json);
-	if (!rec || append_record(results, rec) != 0) {
-		if (code == KERF_EX_OK)
-			code = KERF_EX_IOERR;
-	}
-	if (strcmp(outcome, "completed"))
-		log_msg(LOG_WARN, json_pack("{s:s, s:s, s:i}", "recorded", e->path, "outcome", outcome,
+	task_init(&t, r, n, t0);
+	task_argv(&t);
+	task_run(&t);
+	task_outcome(&t);
+	rec = task_record(&t);
+	code = t.code;
+	if ((!rec || append_record(t.results, rec) != 0) && code == KERF_EX_OK)
+		code = KERF_EX_IOERR;
+	if (strcmp(t.outcome, "completed"))
+		log_msg(LOG_WARN, json_pack("{s:s, s:s, s:i}", "recorded", t.e->path, "outcome", t.outcome,
 					    "exit_code", code),
-			"'%s' %s (exit %d)%s%s%s%s", e->name, outcome, code, stage ? ": stage " : "",
-			stage ? stage : "", reason ? ": " : "", reason ? reason : "");
-	if (code == KERF_EX_OK && strcmp(outcome, "completed"))
+			"'%s' %s (exit %d)%s%s%s%s", t.e->name, t.outcome, code, t.stage ? ": stage " : "",
+			t.stage ? t.stage : "", t.reason ? ": " : "", t.reason ? t.reason : "");
+	if (code == KERF_EX_OK && strcmp(t.outcome, "completed"))
 		code = KERF_EX_FAILED;
 	json_decref(rec);
-	json_decref(status);
-	json_decref(summary);
-	strvec_clear(&a);
-	strvec_clear(&files);
-	free(reason);
-	free(rundir);
-	free(results);
-	free(logpath);
-	free(kerf);
+	task_release(&t);
 	return code;
 }
 

@@ -154,118 +154,141 @@ static void num_row(FILE *f, double y, const char *label, const char *value)
 	fputs("</text>\n", f);
 }
 
-int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
-{
+/* One wafer map being drawn: where to, what, and the scale. */
+struct map {
+	FILE *f;
+	const struct project *p;
+	const struct project_wafer *w;
 	struct project_geom g;
-	double s, R, notch, th;
-	double density = project_wafer_density(p, w);
-	long ndies = wafer_acct_dies(&w->acct);
-	const char *run = project_run_id(p);
-	char buf[128];
-	double y;
-	size_t step, nm = 0, order[PROJECT_CLASSES + 1], nord;
-	struct mark *marks;
 	struct sizing z;
+	double R;           /* wafer radius, µm */
+	double s;           /* px per µm */
+	long ndies;
+	double density;
+};
 
-	project_geom_for(p, &g);
-	sizing_of(p, &z);
-	R = g.diameter_mm * 1000.0 / 2;
-	s = MAP_R / R; /* px per µm */
-
+/* The XML prologue, the root element with its data attributes, the style. */
+static void map_head(const struct map *m)
+{
+	FILE *f = m->f;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 		"viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" ",
 		SVG_W, SVG_H, SVG_W, SVG_H);
 	fputs("data-wafer=\"", f);
-	esc(f, w->id);
+	esc(f, m->w->id);
 	fprintf(f, "\" data-defects=\"%llu\" data-defective-dies=\"%zu\" data-dies=\"%ld\" "
-		"data-density-cm2=\"%.6g\">\n", (unsigned long long)w->acct.defects, w->acct.defective,
-		ndies, density);
+		"data-density-cm2=\"%.6g\">\n", (unsigned long long)m->w->acct.defects,
+		m->w->acct.defective, m->ndies, m->density);
 	fputs("<title>wafer ", f);
-	esc(f, w->id);
+	esc(f, m->w->id);
 	fputs("</title>\n<style>text{fill:#1d2329}.k{font-size:13px;fill:#56606a}"
 	      ".v{font-size:13px;text-anchor:end;font-weight:bold}.h{font-size:12px;"
 	      "font-weight:bold;fill:#56606a;letter-spacing:0.5px}.s{font-size:11px;fill:#56606a}"
 	      "</style>\n", f);
 	fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, SVG_H);
+}
 
-	/* Title. */
+/* "Wafer ID", and under it the slot, lot, run and whether it ended. */
+static void map_title(const struct map *m)
+{
+	FILE *f = m->f;
+	const char *run = project_run_id(m->p);
 	fputs("<text x=\"20\" y=\"34\" font-size=\"22\" font-weight=\"bold\">Wafer ", f);
-	esc(f, w->id);
+	esc(f, m->w->id);
 	fputs("</text>\n<text x=\"20\" y=\"56\" class=\"s\">", f);
-	if (w->slot >= 0)
-		fprintf(f, "slot %ld", w->slot);
-	if (p->lot) {
-		fputs(w->slot >= 0 ? " \xc2\xb7 lot " : "lot ", f);
-		esc(f, p->lot);
+	if (m->w->slot >= 0)
+		fprintf(f, "slot %ld", m->w->slot);
+	if (m->p->lot) {
+		fputs(m->w->slot >= 0 ? " \xc2\xb7 lot " : "lot ", f);
+		esc(f, m->p->lot);
 	}
 	if (run) {
 		fputs(" \xc2\xb7 run ", f);
 		esc(f, run);
 	}
-	if (!w->acct.ended)
+	if (!m->w->acct.ended)
 		fputs(" \xc2\xb7 NOT ENDED (partial)", f);
 	fputs("</text>\n", f);
+}
 
-	/* Outline with the notch at 6 o'clock (OrientationMarkLocation DOWN). */
-	notch = 3000 * s; /* a 3 mm notch, drawn to scale or at least visible */
+/* Outline with the notch at 6 o'clock (OrientationMarkLocation DOWN). */
+static void map_outline(const struct map *m)
+{
+	double notch = 3000 * m->s; /* a 3 mm notch, drawn to scale or at least visible */
+	double th;
 	if (notch < 6)
 		notch = 6;
 	th = asin((notch / 2) / MAP_R);
-	fprintf(f, "<path d=\"M %.2f %.2f A %.2f %.2f 0 1 1 %.2f %.2f L %.2f %.2f Z\" "
+	fprintf(m->f, "<path d=\"M %.2f %.2f A %.2f %.2f 0 1 1 %.2f %.2f L %.2f %.2f Z\" "
 		"fill=\"#f3f4f6\" stroke=\"#2b3138\" stroke-width=\"1.5\"/>\n",
 		MAP_CX - MAP_R * sin(th), MAP_CY + MAP_R * cos(th), MAP_R, MAP_R,
 		MAP_CX + MAP_R * sin(th), MAP_CY + MAP_R * cos(th), MAP_CX, MAP_CY + MAP_R - notch);
-	if (g.edge_mm > 0)
-		fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\" fill=\"none\" stroke=\"#9aa3ad\" "
+	if (m->g.edge_mm > 0)
+		fprintf(m->f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\" fill=\"none\" stroke=\"#9aa3ad\" "
 			"stroke-width=\"0.8\" stroke-dasharray=\"4 3\"/>\n",
-			MAP_CX, MAP_CY, (R - g.edge_mm * 1000) * s);
+			MAP_CX, MAP_CY, (m->R - m->g.edge_mm * 1000) * m->s);
+}
 
-	/* Die grid: every whole die on the wafer, and any other die seen. */
-	fputs("<g stroke-width=\"0.6\">\n", f);
-	for (long r = 0; r < g.rows && (double)g.rows * (double)g.cols <= PROJECT_GRID_MAX; r++) {
-		for (long c = 0; c < g.cols; c++) {
-			const struct wafer_die *d = wafer_acct_die_get(&w->acct, c, r);
-			const char *fill, *stroke;
-			if (!d && !project_die_on_wafer(&g, c, r))
+/* Die (col,row) as a square coloured by its count (d may be NULL). */
+static void map_die(const struct map *m, long col, long row, const struct wafer_die *d)
+{
+	const struct project_geom *g = &m->g;
+	const char *fill, *stroke;
+	die_fill(d, &fill, &stroke);
+	fprintf(m->f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+		"fill=\"%s\" stroke=\"%s\"/>\n",
+		MAP_CX + (g->origin_x + (double)col * g->pitch_x) * m->s,
+		MAP_CY - (g->origin_y + (double)(row + 1) * g->pitch_y) * m->s,
+		g->pitch_x * m->s, g->pitch_y * m->s, fill, stroke);
+}
+
+/*
+ * Die grid: every whole die on the wafer, and any other die seen; on a
+ * grid too large to walk, only the dies seen.
+ */
+static void map_dies(const struct map *m)
+{
+	const struct project_geom *g = &m->g;
+	const struct wafer_acct *a = &m->w->acct;
+	fputs("<g stroke-width=\"0.6\">\n", m->f);
+	for (long r = 0; r < g->rows && (double)g->rows * (double)g->cols <= PROJECT_GRID_MAX; r++) {
+		for (long c = 0; c < g->cols; c++) {
+			const struct wafer_die *d = wafer_acct_die_get(a, c, r);
+			if (!d && !project_die_on_wafer(g, c, r))
 				continue;
-			die_fill(d, &fill, &stroke);
-			fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-				"fill=\"%s\" stroke=\"%s\"/>\n",
-				MAP_CX + (g.origin_x + (double)c * g.pitch_x) * s,
-				MAP_CY - (g.origin_y + (double)(r + 1) * g.pitch_y) * s,
-				g.pitch_x * s, g.pitch_y * s, fill, stroke);
+			map_die(m, c, r, d);
 		}
 	}
-	if ((double)g.rows * (double)g.cols > PROJECT_GRID_MAX) {
-		for (size_t i = 0; i < w->acct.dcap; i++) {
-			const struct wafer_die *d = &w->acct.dies[i];
-			const char *fill, *stroke;
-			if (!d->used)
-				continue;
-			die_fill(d, &fill, &stroke);
-			fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-				"fill=\"%s\" stroke=\"%s\"/>\n",
-				MAP_CX + (g.origin_x + (double)d->col * g.pitch_x) * s,
-				MAP_CY - (g.origin_y + (double)(d->row + 1) * g.pitch_y) * s,
-				g.pitch_x * s, g.pitch_y * s, fill, stroke);
-		}
+	if ((double)g->rows * (double)g->cols > PROJECT_GRID_MAX) {
+		for (size_t i = 0; i < a->dcap; i++)
+			if (a->dies[i].used)
+				map_die(m, a->dies[i].col, a->dies[i].row, &a->dies[i]);
 	}
-	fputs("</g>\n", f);
+	fputs("</g>\n", m->f);
+}
 
-	/* Defects, largest first so that small ones stay on top. */
-	step = w->nd > SVG_MAX_MARKS ? (w->nd + SVG_MAX_MARKS - 1) / SVG_MAX_MARKS : 1;
-	marks = xmalloc((w->nd / step + 1) * sizeof *marks);
+/*
+ * Defects, largest first so that small ones stay on top (at most
+ * SVG_MAX_MARKS: every step-th), then the notes on what is not drawn.
+ */
+static void map_defects(const struct map *m)
+{
+	FILE *f = m->f;
+	const struct project_wafer *w = m->w;
+	size_t step = w->nd > SVG_MAX_MARKS ? (w->nd + SVG_MAX_MARKS - 1) / SVG_MAX_MARKS : 1;
+	struct mark *marks = xmalloc((w->nd / step + 1) * sizeof *marks);
+	size_t nm = 0;
 	for (size_t i = 0; i < w->nd; i += step) {
 		marks[nm].d = &w->dv[i];
-		marks[nm].r = mark_r(&z, w->dv[i].area);
+		marks[nm].r = mark_r(&m->z, w->dv[i].area);
 		nm++;
 	}
 	qsort(marks, nm, sizeof *marks, by_radius_desc);
 	fputs("<g stroke=\"#1d2329\" stroke-width=\"0.5\" fill-opacity=\"0.85\">\n", f);
 	for (size_t i = 0; i < nm; i++)
 		fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\" fill=\"%s\"/>\n",
-			MAP_CX + marks[i].d->wx * s, MAP_CY - marks[i].d->wy * s, marks[i].r,
+			MAP_CX + marks[i].d->wx * m->s, MAP_CY - marks[i].d->wy * m->s, marks[i].r,
 			class_colour(marks[i].d->cls));
 	fputs("</g>\n", f);
 	free(marks);
@@ -280,83 +303,102 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 	}
 	fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" class=\"s\" text-anchor=\"middle\">notch</text>\n",
 		MAP_CX, MAP_CY + MAP_R + 16);
+}
 
-	/* The numbers. */
-	y = 40;
+/* The panel's RESULT block from y down; returns the y below it. */
+static double map_numbers(const struct map *m, double y)
+{
+	FILE *f = m->f;
+	const struct wafer_acct *a = &m->w->acct;
+	char buf[128];
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"h\">RESULT</text>\n", PANEL_X, y);
 	y += 22;
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)w->acct.defects);
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)a->defects);
 	num_row(f, y, "Defects", buf);
 	y += 20;
-	snprintf(buf, sizeof buf, "%zu", w->acct.defective);
+	snprintf(buf, sizeof buf, "%zu", a->defective);
 	num_row(f, y, "Defective dies", buf);
 	y += 20;
-	snprintf(buf, sizeof buf, "%ld", ndies);
+	snprintf(buf, sizeof buf, "%ld", m->ndies);
 	num_row(f, y, "Inspected dies", buf);
 	y += 20;
-	snprintf(buf, sizeof buf, "%.4g /cm\xc2\xb2", density);
+	snprintf(buf, sizeof buf, "%.4g /cm\xc2\xb2", m->density);
 	num_row(f, y, "Density", buf);
 	y += 20;
-	if (ndies > 0) {
-		snprintf(buf, sizeof buf, "%.1f %%", 100.0 * (double)((size_t)ndies > w->acct.defective ?
-			(size_t)ndies - w->acct.defective : 0) / (double)ndies);
+	if (m->ndies > 0) {
+		snprintf(buf, sizeof buf, "%.1f %%", 100.0 * (double)((size_t)m->ndies > a->defective ?
+			(size_t)m->ndies - a->defective : 0) / (double)m->ndies);
 		num_row(f, y, "Clean dies", buf);
 		y += 20;
 	}
-	snprintf(buf, sizeof buf, "%.2f cm\xc2\xb2", (double)ndies * g.pitch_x * g.pitch_y / 1e8);
+	snprintf(buf, sizeof buf, "%.2f cm\xc2\xb2",
+		 (double)m->ndies * m->g.pitch_x * m->g.pitch_y / 1e8);
 	num_row(f, y, "Inspected area", buf);
 	y += 20;
-	if (w->signature) {
-		num_row(f, y, "Signature", w->signature);
+	if (m->w->signature) {
+		num_row(f, y, "Signature", m->w->signature);
 		y += 20;
 	}
+	return y;
+}
 
-	/* Legend: classes. */
-	y += 16;
+/* The legend of the run's classes from y down; returns the y below it. */
+static double map_class_legend(const struct map *m, double y)
+{
+	FILE *f = m->f;
+	size_t order[PROJECT_CLASSES + 1], nord;
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"h\">DEFECT CLASS</text>\n", PANEL_X, y);
 	y += 6;
-	nord = class_order(p, order);
+	nord = class_order(m->p, order);
 	for (size_t k = 0; k < nord && y < 560; k++) {
 		size_t i = order[k];
 		y += 19;
 		fprintf(f, "<circle cx=\"%d\" cy=\"%.0f\" r=\"5\" fill=\"%s\" stroke=\"#1d2329\" "
 			"stroke-width=\"0.5\"/>\n", PANEL_X + 5, y - 4, class_colour(i));
 		fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"k\">", PANEL_X + 16, y);
-		esc(f, project_class_name(p, i));
+		esc(f, project_class_name(m->p, i));
 		fprintf(f, "</text><text x=\"%d\" y=\"%.0f\" class=\"v\">%llu</text>\n", SVG_W - 18, y,
-			(unsigned long long)project_wafer_class_count(w, i));
+			(unsigned long long)project_wafer_class_count(m->w, i));
 	}
+	return y;
+}
 
-	/* Legend: sizes and dies. */
-	y += 30;
+/* The legends of marker sizes and die colours from y down. */
+static void map_size_die_legend(const struct map *m, double y)
+{
+	static const char *const fills[] = { "#e6eef7", "#efe6f5", "#dccbea", "#c3a6dc", "#ffffff" };
+	static const char *const names[] = { "inspected, clean", "1 defect", "2\xe2\x80\x93" "4 defects",
+					     "5 or more", "not inspected" };
+	FILE *f = m->f;
+	const struct sizing *z = &m->z;
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"h\">AREA (\xc2\xb5m\xc2\xb2)</text>\n", PANEL_X, y);
 	y += 22;
 	for (int i = 0; i < 3; i++) {
-		double x = PANEL_X + 8 + i * 80, a = pow(10, z.lo + (z.hi - z.lo) * i / 2);
+		double x = PANEL_X + 8 + i * 80, a = pow(10, z->lo + (z->hi - z->lo) * i / 2);
 		fprintf(f, "<circle cx=\"%.0f\" cy=\"%.0f\" r=\"%.2f\" fill=\"#9aa3ad\" "
 			"stroke=\"#1d2329\" stroke-width=\"0.5\"/><text x=\"%.0f\" y=\"%.0f\" "
-			"class=\"s\">%.2g</text>\n", x, y - 4, mark_r(&z, a), x + 11, y, a);
+			"class=\"s\">%.2g</text>\n", x, y - 4, mark_r(z, a), x + 11, y, a);
 	}
 	y += 24;
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"h\">DIE</text>\n", PANEL_X, y);
-	{
-		static const char *const fills[] = { "#e6eef7", "#efe6f5", "#dccbea", "#c3a6dc", "#ffffff" };
-		static const char *const names[] = { "inspected, clean", "1 defect", "2\xe2\x80\x93" "4 defects",
-						     "5 or more", "not inspected" };
-		for (int i = 0; i < 5; i++) {
-			y += 19;
-			fprintf(f, "<rect x=\"%d\" y=\"%.0f\" width=\"11\" height=\"11\" fill=\"%s\" "
-				"stroke=\"#9aa3ad\" stroke-width=\"0.6\"/><text x=\"%d\" y=\"%.0f\" "
-				"class=\"k\">%s</text>\n", PANEL_X, y - 10, fills[i], PANEL_X + 18, y, names[i]);
-		}
+	for (int i = 0; i < 5; i++) {
+		y += 19;
+		fprintf(f, "<rect x=\"%d\" y=\"%.0f\" width=\"11\" height=\"11\" fill=\"%s\" "
+			"stroke=\"#9aa3ad\" stroke-width=\"0.6\"/><text x=\"%d\" y=\"%.0f\" "
+			"class=\"k\">%s</text>\n", PANEL_X, y - 10, fills[i], PANEL_X + 18, y, names[i]);
 	}
+}
 
-	/* Footer: where it came from. */
-	y = SVG_H - 50;
+/* Footer: where it came from (geometry, recipe, tool). */
+static void map_footer(const struct map *m)
+{
+	FILE *f = m->f;
+	const struct project *p = m->p;
+	double y = SVG_H - 50;
 	fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"s\">", PANEL_X, y);
-	fprintf(f, "%.0f mm wafer, %.0f mm edge", g.diameter_mm, g.edge_mm);
+	fprintf(f, "%.0f mm wafer, %.0f mm edge", m->g.diameter_mm, m->g.edge_mm);
 	fprintf(f, "</text>\n<text x=\"%d\" y=\"%.0f\" class=\"s\">die %.3g \xc3\x97 %.3g mm%s</text>\n",
-		PANEL_X, y + 16, g.pitch_x / 1000, g.pitch_y / 1000, p->g.known ? "" : " (assumed)");
+		PANEL_X, y + 16, m->g.pitch_x / 1000, m->g.pitch_y / 1000, p->g.known ? "" : " (assumed)");
 	if (p->recipe || p->tool) {
 		fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"s\">", PANEL_X, y + 32);
 		if (p->recipe) {
@@ -369,6 +411,29 @@ int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
 		}
 		fputs("</text>\n", f);
 	}
+}
+
+int svg_wafer(FILE *f, const struct project *p, const struct project_wafer *w)
+{
+	struct map m = { .f = f, .p = p, .w = w };
+	double y;
+
+	project_geom_for(p, &m.g);
+	sizing_of(p, &m.z);
+	m.R = m.g.diameter_mm * 1000.0 / 2;
+	m.s = MAP_R / m.R;
+	m.ndies = wafer_acct_dies(&w->acct);
+	m.density = project_wafer_density(p, w);
+
+	map_head(&m);
+	map_title(&m);
+	map_outline(&m);
+	map_dies(&m);
+	map_defects(&m);
+	y = map_numbers(&m, 40);
+	y = map_class_legend(&m, y + 16);
+	map_size_die_legend(&m, y + 30);
+	map_footer(&m);
 	fputs("</svg>\n", f);
 	return ferror(f) ? -1 : 0;
 }

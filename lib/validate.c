@@ -925,19 +925,16 @@ static enum validate_policy policy_for(const struct validate *v, enum validate_s
 	}
 }
 
-enum validate_verdict validate_line(struct validate *v, const char *line, size_t len,
-				    struct validate_result *res)
+/*
+ * The line as JSON into v->ev: VALIDATE_PASS when it is an object, else
+ * rejected (too complex, control bytes, not JSON, a duplicate key, not
+ * an object).
+ */
+static enum validate_verdict parse_line(struct validate *v, const char *line, size_t len,
+					struct validate_result *res)
 {
 	json_error_t err;
-	struct envelope env;
-	struct validate_run *r;
 	json_t *ev;
-	uint64_t want;
-	int rc = 0;
-
-	res_reset(res);
-	json_decref(v->ev);
-	v->ev = NULL;
 
 	arena_reset(4 * v->opts.max_line + (1 << 20));
 	arena.on = 1;
@@ -968,135 +965,192 @@ enum validate_verdict validate_line(struct validate *v, const char *line, size_t
 	}
 	if (!json_is_object(ev))
 		return reject(res, "not_object", "line is JSON but not an object");
+	return res->verdict;
+}
 
-	if (envelope_get(ev, &env, res->msg, sizeof res->msg) != 0) {
+/*
+ * The envelope into env and res (run, seq, type), with the length of its
+ * run id: its fields, the time's form, a known type, and the id the
+ * event's identity gives.
+ */
+static enum validate_verdict check_envelope(const json_t *ev, struct envelope *env, size_t *runlen,
+					    struct validate_result *res)
+{
+	uint64_t want;
+
+	if (envelope_get(ev, env, res->msg, sizeof res->msg) != 0) {
 		json_t *s = json_object_get(ev, "seq");
-		res->run = env.run;
-		if (env.run && json_is_integer(s) && json_integer_value(s) >= 0)
+		res->run = env->run;
+		if (env->run && json_is_integer(s) && json_integer_value(s) >= 0)
 			res->seq = json_integer_value(s);
 		res->reason = "envelope";
 		res->verdict = VALIDATE_REJECTED;
 		return res->verdict;
 	}
-	res->run = env.run;
-	res->seq = (int64_t)env.seq;
-	res->type = env.type;
-	if (!time_form(env.t))
+	res->run = env->run;
+	res->seq = (int64_t)env->seq;
+	res->type = env->type;
+	if (!time_form(env->t))
 		return reject(res, "envelope", "field 't' must be an RFC 3339 UTC time "
 			      "(YYYY-MM-DDTHH:MM:SS.ffffffZ)");
-	size_t runlen = json_string_length(json_object_get(ev, "run"));
-	if (runlen > VALIDATE_RUN_MAX)
+	*runlen = json_string_length(json_object_get(ev, "run"));
+	if (*runlen > VALIDATE_RUN_MAX)
 		return reject(res, "envelope", "field 'run' is longer than %d bytes", VALIDATE_RUN_MAX);
-	if (env.type == EV_UNKNOWN)
-		return reject(res, "unknown_type", "unknown event type '%.40s'", env.type_name);
-	if (expected_id(ev, env.type, env.run, runlen, env.seq, &want)) {
+	if (env->type == EV_UNKNOWN)
+		return reject(res, "unknown_type", "unknown event type '%.40s'", env->type_name);
+	if (expected_id(ev, env->type, env->run, *runlen, env->seq, &want)) {
 		char hx[17];
 		hex64(want, hx);
-		if (memcmp(hx, env.id, 16) != 0)
+		if (memcmp(hx, env->id, 16) != 0)
 			return reject(res, "bad_id", "field 'id' is %s, the event's identity gives %s",
-				      env.id, hx);
+				      env->id, hx);
 	}
-
-	r = find_run(v, env.run, runlen);
-	res->seq_status = seq_track(r, env.seq, env.type, res);
-	if (res->seq_status != VSEQ_OK) {
-		enum validate_policy p = policy_for(v, res->seq_status);
-		if (p == VALIDATE_WARN) {
-			res->seq_warn = 1;
-		} else {
-			switch (res->seq_status) {
-			case VSEQ_GAP:
-				reject(res, "gap", "seq %llu follows %llu: %llu..%llu missing",
-				       (unsigned long long)env.seq,
-				       (unsigned long long)res->gap_first - 1,
-				       (unsigned long long)res->gap_first,
-				       (unsigned long long)res->gap_last);
-				break;
-			case VSEQ_DUPLICATE:
-				reject(res, "duplicate", "seq %llu was seen already (last seq %llu)",
-				       (unsigned long long)env.seq, (unsigned long long)r->last);
-				break;
-			default:
-				reject(res, "out_of_order", "seq %llu arrives after seq %llu",
-				       (unsigned long long)env.seq, (unsigned long long)r->last);
-				break;
-			}
-			if (p == VALIDATE_FAIL)
-				res->verdict = VALIDATE_FATAL;
-			return res->verdict;
-		}
-	}
-
-	switch (env.type) {
-	case EV_STATE:
-		rc = check_state(ev, res);
-		break;
-	case EV_ALARM:
-		rc = check_alarm(ev, res);
-		break;
-	case EV_RUN_START: {
-		struct validate_run g;
-		/* A repeat of the same run_start got past the duplicate
-		 * policy already; a new one in a running run is out of order. */
-		int again = r->started && env.seq == r->start_seq;
-		if (r->ended && !again)
-			return reject(res, "after_run_end", "run '%s' ended at seq %llu", r->id,
-				      (unsigned long long)r->end_seq);
-		if (r->started && !again)
-			return reject(res, "out_of_order", "run '%s' already started at seq %llu",
-				      r->id, (unsigned long long)r->start_seq);
-		rc = check_run_start(&g, ev, res);
-		if (rc == 0 && !again) {
-			r->started = 1;
-			r->start_seq = env.seq;
-			r->cols = g.cols;
-			r->rows = g.rows;
-			r->die_w = g.die_w;
-			r->die_h = g.die_h;
-			r->pitch_x = g.pitch_x;
-			r->pitch_y = g.pitch_y;
-			r->pixel_um = g.pixel_um;
-			r->radius_um = g.radius_um;
-		}
-		break;
-	}
-	default:
-		if (!r->started)
-			return reject(res, "no_run_start", "a %s event before run '%s' started",
-				      env.type_name, r->id);
-		/* Only a newer seq comes after the end: an older one is a
-		 * duplicate or a late arrival, which the policies judged. */
-		if (r->ended && env.seq > r->end_seq)
-			return reject(res, "after_run_end", "a %s event after run '%s' ended at seq %llu",
-				      env.type_name, r->id, (unsigned long long)r->end_seq);
-		switch (env.type) {
-		case EV_WAFER_START:
-		case EV_WAFER_END:
-			rc = check_wafer_mark(r, ev, env.type == EV_WAFER_START, res);
-			break;
-		case EV_DIE:
-			rc = check_die(v, r, ev, res);
-			break;
-		case EV_RUN_END:
-			rc = check_run_end(ev, res);
-			if (rc == 0 && !r->ended) {
-				r->ended = 1;
-				r->end_seq = env.seq;
-			}
-			break;
-		case EV_DEFECT:
-			rc = check_defect(r, ev, res);
-			break;
-		case EV_DIE_DONE:
-			rc = check_die_done(r, ev, res);
-			break;
-		case EV_WAFER_SUMMARY:
-			rc = check_wafer_summary(r, ev, res);
-			break;
-		default:
-			break;
-		}
-	}
-	(void)rc;
 	return res->verdict;
+}
+
+/*
+ * The event's seq in its run: in order, or a gap, a duplicate or out of
+ * order, which the policies make a warning (res->seq_warn, and the line
+ * passes on), a rejection or the end (VALIDATE_FATAL).
+ */
+static enum validate_verdict check_seq(struct validate *v, struct validate_run *r,
+				       const struct envelope *env, struct validate_result *res)
+{
+	enum validate_policy p;
+
+	res->seq_status = seq_track(r, env->seq, env->type, res);
+	if (res->seq_status == VSEQ_OK)
+		return res->verdict;
+	p = policy_for(v, res->seq_status);
+	if (p == VALIDATE_WARN) {
+		res->seq_warn = 1;
+		return res->verdict;
+	}
+	switch (res->seq_status) {
+	case VSEQ_GAP:
+		reject(res, "gap", "seq %llu follows %llu: %llu..%llu missing",
+		       (unsigned long long)env->seq,
+		       (unsigned long long)res->gap_first - 1,
+		       (unsigned long long)res->gap_first,
+		       (unsigned long long)res->gap_last);
+		break;
+	case VSEQ_DUPLICATE:
+		reject(res, "duplicate", "seq %llu was seen already (last seq %llu)",
+		       (unsigned long long)env->seq, (unsigned long long)r->last);
+		break;
+	default:
+		reject(res, "out_of_order", "seq %llu arrives after seq %llu",
+		       (unsigned long long)env->seq, (unsigned long long)r->last);
+		break;
+	}
+	if (p == VALIDATE_FAIL)
+		res->verdict = VALIDATE_FATAL;
+	return res->verdict;
+}
+
+/* A run_start: the first of its run (or a repeat of it), and its geometry kept. */
+static enum validate_verdict track_run_start(struct validate_run *r, const json_t *ev,
+						const struct envelope *env, struct validate_result *res)
+{
+	struct validate_run g;
+	/* A repeat of the same run_start got past the duplicate
+	 * policy already; a new one in a running run is out of order. */
+	int again = r->started && env->seq == r->start_seq;
+	if (r->ended && !again)
+		return reject(res, "after_run_end", "run '%s' ended at seq %llu", r->id,
+			      (unsigned long long)r->end_seq);
+	if (r->started && !again)
+		return reject(res, "out_of_order", "run '%s' already started at seq %llu",
+			      r->id, (unsigned long long)r->start_seq);
+	if (check_run_start(&g, ev, res) == 0 && !again) {
+		r->started = 1;
+		r->start_seq = env->seq;
+		r->cols = g.cols;
+		r->rows = g.rows;
+		r->die_w = g.die_w;
+		r->die_h = g.die_h;
+		r->pitch_x = g.pitch_x;
+		r->pitch_y = g.pitch_y;
+		r->pixel_um = g.pixel_um;
+		r->radius_um = g.radius_um;
+	}
+	return res->verdict;
+}
+
+/*
+ * The event's own fields, by type (and where its run is: started, not
+ * ended).  The check_* functions return -1 only after reject(), which
+ * sets res->verdict: the verdict is the result, the -1 only stops the
+ * run's state from changing (run_start, run_end).
+ */
+static enum validate_verdict check_body(struct validate *v, struct validate_run *r,
+					const json_t *ev, const struct envelope *env,
+					struct validate_result *res)
+{
+	switch (env->type) {
+	case EV_STATE:
+		check_state(ev, res);
+		return res->verdict;
+	case EV_ALARM:
+		check_alarm(ev, res);
+		return res->verdict;
+	case EV_RUN_START:
+		return track_run_start(r, ev, env, res);
+	default:
+		break;
+	}
+	if (!r->started)
+		return reject(res, "no_run_start", "a %s event before run '%s' started",
+			      env->type_name, r->id);
+	/* Only a newer seq comes after the end: an older one is a
+	 * duplicate or a late arrival, which the policies judged. */
+	if (r->ended && env->seq > r->end_seq)
+		return reject(res, "after_run_end", "a %s event after run '%s' ended at seq %llu",
+			      env->type_name, r->id, (unsigned long long)r->end_seq);
+	switch (env->type) {
+	case EV_WAFER_START:
+	case EV_WAFER_END:
+		check_wafer_mark(r, ev, env->type == EV_WAFER_START, res);
+		break;
+	case EV_DIE:
+		check_die(v, r, ev, res);
+		break;
+	case EV_RUN_END:
+		if (check_run_end(ev, res) == 0 && !r->ended) {
+			r->ended = 1;
+			r->end_seq = env->seq;
+		}
+		break;
+	case EV_DEFECT:
+		check_defect(r, ev, res);
+		break;
+	case EV_DIE_DONE:
+		check_die_done(r, ev, res);
+		break;
+	case EV_WAFER_SUMMARY:
+		check_wafer_summary(r, ev, res);
+		break;
+	default:
+		break;
+	}
+	return res->verdict;
+}
+
+enum validate_verdict validate_line(struct validate *v, const char *line, size_t len,
+				    struct validate_result *res)
+{
+	struct envelope env;
+	struct validate_run *r;
+	size_t runlen = 0;
+
+	res_reset(res);
+	json_decref(v->ev);
+	v->ev = NULL;
+	if (parse_line(v, line, len, res) != VALIDATE_PASS ||
+	    check_envelope(v->ev, &env, &runlen, res) != VALIDATE_PASS)
+		return res->verdict;
+	r = find_run(v, env.run, runlen);
+	if (check_seq(v, r, &env, res) != VALIDATE_PASS)
+		return res->verdict;
+	return check_body(v, r, v->ev, &env, res);
 }
