@@ -270,17 +270,6 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields)
 	return 0;
 }
 
-/*
- * The last resort when the file system is full (or the file size limit
- * reached): no room for a new file beside status.json, but the old one's
- * blocks are there, its reserve included.  Overwrite it in place,
- * compact, when the new text fits in the old file's blocks (so that no
- * new block is needed and a failure cannot leave a mix of old and new).
- * A shorter text is padded with blanks to the old length, never cut:
- * cutting the file would give back the reserve beyond its end, and the
- * next, longer status (the final one, with its outcome) would not fit.
- * Readers may catch it mid-write; better than a status that stays wrong.
- */
 /* Blanks from 'from' up to 'to' (the last one a newline), at the file's offset 'from'. */
 static int pad_blank(int fd, off_t from, off_t to)
 {
@@ -297,6 +286,17 @@ static int pad_blank(int fd, off_t from, off_t to)
 	return 0;
 }
 
+/*
+ * The last resort when the file system is full (or the file size limit
+ * reached): no room for a new file beside status.json, but the old one's
+ * blocks are there, its reserve included.  Overwrite it in place,
+ * compact, when the new text fits in the old file's blocks (so that no
+ * new block is needed and a failure cannot leave a mix of old and new).
+ * A shorter text is padded with blanks to the old length, never cut:
+ * cutting the file would give back the reserve beyond its end, and the
+ * next, longer status (the final one, with its outcome) would not fit.
+ * Readers may catch it mid-write; better than a status that stays wrong.
+ */
 static int rewrite_in_place(const char *path, const char *data, size_t len, int durable)
 {
 	off_t room;
