@@ -91,10 +91,7 @@ tool_took() {
 }
 
 @test "the command rules are exactly the table in tests/data/command/table.out" {
-	[ -x "$KERF_UNIT/t-command" ] || skip "t-command not built (make units)"
-	run "$KERF_UNIT/t-command"
-	assert_success
-	diff -u "$DATA/command/table.out" <(printf '%s\n' "$output")
+	golden_table t-command "$DATA/command/table.out"
 	# A stop or abort pending makes a pause or resume moot; a duplicate is never sent twice.
 	assert_line 'rule accepted stop pause -> yield'
 	assert_line 'rule accepted abort resume -> yield'

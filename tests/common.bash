@@ -25,6 +25,16 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:exitcode=86:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=87}"
 
+# golden_table UNIT FILE: the table-printing test program UNIT (from
+# tests/unit/) prints exactly FILE; its lines stay in $output and $lines
+# for the caller's own checks.
+golden_table() {
+	[ -x "$KERF_UNIT/$1" ] || skip "$1 not built (make units)"
+	run "$KERF_UNIT/$1"
+	assert_success
+	diff -u "$2" <(printf '%s\n' "$output")
+}
+
 # wait_for [-t SECONDS] CMD ARGS...: run CMD every 20 ms until it
 # succeeds or SECONDS (default 10) pass; fails the test on timeout.
 wait_for() {

@@ -305,21 +305,13 @@ need_stages() {
 }
 
 @test "the run state table allows exactly the transitions in tests/data/kerf/table.out" {
-	: "${KERF_UNIT:=$BATS_TEST_DIRNAME/../build/release/tests}"
-	[ -x "$KERF_UNIT/runstate-table" ] || skip "build/release/tests/runstate-table not built (make units)"
-	run "$KERF_UNIT/runstate-table"
-	assert_success
-	diff -u "$D/table.out" <(printf '%s\n' "$output")
+	golden_table runstate-table "$D/table.out"
 	# Every final state refuses everything.
 	[ -z "$(grep -E '^(completed|failed|cancelled|timed-out) ' <<<"$output")" ]
 }
 
 @test "the blame rules give exactly the verdicts in tests/data/kerf/blame.out" {
-	: "${KERF_UNIT:=$BATS_TEST_DIRNAME/../build/release/tests}"
-	[ -x "$KERF_UNIT/blame-table" ] || skip "build/release/tests/blame-table not built (make units)"
-	run "$KERF_UNIT/blame-table"
-	assert_success
-	diff -u "$D/blame.out" <(printf '%s\n' "$output")
+	golden_table blame-table "$D/blame.out"
 	# An exit after kerf signalled the stage is never blamed, nor one explained downstream.
 	[ -z "$(grep -E '(^| |,)signalled[ ,].* at_exit -> (cause|failed)$' <<<"$output")" ]
 	[ -z "$(grep -E '^broken_pipe .*downstream.* -> (cause|failed|suspect)$' <<<"$output")" ]
