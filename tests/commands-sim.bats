@@ -45,24 +45,6 @@ inject() {
 	for s in "$@"; do INJ+=("--acquire-arg=--inject=$s"); done
 }
 
-# in_bg NAME CMD...: CMD in the background, stdout in $T/NAME.out, its
-# exit status, once it ends, in $T/NAME.rc.
-in_bg() {
-	local name=$1
-	shift
-	(rc=0
-	 "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
-	 echo "$rc" >"$T/$name.rc") &
-	BG+=("$!")
-}
-
-# result NAME: wait for it; $out and $rc.
-result() {
-	wait_for -t 60 test -s "$T/$1.rc"
-	rc=$(cat "$T/$1.rc")
-	out=$(cat "$T/$1.out")
-}
-
 # st FILTER: jq FILTER of status.json, raw.
 st() { jq -r "$1" "$R/status.json"; }
 # fate_of OP FATE: kerf's last command OP has FATE in status.json.

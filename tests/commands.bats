@@ -17,11 +17,12 @@ setup() {
 	ERR="$BATS_TEST_TMPDIR/err"
 	CTL="$BATS_TEST_TMPDIR/ctl"
 	: >"$CTL"
+	BG=()
 }
 
 teardown() {
 	local p
-	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; done
+	for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [ -n "${KPID:-}" ]; then kill -9 "$KPID" 2>/dev/null || true; fi
 }
 
@@ -48,24 +49,6 @@ start_tool() {
 	tell go
 	FAKE_CTL="$CTL" start_run -C "$R" --stage "$FAKE" --stage cat "$@"
 	wait_for state_is running
-}
-
-# in_bg NAME CMD...: CMD in the background, its stdout in $NAME.out and
-# its exit status, once it ends, in $NAME.rc.
-in_bg() {
-	local name=$1
-	shift
-	(rc=0
-	 "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" || rc=$?
-	 echo "$rc" >"$BATS_TEST_TMPDIR/$name.rc") &
-	BG="${BG:-} $!"
-}
-
-# result NAME: wait for it; $out and $rc.
-result() {
-	wait_for -t 30 test -s "$BATS_TEST_TMPDIR/$1.rc"
-	rc=$(cat "$BATS_TEST_TMPDIR/$1.rc")
-	out=$(cat "$BATS_TEST_TMPDIR/$1.out")
 }
 
 # fate ID: kerf's command ID's fate, as status.json has it.

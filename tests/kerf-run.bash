@@ -35,3 +35,22 @@ finish_run() {
 state_is() { [ "$(jq -r .state "$R/status.json" 2>/dev/null)" = "$1" ]; }
 run_pgid() { jq -r 'select(.kind == "stage_start") | .pgid' "$R/timeline.ndjson" | head -n 1; }
 stage_pid() { jq -r --arg n "$1" '.stages[] | select(.name == $n) | .pid' "$R/status.json"; }
+
+# in_bg NAME CMD...: CMD in the background (its pid added to the array
+# BG, for teardown), stdout and stderr in $BATS_TEST_TMPDIR/NAME.out and
+# .err, its exit status, once it ends, in NAME.rc.
+in_bg() {
+	local name=$1
+	shift
+	(rc=0
+	 "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" || rc=$?
+	 echo "$rc" >"$BATS_TEST_TMPDIR/$name.rc") &
+	BG+=("$!")
+}
+
+# result NAME: wait for in_bg's NAME to end; its output in $out, its status in $rc.
+result() {
+	wait_for -t 60 test -s "$BATS_TEST_TMPDIR/$1.rc"
+	rc=$(cat "$BATS_TEST_TMPDIR/$1.rc")
+	out=$(cat "$BATS_TEST_TMPDIR/$1.out")
+}
