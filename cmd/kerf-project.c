@@ -5,7 +5,14 @@
  * writes one NDJSON snapshot); at the end writes the wafer maps and the
  * HTML index into the run directory.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "line.h"
+#include "cli.h"
+#include "out.h"
 #include "journal.h"
 #include "project.h"
 #include "reject.h"
@@ -15,10 +22,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"Usage: kerf-project [-C RUNDIR] [--interval MS] [--snapshots] [--no-maps]\n"

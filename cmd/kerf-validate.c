@@ -4,14 +4,24 @@
  * good lines go to standard output as their original bytes, bad ones get
  * a reject record with a stable reason code.  in = out + rejected.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "line.h"
+#include "cli.h"
+#include "out.h"
 #include "reject.h"
 #include "validate.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"Usage: kerf-validate [-s] [-m SIZE] [-r FILE] [--on-gap POLICY]\n"

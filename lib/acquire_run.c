@@ -1,14 +1,23 @@
 /* acquire_run.c: see acquire_run.h (the writer, time and injections). */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "event.h"
+#include "out.h"
 #include "acquire_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 #define ACQ_BUF (64 * 1024)
 

@@ -1,16 +1,23 @@
 /* detect_stream.c: see detect_stream.h. */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "event.h"
 #include "detect_stream.h"
 #include "image.h"
 #include "pool.h"
 #include "wafer.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 enum die_state { D_NEW, D_GOOD, D_BAD };
 
