@@ -240,6 +240,7 @@ int main(int argc, char **argv)
 	const struct cli_spec spec = { .usage = usage, .opts = options, .width = 26, .seen = seen };
 
 	log_init(argv[0]);
+	stdout_init();
 	acq_init(&a);
 	memset(&o, 0, sizeof o);
 	o.a = &a;

@@ -401,12 +401,9 @@ int main(int argc, char **argv)
 	project_release(&model);
 	if (rejects_close(rej) != 0 && !failed)
 		failed = KERF_EX_IOERR;
-	if (stdout_failed) {
-		/* Said once already; fshut would say it again. */
-		fclose(stdout);
-		return KERF_EX_IOERR;
-	}
-	rc = fshut(stdout, "standard output");
+	rc = stdout_shut(stdout_failed);
+	if (stdout_failed)
+		return rc;
 	if (failed)
 		return failed;
 	if (rc != KERF_EX_OK)

@@ -66,40 +66,6 @@ static json_t *reasons_json(void *arg)
 	return json_pack("{s:o}", "reasons", o);
 }
 
-/*
- * Standard output, buffered here rather than by stdio: a stop signal
- * interrupts a write(2) to a full pipe (sig_init installs no SA_RESTART),
- * and glibc's stdio then drops what it had buffered, so lines counted as
- * passed on would never arrive.  write_all retries the write instead.
- */
-#define OUT_BUF (64 * 1024)
-static char out_buf[OUT_BUF];
-static size_t out_len;
-
-/* 0, or -1 with errno. */
-static int out_flush(void)
-{
-	if (out_len && write_all(1, out_buf, out_len) != 0)
-		return -1;
-	out_len = 0;
-	return 0;
-}
-
-/* The line and its newline.  0, or -1 with errno. */
-static int out_line(const char *line, size_t len)
-{
-	if (out_len + len + 1 > OUT_BUF) {
-		if (out_flush() != 0)
-			return -1;
-		if (len + 1 > OUT_BUF)
-			return write_all(1, line, len) != 0 || write_all(1, "\n", 1) != 0 ? -1 : 0;
-	}
-	memcpy(out_buf + out_len, line, len);
-	out_buf[out_len + len] = '\n';
-	out_len += len + 1;
-	return 0;
-}
-
 /* Before each read(2), which may block: nothing waits in the buffer while
  * input is idle, and the stats tick at least every 64 KiB of input.  A
  * write error is seen at the next line or at the end. */
@@ -107,15 +73,18 @@ static int out_failed_errno;
 
 static void before_read(void *arg)
 {
-	if (!out_failed_errno && out_flush() != 0)
+	if (!out_failed_errno && fflush(stdout) != 0)
 		out_failed_errno = errno;
 	stats_tick(arg);
 }
 
-/* Stdout failed: EPIPE means downstream is gone. */
+/* Stdout failed (logged once; EPIPE means downstream is gone). */
+static int out_failed;
+
 static int output_failed(void)
 {
 	log_write_failed(LOG_ERROR, "standard output", errno, NULL);
+	out_failed = 1;
 	return KERF_EX_IOERR;
 }
 
@@ -168,6 +137,7 @@ int main(int argc, char **argv)
 	uint64_t *n_in, *n_out, *n_rej, *n_gaps, *n_missing, *n_warn;
 
 	log_init(argv[0]);
+	stdout_init();
 	validate_opts_default(&opts);
 	max_line = opts.max_line;
 	if (cli_parse(&spec, argc, argv, NULL) < argc)
@@ -235,7 +205,7 @@ int main(int argc, char **argv)
 			run_named = 1;
 		}
 		if (vd == VALIDATE_PASS) {
-			if (out_line(line, len) != 0) {
+			if (out_line(stdout, line, len) != 0) {
 				rc = output_failed();
 				break;
 			}
@@ -273,7 +243,7 @@ int main(int argc, char **argv)
 	}
 
 	/* What was passed on reaches the pipe before the final stats say so. */
-	if (rc != KERF_EX_IOERR && out_flush() != 0)
+	if (!out_failed && fflush(stdout) != 0)
 		rc = output_failed();
 	if (rc == KERF_EX_OK && sig_stop) {
 		log_msg(LOG_INFO, NULL, "stopped by signal %d before end of input", (int)sig_stop);
@@ -284,7 +254,7 @@ int main(int argc, char **argv)
 	stats_emit(&st, 1);
 	if (rejects_close(rj) != 0 && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
-	c = fshut(stdout, "standard output");
+	c = stdout_shut(out_failed);
 	if (rc == KERF_EX_OK)
 		rc = c;
 	line_reader_release(&lr);

@@ -7,35 +7,52 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "banned.h"
 
-static ssize_t stdout_cookie_write(void *cookie, const char *buf, size_t len)
+#define OUT_BUF (64 * 1024)
+
+/* The cookie is the descriptor itself, not memory: nothing to free. */
+static ssize_t out_cookie_write(void *cookie, const char *buf, size_t len)
 {
-	(void)cookie;
-	if (write_all(1, buf, len) != 0)
+	if (write_all((int)(intptr_t)cookie, buf, len) != 0)
 		return -1;
 	return (ssize_t)len;
 }
 
-static int stdout_cookie_close(void *cookie)
+static int out_cookie_close(void *cookie)
 {
-	(void)cookie;
-	return close(1);
+	return close((int)(intptr_t)cookie);
+}
+
+FILE *out_open(int fd)
+{
+	static const cookie_io_functions_t fns = {
+		.write = out_cookie_write,
+		.close = out_cookie_close,
+	};
+	FILE *f = fopencookie((void *)(intptr_t)fd, "w", fns);
+
+	if (!f)
+		return NULL;
+	setvbuf(f, NULL, _IOFBF, OUT_BUF);
+	return f;
 }
 
 void stdout_init(void)
 {
-	static cookie_io_functions_t fns = {
-		.write = stdout_cookie_write,
-		.close = stdout_cookie_close,
-	};
-	FILE *f = fopencookie(NULL, "w", fns);
-	if (!f)
-		return; /* keep the ordinary stdout: still correct without signals */
-	setvbuf(f, NULL, _IOFBF, 64 * 1024);
-	stdout = f;
+	FILE *f = out_open(STDOUT_FILENO);
+	if (f)
+		stdout = f; /* else the ordinary stdout: still correct without signals */
+}
+
+int out_line(FILE *f, const char *line, size_t len)
+{
+	if (fwrite(line, 1, len, f) != len || putc('\n', f) == EOF)
+		return -1;
+	return 0;
 }
 
 int fshut(FILE *f, const char *what)
@@ -58,4 +75,12 @@ int fshut(FILE *f, const char *what)
 		return KERF_EX_IOERR;
 	}
 	return KERF_EX_OK;
+}
+
+int stdout_shut(int failed)
+{
+	if (!failed)
+		return fshut(stdout, "standard output");
+	fclose(stdout);
+	return KERF_EX_IOERR;
 }
