@@ -548,12 +548,8 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 
 static char *self_exe(void)
 {
-	char buf[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	if (n <= 0)
-		return supervise_resolve("kerf");
-	buf[n] = '\0';
-	return xstrdup(buf);
+	char *self = self_path();
+	return self ? self : supervise_resolve("kerf");
 }
 
 /*

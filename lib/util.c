@@ -329,17 +329,26 @@ uint64_t kerf_xxh3(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
-char *self_dir(void)
+char *self_path(void)
 {
 	char buf[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	char *slash;
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
-	slash = strrchr(buf, '/');
-	if (!slash)
+	return xstrdup(buf);
+}
+
+char *self_dir(void)
+{
+	char *p = self_path(), *slash = p ? strrchr(p, '/') : NULL;
+	if (!slash) {
+		free(p);
 		return NULL;
-	*slash = '\0';
-	return xstrdup(buf[0] ? buf : "/");
+	}
+	if (slash == p)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return p;
 }

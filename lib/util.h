@@ -66,10 +66,11 @@ void hex64(uint64_t v, char out[17]);
 uint64_t kerf_xxh3(const void *data, size_t len);
 
 /*
- * The directory that holds the running program (from /proc/self/exe),
- * so that kerf finds its stages beside itself.  Caller frees; NULL if
- * it cannot be read.
+ * The running program's path (/proc/self/exe), and the directory that
+ * holds it, so that kerf finds its stages beside itself.  Caller frees;
+ * NULL if it cannot be read.
  */
+char *self_path(void);
 char *self_dir(void);
 
 #endif
