@@ -4,14 +4,22 @@
  * files) turned into the kerf event stream on stdout.  The logic lives
  * in lib/acquire_*.c, lib/simrun.c and lib/gem_host.c.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "cli.h"
+#include "out.h"
 #include "acquire_run.h"
 #include "hsms.h"
 #include "validate.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"Usage: kerf-acquire [--sim] [OPTION]...\n"
@@ -232,6 +240,7 @@ int main(int argc, char **argv)
 	const struct cli_spec spec = { .usage = usage, .opts = options, .width = 26, .seen = seen };
 
 	log_init(argv[0]);
+	stdout_init();
 	acq_init(&a);
 	memset(&o, 0, sizeof o);
 	o.a = &a;

@@ -4,7 +4,13 @@
  * The work is in lib/detect_stream.c (routing, rows, ordering),
  * lib/detect.c (the detection itself) and lib/pool.c (the threads).
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "line.h"
+#include "cli.h"
+#include "out.h"
 #include "detect_stream.h"
 #include "reject.h"
 
@@ -13,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"usage: kerf-detect [-j N] [--max-inflight N] [--k K] [--min-area PX]\n"

@@ -4,10 +4,13 @@
  * Events go on to stdout only once their batch is durable.  The work is
  * lib/persist.c's; this is the command line.
  */
-#include "kerf.h"
+#include "log.h"
+#include "cli.h"
 #include "persist.h"
 
 #include <getopt.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"usage: kerf-persist [-C RUNDIR] [--batch N] [--batch-ms T] [--fsync batch|none]\n"

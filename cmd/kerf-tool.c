@@ -4,13 +4,20 @@
  * The work is lib/tool.c's; the lot is lib/simrun.c's, the same one
  * kerf-acquire --sim writes.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "cli.h"
+#include "out.h"
 #include "tool.h"
 #include "validate.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"Usage: kerf-tool [--listen hsms:HOST:PORT] [OPTION]...\n"

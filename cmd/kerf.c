@@ -5,7 +5,11 @@
  * kerf reprocess runs many recorded runs through kerf run with GNU
  * parallel (lib/reprocess.h).
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
+#include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
 #include "supervise.h"
@@ -15,11 +19,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static const char usage[] =
 	"Usage: kerf run [-C RUNDIR] [--run ID] [OPTIONS] [--stage 'CMD ARGS...' [--optional]]...\n"

@@ -24,7 +24,12 @@
  * sent while the link was down never reached kerf; one seq number is left
  * out at each loss, so that kerf-validate reports the gap where it was.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "event.h"
 #include "acquire_run.h"
 #include "command.h"
 #include "gem_host.h"
@@ -34,11 +39,14 @@
 #include "sim.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* Events before run_start wait for it, up to this many and this many bytes of images. */
 #define PENDING_MAX 1024

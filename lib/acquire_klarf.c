@@ -11,14 +11,21 @@
  * Index (for the defect's id) is its place among its die's defects in
  * file order.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "event.h"
 #include "acquire_run.h"
 #include "klarf.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* "MM-DD-YY HH:MM:SS", "MM-DD-YYYY ...", "YYYY-MM-DD ..." into ts; 0 or -1. */
 static int klarf_time(const char *s, struct timespec *ts)

@@ -10,12 +10,18 @@
  * so a later replay that completes the run would lose that real event to
  * kerf-persist's duplicate check.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "line.h"
+#include "event.h"
 #include "acquire_run.h"
 #include "reject.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -24,6 +30,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 /* What the pass-through has seen of the stream so far. */
 struct seen {

@@ -1,24 +1,27 @@
 /* acquire_run.c: see acquire_run.h (the writer, time and injections). */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "event.h"
+#include "out.h"
 #include "acquire_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define ACQ_BUF (64 * 1024)
+#include "banned.h"
 
 void acq_init(struct acq *a)
 {
 	memset(a, 0, sizeof *a);
-	a->out_fd = STDOUT_FILENO;
-	a->rec_fd = -1;
-	a->cap = ACQ_BUF;
-	a->buf = xmalloc(a->cap);
 	a->t.tv_sec = SIM_EPOCH;
 	a->state = "idle";
 	a->ready_timeout_s = 10;
@@ -35,10 +38,9 @@ void acq_init(struct acq *a)
 
 void acq_release(struct acq *a)
 {
-	if (a->rec_fd >= 0)
-		close(a->rec_fd);
+	if (a->rec)
+		fclose(a->rec);
 	free(a->rec_path);
-	free(a->buf);
 	free(a->inj);
 	free(a->alarms);
 	free(a->faults);
@@ -149,9 +151,11 @@ add:
 int acq_record_open(struct acq *a, const char *path)
 {
 	/* Not through a symbolic link: RUNDIR/acquired.ndjson is ours. */
-	a->rec_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (a->rec_fd < 0) {
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || !(a->rec = out_open(fd))) {
 		log_msg(LOG_ERROR, json_pack("{ss}", "path", path), "cannot open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	a->rec_path = xstrdup(path);
@@ -165,33 +169,33 @@ static void broken(struct acq *a)
 	a->broken = 1;
 }
 
+/* The record cannot be written: the live stream goes on; the exit status will say it. */
+static void rec_failed(struct acq *a)
+{
+	log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
+	fclose(a->rec);
+	a->rec = NULL;
+	a->rec_failed = 1;
+}
+
 int acq_flush(struct acq *a)
 {
-	if (a->len == 0)
-		return a->broken ? -1 : 0;
-	if (a->rec_fd >= 0 && write_all(a->rec_fd, a->buf, a->len) < 0) {
-		/* The live stream goes on; the exit status will say it. */
-		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
-		close(a->rec_fd);
-		a->rec_fd = -1;
-		a->rec_failed = 1;
-	}
-	if (!a->broken && write_all(a->out_fd, a->buf, a->len) < 0)
+	if (a->rec && fflush(a->rec) != 0)
+		rec_failed(a);
+	if (!a->broken && fflush(stdout) != 0)
 		broken(a);
-	a->len = 0;
 	return a->broken ? -1 : 0;
 }
 
-static int put(struct acq *a, const char *s, size_t n)
+/* The line and its newline, to stdout and the record. */
+static int put_line(struct acq *a, const char *s, size_t n)
 {
-	if (a->len + n > a->cap && acq_flush(a) < 0)
+	if (a->rec && out_line(a->rec, s, n) != 0)
+		rec_failed(a);
+	if (out_line(stdout, s, n) != 0) {
+		broken(a);
 		return -1;
-	if (n > a->cap) {
-		a->cap = n;
-		a->buf = xrealloc(a->buf, a->cap);
 	}
-	memcpy(a->buf + a->len, s, n);
-	a->len += n;
 	return 0;
 }
 
@@ -248,9 +252,9 @@ static int after_line(struct acq *a)
 			break;
 		}
 		case INJ_GARBAGE: {
-			static const char junk[] = "{\"v\":1,\"type\":\"die\",\"seq\":garbage\n";
+			static const char junk[] = "{\"v\":1,\"type\":\"die\",\"seq\":garbage";
 			log_msg(LOG_WARN, json_pack("{sI}", "events", (json_int_t)a->lines), "injected garbage line");
-			if (put(a, junk, sizeof junk - 1) < 0)
+			if (put_line(a, junk, sizeof junk - 1) < 0)
 				return -1;
 			break;
 		}
@@ -265,7 +269,7 @@ int acq_line(struct acq *a, const char *line, size_t len)
 {
 	if (a->broken)
 		return -1;
-	if (put(a, line, len) < 0 || put(a, "\n", 1) < 0)
+	if (put_line(a, line, len) < 0)
 		return -1;
 	a->lines++;
 	(*a->c_out)++;
@@ -318,15 +322,15 @@ int acq_finish(struct acq *a, int status)
 {
 	int rc;
 	acq_flush(a);
-	if (a->rec_fd >= 0) {
-		if (close(a->rec_fd) != 0) {
+	if (a->rec) {
+		if (fclose(a->rec) != 0) {
 			log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", a->rec_path, strerror(errno));
 			a->rec_failed = 1;
 		}
-		a->rec_fd = -1;
+		a->rec = NULL;
 	}
 	stats_emit(&a->stats, 1);
-	rc = fshut(stdout, "standard output");
+	rc = stdout_shut(a->broken);
 	if (a->broken)
 		return KERF_EX_IOERR;
 	if (status != KERF_EX_OK)

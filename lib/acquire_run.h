@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "hsms.h"
@@ -43,11 +44,9 @@ struct acq {
 	int wall;                 /* 1: t is the wall clock; 0: simulated time */
 	struct timespec t;        /* simulated machine time */
 	const char *state;        /* the machine's process state */
-	/* Output: our own buffer and write_all, so that a signal arriving
-	 * while the pipe is full never tears a line (stdio gives up on EINTR). */
-	char *buf;
-	size_t len, cap;
-	int out_fd, rec_fd;
+	/* Output: stdout and the --record file, both out.h's streams, so
+	 * that a signal arriving while the pipe is full never tears a line. */
+	FILE *rec;                /* --record FILE, or NULL */
 	char *rec_path;
 	int broken;               /* stdout failed: EPIPE or another error */
 	int rec_failed;           /* --record FILE could not be written: exit 74 at the end */

@@ -8,15 +8,22 @@
  * tool does; --rate waits on the wall clock, --truth is opened and
  * closed, and the counters and exit status follow the events.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "event.h"
 #include "acquire_run.h"
 #include "command.h"
 #include "simrun.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "banned.h"
 
 static void nap_us(uint64_t us)
 {

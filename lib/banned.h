@@ -1,6 +1,6 @@
 /*
  * banned.h: functions that invite overflows or silent truncation.
- * Included by kerf.h so every translation unit of kerf gets it; use
+ * Every .c file of kerf includes it after all its other headers; use
  * snprintf, memcpy with a checked length, or the helpers in util.h.
  */
 #ifndef KERF_BANNED_H

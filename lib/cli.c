@@ -1,5 +1,11 @@
 /* cli.c: see cli.h. */
-#include "kerf.h"
+#include "cli.h"
+
+#include "exitcode.h"
+#include "version.h"
+#include "util.h"
+#include "log.h"
+#include "out.h"
 #include "strvec.h"
 
 #include <getopt.h>
@@ -7,6 +13,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* The table with its includes spliced in, each entry once. */
 struct flat {

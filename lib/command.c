@@ -1,11 +1,15 @@
 /* command.c: see command.h (the coordinator of the commands to the tool). */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
 #include "command.h"
 #include "gem_host.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* ---- names ---- */
 

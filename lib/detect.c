@@ -1,10 +1,14 @@
 /* detect.c: see detect.h. */
-#include "kerf.h"
+#include "util.h"
+#include "event.h"
 #include "detect.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 void detect_params_default(struct detect_params *p)
 {

@@ -19,7 +19,11 @@
  *   lock order is ds->mu, then the pool's own lock, and the pool calls
  *   back (emit, idle, stall) with no lock held.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "event.h"
 #include "detect_stream.h"
 #include "image.h"
 #include "pool.h"
@@ -27,12 +31,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /*
  * A die's lifecycle.  Only die_set changes it, under ds->mu, and only

@@ -1,9 +1,14 @@
 /* event.c: see event.h. */
 
-#include "kerf.h"
+#include "event.h"
 
+#include "util.h"
+
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static const char *const type_names[EV__COUNT] = {
 	[EV_UNKNOWN] = "unknown",

@@ -3,7 +3,6 @@
 #include "failpoint.h"
 
 #include "exitcode.h"
-#include "log.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +14,9 @@
 #include "banned.h"
 
 int failpoint_armed;
+
+/* The program, for the messages (log_init passes its own). */
+static const char *fp_program = "kerf";
 
 struct fp_info {
 	const char *name, *prog, *where;
@@ -43,7 +45,7 @@ void failpoint_list(void)
 static void bad(const char *spec, const char *why)
 {
 	fprintf(stderr, "%s: KERF_FAILPOINT: %s in '%s' (kerf(7) lists the failpoints)\n",
-		log_program(), why, spec);
+		fp_program, why, spec);
 	exit(KERF_EX_USAGE);
 }
 
@@ -76,10 +78,11 @@ static void arm_one(const char *spec, const char *s, size_t len)
 	failpoint_armed = 1;
 }
 
-void failpoint_init(void)
+void failpoint_init(const char *program)
 {
 	const char *spec = getenv("KERF_FAILPOINT"), *s;
 
+	fp_program = program;
 	if (!spec || !*spec)
 		return;
 	if (!strcmp(spec, "list")) {
@@ -108,7 +111,7 @@ int failpoint_due(enum failpoint fp)
 void failpoint_die(enum failpoint fp)
 {
 	char msg[160];
-	int n = snprintf(msg, sizeof msg, "%s: failpoint '%s' reached (time %lu): killed\n", log_program(),
+	int n = snprintf(msg, sizeof msg, "%s: failpoint '%s' reached (time %lu): killed\n", fp_program,
 			 failpoint_name(fp), fp_seen[fp]);
 	/* One write(2), like a log record; stdio may hold buffered output
 	 * that a real crash would lose too, so nothing is flushed. */

@@ -60,9 +60,11 @@ extern int failpoint_armed;
 
 /*
  * Read KERF_FAILPOINT.  On a malformed value, prints why on stderr and
- * exits 64.  log_init() calls it; nothing else needs to.
+ * exits 64.  'program' (kept, not copied) names the program in those
+ * messages and in failpoint_die's.  log_init() calls it; nothing else
+ * needs to.
  */
-void failpoint_init(void);
+void failpoint_init(const char *program);
 
 /*
  * Count a reach of point 'fp'; true when this is the reach that must

@@ -12,18 +12,23 @@
  * state, because tools send events between S2F37 and its reply when
  * their report definitions survived a reconnect.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
 #include "gem_host.h"
 #include "base64.h"
 #include "reject.h"
 #include "secs.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "banned.h"
 
 enum phase { PH_DOWN, PH_ESTABLISH, PH_SETUP, PH_READY, PH_FAILED };
 

@@ -3,11 +3,13 @@
  * before anything changes, so that a refused S2F33 or S2F35 leaves the
  * configuration as it was (E30 asks for all or nothing).
  */
-#include "kerf.h"
+#include "util.h"
 #include "gem_reports.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 struct report {
 	uint32_t rptid;

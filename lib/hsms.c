@@ -13,11 +13,15 @@
  * peer that sends without reading is slowed down by TCP instead of
  * growing our memory.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
 #include "hsms.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,6 +32,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 #define PREFIX_LEN (4 + HSMS_HEADER_LEN)
 #define READ_CHUNK (64 * 1024)

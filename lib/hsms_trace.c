@@ -1,13 +1,18 @@
 /* hsms_trace.c: see hsms_trace.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
 #include "hsms_trace.h"
 #include "secs.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct hsms_trace {
 	int fd;

@@ -1,14 +1,17 @@
 /* image.c: see image.h. */
-#include "kerf.h"
+#include "util.h"
 #include "base64.h"
 #include "image.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static int fail(const char **reason, const char *code, char *msg, size_t msglen, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

@@ -1,17 +1,24 @@
 /* journal.c: see journal.h. */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "failpoint.h"
 #include "journal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 #define COMMIT_PREFIX "{\"commit\":"
 #define SEG_FMT "seg-%08" PRIu64 ".ndjson"

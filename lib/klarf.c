@@ -9,7 +9,7 @@
  * Both fill the same struct klarf in µm, so the writer and every caller see
  * one shape whatever the file was.
  */
-#include "kerf.h"
+#include "util.h"
 #include "klarf.h"
 #include "wafer.h"
 
@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "banned.h"
 
 /* ---------------------------------------------------------------- tokens */
 

@@ -1,11 +1,15 @@
 /* line.c: see line.h. */
-#include "kerf.h"
+#include "line.h"
+
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 #define READ_CHUNK (64 * 1024)
 

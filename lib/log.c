@@ -1,12 +1,19 @@
 /* log.c: see log.h. */
 
-#include "kerf.h"
+#include "log.h"
+
+#include "util.h"
+#include "event.h"
+#include "failpoint.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static char program[64] = "kerf";
 static char *run_id;
@@ -36,7 +43,7 @@ void log_init(const char *prog)
 	}
 	if (run && *run)
 		log_set_run(run);
-	failpoint_init();
+	failpoint_init(program);
 }
 
 void log_set_run(const char *run)

@@ -1,16 +1,28 @@
 /* persist.c: see persist.h. */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "line.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
+#include "failpoint.h"
 #include "persist.h"
 #include "reject.h"
 #include "summary.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 /* A batch also closes at this many bytes, so die images cannot pile up. */
 #define BATCH_BYTES_MAX (4u << 20)

@@ -1,12 +1,20 @@
 /* pool.c: see pool.h. */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "stats.h"
+#include "sig.h"
+#include "event.h"
 #include "pool.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 #define POOL_WINDOW 16
 #define POOL_STALL_MS 2000

@@ -1,13 +1,17 @@
 /* project.c: see project.h. */
-#include "kerf.h"
+#include "util.h"
+#include "event.h"
 #include "project.h"
 #include "reject.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "banned.h"
 
 /*
  * A line's fields, read either by peeking at the bytes (obj NULL: the

@@ -1,13 +1,15 @@
 /* queue.c: see queue.h. */
-#include "kerf.h"
 #include "queue.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 int queue_fill(pid_t pid, int fd, long *bytes, long *cap)
 {

@@ -1,5 +1,7 @@
 /* reject.c: see reject.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
 #include "reject.h"
 
 #include <errno.h>
@@ -7,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct rejects {
 	int fd;

@@ -13,7 +13,12 @@
  * lock, so that concurrent jobs, even on an NFS-shared OUTDIR, never
  * interleave.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "atomic.h"
+#include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
 #include "supervise.h"
@@ -22,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,6 +36,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static void entries_free(struct rp_entry *e, size_t n)
 {
@@ -540,12 +548,8 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 
 static char *self_exe(void)
 {
-	char buf[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	if (n <= 0)
-		return supervise_resolve("kerf");
-	buf[n] = '\0';
-	return xstrdup(buf);
+	char *self = self_path();
+	return self ? self : supervise_resolve("kerf");
 }
 
 /*

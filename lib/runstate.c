@@ -1,14 +1,20 @@
 /* runstate.c: see runstate.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "atomic.h"
 #include "runstate.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static const char *const state_names[RS__COUNT] = {
 	"idle", "preparing", "running", "pausing", "paused", "resuming", "stop-requested",

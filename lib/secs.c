@@ -12,7 +12,7 @@
  * walk (encode, equal, format, free) keeps its own stack on the heap,
  * and decode and parse grow theirs only up to limits.max_depth.
  */
-#include "kerf.h"
+#include "util.h"
 #include "secs.h"
 
 #include <errno.h>
@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "banned.h"
 
 struct secs_item {
 	enum secs_format fmt;

@@ -1,7 +1,10 @@
 /* sig.c: see sig.h. */
-#include "kerf.h"
+
+#include "sig.h"
 
 #include <string.h>
+
+#include "banned.h"
 
 volatile sig_atomic_t sig_stop;
 volatile sig_atomic_t sig_pause;

@@ -7,12 +7,15 @@
  * what makes `--seed` reproduce every byte, and a stopped run's dies equal
  * to the same dies of a full run.
  */
-#include "kerf.h"
+#include "util.h"
 #include "sim.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 struct sim_feature {
 	int die;

@@ -10,13 +10,19 @@
  * signals, so that the same seed and the same requests give the same
  * events.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
 #include "simrun.h"
 #include "base64.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 #define LOAD_US 2000000   /* simulated wafer load / unload */
 #define STATE_US 100000   /* simulated state change */

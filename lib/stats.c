@@ -1,9 +1,16 @@
 /* stats.c: see stats.h. */
-#include "kerf.h"
+#include "stats.h"
 
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 void stats_init(struct stats *s, uint64_t interval_ms)
 {

@@ -1,16 +1,23 @@
 /* summary.c: see summary.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "atomic.h"
+#include "failpoint.h"
 #include "klarf.h"
 #include "summary.h"
 #include "wafer.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct wafer {
 	char *id;

@@ -17,16 +17,20 @@
  * SIGKILLs the whole group, grandchildren included.  Each stage also has
  * PR_SET_PDEATHSIG.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+
+#include "banned.h"
 
 void supervise_init(struct supervisor *sv)
 {

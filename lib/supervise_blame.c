@@ -3,11 +3,15 @@
  * (the facts gathered here) and acted on: the cause, degradation, the
  * critical alarm, the suspects' timers.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
 
+#include <jansson.h>
 #include <string.h>
+
+#include "banned.h"
 
 /*
  * What stage i's exit was.  A broken pipe (SIGPIPE, or exit 74: what a

@@ -2,12 +2,15 @@
  * supervise_command.c: commands to the tool: the operator's signals,
  * each command's fate, and what pause, resume and stop do to the run.
  */
-#include "kerf.h"
+#include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
 
+#include <jansson.h>
 #include <string.h>
 #include <sys/signalfd.h>
+
+#include "banned.h"
 
 static int transitional(enum runstate_state s)
 {

@@ -2,15 +2,19 @@
  * supervise_launch.c: the stages' process group (the holder), launching
  * them, signalling them, tearing them down and reaping them.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+
+#include "banned.h"
 
 static long sys_pidfd_open(pid_t pid)
 {

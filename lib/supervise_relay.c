@@ -3,13 +3,18 @@
  * log.ndjson (and echoed), and read for what kerf acts on: its command
  * records, checks, errors, link state and counters.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
 #include "supervise.h"
 #include "supervise_int.h"
 #include "reject.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* Everything the first stage has logged so far, before deciding
  * anything by its output or its exit: it logs a command record before

@@ -2,12 +2,18 @@
  * supervise_status.c: the run's account: the cause, the stages' and the
  * outcome's JSON, status.json, summary.json and the run's end.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "atomic.h"
 #include "supervise.h"
 #include "supervise_int.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
+
+#include "banned.h"
 
 const char *sv_sig_name(int sig)
 {

@@ -2,16 +2,20 @@
  * supervise_watch.c: readiness checks (kerf's own and the stages'),
  * queue and progress samples, and the stall and ready watchdogs.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
 #include "queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/statvfs.h>
+
+#include "banned.h"
 
 static const char *const ck_names[] = { "pending", "running", "ok", "failed", "skipped", "timeout", "cancelled" };
 

@@ -1,9 +1,13 @@
 /* svcmd.c: see svcmd.h. */
-#include "kerf.h"
+#include "util.h"
+#include "event.h"
 #include "svcmd.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static const char *const fate_names[SVC__COUNT] = {
 	"requested", "queued", "sent", "accepted", "confirmed", "refused", "timed_out",

@@ -1,5 +1,8 @@
 /* svg.c: see svg.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "atomic.h"
+#include "failpoint.h"
 #include "svg.h"
 
 #include <errno.h>
@@ -7,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "banned.h"
 
 /*
  * Class colours: the Okabe-Ito palette (distinguishable with the common

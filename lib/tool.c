@@ -14,7 +14,12 @@
  * (S2F37) or sends RESUME: a host sets its reports up again after a
  * reconnect, and events sent before it is done would be lost.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "version.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "event.h"
 #include "tool.h"
 #include "gem_reports.h"
 #include "hsms_trace.h"
@@ -23,10 +28,13 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 /* Events made per round of the loop at most (see pump). */
 #define PUMP_BATCH 64

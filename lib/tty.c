@@ -1,10 +1,14 @@
 /* tty.c: see tty.h. */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "event.h"
 #include "tty.h"
 
 #include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +16,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct tty {
 	SCREEN *scr;

@@ -1,6 +1,8 @@
 /* util.c: see util.h. */
 
-#include "kerf.h"
+#include "util.h"
+
+#include "exitcode.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+
+#include "banned.h"
 
 static void oom(void)
 {
@@ -102,55 +106,6 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-static ssize_t stdout_cookie_write(void *cookie, const char *buf, size_t len)
-{
-	(void)cookie;
-	if (write_all(1, buf, len) != 0)
-		return -1;
-	return (ssize_t)len;
-}
-
-static int stdout_cookie_close(void *cookie)
-{
-	(void)cookie;
-	return close(1);
-}
-
-void stdout_init(void)
-{
-	static cookie_io_functions_t fns = {
-		.write = stdout_cookie_write,
-		.close = stdout_cookie_close,
-	};
-	FILE *f = fopencookie(NULL, "w", fns);
-	if (!f)
-		return; /* keep the ordinary stdout: still correct without signals */
-	setvbuf(f, NULL, _IOFBF, 64 * 1024);
-	stdout = f;
-}
-
-int fshut(FILE *f, const char *what)
-{
-	int bad = 0, err = 0;
-	if (fflush(f) != 0) {
-		bad = 1;
-		err = errno;
-	}
-	if (ferror(f) && !bad) {
-		bad = 1;
-		err = errno ? errno : EIO;
-	}
-	if (fclose(f) != 0 && !bad) {
-		bad = 1;
-		err = errno;
-	}
-	if (bad) {
-		log_write_failed(err == EPIPE ? LOG_WARN : LOG_ERROR, what, err, NULL);
-		return KERF_EX_IOERR;
-	}
-	return KERF_EX_OK;
 }
 
 int parse_long(const char *s, long min, long max, long *out)
@@ -336,96 +291,6 @@ int mkdir_p(const char *path, unsigned mode)
 	return rc;
 }
 
-int atomic_write(const char *path, const void *data, size_t len, int durable,
-		 enum failpoint before_rename, enum failpoint after_rename)
-{
-	return atomic_write_reserved(path, data, len, durable, 0, before_rename, after_rename);
-}
-
-int atomic_write_reserved(const char *path, const void *data, size_t len, int durable, off_t reserve,
-			  enum failpoint before_rename, enum failpoint after_rename)
-{
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd, e;
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto fail;
-	if (reserve > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, reserve) != 0 && errno != EOPNOTSUPP) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		errno = e;
-		goto fail;
-	}
-	if (write_all(fd, data, len) != 0 || (durable && fsync(fd) != 0)) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		errno = e;
-		goto fail;
-	}
-	if (close(fd) != 0) {
-		e = errno;
-		unlink(tmp);
-		errno = e;
-		goto fail;
-	}
-	FAILPOINT(before_rename);
-	if (rename(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		errno = e;
-		goto fail;
-	}
-	FAILPOINT(after_rename);
-	free(tmp);
-	return 0;
-fail:
-	e = errno;
-	free(tmp);
-	errno = e;
-	return -1;
-}
-
-int atomic_write_file(const char *path, const void *data, size_t len)
-{
-	return atomic_write(path, data, len, 1, FP_NONE, FP_NONE);
-}
-
-/* NAME is "<something ending in 'ending'>.tmp.<digits>". */
-static int is_crash_tmp(const char *name, const char *ending)
-{
-	const char *t = strstr(name, ".tmp."), *d;
-	size_t el = strlen(ending);
-	if (!t || (size_t)(t - name) < el || memcmp(t - el, ending, el) != 0 || !t[5])
-		return 0;
-	for (d = t + 5; *d; d++)
-		if (*d < '0' || *d > '9')
-			return 0;
-	return 1;
-}
-
-int atomic_write_cleanup(const char *dir, const char *ending)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	if (!d)
-		return 0;
-	while ((e = readdir(d)))
-		if (is_crash_tmp(e->d_name, ending)) {
-			char *path = xasprintf("%s/%s", dir, e->d_name);
-			if (unlink(path) == 0) {
-				log_msg(LOG_INFO, NULL, "removed '%s', left by a crash", path);
-				n++;
-			}
-			free(path);
-		}
-	closedir(d);
-	return n;
-}
-
 char *safe_name(const char *s, size_t max)
 {
 	size_t n = strlen(s), i;
@@ -464,17 +329,26 @@ uint64_t kerf_xxh3(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
-char *self_dir(void)
+char *self_path(void)
 {
 	char buf[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	char *slash;
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
-	slash = strrchr(buf, '/');
-	if (!slash)
+	return xstrdup(buf);
+}
+
+char *self_dir(void)
+{
+	char *p = self_path(), *slash = p ? strrchr(p, '/') : NULL;
+	if (!slash) {
+		free(p);
 		return NULL;
-	*slash = '\0';
-	return xstrdup(buf[0] ? buf : "/");
+	}
+	if (slash == p)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return p;
 }

@@ -30,22 +30,6 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int write_all(int fd, const void *buf, size_t len);
 
 /*
- * Flush, check and close a stream at exit, so that a full disk or a
- * closed pipe is an error and not a silent success.  Logs the failure
- * naming 'what' and returns KERF_EX_OK or KERF_EX_IOERR.
- */
-int fshut(FILE *f, const char *what);
-
-/*
- * Replace stdout by a fully buffered stream on fd 1 whose writes retry on
- * EINTR.  Stages install their stop handlers without SA_RESTART (so a
- * blocked read returns), and glibc's stdio drops its buffer when a write
- * is interrupted: lines counted as passed on would never arrive.  Call it
- * once, early in main, before anything is written to stdout.
- */
-void stdout_init(void);
-
-/*
  * Number parsing for options: the whole string must be a number within
  * [min, max].  Return 0, or -1 (errno EINVAL or ERANGE) leaving *out.
  */
@@ -69,33 +53,6 @@ void real_now(struct timespec *ts); /* CLOCK_REALTIME */
 int mkdir_p(const char *path, unsigned mode);
 
 /*
- * Write 'len' bytes to 'path' atomically: a temporary file beside it
- * ("PATH.tmp.PID", created with O_EXCL|O_NOFOLLOW), fsync when 'durable',
- * rename over 'path'.  A reader sees the old file or the new one, never
- * half of one.  The two failpoints (FP_NONE for none) are reached just
- * before and just after the rename.  0 or -1 with errno.
- */
-int atomic_write(const char *path, const void *data, size_t len, int durable,
-		 enum failpoint before_rename, enum failpoint after_rename);
-/*
- * atomic_write, and the new file keeps 'reserve' bytes of blocks
- * allocated beyond its size (fallocate KEEP_SIZE) before it replaces the
- * old one: with no room for them it fails with ENOSPC and the old file,
- * with its own reserve, stays (a file system without fallocate gets no
- * reserve).  So the file always has room to be rewritten in place.
- */
-int atomic_write_reserved(const char *path, const void *data, size_t len, int durable, off_t reserve,
-			  enum failpoint before_rename, enum failpoint after_rename);
-/* atomic_write, durable, with no failpoints. */
-int atomic_write_file(const char *path, const void *data, size_t len);
-/*
- * Remove from 'dir' the temporaries atomic_write left when a crash came
- * before its rename ("NAME.tmp.PID" where NAME ends in 'ending'): never
- * complete, never read.  Each removal is logged; returns how many.
- */
-int atomic_write_cleanup(const char *dir, const char *ending);
-
-/*
  * A string made safe as one file-name component: '/', '\\', control
  * characters, spaces and quotes become '_', a leading '.' becomes '_',
  * and it is cut to 'max' bytes (at least 1).  "" becomes "_".
@@ -109,10 +66,11 @@ void hex64(uint64_t v, char out[17]);
 uint64_t kerf_xxh3(const void *data, size_t len);
 
 /*
- * The directory that holds the running program (from /proc/self/exe),
- * so that kerf finds its stages beside itself.  Caller frees; NULL if
- * it cannot be read.
+ * The running program's path (/proc/self/exe), and the directory that
+ * holds it, so that kerf finds its stages beside itself.  Caller frees;
+ * NULL if it cannot be read.
  */
+char *self_path(void);
 char *self_dir(void);
 
 #endif

@@ -9,7 +9,11 @@
  * short line such as [[],[],...] costs jansson 40 to 70 times its
  * length, and the line limit alone would not bound memory.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "line.h"
+#include "event.h"
+#include "cli.h"
 #include "base64.h"
 #include "validate.h"
 
@@ -41,6 +45,8 @@
 #endif
 #ifdef ARENA_ASAN
 #include <sanitizer/asan_interface.h>
+
+#include "banned.h"
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
 #else

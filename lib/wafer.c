@@ -1,9 +1,12 @@
 /* wafer.c: see wafer.h. */
-#include "kerf.h"
+#include "util.h"
+#include "event.h"
 #include "wafer.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 void wafer_acct_init(struct wafer_acct *a, size_t max_dies)
 {

@@ -169,3 +169,30 @@ The end.
 HELP
 )"
 }
+
+@test "libkerf's modules depend on each other without a cycle (each file includes what it uses)" {
+	run "$BATS_TEST_DIRNAME/../scripts/include-cycles"
+	assert_success
+	assert_output ""
+	[ ! -e "$BATS_TEST_DIRNAME/../lib/kerf.h" ]
+}
+
+@test "include-cycles fails on modules that include each other, naming them" {
+	mkdir "$BATS_TEST_TMPDIR/lib"
+	cd "$BATS_TEST_TMPDIR/lib"
+	printf '#include "b.h"\n' > a.c
+	printf '#include "c.h"\n' > b.c
+	printf '#include "a.h"\n#include "banned.h"\n' > c.c
+	printf '#include "a.h"\n' > d.c
+	touch a.h b.h c.h d.h banned.h
+	run "$BATS_TEST_DIRNAME/../scripts/include-cycles" .
+	assert_failure 1
+	assert_line --index 0 --partial "cycle"
+	assert_line a
+	assert_line b
+	assert_line c
+	refute_line d
+	rm c.c
+	run "$BATS_TEST_DIRNAME/../scripts/include-cycles" .
+	assert_success
+}

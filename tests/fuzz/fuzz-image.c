@@ -10,11 +10,12 @@
  * Build: scripts/fuzz (clang -fsanitize=fuzzer,address,undefined with
  * the lib/ sources).  Run: build/fuzz/fuzz-image -max_len=65536 CORPUS_DIR
  */
-#include "kerf.h"
 #include "image.h"
 
 #include <stdint.h>
 #include <string.h>
+
+#include "banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,13 +11,16 @@
  *
  * Build: scripts/fuzz -b klarf.  Run: scripts/fuzz -t 60 klarf
  */
-#include "kerf.h"
+#include "log.h"
 #include "klarf.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

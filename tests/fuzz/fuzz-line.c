@@ -10,12 +10,18 @@
  *
  * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util failpoint
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "line.h"
+#include "event.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -18,11 +18,13 @@
  *
  * FUZZ_LIBS: secs util log event cli strvec base64 failpoint
  */
-#include "kerf.h"
+#include "log.h"
 #include "secs.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,11 +8,14 @@
  *
  * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util validate failpoint
  */
-#include "kerf.h"
+#include "log.h"
+#include "line.h"
 #include "validate.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 #define MAX_LINE 4096
 

@@ -11,12 +11,19 @@
  * one JSON line {"n","p50_ms","p99_ms","max_ms","mean_ms"} to REPORT
  * (default standard output) and exits 0; 65 when no line had a time.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "banned.h"
 
 static int cmp_dbl(const void *a, const void *b)
 {

@@ -9,11 +9,19 @@
  * Usage: bench-rerun PREFIX COPIES < stream > longer-stream
  * Copy k (1..COPIES) has run id PREFIX-k.  The input is held in memory.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static uint64_t new_id(const char *run, json_t *ev)
 {

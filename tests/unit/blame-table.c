@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <stdio.h>
+#include "out.h"
 
 static void print_facts(unsigned f)
 {

@@ -15,13 +15,20 @@
  * adds an alarm event inside the first wafer.  --last-row N puts only N
  * dies (columns 0..N-1) in the last row.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 #include "base64.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 struct blob {
 	int wafer, col, row;

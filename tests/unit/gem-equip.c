@@ -28,17 +28,22 @@
  * starts.  Exit 0 when the host left after "end"; 1 when --max-seconds
  * (default 30) ran out first; 64 on a bad option or script.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
 #include "base64.h"
 #include "hsms.h"
 #include "secs.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct kv {
 	char key[64];

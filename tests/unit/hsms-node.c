@@ -17,14 +17,22 @@
  * {"event":"message",...}, {"event":"reply","status","request",...},
  * {"event":"trace","dir",...}, {"event":"send_failed","request","error"}.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "sig.h"
+#include "cli.h"
+#include "out.h"
 #include "hsms.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 struct to_send {
 	uint8_t stream, function;

@@ -27,7 +27,11 @@
  * or "write stalled" when it stops taking bytes, "done" at the end of the script.  Exit 0;
  * 1 when a wait timed out; 64 on a bad script.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
+#include "out.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +42,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 struct peer {
 	int fd;

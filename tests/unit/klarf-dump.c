@@ -4,11 +4,16 @@
  * back as KLARF 1.2 with klarf_write.  Exit 65 with the reader's message
  * on a bad file.  Usage: klarf-dump [-w] FILE
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "cli.h"
+#include "out.h"
 #include "klarf.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "banned.h"
 
 static void num(const char *name, double v)
 {

@@ -5,11 +5,16 @@
  * with the events it was given.  Exit 65 with the reader's message when a
  * file does not read.
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "cli.h"
+#include "out.h"
 #include "klarf.h"
 
 #include <errno.h>
 #include <string.h>
+
+#include "banned.h"
 
 int main(int argc, char **argv)
 {

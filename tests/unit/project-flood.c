@@ -10,14 +10,20 @@
  * {"lines","bytes","wall_ms","pipe_size","samples","fill_max","fill_mean",
  *  "fill_p95","full_samples","write_max_ms","write_total_ms"}
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static int cmp_int(const void *a, const void *b)
 {

@@ -5,8 +5,10 @@
  * that tells which state the tool is in, for tests/kerf.bats to compare
  * with tests/data/kerf/table.out.
  */
-#include "kerf.h"
+#include "out.h"
 #include "runstate.h"
+
+#include "banned.h"
 
 int main(void)
 {

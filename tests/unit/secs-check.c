@@ -14,12 +14,16 @@
  *   secs-check accessors       integers from every form, bounds, NULL
  *   secs-check toolong         3-byte lengths up to 0xFFFFFF, refused above
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
 #include "secs.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 #define CHECK(c)                                                                   \
 	do {                                                                       \

@@ -3,10 +3,14 @@
  * t-cli ARGS...: parses ARGS, then prints each target as NAME=VALUE and
  * the arguments left; --help prints the table; a usage error exits 64.
  */
-#include "kerf.h"
+#include "log.h"
+#include "cli.h"
 #include "strvec.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+
+#include "banned.h"
 
 static int flag, level, color;
 static const char *name;

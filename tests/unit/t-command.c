@@ -7,8 +7,10 @@
  *   (-1: none came);
  *   "confirm COMMAND -> EVENT" for the event that confirms each command.
  */
-#include "kerf.h"
+#include "out.h"
 #include "command.h"
+
+#include "banned.h"
 
 int main(void)
 {

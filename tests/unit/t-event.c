@@ -6,13 +6,19 @@
  *   t-event b64 enc|dec         base64 of stdin, or stdin decoded
  *   t-event sanitize MAX        stdin as valid UTF-8, cut to MAX bytes
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 #include "base64.h"
 #include "reject.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "banned.h"
 
 static char *slurp(size_t *len)
 {

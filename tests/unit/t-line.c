@@ -3,9 +3,14 @@
  * line: "ok LINENO OFFSET LEN [nonl]", "control LINENO OFFSET LEN AT [nonl]"
  * or "long LINENO OFFSET LEN PREFIXLEN", then "eof". Usage: t-line MAX
  */
-#include "kerf.h"
+#include "log.h"
+#include "line.h"
+#include "cli.h"
+#include "out.h"
 
 #include <stdlib.h>
+
+#include "banned.h"
 
 int main(int argc, char **argv)
 {

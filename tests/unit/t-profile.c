@@ -5,10 +5,16 @@
  * "command OP RCMD CPNAME=FIELD..."), or the error on stderr with exit 65.
  * Usage: t-profile FILE
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 #include "profile.h"
 
 #include <stdio.h>
+
+#include "banned.h"
 
 int main(int argc, char **argv)
 {

@@ -23,13 +23,18 @@
  * Hex input is pairs of hex digits; whitespace and '#' comments are
  * ignored.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "cli.h"
+#include "out.h"
 #include "secs.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 static unsigned char *read_all(size_t *len)
 {

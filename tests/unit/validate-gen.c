@@ -6,12 +6,19 @@
  *  images  the same run with a 64x64 inline image per die
  * Deterministic: the same arguments give the same bytes.
  */
-#include "kerf.h"
+#include "util.h"
+#include "log.h"
+#include "event.h"
+#include "cli.h"
+#include "out.h"
 #include "base64.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "banned.h"
 
 #define RUN "bench-1"
 #define COLS 30

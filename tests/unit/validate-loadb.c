@@ -4,9 +4,15 @@
  * json_loadb, nothing else.  Prints "LINES parsed, BAD failed".
  * Usage: validate-loadb [MAX_LINE]
  */
-#include "kerf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "line.h"
+#include "out.h"
 
+#include <jansson.h>
 #include <stdlib.h>
+
+#include "banned.h"
 
 int main(int argc, char **argv)
 {
