@@ -372,7 +372,7 @@ static double map_class_legend(const struct map *m, double y)
 static void map_size_die_legend(const struct map *m, double y)
 {
 	static const char *const fills[] = { "#e6eef7", "#efe6f5", "#dccbea", "#c3a6dc", "#ffffff" };
-	static const char *const names[] = { "inspected, clean", "1 defect", "2\xe2\x80\x93" "4 defects",
+	static const char *const names[] = { "inspected, clean", "1 defect", "2\u20134 defects",
 					     "5 or more", "not inspected" };
 	FILE *f = m->f;
 	const struct sizing *z = &m->z;

@@ -5,8 +5,6 @@
  * are skipped: reading files the input names (/dev/zero...) tests the
  * file system, not the decoder.
  *
- * FUZZ_LIBS: image base64 util log event cli strvec failpoint
- *
  * Build: scripts/fuzz (clang -fsanitize=fuzzer,address,undefined with
  * the lib/ sources).  Run: build/fuzz/fuzz-image -max_len=65536 CORPUS_DIR
  */

@@ -7,8 +7,6 @@
  * gives the same bytes (the writer only normalises blanks once).
  * A failed read must say why.
  *
- * FUZZ_LIBS: klarf wafer util log cli strvec event base64 reject stats sig line failpoint
- *
  * Build: scripts/fuzz -b klarf.  Run: scripts/fuzz -t 60 klarf
  */
 #include "log.h"

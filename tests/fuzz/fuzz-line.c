@@ -7,8 +7,6 @@
  * says, offsets and line numbers add up, nothing is lost, and a line is
  * LINE_CONTROL exactly when a plain byte-by-byte scan finds a raw control
  * byte that JSON allows nowhere.
- *
- * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util failpoint
  */
 #include "util.h"
 #include "log.h"

@@ -15,8 +15,6 @@
  * Trees are compared, not bytes: a non-canonical input re-encodes
  * shorter.  The limits are small so that the depth, item and size
  * checks are reached often.
- *
- * FUZZ_LIBS: secs util log event cli strvec base64 failpoint
  */
 #include "log.h"
 #include "secs.h"

@@ -5,8 +5,6 @@
  * validator per input, so sequence tracking and run state are exercised
  * across lines.  Every line gets a buffer of its own exact size, so
  * AddressSanitizer sees any read past its end.
- *
- * FUZZ_LIBS: base64 cli strvec event line log reject sig stats util validate failpoint
  */
 #include "log.h"
 #include "line.h"
