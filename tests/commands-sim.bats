@@ -252,7 +252,7 @@ HSMS=(--acquire-arg=--profile --acquire-arg=kerf-sim --acquire-arg=--connect)
 	tool_start --diameter 100 --edge 0 --pitch 20000 --die-px 16 --inject ignore@stop --inject alarm@40:42:safety
 	inject hold@10
 	start_run -C "$R" "${SMALL[@]}" --wafers 25 "${HSMS[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" "${INJ[@]}"
-	wait_for -t 30 state_is running
+	wait_for state_is running
 	in_bg stop kerf stop -C "$R" --wait
 	result stop
 	finish_run
@@ -271,7 +271,7 @@ HSMS=(--acquire-arg=--profile --acquire-arg=kerf-sim --acquire-arg=--connect)
 	tool_start --diameter 100 --edge 0 --pitch 20000 --die-px 16 --inject ignore@stop
 	inject hold@10
 	start_run -C "$R" "${SMALL[@]}" --wafers 2 "${HSMS[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" "${INJ[@]}"
-	wait_for -t 30 state_is running
+	wait_for state_is running
 	in_bg stop kerf stop -C "$R" --wait
 	result stop
 	finish_run

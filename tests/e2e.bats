@@ -69,7 +69,7 @@ setup() {
 			grep -Eq '^kerf-detect +[0-9]+ running .* ([1-9][0-9]*\.[0-9]|0\.[1-9]) dies/s ' \
 				"$BATS_TEST_TMPDIR/status"
 	}
-	wait_for -t 60 busy || { kill "$pid" 2>/dev/null; wait "$pid"; false; }
+	wait_for busy || { kill "$pid" 2>/dev/null; wait "$pid"; false; }
 	grep -E '^kerf-detect ' "$BATS_TEST_TMPDIR/status" | grep -Eq ' dies=([0-9]+) .*work=\1( |$)'
 	wait "$pid" || st=$?
 	[ "$st" = 0 ] || { cat "$BATS_TEST_TMPDIR/err"; false; }
@@ -110,6 +110,6 @@ setup() {
 	[[ "$stderr" == *middle* ]]
 	# Every stage has exited: status.json lists no live pid.
 	for pid in $(jq -r '.stages[].pid // empty' "$R/status.json"); do
-		wait_for -t 5 pid_gone "$pid"
+		wait_for pid_gone "$pid"
 	done
 }

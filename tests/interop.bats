@@ -264,7 +264,7 @@ B64='def b64:
 	kerf-tool --connect "hsms:127.0.0.1:$port" --max-seconds 60 "${LOT[@]}" > "$T/tool.out" 2> "$T/tool.err" &
 	TOOL_PID=$!
 	BG+=("$TOOL_PID")
-	wait_for -t 30 pid_gone "$host"
+	wait_for pid_gone "$host"
 	HOST_ST=0
 	wait "$host" || HOST_ST=$?
 	host_ok host
@@ -315,14 +315,14 @@ eq_start() {
 		> "$T/eq.ndjson" 2> "$T/eq.log" &
 	EQ_PID=$!
 	BG+=("$EQ_PID")
-	wait_for -t 20 test -s "$T/eq.ndjson"
+	wait_for test -s "$T/eq.ndjson"
 	EQ_PORT=$(head -n1 "$T/eq.ndjson" | jq .port)
 }
 
 # eq_done: the equipment exited by itself, 0, with no protocol failure.
 eq_done() {
 	local st=0
-	wait_for -t 20 pid_gone "$EQ_PID"
+	wait_for pid_gone "$EQ_PID"
 	wait "$EQ_PID" || st=$?
 	[ "$st" -eq 0 ] || { echo "equipment.mjs exited $st"; tail -5 "$T/eq.log"; false; }
 	[ "$(jq -c 'select(.kind == "exit") | .failures' "$T/eq.ndjson")" = "[]" ]

@@ -26,7 +26,7 @@ start_run() {
 # finish_run: wait for it (a minute at most: a run that never ends
 # fails the test instead of hanging the suite); $KRC is its exit status.
 finish_run() {
-	wait_for -t 60 pid_gone "$KPID"
+	wait_for pid_gone "$KPID"
 	KRC=0
 	wait "$KPID" || KRC=$?
 	KPID=
@@ -50,7 +50,7 @@ in_bg() {
 
 # result NAME: wait for in_bg's NAME to end; its output in $out, its status in $rc.
 result() {
-	wait_for -t 60 test -s "$BATS_TEST_TMPDIR/$1.rc"
+	wait_for test -s "$BATS_TEST_TMPDIR/$1.rc"
 	rc=$(cat "$BATS_TEST_TMPDIR/$1.rc")
 	out=$(cat "$BATS_TEST_TMPDIR/$1.out")
 }

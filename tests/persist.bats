@@ -113,7 +113,7 @@ exactly_once() {
 	exec 7>"$BATS_TEST_TMPDIR/in"
 	head -3 "$CALM" >&7
 	# The input stays open: only the timer can close this batch.
-	wait_for -t 5 lines_are "$BATS_TEST_TMPDIR/out" 3
+	wait_for lines_are "$BATS_TEST_TMPDIR/out" 3
 	grep -q '^{"commit":1,"count":3,' "$R/journal/seg-00000001.ndjson"
 	exec 7>&-
 	wait "$pid"
@@ -126,7 +126,7 @@ exactly_once() {
 	exec 7>"$BATS_TEST_TMPDIR/in"
 	head -2 "$CALM" >&7
 	grep -m1 '"type":"alarm"' "$STREAM" >&7
-	wait_for -t 5 lines_are "$BATS_TEST_TMPDIR/out" 3
+	wait_for lines_are "$BATS_TEST_TMPDIR/out" 3
 	exec 7>&-
 	wait "$pid"
 }
@@ -398,7 +398,7 @@ crash_setup() {
 	exec 7>"$BATS_TEST_TMPDIR/in"
 	head -5 "$CALM" >&7
 	# Its periodic stats say when it has read them.
-	wait_for -t 5 grep -q '"in":5,' "$BATS_TEST_TMPDIR/log"
+	wait_for grep -q '"in":5,' "$BATS_TEST_TMPDIR/log"
 	[ ! -s "$BATS_TEST_TMPDIR/out" ]
 	kill -TERM "$pid"
 	st=0
@@ -415,7 +415,7 @@ crash_setup() {
 	kerf-persist -C "$R" <"$BATS_TEST_TMPDIR/in" >/dev/null 2>&1 3>&- &
 	pid=$!
 	exec 7>"$BATS_TEST_TMPDIR/in"
-	wait_for -t 5 test -e "$R/journal/seg-00000001.ndjson"
+	wait_for test -e "$R/journal/seg-00000001.ndjson"
 	run --separate-stderr kerf-persist -C "$R" </dev/null
 	assert_failure 75
 	[[ "$stderr" == *"in use by another kerf-persist"* ]]

@@ -445,7 +445,7 @@ tm_frame_ge() {
 	wait_for tm_frame_ge $((f1 + 2))
 	tail -n +50001 "$F" | "$FLOOD_BIN" --rate 40000 --report "$D/flood2.json" >&7
 	exec 7>&-
-	wait_for -t 20 tm_has 'EXIT=0'
+	wait_for tm_has 'EXIT=0'
 	jq -c 'select(.final)' "$D/err" > "$D/final"
 	redraws=$(jq .redraws "$D/final")
 	ms=$(jq .elapsed_ms "$D/final")
@@ -563,7 +563,7 @@ tm_frame_ge() {
 	exec 7> "$D/in"
 	wait_for test -s "$D/first"
 	feed() { head -n 50 "$RUNF" >&7 2>/dev/null; pid_gone "$pid"; }
-	wait_for -t 10 feed
+	wait_for feed
 	exec 7>&-
 	run wait "$pid"
 	assert_failure 74

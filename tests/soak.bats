@@ -28,7 +28,7 @@ start_soak() {
 # time_is_up: SIGUSR1 to the soak, then wait for it; $rc is its status.
 time_is_up() {
 	kill -USR1 "$SPID"
-	wait_for -t 120 pid_gone "$SPID"
+	wait_for pid_gone "$SPID"
 	rc=0
 	wait "$SPID" || rc=$?
 	SPID=
@@ -68,7 +68,7 @@ samples() {
 
 @test "scripts/soak samples every stage's memory and fds each second and says whether they stayed flat" {
 	start_soak -B "$KERF_BIN"
-	wait_for -t 60 rounds_of_every_stage 5
+	wait_for rounds_of_every_stage 5
 	time_is_up
 	cat said
 	[ "$rc" -le 1 ]
@@ -159,7 +159,7 @@ wafer_samples() {
 @test "scripts/soak runs lots back to back until the time is up, keeping only the last journal" {
 	start_soak -B "$KERF_BIN" -- --wafers 1 --no-project \
 		--acquire-arg=--pitch --acquire-arg=30000 --acquire-arg=--die-px --acquire-arg=8
-	wait_for -t 60 lots_ended 2
+	wait_for lots_ended 2
 	time_is_up
 	cat said
 	n=$(wc -l <soak/lots.ndjson)

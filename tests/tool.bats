@@ -343,7 +343,7 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	KPID=$!
 	BG+=("$KPID")
 	link_is() { [ "$(jq -r '.stages[0].link.state' "$T/gem/status.json" 2>/dev/null)" = "$1" ]; }
-	wait_for -t 30 link_is online
+	wait_for link_is online
 	# The tool is frozen from here on, so the lot cannot end before it
 	# goes away, however slow the machine.
 	kill -STOP "$TOOL_PID"
@@ -353,7 +353,7 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	# last state says why.
 	kill -KILL "$TOOL_PID"
 	st=0
-	wait_for -t 60 pid_gone "$KPID"
+	wait_for pid_gone "$KPID"
 	wait "$KPID" || st=$?
 	[ "$st" -ne 0 ]
 	[ "$(jq -r .state "$T/gem/status.json")" = failed ]
@@ -370,7 +370,7 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	KPID=$!
 	BG+=("$KPID")
 	run_is() { [ "$(jq -r .state "$T/gem/status.json" 2>/dev/null)" = "$1" ]; }
-	wait_for -t 30 run_is running
+	wait_for run_is running
 	run kerf pause -C "$T/gem"
 	[ "$status" -eq 75 ]
 	assert_output --regexp '^pause refused by the tool: cannot do now \(command [0-9]+\)$'
@@ -392,12 +392,12 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	KPID=$!
 	BG+=("$KPID")
 	start_accepted() { jq -e '.commands[]? | select(.op == "start" and .fate == "accepted")' "$T/gem/status.json" >/dev/null 2>&1; }
-	wait_for -t 30 start_accepted
+	wait_for start_accepted
 	run kerf stop --wait -C "$T/gem"
 	[ "$status" -eq 75 ]
 	assert_output --regexp '^stop refused by the tool: cannot do now \(command [0-9]+\)$'
 	st=0
-	wait_for -t 60 pid_gone "$KPID"
+	wait_for pid_gone "$KPID"
 	wait "$KPID" || st=$?
 	[ "$st" -eq 1 ]
 	[ "$(jq -r .state "$T/gem/status.json")" = failed ]
