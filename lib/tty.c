@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -46,6 +47,14 @@ static void on_hup(int signo)
 static void restore_at_exit(void)
 {
 	tty_close(live);
+}
+
+/* restore_at_exit is registered once, whichever dashboard opens first. */
+static pthread_once_t exit_hook = PTHREAD_ONCE_INIT;
+
+static void hook_exit(void)
+{
+	atexit(restore_at_exit);
 }
 
 struct tty *tty_open(void)
@@ -90,13 +99,7 @@ struct tty *tty_open(void)
 	}
 	t->open = 1;
 	live = t;
-	{
-		static int hooked;
-		if (!hooked) {
-			atexit(restore_at_exit);
-			hooked = 1;
-		}
-	}
+	pthread_once(&exit_hook, hook_exit);
 	noecho();
 	cbreak();
 	curs_set(0);

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -816,18 +817,22 @@ void validate_opts_default(struct validate_opts *o)
 	o->on_order = VALIDATE_REJECT;
 }
 
+/* jansson allocates through jmalloc and jfree, installed once per process. */
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+
+static void install_alloc(void)
+{
+	json_set_alloc_funcs(jmalloc, jfree);
+}
+
 void validate_init(struct validate *v, const struct validate_opts *opts)
 {
-	static int installed;
 	memset(v, 0, sizeof *v);
 	if (opts)
 		v->opts = *opts;
 	else
 		validate_opts_default(&v->opts);
-	if (!installed) {
-		json_set_alloc_funcs(jmalloc, jfree);
-		installed = 1;
-	}
+	pthread_once(&alloc_once, install_alloc);
 }
 
 void validate_release(struct validate *v)
