@@ -40,11 +40,7 @@ void acq_release(struct acq *a)
 {
 	if (a->rec)
 		fclose(a->rec);
-	free(a->rec_path);
-	free(a->inj);
-	free(a->alarms);
-	free(a->faults);
-	free(a->run);
+	free_all(a->rec_path, a->inj, a->alarms, a->faults, a->run);
 	stats_release(&a->stats);
 	memset(a, 0, sizeof *a);
 }

@@ -1261,9 +1261,7 @@ void gem_host_free(struct gem_host *h)
 		return;
 	/* Its open transactions end here, in on_reply, with this host still whole. */
 	hsms_free(h->c);
-	free(h->mdln);
-	free(h->softrev);
-	free(h);
+	free_all(h->mdln, h->softrev, h);
 }
 
 struct hsms_conn *gem_host_conn(const struct gem_host *h)

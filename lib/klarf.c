@@ -1247,21 +1247,12 @@ void klarf_free(struct klarf *k)
 {
 	if (!k)
 		return;
-	free(k->file_version);
-	free(k->file_timestamp);
-	free(k->station);
-	free(k->sample_type);
-	free(k->lot_id);
-	free(k->device_id);
-	free(k->setup_id);
-	free(k->step_id);
-	free(k->orientation);
+	free_all(k->file_version, k->file_timestamp, k->station, k->sample_type, k->lot_id,
+	         k->device_id, k->setup_id, k->step_id, k->orientation);
 	clear_classes(k);
 	for (size_t i = 0; i < k->nwafers; i++) {
-		free(k->wafers[i].wafer_id);
-		free(k->wafers[i].result_timestamp);
-		free(k->wafers[i].test_plan);
-		free(k->wafers[i].defects);
+		free_all(k->wafers[i].wafer_id, k->wafers[i].result_timestamp,
+		         k->wafers[i].test_plan, k->wafers[i].defects);
 	}
 	free(k->wafers);
 	memset(k, 0, sizeof *k);

@@ -500,13 +500,7 @@ void profile_release(struct profile *p)
 	struct priv *v = p->priv;
 	if (v) {
 		json_decref(v->doc);
-		free(v->vars);
-		free(v->reports);
-		free(v->events);
-		free(v->alarms);
-		free(v->ids);
-		free(v->params);
-		free(v);
+		free_all(v->vars, v->reports, v->events, v->alarms, v->ids, v->params, v);
 	}
 	memset(p, 0, sizeof *p);
 }

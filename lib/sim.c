@@ -211,11 +211,7 @@ void sim_free(struct sim *s)
 {
 	if (!s)
 		return;
-	free(s->dies);
-	free(s->feat);
-	free(s->first);
-	free(s->pattern);
-	free(s);
+	free_all(s->dies, s->feat, s->first, s->pattern, s);
 }
 
 /* ------------------------------------------------------------ defects */

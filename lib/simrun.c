@@ -357,13 +357,7 @@ void simrun_free(struct simrun *r)
 		return;
 	sim_free(r->sim);
 	json_decref(r->found);
-	free(r->run);
-	free(r->px);
-	free(r->b64);
-	free(r->alarms);
-	free(r->raised);
-	free(r->faults);
-	free(r);
+	free_all(r->run, r->px, r->b64, r->alarms, r->raised, r->faults, r);
 }
 
 const struct sim *simrun_sim(const struct simrun *r)

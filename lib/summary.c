@@ -714,25 +714,15 @@ void summary_free(struct summary *s)
 		return;
 	for (i = 0; i < s->nw; i++) {
 		struct wafer *w = &s->w[i];
-		free(w->id);
-		free(w->lot);
-		free(w->t_start);
-		free(w->t_end);
+		free_all(w->id, w->lot, w->t_start, w->t_end);
 		wafer_acct_release(&w->acct);
 		free(w->defects);
 		json_decref(w->sig);
 	}
 	for (i = 0; i < s->ncls; i++)
 		free(s->cls[i].name);
-	free(s->cls);
-	free(s->w);
-	free(s->rundir);
-	free(s->run);
-	free(s->lot);
-	free(s->recipe);
-	free(s->tool);
-	free(s->t_run);
-	free(s->stream_status);
+	free_all(s->cls, s->w, s->rundir, s->run, s->lot, s->recipe, s->tool, s->t_run,
+	         s->stream_status);
 	json_decref(s->alarms);
 	free(s);
 }

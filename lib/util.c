@@ -92,6 +92,12 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+void free_each(void *const *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i]);
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -1,6 +1,6 @@
 /*
  * util.h: small helpers every kerf program needs: allocation that cannot
- * return NULL, whole writes, checked closing of stdout, number and
+ * return NULL, freeing a structure's members at once, whole writes, checked closing of stdout, number and
  * duration parsing, clocks, paths and atomic file replacement.
  */
 #ifndef KERF_UTIL_H
@@ -25,6 +25,15 @@ void xstrset(char **dst, const char *s);
 char *xmemdup(const void *p, size_t n);
 /* printf into a new string; caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * free() every pointer given, in order; any may be NULL.  The values are
+ * all read before the first is freed, so a release can end with the
+ * structure itself: free_all(s->name, s->buf, s).
+ */
+#define free_all(...) \
+	free_each((void *[]){ __VA_ARGS__ }, sizeof((void *[]){ __VA_ARGS__ }) / sizeof(void *))
+void free_each(void *const *p, size_t n);
 
 /* write(2) until done or error; retries EINTR. 0 or -1 with errno. */
 int write_all(int fd, const void *buf, size_t len);
