@@ -89,18 +89,12 @@ static void glog(enum log_level lvl, const char *what, json_t *extra, const char
 {
 	json_t *f = json_pack("{ss}", "gem", what);
 	va_list ap;
-	char *msg;
 
-	if (extra) {
-		json_object_update(f, extra);
-		json_decref(extra);
-	}
+	if (extra)
+		json_object_update_new(f, extra);
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	log_vmsg(lvl, f, fmt, ap);
 	va_end(ap);
-	log_msg(lvl, f, "%s", msg ? msg : fmt);
-	free(msg);
 }
 
 static void check(struct gem_host *h, const char *name, const char *outcome, const char *reason)

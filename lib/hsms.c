@@ -192,21 +192,15 @@ static void hlog(struct hsms_conn *c, enum log_level lvl, const char *event, jso
 {
 	json_t *f = json_object();
 	va_list ap;
-	char *msg;
 
 	json_object_set_new(f, "hsms", json_string(event));
 	if (c->peer[0])
 		json_object_set_new(f, "peer", json_string(c->peer));
-	if (extra) {
-		json_object_update(f, extra);
-		json_decref(extra);
-	}
+	if (extra)
+		json_object_update_new(f, extra);
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	log_vmsg(lvl, f, fmt, ap);
 	va_end(ap);
-	log_msg(lvl, f, "%s", msg ? msg : fmt);
-	free(msg);
 }
 
 /* The fields every record about one message carries. */
