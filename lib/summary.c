@@ -180,9 +180,8 @@ static void note_class(struct summary *s, long n, const char *name)
 static int cmp_die(const void *a, const void *b)
 {
 	const long *x = a, *y = b;
-	if (x[1] != y[1])
-		return x[1] < y[1] ? -1 : 1;
-	return x[0] < y[0] ? -1 : x[0] > y[0];
+	int c = CMP(x[1], y[1]);
+	return c ? c : CMP(x[0], y[0]);
 }
 
 static int cmp_cls(const void *a, const void *b)

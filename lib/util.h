@@ -35,6 +35,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	free_each((void *[]){ __VA_ARGS__ }, sizeof((void *[]){ __VA_ARGS__ }) / sizeof(void *))
 void free_each(void *const *p, size_t n);
 
+/* -1, 0 or 1 as a is below, equal to or above b: a qsort comparator's step. */
+#define CMP(a, b) (((a) > (b)) - ((a) < (b)))
+
 /* write(2) until done or error; retries EINTR. 0 or -1 with errno. */
 int write_all(int fd, const void *buf, size_t len);
 
