@@ -73,6 +73,19 @@ void xstrset(char **dst, const char *s)
 	*dst = s ? xstrdup(s) : NULL;
 }
 
+void *xgrow(void *p, size_t *cap, size_t need, size_t least)
+{
+	if (need <= *cap)
+		return p;
+	if (need < 2 * *cap)
+		need = 2 * *cap;
+	if (need < least)
+		need = least;
+	p = xrealloc(p, need);
+	*cap = need;
+	return p;
+}
+
 char *xmemdup(const void *p, size_t n)
 {
 	char *s = xmalloc(n + 1);

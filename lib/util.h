@@ -17,6 +17,12 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/*
+ * p (of *cap bytes) with room for at least 'need': when *cap is less,
+ * reallocated to the largest of need, twice *cap and 'least', and *cap
+ * set to that.  For a buffer that grows by appending.
+ */
+void *xgrow(void *p, size_t *cap, size_t need, size_t least);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Replace *dst (freed) by a copy of s, or by NULL when s is NULL. */
