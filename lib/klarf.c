@@ -171,22 +171,24 @@ static const char *got(const struct tok *t)
 	return is_value(t) ? t->s : t->kind == TK_SEMI ? ";" : t->kind == TK_EOF ? "end of file" : "punctuation";
 }
 
-static int num_tok(struct reader *r, const char *what, double *out)
+/* The next token: a number into *d, or, when l is not NULL, an integer into *l. */
+static int number_tok(struct reader *r, const char *what, double *d, long *l)
 {
 	struct tok *t = next(r);
-	if (is_value(t) && to_double(t->s, out) == 0)
+	if (is_value(t) && (l ? to_long(t->s, l) : to_double(t->s, d)) == 0)
 		return 0;
-	fail(r, t->line, "%s: expected a number, got '%s'", what, got(t));
+	fail(r, t->line, "%s: expected %s, got '%s'", what, l ? "an integer" : "a number", got(t));
 	return -1;
+}
+
+static int num_tok(struct reader *r, const char *what, double *out)
+{
+	return number_tok(r, what, out, NULL);
 }
 
 static int long_tok(struct reader *r, const char *what, long *out)
 {
-	struct tok *t = next(r);
-	if (is_value(t) && to_long(t->s, out) == 0)
-		return 0;
-	fail(r, t->line, "%s: expected an integer, got '%s'", what, got(t));
-	return -1;
+	return number_tok(r, what, NULL, out);
 }
 
 /* Skip to just past the ';' that ends the statement. */
