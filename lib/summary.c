@@ -139,6 +139,13 @@ static void late(struct wafer *w)
 			"counted as late, and its KLARF is not written again", w->id);
 }
 
+/* The wafer that event o names in "wafer" (accounted from now on); NULL when it names none. */
+static struct wafer *event_wafer(struct summary *s, const json_t *o)
+{
+	const char *wid = json_string_value(json_object_get(o, "wafer"));
+	return wid ? account_get(s, wid) : NULL;
+}
+
 /* 1 if an event of type t is late for w (and counted so). */
 static int is_late(struct wafer *w, enum event_type t)
 {
@@ -540,11 +547,9 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		s->wafers_planned = lnum(o, "wafers", 0);
 		break;
 	case EV_WAFER_START: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
+		struct wafer *w = event_wafer(s, o);
+		if (!w)
 			break;
-		w = account_get(s, wid);
 		if (wafer_acct_fate(&w->acct, t) == WAFER_AGAIN)
 			reopen_wafer(w);
 		w->slot = lnum(o, "slot", w->slot);
@@ -554,21 +559,17 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_DIE_DONE: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		if (wid)
-			add_die(account_get(s, wid), t, lnum(o, "col", 0), lnum(o, "row", 0));
+		struct wafer *w = event_wafer(s, o);
+		if (w)
+			add_die(w, t, lnum(o, "col", 0), lnum(o, "row", 0));
 		break;
 	}
 	case EV_DEFECT:
 		feed_defect(s, o);
 		break;
 	case EV_WAFER_END: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
-			break;
-		w = account_get(s, wid);
-		if (is_late(w, t))
+		struct wafer *w = event_wafer(s, o);
+		if (!w || is_late(w, t))
 			break; /* a second wafer_end: the KLARF stays */
 		if (!w->slot)
 			w->slot = lnum(o, "slot", 0);
@@ -580,12 +581,8 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_WAFER_SUMMARY: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
-			break;
-		w = account_get(s, wid);
-		if (is_late(w, t))
+		struct wafer *w = event_wafer(s, o);
+		if (!w || is_late(w, t))
 			break;
 		wafer_acct_summary(&w->acct);
 		json_decref(w->sig);
