@@ -39,6 +39,9 @@ struct ctx {
 	size_t errlen;
 };
 
+/* A member's name in messages: "reports.7", "events.2.reports[0]". */
+#define KEY_MAX 96
+
 __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char *key, const char *fmt, ...)
 {
 	char why[256];
@@ -111,14 +114,17 @@ static int only_keys(struct ctx *c, json_t *o, const char *where, const char *co
 	return 0;
 }
 
-/* An array of ids into the shared id store; returns the first index. */
-static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *first, size_t *n)
+/*
+ * An array of ids appended to the shared id store, *n of them.  A loader
+ * points its lists into the store once all are in, as the store may move
+ * while it grows: each list starts where the one before it ended.
+ */
+static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *n)
 {
 	size_t i;
 	json_t *e;
 	if (!json_is_array(arr))
 		return fail(c, key, "not an array of numbers");
-	*first = c->v->nids;
 	*n = json_array_size(arr);
 	json_array_foreach(arr, i, e) {
 		uint32_t id;
@@ -130,6 +136,18 @@ static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *first, si
 		}
 		c->v->ids[c->v->nids++] = id;
 	}
+	return 0;
+}
+
+/*
+ * Member k of section 'sect': its name in messages, "sect.k", into key (of
+ * KEY_MAX bytes), and k, which names an ID ('what': "a VID"), into *id.
+ */
+static int member_id(struct ctx *c, const char *sect, const char *k, const char *what, char *key, uint32_t *id)
+{
+	snprintf(key, KEY_MAX, "%s.%s", sect, k);
+	if (parse_id(k, id) != 0)
+		return fail(c, key, "%s is a number from 0 to 4294967295 without leading zeros", what);
 	return 0;
 }
 
@@ -159,7 +177,7 @@ static int load_vars(struct ctx *c, json_t *o)
 	const char *k;
 	json_t *val;
 	size_t i = 0;
-	char key[96];
+	char key[KEY_MAX];
 	static const char *const var_keys[] = { "field", "as", NULL };
 
 	if (!json_is_object(o))
@@ -168,9 +186,8 @@ static int load_vars(struct ctx *c, json_t *o)
 	json_object_foreach(o, k, val) {
 		struct profile_var *pv = &c->v->vars[i++];
 		json_t *f = val;
-		snprintf(key, sizeof key, "variables.%s", k);
-		if (parse_id(k, &pv->vid) != 0)
-			return fail(c, key, "a VID is a number from 0 to 4294967295 without leading zeros");
+		if (member_id(c, "variables", k, "a VID", key, &pv->vid) != 0)
+			return -1;
 		if (json_is_object(val)) {
 			json_t *as = json_object_get(val, "as");
 			if (only_keys(c, val, key, var_keys) != 0)
@@ -201,40 +218,32 @@ static int load_reports(struct ctx *c, json_t *o)
 {
 	const char *k;
 	json_t *val;
-	size_t i = 0, *first;
-	char key[96];
+	size_t i = 0, base = c->v->nids;
+	char key[KEY_MAX];
 
 	if (!json_is_object(o))
 		return fail(c, "reports", "not an object of RPTID: [VID, ...]");
 	c->v->reports = xcalloc(json_object_size(o) + 1, sizeof *c->v->reports);
-	first = xcalloc(json_object_size(o) + 1, sizeof *first);
 	json_object_foreach(o, k, val) {
-		struct profile_report *r = &c->v->reports[i];
-		snprintf(key, sizeof key, "reports.%s", k);
-		if (parse_id(k, &r->rptid) != 0 || ids_of(c, val, key, &first[i], &r->nvids) != 0) {
-			free(first);
-			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295 without leading zeros");
-		}
-		i++;
+		struct profile_report *r = &c->v->reports[i++];
+		if (member_id(c, "reports", k, "an RPTID", key, &r->rptid) != 0 || ids_of(c, val, key, &r->nvids) != 0)
+			return -1;
 	}
-	/* The id store may have moved while it grew: point into it now. */
-	for (size_t j = 0; j < i; j++)
-		c->v->reports[j].vids = c->v->ids + first[j];
-	free(first);
+	for (size_t j = 0; j < i; base += c->v->reports[j++].nvids)
+		c->v->reports[j].vids = c->v->ids + base;
 	c->p->nreports = i;
 	return 0;
 }
 
-static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_event *e, size_t *first)
+static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_event *e)
 {
 	static const char *const ev_keys[] = { "event", "state", "reports", NULL };
-	char key[96];
+	char key[KEY_MAX];
 	const char *type;
 	json_t *rp;
 
-	snprintf(key, sizeof key, "events.%s", k);
-	if (parse_id(k, &e->ceid) != 0)
-		return fail(c, key, "a CEID is a number from 0 to 4294967295 without leading zeros");
+	if (member_id(c, "events", k, "a CEID", key, &e->ceid) != 0)
+		return -1;
 	if (!json_is_object(val) || only_keys(c, val, key, ev_keys) != 0)
 		return c->err[0] ? -1 : fail(c, key, "not an object {\"event\", \"state\", \"reports\"}");
 	type = json_string_value(json_object_get(val, "event"));
@@ -246,9 +255,8 @@ static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_
 	if (json_object_get(val, "state") && (!e->state || e->type != EV_STATE))
 		return fail(c, key, "\"state\" is a string, and only for a state event");
 	rp = json_object_get(val, "reports");
-	*first = c->v->nids;
 	e->nrptids = 0;
-	if (rp && ids_of(c, rp, key, first, &e->nrptids) != 0)
+	if (rp && ids_of(c, rp, key, &e->nrptids) != 0)
 		return -1;
 	return 0;
 }
@@ -257,22 +265,16 @@ static int load_events(struct ctx *c, json_t *o)
 {
 	const char *k;
 	json_t *val;
-	size_t i = 0, *first;
+	size_t i = 0, base = c->v->nids;
 
 	if (!json_is_object(o))
 		return fail(c, "events", "not an object of CEID: {event, reports}");
 	c->v->events = xcalloc(json_object_size(o) + 1, sizeof *c->v->events);
-	first = xcalloc(json_object_size(o) + 1, sizeof *first);
-	json_object_foreach(o, k, val) {
-		if (load_event(c, k, val, &c->v->events[i], &first[i]) != 0) {
-			free(first);
+	json_object_foreach(o, k, val)
+		if (load_event(c, k, val, &c->v->events[i++]) != 0)
 			return -1;
-		}
-		i++;
-	}
-	for (size_t j = 0; j < i; j++)
-		c->v->events[j].rptids = c->v->ids + first[j];
-	free(first);
+	for (size_t j = 0; j < i; base += c->v->events[j++].nrptids)
+		c->v->events[j].rptids = c->v->ids + base;
 	c->p->nevents = i;
 	return 0;
 }
@@ -284,7 +286,7 @@ static int load_alarms(struct ctx *c, json_t *o)
 	const char *k;
 	json_t *val;
 	size_t i = 0, j;
-	char key[96];
+	char key[KEY_MAX];
 
 	if (!o)
 		return 0;
@@ -293,9 +295,8 @@ static int load_alarms(struct ctx *c, json_t *o)
 	c->v->alarms = xcalloc(json_object_size(o) + 1, sizeof *c->v->alarms);
 	json_object_foreach(o, k, val) {
 		struct profile_alarm *a = &c->v->alarms[i++];
-		snprintf(key, sizeof key, "alarms.%s", k);
-		if (parse_id(k, &a->alid) != 0)
-			return fail(c, key, "an ALID is a number from 0 to 4294967295 without leading zeros");
+		if (member_id(c, "alarms", k, "an ALID", key, &a->alid) != 0)
+			return -1;
 		if (!json_is_object(val) || only_keys(c, val, key, al_keys) != 0)
 			return c->err[0] ? -1 : fail(c, key, "not an object {\"category\"}");
 		a->category = json_string_value(json_object_get(val, "category"));
@@ -314,7 +315,7 @@ static int load_command(struct ctx *c, enum profile_op op, json_t *val)
 {
 	static const char *const cmd_keys[] = { "rcmd", "params", NULL };
 	struct profile_cmd *cmd = &c->p->cmds[op];
-	char key[96];
+	char key[KEY_MAX];
 	json_t *params, *f;
 	const char *cp;
 	size_t first;
@@ -373,7 +374,7 @@ static int load_commands(struct ctx *c, json_t *o)
 /* Every number refers to something defined, nothing twice. */
 static int check_refs(struct ctx *c)
 {
-	char key[96];
+	char key[KEY_MAX];
 	size_t i, j, k;
 
 	for (i = 0; i < c->p->nreports; i++) {
