@@ -371,30 +371,53 @@ static int load_commands(struct ctx *c, json_t *o)
 	return 0;
 }
 
+/* A report's VID and an event's RPTID refer to what another section defines. */
+static int var_defined(const struct profile *p, uint32_t id)
+{
+	return profile_var(p, id) != NULL;
+}
+
+static int report_defined(const struct profile *p, uint32_t id)
+{
+	return profile_report(p, id) != NULL;
+}
+
+/*
+ * Each of the n ids of the list 'name' refers to a 'what' that 'defined'
+ * finds in section 'sect'; with 'once', none is in the list twice.
+ */
+static int check_list(struct ctx *c, const char *name, const uint32_t *ids, size_t n, const char *what,
+		      const char *sect, int (*defined)(const struct profile *, uint32_t), int once)
+{
+	char key[KEY_MAX];
+
+	for (size_t j = 0; j < n; j++) {
+		snprintf(key, sizeof key, "%s[%zu]", name, j);
+		if (!defined(c->p, ids[j]))
+			return fail(c, key, "no %s %u in \"%s\"", what, ids[j], sect);
+		for (size_t k = 0; once && k < j; k++)
+			if (ids[k] == ids[j])
+				return fail(c, key, "%s %u twice in one report", what, ids[j]);
+	}
+	return 0;
+}
+
 /* Every number refers to something defined, nothing twice. */
 static int check_refs(struct ctx *c)
 {
-	char key[KEY_MAX];
-	size_t i, j, k;
+	char name[KEY_MAX];
 
-	for (i = 0; i < c->p->nreports; i++) {
+	for (size_t i = 0; i < c->p->nreports; i++) {
 		const struct profile_report *r = &c->p->reports[i];
-		for (j = 0; j < r->nvids; j++) {
-			snprintf(key, sizeof key, "reports.%u[%zu]", r->rptid, j);
-			if (!profile_var(c->p, r->vids[j]))
-				return fail(c, key, "no variable %u in \"variables\"", r->vids[j]);
-			for (k = 0; k < j; k++)
-				if (r->vids[k] == r->vids[j])
-					return fail(c, key, "variable %u twice in one report", r->vids[j]);
-		}
+		snprintf(name, sizeof name, "reports.%u", r->rptid);
+		if (check_list(c, name, r->vids, r->nvids, "variable", "variables", var_defined, 1) != 0)
+			return -1;
 	}
-	for (i = 0; i < c->p->nevents; i++) {
+	for (size_t i = 0; i < c->p->nevents; i++) {
 		const struct profile_event *e = &c->p->events[i];
-		for (j = 0; j < e->nrptids; j++) {
-			snprintf(key, sizeof key, "events.%u.reports[%zu]", e->ceid, j);
-			if (!profile_report(c->p, e->rptids[j]))
-				return fail(c, key, "no report %u in \"reports\"", e->rptids[j]);
-		}
+		snprintf(name, sizeof name, "events.%u.reports", e->ceid);
+		if (check_list(c, name, e->rptids, e->nrptids, "report", "reports", report_defined, 0) != 0)
+			return -1;
 	}
 	if (!profile_event_of(c->p, EV_RUN_START) || !profile_event_of(c->p, EV_RUN_END))
 		return fail(c, "events", "a run_start and a run_end event are needed");
