@@ -1,7 +1,8 @@
 /*
  * util.h: small helpers every kerf program needs: allocation that cannot
- * return NULL, freeing a structure's members at once, whole writes, checked closing of stdout, number and
- * duration parsing, clocks, paths and atomic file replacement.
+ * return NULL, growing and freeing buffers, a comparator's step, whole
+ * writes, number, duration and size parsing, clocks, mkdir -p, safe file
+ * names, hashing and the running program's own path.
  */
 #ifndef KERF_UTIL_H
 #define KERF_UTIL_H
