@@ -163,10 +163,6 @@ int main(int argc, char **argv)
 	rc = tool_run(o);
 	if (fshut(stdout, "standard output") != KERF_EX_OK && rc == KERF_EX_OK)
 		rc = KERF_EX_IOERR;
-	free(c.alarms);
-	free(c.faults);
-	free(c.host);
-	free(c.port);
-	free(run);
+	free_all(c.alarms, c.faults, c.host, c.port, run);
 	return rc;
 }

@@ -176,18 +176,14 @@ static void link_record(const char *link, const char *cause, enum log_level lvl,
 	__attribute__((format(printf, 4, 5)));
 static void link_record(const char *link, const char *cause, enum log_level lvl, const char *fmt, ...)
 {
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
 	json_t *f = json_pack("{ss}", "link", link);
+	va_list ap;
+
 	if (cause)
 		json_object_set_new(f, "cause", json_string(cause));
-	log_msg(lvl, f, "%s", msg ? msg : link);
-	free(msg);
+	va_start(ap, fmt);
+	log_vmsg(lvl, f, fmt, ap);
+	va_end(ap);
 }
 
 static void reject(struct session *s, const char *reason, const char *msg, const char *raw, uint64_t n)

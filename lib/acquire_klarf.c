@@ -132,11 +132,10 @@ struct order {
 static int cmp_order(const void *a, const void *b)
 {
 	const struct order *x = a, *y = b;
-	if (x->xi != y->xi)
-		return x->xi < y->xi ? -1 : 1;
-	if (x->yi != y->yi)
-		return x->yi < y->yi ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
+	int c = CMP(x->xi, y->xi);
+	if (!c)
+		c = CMP(x->yi, y->yi);
+	return c ? c : CMP(x->i, y->i);
 }
 
 /* Each defect's index: its place among the defects of its die, in file order. */

@@ -28,23 +28,15 @@ void acq_init(struct acq *a)
 	a->confirm_timeout_s = 30;
 	stats_init(&a->stats, 0);
 	a->c_out = stats_work(&a->stats, "out", "events");
-	a->c_bytes = stats_counter(&a->stats, "bytes");
-	a->c_dies = stats_counter(&a->stats, "dies");
-	a->c_wafers = stats_counter(&a->stats, "wafers");
-	a->c_defects = stats_counter(&a->stats, "defects");
-	a->c_alarms = stats_counter(&a->stats, "alarms");
-	a->c_rejected = stats_counter(&a->stats, "rejected");
+	STATS_COUNTERS(&a->stats, { "bytes", &a->c_bytes }, { "dies", &a->c_dies }, { "wafers", &a->c_wafers },
+		       { "defects", &a->c_defects }, { "alarms", &a->c_alarms }, { "rejected", &a->c_rejected });
 }
 
 void acq_release(struct acq *a)
 {
 	if (a->rec)
 		fclose(a->rec);
-	free(a->rec_path);
-	free(a->inj);
-	free(a->alarms);
-	free(a->faults);
-	free(a->run);
+	free_all(a->rec_path, a->inj, a->alarms, a->faults, a->run);
 	stats_release(&a->stats);
 	memset(a, 0, sizeof *a);
 }

@@ -284,12 +284,8 @@ void cli_usage_error(const char *fmt, ...)
 void cli_die(int code, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	log_vmsg(LOG_ERROR, NULL, fmt, ap);
 	va_end(ap);
-	log_msg(LOG_ERROR, NULL, "%s", msg ? msg : fmt);
-	free(msg);
 	exit(code);
 }

@@ -621,19 +621,15 @@ static void acc_add(struct acc *a, int x, int y, double c, double z)
 static int blob_cmp_pos(const void *a, const void *b)
 {
 	const struct detect_blob *p = a, *q = b;
-	if (p->cy != q->cy)
-		return p->cy < q->cy ? -1 : 1;
-	if (p->cx != q->cx)
-		return p->cx < q->cx ? -1 : 1;
-	return 0;
+	int c = CMP(p->cy, q->cy);
+	return c ? c : CMP(p->cx, q->cx);
 }
 
 static int blob_cmp_area(const void *a, const void *b)
 {
 	const struct detect_blob *p = a, *q = b;
-	if (p->area != q->area)
-		return p->area > q->area ? -1 : 1;
-	return blob_cmp_pos(a, b);
+	int c = CMP(q->area, p->area); /* the largest first */
+	return c ? c : blob_cmp_pos(a, b);
 }
 
 static void blob_from_acc(const struct acc *a, double noise, struct detect_blob *b)

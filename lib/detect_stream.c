@@ -194,13 +194,7 @@ static void item_free(struct item *it)
 {
 	if (!it)
 		return;
-	free(it->buf);
-	free(it->wafer);
-	free(it->pts);
-	free(it->run);
-	free(it->t);
-	free(it->msg);
-	free(it);
+	free_all(it->buf, it->wafer, it->pts, it->run, it->t, it->msg, it);
 }
 
 static struct item *reject_item(const char *run, const char *reason, const char *msg, int64_t seq, const char *line,
@@ -422,11 +416,7 @@ static void drop_hold(struct detect_stream *ds, struct die *d)
 static void die_free(struct die *d)
 {
 	image_release(&d->img);
-	free(d->line);
-	free(d->run);
-	free(d->wafer);
-	free(d->t);
-	free(d);
+	free_all(d->line, d->run, d->wafer, d->t, d);
 }
 
 static void group_free(struct group *g)

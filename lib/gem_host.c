@@ -89,18 +89,12 @@ static void glog(enum log_level lvl, const char *what, json_t *extra, const char
 {
 	json_t *f = json_pack("{ss}", "gem", what);
 	va_list ap;
-	char *msg;
 
-	if (extra) {
-		json_object_update(f, extra);
-		json_decref(extra);
-	}
+	if (extra)
+		json_object_update_new(f, extra);
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	log_vmsg(lvl, f, fmt, ap);
 	va_end(ap);
-	log_msg(lvl, f, "%s", msg ? msg : fmt);
-	free(msg);
 }
 
 static void check(struct gem_host *h, const char *name, const char *outcome, const char *reason)
@@ -1261,9 +1255,7 @@ void gem_host_free(struct gem_host *h)
 		return;
 	/* Its open transactions end here, in on_reply, with this host still whole. */
 	hsms_free(h->c);
-	free(h->mdln);
-	free(h->softrev);
-	free(h);
+	free_all(h->mdln, h->softrev, h);
 }
 
 struct hsms_conn *gem_host_conn(const struct gem_host *h)

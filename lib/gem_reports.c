@@ -137,46 +137,79 @@ static void delete_report(struct gem_reports *g, uint32_t rptid)
 	*r = g->reports[--g->nreports];
 }
 
+/* Pair i of l has an ID (into *id) and a list of nothing but IDs: 0, else -1. */
+static int pair_ids(const struct secs_item *l, size_t i, uint32_t *id)
+{
+	const struct secs_item *pair = secs_child(l, i), *list = secs_child(pair, 1);
+	uint32_t x;
+
+	if (id_of(secs_child(pair, 0), id) != 0)
+		return -1;
+	for (size_t k = 0; k < secs_count(list); k++)
+		if (id_of(secs_child(list, k), &x) != 0)
+			return -1;
+	return 0;
+}
+
+/* 1 when a pair before pair i of l has the ID id. */
+static int id_before(const struct secs_item *l, size_t i, uint32_t id)
+{
+	uint32_t other;
+
+	for (size_t j = 0; j < i; j++)
+		if (id_of(secs_child(secs_child(l, j), 0), &other) == 0 && other == id)
+			return 1;
+	return 0;
+}
+
 /* The DRACK of one definition, before anything changes. */
 static int define_check(const struct gem_reports *g, const struct secs_item *l, size_t i)
 {
-	const struct secs_item *pair = secs_child(l, i), *vl = secs_child(pair, 1);
-	uint32_t rptid, other, vid;
+	const struct secs_item *vl = secs_child(secs_child(l, i), 1);
+	uint32_t rptid, vid;
 
-	if (id_of(secs_child(pair, 0), &rptid) != 0)
+	if (pair_ids(l, i, &rptid) != 0)
 		return 2;
-	for (size_t k = 0; k < secs_count(vl); k++)
-		if (id_of(secs_child(vl, k), &vid) != 0)
-			return 2;
 	if (secs_count(vl) == 0)
 		return 0;
-	if (find_report(g, rptid))
+	if (find_report(g, rptid) || id_before(l, i, rptid))
 		return 3;
-	for (size_t j = 0; j < i; j++)
-		if (id_of(secs_child(secs_child(l, j), 0), &other) == 0 && other == rptid)
-			return 3;
 	for (size_t k = 0; k < secs_count(vl); k++)
 		if (id_of(secs_child(vl, k), &vid) != 0 || !profile_var(g->p, vid))
 			return 4;
 	return 0;
 }
 
-int gem_reports_define(struct gem_reports *g, const struct secs_item *body)
+/*
+ * The pairs of an S2F33 or S2F35 body when 'check' (the ACK of pair i)
+ * passes each of them, so that a message is taken whole or not at all;
+ * else NULL, with that ACK in *ack (-1 when the body has another shape).
+ */
+static const struct secs_item *checked_pairs(const struct gem_reports *g, const struct secs_item *body,
+					     int (*check)(const struct gem_reports *, const struct secs_item *, size_t),
+					     int *ack)
 {
 	const struct secs_item *l = pairs_of(body);
-	size_t n = secs_count(l);
+
+	*ack = l ? 0 : -1;
+	for (size_t i = 0; l && i < secs_count(l) && *ack == 0; i++)
+		*ack = check(g, l, i);
+	return *ack ? NULL : l;
+}
+
+int gem_reports_define(struct gem_reports *g, const struct secs_item *body)
+{
 	int ack;
+	const struct secs_item *l = checked_pairs(g, body, define_check, &ack);
+	size_t n = secs_count(l);
 
 	if (!l)
-		return -1;
+		return ack;
 	if (n == 0) {
 		while (g->nreports)
 			delete_report(g, g->reports[0].rptid);
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		if ((ack = define_check(g, l, i)) != 0)
-			return ack;
 	for (size_t i = 0; i < n; i++) {
 		const struct secs_item *pair = secs_child(l, i);
 		struct report r = { 0, NULL, 0 };
@@ -195,24 +228,18 @@ int gem_reports_define(struct gem_reports *g, const struct secs_item *body)
 /* The LRACK of one link, before anything changes. */
 static int link_check(const struct gem_reports *g, const struct secs_item *l, size_t i)
 {
-	const struct secs_item *pair = secs_child(l, i), *rl = secs_child(pair, 1);
-	uint32_t ceid, other, rptid;
+	const struct secs_item *rl = secs_child(secs_child(l, i), 1);
+	uint32_t ceid, rptid;
 	const struct ce *ce;
 
-	if (id_of(secs_child(pair, 0), &ceid) != 0)
+	if (pair_ids(l, i, &ceid) != 0)
 		return 2;
-	for (size_t k = 0; k < secs_count(rl); k++)
-		if (id_of(secs_child(rl, k), &rptid) != 0)
-			return 2;
 	if (!(ce = find_ce(g, ceid)))
 		return 4;
 	if (secs_count(rl) == 0)
 		return 0;
-	if (ce->n > 0)
+	if (ce->n > 0 || id_before(l, i, ceid))
 		return 3;
-	for (size_t j = 0; j < i; j++)
-		if (id_of(secs_child(secs_child(l, j), 0), &other) == 0 && other == ceid)
-			return 3;
 	for (size_t k = 0; k < secs_count(rl); k++)
 		if (id_of(secs_child(rl, k), &rptid) != 0 || !find_report(g, rptid))
 			return 5;
@@ -221,16 +248,12 @@ static int link_check(const struct gem_reports *g, const struct secs_item *l, si
 
 int gem_reports_link(struct gem_reports *g, const struct secs_item *body)
 {
-	const struct secs_item *l = pairs_of(body);
-	size_t n = secs_count(l);
 	int ack;
+	const struct secs_item *l = checked_pairs(g, body, link_check, &ack);
 
 	if (!l)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if ((ack = link_check(g, l, i)) != 0)
-			return ack;
-	for (size_t i = 0; i < n; i++) {
+		return ack;
+	for (size_t i = 0; i < secs_count(l); i++) {
 		const struct secs_item *pair = secs_child(l, i);
 		uint32_t ceid = 0;
 		struct ce *ce;

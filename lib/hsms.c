@@ -192,21 +192,15 @@ static void hlog(struct hsms_conn *c, enum log_level lvl, const char *event, jso
 {
 	json_t *f = json_object();
 	va_list ap;
-	char *msg;
 
 	json_object_set_new(f, "hsms", json_string(event));
 	if (c->peer[0])
 		json_object_set_new(f, "peer", json_string(c->peer));
-	if (extra) {
-		json_object_update(f, extra);
-		json_decref(extra);
-	}
+	if (extra)
+		json_object_update_new(f, extra);
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	log_vmsg(lvl, f, fmt, ap);
 	va_end(ap);
-	log_msg(lvl, f, "%s", msg ? msg : fmt);
-	free(msg);
 }
 
 /* The fields every record about one message carries. */
@@ -1027,19 +1021,20 @@ static uint64_t next_deadline(const struct hsms_conn *c)
 
 void hsms_config_init(struct hsms_config *cfg)
 {
-	memset(cfg, 0, sizeof *cfg);
-	cfg->mode = HSMS_ACTIVE;
-	cfg->host = "127.0.0.1";
-	cfg->port = "5000";
-	cfg->t3_ms = 45000;
-	cfg->t5_ms = 10000;
-	cfg->t6_ms = 5000;
-	cfg->t7_ms = 10000;
-	cfg->t8_ms = 5000;
-	cfg->linktest_ms = 60000;
-	cfg->max_msg = HSMS_DEFAULT_MAX_MSG;
-	cfg->max_out = HSMS_DEFAULT_MAX_OUT;
-	cfg->max_open = HSMS_DEFAULT_MAX_OPEN;
+	*cfg = (struct hsms_config){
+		.mode = HSMS_ACTIVE,
+		.host = "127.0.0.1",
+		.port = "5000",
+		.t3_ms = 45000,
+		.t5_ms = 10000,
+		.t6_ms = 5000,
+		.t7_ms = 10000,
+		.t8_ms = 5000,
+		.linktest_ms = 60000,
+		.max_msg = HSMS_DEFAULT_MAX_MSG,
+		.max_out = HSMS_DEFAULT_MAX_OUT,
+		.max_open = HSMS_DEFAULT_MAX_OPEN,
+	};
 }
 
 static void device_id_option(const struct cli_opt *opt, const char *arg, void *ctx)

@@ -1051,8 +1051,5 @@ void journal_close(struct journal *j)
 	if (j->dirfd > 0)
 		close(j->dirfd);
 	index_free(&j->idx);
-	free(j->buf);
-	free(j->seg_path);
-	free(j->dir);
-	free(j);
+	free_all(j->buf, j->seg_path, j->dir, j);
 }

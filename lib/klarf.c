@@ -72,9 +72,19 @@ static void fail(struct reader *r, size_t line, const char *fmt, ...)
 		snprintf(r->err, r->errlen, "line %zu: %s", line, msg);
 }
 
+/* The token that punctuation character c is on its own; TK_WORD for any other c. */
+static enum tok_kind punct_kind(int c)
+{
+	static const char punct[] = ";{},";
+	static const enum tok_kind kinds[] = { TK_SEMI, TK_LBRACE, TK_RBRACE, TK_COMMA };
+	const char *p = c ? strchr(punct, c) : NULL;
+	return p ? kinds[p - punct] : TK_WORD;
+}
+
+/* A character that ends a word: punctuation or the start of a string. */
 static int is_punct(int c)
 {
-	return c == ';' || c == '{' || c == '}' || c == ',' || c == '"';
+	return c == '"' || punct_kind(c) != TK_WORD;
 }
 
 static int tokenize(struct reader *r, const char *buf, size_t len)
@@ -100,17 +110,8 @@ static int tokenize(struct reader *r, const char *buf, size_t len)
 			}
 			push(r, TK_STRING, buf + start, i - start, sline);
 			i++;
-		} else if (c == ';') {
-			push(r, TK_SEMI, NULL, 0, line);
-			i++;
-		} else if (c == '{') {
-			push(r, TK_LBRACE, NULL, 0, line);
-			i++;
-		} else if (c == '}') {
-			push(r, TK_RBRACE, NULL, 0, line);
-			i++;
-		} else if (c == ',') {
-			push(r, TK_COMMA, NULL, 0, line);
+		} else if (punct_kind(c) != TK_WORD) {
+			push(r, punct_kind(c), NULL, 0, line);
 			i++;
 		} else {
 			size_t start = i;
@@ -164,26 +165,30 @@ static int to_long(const char *s, long *out)
 	return 0;
 }
 
-static int num_tok(struct reader *r, const char *what, double *out)
+/* A token as an error message quotes what came instead of a value. */
+static const char *got(const struct tok *t)
+{
+	return is_value(t) ? t->s : t->kind == TK_SEMI ? ";" : t->kind == TK_EOF ? "end of file" : "punctuation";
+}
+
+/* The next token: a number into *d, or, when l is not NULL, an integer into *l. */
+static int number_tok(struct reader *r, const char *what, double *d, long *l)
 {
 	struct tok *t = next(r);
-	if (!is_value(t) || to_double(t->s, out) < 0) {
-		fail(r, t->line, "%s: expected a number, got '%s'", what,
-		     is_value(t) ? t->s : (t->kind == TK_SEMI ? ";" : t->kind == TK_EOF ? "end of file" : "punctuation"));
-		return -1;
-	}
-	return 0;
+	if (is_value(t) && (l ? to_long(t->s, l) : to_double(t->s, d)) == 0)
+		return 0;
+	fail(r, t->line, "%s: expected %s, got '%s'", what, l ? "an integer" : "a number", got(t));
+	return -1;
+}
+
+static int num_tok(struct reader *r, const char *what, double *out)
+{
+	return number_tok(r, what, out, NULL);
 }
 
 static int long_tok(struct reader *r, const char *what, long *out)
 {
-	struct tok *t = next(r);
-	if (!is_value(t) || to_long(t->s, out) < 0) {
-		fail(r, t->line, "%s: expected an integer, got '%s'", what,
-		     is_value(t) ? t->s : (t->kind == TK_SEMI ? ";" : t->kind == TK_EOF ? "end of file" : "punctuation"));
-		return -1;
-	}
-	return 0;
+	return number_tok(r, what, NULL, out);
 }
 
 /* Skip to just past the ';' that ends the statement. */
@@ -1247,21 +1252,12 @@ void klarf_free(struct klarf *k)
 {
 	if (!k)
 		return;
-	free(k->file_version);
-	free(k->file_timestamp);
-	free(k->station);
-	free(k->sample_type);
-	free(k->lot_id);
-	free(k->device_id);
-	free(k->setup_id);
-	free(k->step_id);
-	free(k->orientation);
+	free_all(k->file_version, k->file_timestamp, k->station, k->sample_type, k->lot_id,
+	         k->device_id, k->setup_id, k->step_id, k->orientation);
 	clear_classes(k);
 	for (size_t i = 0; i < k->nwafers; i++) {
-		free(k->wafers[i].wafer_id);
-		free(k->wafers[i].result_timestamp);
-		free(k->wafers[i].test_plan);
-		free(k->wafers[i].defects);
+		free_all(k->wafers[i].wafer_id, k->wafers[i].result_timestamp,
+		         k->wafers[i].test_plan, k->wafers[i].defects);
 	}
 	free(k->wafers);
 	memset(k, 0, sizeof *k);
@@ -1303,11 +1299,8 @@ static void put_num(FILE *f, const char *fmt, double v)
 static int cmp_die(const void *a, const void *b)
 {
 	const long *x = a, *y = b;
-	if (x[0] != y[0])
-		return x[0] < y[0] ? -1 : 1;
-	if (x[1] != y[1])
-		return x[1] < y[1] ? -1 : 1;
-	return 0;
+	int c = CMP(x[0], y[0]);
+	return c ? c : CMP(x[1], y[1]);
 }
 
 /* Dies with at least one defect. */

@@ -138,16 +138,22 @@ static void emit_json(enum log_level lvl, const char *msg, json_t *fields)
 void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 {
 	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lvl, fields, fmt, ap);
+	va_end(ap);
+}
+
+void log_vmsg(enum log_level lvl, json_t *fields, const char *fmt, va_list ap)
+{
 	char *msg;
 
 	if (lvl < min_level) {
 		json_decref(fields);
 		return;
 	}
-	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	va_end(ap);
 	if (json_mode)
 		emit_json(lvl, msg ? msg : fmt, fields);
 	else

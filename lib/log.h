@@ -12,6 +12,7 @@
 #define KERF_LOG_H
 
 #include <jansson.h>
+#include <stdarg.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -29,6 +30,9 @@ int log_is_json(void);
  */
 void log_msg(enum log_level lvl, json_t *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* log_msg with a va_list: for a module's own wrapper that adds its fields. */
+void log_vmsg(enum log_level lvl, json_t *fields, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * Write one record as readable text to stderr: "NAME: [warning: ]msg

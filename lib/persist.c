@@ -399,12 +399,8 @@ int persist_run(const struct persist_opts *o)
 	stdout_init();
 	stats_init(&p.st, 0);
 	p.c_in = stats_work(&p.st, "in", "lines");
-	p.c_out = stats_counter(&p.st, "out");
-	p.c_journaled = stats_counter(&p.st, "journaled");
-	p.c_dup = stats_counter(&p.st, "duplicate");
-	p.c_rej = stats_counter(&p.st, "rejected");
-	p.c_unsent = stats_counter(&p.st, "unsent");
-	p.c_batches = stats_counter(&p.st, "batches");
+	STATS_COUNTERS(&p.st, { "out", &p.c_out }, { "journaled", &p.c_journaled }, { "duplicate", &p.c_dup },
+		       { "rejected", &p.c_rej }, { "unsent", &p.c_unsent }, { "batches", &p.c_batches });
 
 	p.sum = summary_new(o->rundir);
 	summary_set_recovering(p.sum, 1);

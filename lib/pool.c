@@ -363,10 +363,7 @@ void pool_free(struct pool *p)
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->ready);
 	pthread_cond_destroy(&p->space);
-	free(p->workers);
-	free(p->item);
-	free(p->done);
-	free(p);
+	free_all(p->workers, p->item, p->done, p);
 }
 
 void pool_op_begin(struct pool *p, struct pool_op *op, const char *key)

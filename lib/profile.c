@@ -39,6 +39,9 @@ struct ctx {
 	size_t errlen;
 };
 
+/* A member's name in messages: "reports.7", "events.2.reports[0]". */
+#define KEY_MAX 96
+
 __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char *key, const char *fmt, ...)
 {
 	char why[256];
@@ -111,14 +114,17 @@ static int only_keys(struct ctx *c, json_t *o, const char *where, const char *co
 	return 0;
 }
 
-/* An array of ids into the shared id store; returns the first index. */
-static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *first, size_t *n)
+/*
+ * An array of ids appended to the shared id store, *n of them.  A loader
+ * points its lists into the store once all are in, as the store may move
+ * while it grows: each list starts where the one before it ended.
+ */
+static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *n)
 {
 	size_t i;
 	json_t *e;
 	if (!json_is_array(arr))
 		return fail(c, key, "not an array of numbers");
-	*first = c->v->nids;
 	*n = json_array_size(arr);
 	json_array_foreach(arr, i, e) {
 		uint32_t id;
@@ -130,6 +136,18 @@ static int ids_of(struct ctx *c, json_t *arr, const char *key, size_t *first, si
 		}
 		c->v->ids[c->v->nids++] = id;
 	}
+	return 0;
+}
+
+/*
+ * Member k of section 'sect': its name in messages, "sect.k", into key (of
+ * KEY_MAX bytes), and k, which names an ID ('what': "a VID"), into *id.
+ */
+static int member_id(struct ctx *c, const char *sect, const char *k, const char *what, char *key, uint32_t *id)
+{
+	snprintf(key, KEY_MAX, "%s.%s", sect, k);
+	if (parse_id(k, id) != 0)
+		return fail(c, key, "%s is a number from 0 to 4294967295 without leading zeros", what);
 	return 0;
 }
 
@@ -159,7 +177,7 @@ static int load_vars(struct ctx *c, json_t *o)
 	const char *k;
 	json_t *val;
 	size_t i = 0;
-	char key[96];
+	char key[KEY_MAX];
 	static const char *const var_keys[] = { "field", "as", NULL };
 
 	if (!json_is_object(o))
@@ -168,9 +186,8 @@ static int load_vars(struct ctx *c, json_t *o)
 	json_object_foreach(o, k, val) {
 		struct profile_var *pv = &c->v->vars[i++];
 		json_t *f = val;
-		snprintf(key, sizeof key, "variables.%s", k);
-		if (parse_id(k, &pv->vid) != 0)
-			return fail(c, key, "a VID is a number from 0 to 4294967295 without leading zeros");
+		if (member_id(c, "variables", k, "a VID", key, &pv->vid) != 0)
+			return -1;
 		if (json_is_object(val)) {
 			json_t *as = json_object_get(val, "as");
 			if (only_keys(c, val, key, var_keys) != 0)
@@ -201,40 +218,32 @@ static int load_reports(struct ctx *c, json_t *o)
 {
 	const char *k;
 	json_t *val;
-	size_t i = 0, *first;
-	char key[96];
+	size_t i = 0, base = c->v->nids;
+	char key[KEY_MAX];
 
 	if (!json_is_object(o))
 		return fail(c, "reports", "not an object of RPTID: [VID, ...]");
 	c->v->reports = xcalloc(json_object_size(o) + 1, sizeof *c->v->reports);
-	first = xcalloc(json_object_size(o) + 1, sizeof *first);
 	json_object_foreach(o, k, val) {
-		struct profile_report *r = &c->v->reports[i];
-		snprintf(key, sizeof key, "reports.%s", k);
-		if (parse_id(k, &r->rptid) != 0 || ids_of(c, val, key, &first[i], &r->nvids) != 0) {
-			free(first);
-			return c->err[0] ? -1 : fail(c, key, "an RPTID is a number from 0 to 4294967295 without leading zeros");
-		}
-		i++;
+		struct profile_report *r = &c->v->reports[i++];
+		if (member_id(c, "reports", k, "an RPTID", key, &r->rptid) != 0 || ids_of(c, val, key, &r->nvids) != 0)
+			return -1;
 	}
-	/* The id store may have moved while it grew: point into it now. */
-	for (size_t j = 0; j < i; j++)
-		c->v->reports[j].vids = c->v->ids + first[j];
-	free(first);
+	for (size_t j = 0; j < i; base += c->v->reports[j++].nvids)
+		c->v->reports[j].vids = c->v->ids + base;
 	c->p->nreports = i;
 	return 0;
 }
 
-static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_event *e, size_t *first)
+static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_event *e)
 {
 	static const char *const ev_keys[] = { "event", "state", "reports", NULL };
-	char key[96];
+	char key[KEY_MAX];
 	const char *type;
 	json_t *rp;
 
-	snprintf(key, sizeof key, "events.%s", k);
-	if (parse_id(k, &e->ceid) != 0)
-		return fail(c, key, "a CEID is a number from 0 to 4294967295 without leading zeros");
+	if (member_id(c, "events", k, "a CEID", key, &e->ceid) != 0)
+		return -1;
 	if (!json_is_object(val) || only_keys(c, val, key, ev_keys) != 0)
 		return c->err[0] ? -1 : fail(c, key, "not an object {\"event\", \"state\", \"reports\"}");
 	type = json_string_value(json_object_get(val, "event"));
@@ -246,9 +255,8 @@ static int load_event(struct ctx *c, const char *k, json_t *val, struct profile_
 	if (json_object_get(val, "state") && (!e->state || e->type != EV_STATE))
 		return fail(c, key, "\"state\" is a string, and only for a state event");
 	rp = json_object_get(val, "reports");
-	*first = c->v->nids;
 	e->nrptids = 0;
-	if (rp && ids_of(c, rp, key, first, &e->nrptids) != 0)
+	if (rp && ids_of(c, rp, key, &e->nrptids) != 0)
 		return -1;
 	return 0;
 }
@@ -257,22 +265,16 @@ static int load_events(struct ctx *c, json_t *o)
 {
 	const char *k;
 	json_t *val;
-	size_t i = 0, *first;
+	size_t i = 0, base = c->v->nids;
 
 	if (!json_is_object(o))
 		return fail(c, "events", "not an object of CEID: {event, reports}");
 	c->v->events = xcalloc(json_object_size(o) + 1, sizeof *c->v->events);
-	first = xcalloc(json_object_size(o) + 1, sizeof *first);
-	json_object_foreach(o, k, val) {
-		if (load_event(c, k, val, &c->v->events[i], &first[i]) != 0) {
-			free(first);
+	json_object_foreach(o, k, val)
+		if (load_event(c, k, val, &c->v->events[i++]) != 0)
 			return -1;
-		}
-		i++;
-	}
-	for (size_t j = 0; j < i; j++)
-		c->v->events[j].rptids = c->v->ids + first[j];
-	free(first);
+	for (size_t j = 0; j < i; base += c->v->events[j++].nrptids)
+		c->v->events[j].rptids = c->v->ids + base;
 	c->p->nevents = i;
 	return 0;
 }
@@ -284,7 +286,7 @@ static int load_alarms(struct ctx *c, json_t *o)
 	const char *k;
 	json_t *val;
 	size_t i = 0, j;
-	char key[96];
+	char key[KEY_MAX];
 
 	if (!o)
 		return 0;
@@ -293,9 +295,8 @@ static int load_alarms(struct ctx *c, json_t *o)
 	c->v->alarms = xcalloc(json_object_size(o) + 1, sizeof *c->v->alarms);
 	json_object_foreach(o, k, val) {
 		struct profile_alarm *a = &c->v->alarms[i++];
-		snprintf(key, sizeof key, "alarms.%s", k);
-		if (parse_id(k, &a->alid) != 0)
-			return fail(c, key, "an ALID is a number from 0 to 4294967295 without leading zeros");
+		if (member_id(c, "alarms", k, "an ALID", key, &a->alid) != 0)
+			return -1;
 		if (!json_is_object(val) || only_keys(c, val, key, al_keys) != 0)
 			return c->err[0] ? -1 : fail(c, key, "not an object {\"category\"}");
 		a->category = json_string_value(json_object_get(val, "category"));
@@ -314,7 +315,7 @@ static int load_command(struct ctx *c, enum profile_op op, json_t *val)
 {
 	static const char *const cmd_keys[] = { "rcmd", "params", NULL };
 	struct profile_cmd *cmd = &c->p->cmds[op];
-	char key[96];
+	char key[KEY_MAX];
 	json_t *params, *f;
 	const char *cp;
 	size_t first;
@@ -370,30 +371,53 @@ static int load_commands(struct ctx *c, json_t *o)
 	return 0;
 }
 
+/* A report's VID and an event's RPTID refer to what another section defines. */
+static int var_defined(const struct profile *p, uint32_t id)
+{
+	return profile_var(p, id) != NULL;
+}
+
+static int report_defined(const struct profile *p, uint32_t id)
+{
+	return profile_report(p, id) != NULL;
+}
+
+/*
+ * Each of the n ids of the list 'name' refers to a 'what' that 'defined'
+ * finds in section 'sect'; with 'once', none is in the list twice.
+ */
+static int check_list(struct ctx *c, const char *name, const uint32_t *ids, size_t n, const char *what,
+		      const char *sect, int (*defined)(const struct profile *, uint32_t), int once)
+{
+	char key[KEY_MAX];
+
+	for (size_t j = 0; j < n; j++) {
+		snprintf(key, sizeof key, "%s[%zu]", name, j);
+		if (!defined(c->p, ids[j]))
+			return fail(c, key, "no %s %u in \"%s\"", what, ids[j], sect);
+		for (size_t k = 0; once && k < j; k++)
+			if (ids[k] == ids[j])
+				return fail(c, key, "%s %u twice in one report", what, ids[j]);
+	}
+	return 0;
+}
+
 /* Every number refers to something defined, nothing twice. */
 static int check_refs(struct ctx *c)
 {
-	char key[96];
-	size_t i, j, k;
+	char name[KEY_MAX];
 
-	for (i = 0; i < c->p->nreports; i++) {
+	for (size_t i = 0; i < c->p->nreports; i++) {
 		const struct profile_report *r = &c->p->reports[i];
-		for (j = 0; j < r->nvids; j++) {
-			snprintf(key, sizeof key, "reports.%u[%zu]", r->rptid, j);
-			if (!profile_var(c->p, r->vids[j]))
-				return fail(c, key, "no variable %u in \"variables\"", r->vids[j]);
-			for (k = 0; k < j; k++)
-				if (r->vids[k] == r->vids[j])
-					return fail(c, key, "variable %u twice in one report", r->vids[j]);
-		}
+		snprintf(name, sizeof name, "reports.%u", r->rptid);
+		if (check_list(c, name, r->vids, r->nvids, "variable", "variables", var_defined, 1) != 0)
+			return -1;
 	}
-	for (i = 0; i < c->p->nevents; i++) {
+	for (size_t i = 0; i < c->p->nevents; i++) {
 		const struct profile_event *e = &c->p->events[i];
-		for (j = 0; j < e->nrptids; j++) {
-			snprintf(key, sizeof key, "events.%u.reports[%zu]", e->ceid, j);
-			if (!profile_report(c->p, e->rptids[j]))
-				return fail(c, key, "no report %u in \"reports\"", e->rptids[j]);
-		}
+		snprintf(name, sizeof name, "events.%u.reports", e->ceid);
+		if (check_list(c, name, e->rptids, e->nrptids, "report", "reports", report_defined, 0) != 0)
+			return -1;
 	}
 	if (!profile_event_of(c->p, EV_RUN_START) || !profile_event_of(c->p, EV_RUN_END))
 		return fail(c, "events", "a run_start and a run_end event are needed");
@@ -500,13 +524,7 @@ void profile_release(struct profile *p)
 	struct priv *v = p->priv;
 	if (v) {
 		json_decref(v->doc);
-		free(v->vars);
-		free(v->reports);
-		free(v->events);
-		free(v->alarms);
-		free(v->ids);
-		free(v->params);
-		free(v);
+		free_all(v->vars, v->reports, v->events, v->alarms, v->ids, v->params, v);
 	}
 	memset(p, 0, sizeof *p);
 }

@@ -371,11 +371,8 @@ int project_run(struct project_opts *o, int nfiles, char **files)
 	}
 	stats_init(&r.st, 0);
 	r.c_in = stats_work(&r.st, "in", "lines");
-	r.c_used = stats_counter(&r.st, "used");
-	r.c_ignored = stats_counter(&r.st, "ignored");
-	r.c_rejected = stats_counter(&r.st, "rejected");
-	r.c_redraws = stats_counter(&r.st, "redraws");
-	r.c_snapshots = stats_counter(&r.st, "snapshots");
+	STATS_COUNTERS(&r.st, { "used", &r.c_used }, { "ignored", &r.c_ignored }, { "rejected", &r.c_rejected },
+		       { "redraws", &r.c_redraws }, { "snapshots", &r.c_snapshots });
 
 	rc = o->svg_only ? svg_only(&r, nfiles, files) : follow(&r);
 

@@ -148,14 +148,7 @@ static struct secs_item *item_new(enum secs_format f, size_t cap)
 /* Room for 'more' data bytes (and the NUL) after the current ones. */
 static void data_reserve(struct secs_item *it, size_t more)
 {
-	size_t need = it->len + more + 1;
-
-	if (need <= it->cap)
-		return;
-	if (need < 2 * it->cap)
-		need = 2 * it->cap;
-	it->u.data = xrealloc(it->u.data, need);
-	it->cap = need;
+	it->u.data = xgrow(it->u.data, &it->cap, it->len + more + 1, 0);
 }
 
 static void data_add(struct secs_item *it, const void *p, size_t n)
@@ -480,30 +473,37 @@ static int int_elem(const struct secs_item *it, size_t i, uint64_t *bits, int *n
 	return 0;
 }
 
+/*
+ * Element i's bits, as int_elem, when the value fits a uint64_t (is_signed
+ * 0) or an int64_t (is_signed 1); SECS_ERR_RANGE when it does not.
+ */
+static int int_fits(const struct secs_item *it, size_t i, int is_signed, uint64_t *bits)
+{
+	int neg, rc = int_elem(it, i, bits, &neg);
+
+	if (rc == 0 && (is_signed ? !neg && *bits > INT64_MAX : neg))
+		rc = SECS_ERR_RANGE;
+	return rc;
+}
+
 int secs_uint_at(const struct secs_item *it, size_t i, uint64_t *out)
 {
 	uint64_t v;
-	int neg, rc = int_elem(it, i, &v, &neg);
+	int rc = int_fits(it, i, 0, &v);
 
-	if (rc)
-		return rc;
-	if (neg)
-		return SECS_ERR_RANGE;
-	*out = v;
-	return 0;
+	if (rc == 0)
+		*out = v;
+	return rc;
 }
 
 int secs_int_at(const struct secs_item *it, size_t i, int64_t *out)
 {
 	uint64_t v;
-	int neg, rc = int_elem(it, i, &v, &neg);
+	int rc = int_fits(it, i, 1, &v);
 
-	if (rc)
-		return rc;
-	if (!neg && v > INT64_MAX)
-		return SECS_ERR_RANGE;
-	*out = (int64_t)v;
-	return 0;
+	if (rc == 0)
+		*out = (int64_t)v;
+	return rc;
 }
 
 int secs_float_at(const struct secs_item *it, size_t i, double *out)
@@ -757,16 +757,7 @@ struct sbuf {
 
 static void sb_reserve(struct sbuf *b, size_t more)
 {
-	size_t need = b->len + more + 1;
-
-	if (need <= b->cap)
-		return;
-	if (need < 2 * b->cap)
-		need = 2 * b->cap;
-	if (need < 64)
-		need = 64;
-	b->p = xrealloc(b->p, need);
-	b->cap = need;
+	b->p = xgrow(b->p, &b->cap, b->len + more + 1, 64);
 }
 
 static void sb_add(struct sbuf *b, const void *s, size_t n)

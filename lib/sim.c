@@ -211,11 +211,7 @@ void sim_free(struct sim *s)
 {
 	if (!s)
 		return;
-	free(s->dies);
-	free(s->feat);
-	free(s->first);
-	free(s->pattern);
-	free(s);
+	free_all(s->dies, s->feat, s->first, s->pattern, s);
 }
 
 /* ------------------------------------------------------------ defects */
@@ -330,14 +326,11 @@ static void scratch(struct plan *p, struct rng *r)
 static int cmp_feat(const void *a, const void *b)
 {
 	const struct sim_feature *x = a, *y = b;
-	if (x->die != y->die)
-		return x->die < y->die ? -1 : 1;
+	int c = CMP(x->die, y->die);
 	/* Stable order inside a die: by position. */
-	if (x->y != y->y)
-		return x->y < y->y ? -1 : 1;
-	if (x->x != y->x)
-		return x->x < y->x ? -1 : 1;
-	return 0;
+	if (!c)
+		c = CMP(x->y, y->y);
+	return c ? c : CMP(x->x, y->x);
 }
 
 void sim_wafer_begin(struct sim *s, int wafer)

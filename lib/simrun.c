@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,49 +157,72 @@ static int pitch(const char *s, double out[2], char *err, size_t errlen)
 	return rc;
 }
 
+/*
+ * The options that are a number in a range, or a string kept as given,
+ * and the member of struct simrun_opts each sets; simrun_option parses
+ * the others itself.
+ */
+enum plain_type { PLAIN_DOUBLE, PLAIN_INT, PLAIN_STRING };
+static const struct {
+	const char *name;
+	enum plain_type type;
+	double min, max;
+	size_t off;
+} plain_opts[] = {
+	{ "wafers", PLAIN_INT, 1, 25, offsetof(struct simrun_opts, cfg.wafers) },
+	{ "diameter", PLAIN_DOUBLE, 50, 450, offsetof(struct simrun_opts, cfg.diameter_mm) },
+	{ "edge", PLAIN_DOUBLE, 0, 50, offsetof(struct simrun_opts, cfg.edge_mm) },
+	{ "die-px", PLAIN_INT, 8, 4096, offsetof(struct simrun_opts, cfg.die_px) },
+	{ "noise", PLAIN_DOUBLE, 0, 50, offsetof(struct simrun_opts, cfg.noise) },
+	{ "defect-rate", PLAIN_DOUBLE, 0, 100, offsetof(struct simrun_opts, cfg.defect_rate) },
+	{ "lot", PLAIN_STRING, 0, 0, offsetof(struct simrun_opts, lot) },
+	{ "recipe", PLAIN_STRING, 0, 0, offsetof(struct simrun_opts, recipe) },
+	{ "tool", PLAIN_STRING, 0, 0, offsetof(struct simrun_opts, tool) },
+	{ "rate", PLAIN_DOUBLE, 0.001, 1e6, offsetof(struct simrun_opts, rate) },
+	{ "truth", PLAIN_STRING, 0, 0, offsetof(struct simrun_opts, truth) },
+};
+
+/* Option plain_opts[i] with argument arg: 0, or -1 with a message in err. */
+static int plain_option(struct simrun_opts *o, size_t i, const char *arg, char *err, size_t errlen)
+{
+	char *at = (char *)o + plain_opts[i].off;
+	double v;
+
+	if (plain_opts[i].type == PLAIN_STRING) {
+		*(const char **)at = arg;
+		return 0;
+	}
+	if (num(plain_opts[i].name, arg, plain_opts[i].min, plain_opts[i].max, &v, err, errlen) != 0)
+		return -1;
+	if (plain_opts[i].type == PLAIN_INT)
+		*(int *)at = (int)v;
+	else
+		*(double *)at = v;
+	return 0;
+}
+
 int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char *err, size_t errlen)
 {
 	struct sim_config *c = &o->cfg;
 	double v = 0;
 	int rc = 0;
 
+	for (size_t i = 0; i < sizeof plain_opts / sizeof plain_opts[0]; i++)
+		if (!strcmp(name, plain_opts[i].name))
+			return plain_option(o, i, arg, err, errlen);
 	if (!strcmp(name, "seed")) {
 		if (parse_u64(arg, &c->seed) < 0) {
 			snprintf(err, errlen, "--seed: '%s' is not a number", arg);
 			return -1;
 		}
-	} else if (!strcmp(name, "wafers")) {
-		if ((rc = num(name, arg, 1, 25, &v, err, errlen)) == 0)
-			c->wafers = (int)v;
-	} else if (!strcmp(name, "diameter")) {
-		rc = num(name, arg, 50, 450, &c->diameter_mm, err, errlen);
-	} else if (!strcmp(name, "edge")) {
-		rc = num(name, arg, 0, 50, &c->edge_mm, err, errlen);
 	} else if (!strcmp(name, "pitch")) {
 		rc = pitch(arg, c->pitch_um, err, errlen);
-	} else if (!strcmp(name, "die-px")) {
-		if ((rc = num(name, arg, 8, 4096, &v, err, errlen)) == 0)
-			c->die_px = (int)v;
-	} else if (!strcmp(name, "noise")) {
-		rc = num(name, arg, 0, 50, &c->noise, err, errlen);
-	} else if (!strcmp(name, "defect-rate")) {
-		rc = num(name, arg, 0, 100, &c->defect_rate, err, errlen);
 	} else if (!strcmp(name, "signature")) {
 		c->signature = sim_signature_of(arg);
 		if (c->signature < SIM_SIG_CYCLE) {
 			snprintf(err, errlen, "--signature: unknown signature '%s'", arg);
 			return -1;
 		}
-	} else if (!strcmp(name, "lot")) {
-		o->lot = arg;
-	} else if (!strcmp(name, "recipe")) {
-		o->recipe = arg;
-	} else if (!strcmp(name, "tool")) {
-		o->tool = arg;
-	} else if (!strcmp(name, "rate")) {
-		rc = num(name, arg, 0.001, 1e6, &o->rate, err, errlen);
-	} else if (!strcmp(name, "truth")) {
-		o->truth = arg;
 	} else if (!strcmp(name, "pause-after") || !strcmp(name, "stop-after")) {
 		if ((rc = num(name, arg, 0, 1e6, &v, err, errlen)) == 0 && v != (double)(uint64_t)v) {
 			snprintf(err, errlen, "--%s: '%s' is not a whole number of dies", name, arg);
@@ -357,13 +381,7 @@ void simrun_free(struct simrun *r)
 		return;
 	sim_free(r->sim);
 	json_decref(r->found);
-	free(r->run);
-	free(r->px);
-	free(r->b64);
-	free(r->alarms);
-	free(r->raised);
-	free(r->faults);
-	free(r);
+	free_all(r->run, r->px, r->b64, r->alarms, r->raised, r->faults, r);
 }
 
 const struct sim *simrun_sim(const struct simrun *r)

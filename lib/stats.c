@@ -39,6 +39,12 @@ uint64_t *stats_counter(struct stats *s, const char *name)
 	return &s->val[s->n++];
 }
 
+void stats_counters(struct stats *s, const struct stats_slot *slots, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*slots[i].at = stats_counter(s, slots[i].name);
+}
+
 uint64_t *stats_work(struct stats *s, const char *name, const char *unit)
 {
 	uint64_t *c = stats_counter(s, name);

@@ -12,15 +12,16 @@
  * run.  Lines passed on are not the measure: kerf-detect replaces each
  * die by other events and passes few lines on while it works hardest.
  *
- * Steps: stats_init; stats_counter for each named counter (keep the
- * pointer and increment it on the hot path) and stats_work for the one
- * that counts the work; stats_tick in the main loop; stats_emit(s, 1) at
+ * Steps: stats_init; stats_counter (or STATS_COUNTERS) for each named
+ * counter (keep the pointer and increment it on the hot path) and
+ * stats_work for the one that counts the work; stats_tick in the main loop; stats_emit(s, 1) at
  * exit; stats_release.
  */
 #ifndef KERF_STATS_H
 #define KERF_STATS_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define STATS_MAX 32
@@ -68,6 +69,18 @@ struct stats {
 void stats_init(struct stats *s, uint64_t interval_ms);
 /* A counter by name (created at 0 on first use); the pointer stays valid. */
 uint64_t *stats_counter(struct stats *s, const char *name);
+/*
+ * Several counters at once, in order: STATS_COUNTERS(&st, { "out", &c_out },
+ * { "rejected", &c_rej }) sets c_out = stats_counter(&st, "out") and so on.
+ */
+struct stats_slot {
+	const char *name;
+	uint64_t **at;
+};
+#define STATS_COUNTERS(s, ...)                                          \
+	stats_counters((s), (const struct stats_slot[]){ __VA_ARGS__ }, \
+		       sizeof((const struct stats_slot[]){ __VA_ARGS__ }) / sizeof(struct stats_slot))
+void stats_counters(struct stats *s, const struct stats_slot *slots, size_t n);
 /*
  * The counter 'name' (as stats_counter) is the stage's work, counted in
  * 'unit' (a static string).  Call it once, before the first record.

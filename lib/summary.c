@@ -139,6 +139,13 @@ static void late(struct wafer *w)
 			"counted as late, and its KLARF is not written again", w->id);
 }
 
+/* The wafer that event o names in "wafer" (accounted from now on); NULL when it names none. */
+static struct wafer *event_wafer(struct summary *s, const json_t *o)
+{
+	const char *wid = json_string_value(json_object_get(o, "wafer"));
+	return wid ? account_get(s, wid) : NULL;
+}
+
 /* 1 if an event of type t is late for w (and counted so). */
 static int is_late(struct wafer *w, enum event_type t)
 {
@@ -180,9 +187,8 @@ static void note_class(struct summary *s, long n, const char *name)
 static int cmp_die(const void *a, const void *b)
 {
 	const long *x = a, *y = b;
-	if (x[1] != y[1])
-		return x[1] < y[1] ? -1 : 1;
-	return x[0] < y[0] ? -1 : x[0] > y[0];
+	int c = CMP(x[1], y[1]);
+	return c ? c : CMP(x[0], y[0]);
 }
 
 static int cmp_cls(const void *a, const void *b)
@@ -541,11 +547,9 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		s->wafers_planned = lnum(o, "wafers", 0);
 		break;
 	case EV_WAFER_START: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
+		struct wafer *w = event_wafer(s, o);
+		if (!w)
 			break;
-		w = account_get(s, wid);
 		if (wafer_acct_fate(&w->acct, t) == WAFER_AGAIN)
 			reopen_wafer(w);
 		w->slot = lnum(o, "slot", w->slot);
@@ -555,21 +559,17 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_DIE_DONE: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		if (wid)
-			add_die(account_get(s, wid), t, lnum(o, "col", 0), lnum(o, "row", 0));
+		struct wafer *w = event_wafer(s, o);
+		if (w)
+			add_die(w, t, lnum(o, "col", 0), lnum(o, "row", 0));
 		break;
 	}
 	case EV_DEFECT:
 		feed_defect(s, o);
 		break;
 	case EV_WAFER_END: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
-			break;
-		w = account_get(s, wid);
-		if (is_late(w, t))
+		struct wafer *w = event_wafer(s, o);
+		if (!w || is_late(w, t))
 			break; /* a second wafer_end: the KLARF stays */
 		if (!w->slot)
 			w->slot = lnum(o, "slot", 0);
@@ -581,12 +581,8 @@ int summary_feed(struct summary *s, const char *line, size_t len)
 		break;
 	}
 	case EV_WAFER_SUMMARY: {
-		const char *wid = json_string_value(json_object_get(o, "wafer"));
-		struct wafer *w;
-		if (!wid)
-			break;
-		w = account_get(s, wid);
-		if (is_late(w, t))
+		struct wafer *w = event_wafer(s, o);
+		if (!w || is_late(w, t))
 			break;
 		wafer_acct_summary(&w->acct);
 		json_decref(w->sig);
@@ -714,25 +710,15 @@ void summary_free(struct summary *s)
 		return;
 	for (i = 0; i < s->nw; i++) {
 		struct wafer *w = &s->w[i];
-		free(w->id);
-		free(w->lot);
-		free(w->t_start);
-		free(w->t_end);
+		free_all(w->id, w->lot, w->t_start, w->t_end);
 		wafer_acct_release(&w->acct);
 		free(w->defects);
 		json_decref(w->sig);
 	}
 	for (i = 0; i < s->ncls; i++)
 		free(s->cls[i].name);
-	free(s->cls);
-	free(s->w);
-	free(s->rundir);
-	free(s->run);
-	free(s->lot);
-	free(s->recipe);
-	free(s->tool);
-	free(s->t_run);
-	free(s->stream_status);
+	free_all(s->cls, s->w, s->rundir, s->run, s->lot, s->recipe, s->tool, s->t_run,
+	         s->stream_status);
 	json_decref(s->alarms);
 	free(s);
 }

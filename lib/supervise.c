@@ -485,11 +485,7 @@ void supervise_release(struct supervisor *sv)
 	for (int i = 0; i < sv->n; i++) {
 		struct sv_stage *s = &sv->st[i];
 		supervise_free_argv(s->argv);
-		free(s->name);
-		free(s->path);
-		free(s->hook);
-		free(s->ebuf);
-		free(s->last_error);
+		free_all(s->name, s->path, s->hook, s->ebuf, s->last_error);
 		json_decref(s->counters);
 		json_decref(s->link);
 		if (s->pidfd >= 0)

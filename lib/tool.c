@@ -1040,10 +1040,7 @@ static int finish(struct tool *t, int rc)
 	simrun_free(t->lot);
 	gem_reports_free(t->rep);
 	profile_release(&t->prof);
-	free(t->profile_path);
-	free(t->alarms);
-	free(t->lot_id);
-	free(t->recipe);
+	free_all(t->profile_path, t->alarms, t->lot_id, t->recipe);
 	return rc;
 }
 

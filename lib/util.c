@@ -73,6 +73,19 @@ void xstrset(char **dst, const char *s)
 	*dst = s ? xstrdup(s) : NULL;
 }
 
+void *xgrow(void *p, size_t *cap, size_t need, size_t least)
+{
+	if (need <= *cap)
+		return p;
+	if (need < 2 * *cap)
+		need = 2 * *cap;
+	if (need < least)
+		need = least;
+	p = xrealloc(p, need);
+	*cap = need;
+	return p;
+}
+
 char *xmemdup(const void *p, size_t n)
 {
 	char *s = xmalloc(n + 1);
@@ -92,6 +105,12 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+void free_each(void *const *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i]);
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -108,24 +127,52 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* A parser's way out: errno e, and -1. */
+static int fail(int e)
+{
+	errno = e;
+	return -1;
+}
+
+/*
+ * After errno = 0 and a strto* call over a non-empty string that stopped
+ * at end: 0 when the number was the whole string, else -1 with errno
+ * (the call's ERANGE, or EINVAL).
+ */
+static int whole_number(const char *end)
+{
+	if (errno || *end)
+		return fail(errno ? errno : EINVAL);
+	return 0;
+}
+
+/* A unit that may follow a number, and its multiplier; a table of them ends with a NULL name. */
+struct unit {
+	const char *name;
+	uint64_t mul;
+};
+
+/* The multiplier of the unit 'name' in 'units'; 0 when it is none of them. */
+static uint64_t unit_of(const char *name, const struct unit *units)
+{
+	for (; units->name; units++)
+		if (!strcmp(name, units->name))
+			return units->mul;
+	return 0;
+}
+
 int parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
-	if (!s || !*s) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!s || !*s)
+		return fail(EINVAL);
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || *end) {
-		errno = errno ? errno : EINVAL;
+	if (whole_number(end) != 0)
 		return -1;
-	}
-	if (v < min || v > max) {
-		errno = ERANGE;
-		return -1;
-	}
+	if (v < min || v > max)
+		return fail(ERANGE);
 	*out = v;
 	return 0;
 }
@@ -134,16 +181,12 @@ int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
-	if (!s || !*s || *s == '-') {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!s || !*s || *s == '-')
+		return fail(EINVAL);
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || *end) {
-		errno = errno ? errno : EINVAL;
+	if (whole_number(end) != 0)
 		return -1;
-	}
 	*out = v;
 	return 0;
 }
@@ -152,91 +195,59 @@ int parse_double(const char *s, double min, double max, double *out)
 {
 	char *end;
 	double v;
-	if (!s || !*s) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!s || !*s)
+		return fail(EINVAL);
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v)) {
-		errno = errno ? errno : EINVAL;
+	if (whole_number(end) != 0)
 		return -1;
-	}
-	if (v < min || v > max) {
-		errno = ERANGE;
-		return -1;
-	}
+	if (!isfinite(v))
+		return fail(EINVAL);
+	if (v < min || v > max)
+		return fail(ERANGE);
 	*out = v;
 	return 0;
 }
 
 int parse_duration_ms(const char *s, uint64_t def_unit_ms, uint64_t *out_ms)
 {
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
+	};
 	char *end;
 	double v, unit = (double)def_unit_ms;
-	if (!s || !*s) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!s || !*s)
+		return fail(EINVAL);
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (*end) {
-		if (!strcmp(end, "ms"))
-			unit = 1;
-		else if (!strcmp(end, "s"))
-			unit = 1000;
-		else if (!strcmp(end, "m"))
-			unit = 60000;
-		else if (!strcmp(end, "h"))
-			unit = 3600000;
-		else {
-			errno = EINVAL;
-			return -1;
-		}
-	}
-	if (v * unit > 1e15) {
-		errno = ERANGE;
-		return -1;
-	}
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return fail(EINVAL);
+	if (*end && !(unit = (double)unit_of(end, units)))
+		return fail(EINVAL);
+	if (v * unit > 1e15)
+		return fail(ERANGE);
 	*out_ms = (uint64_t)(v * unit + 0.5);
 	return 0;
 }
 
 int parse_size(const char *s, uint64_t *out)
 {
+	static const struct unit units[] = {
+		{ "K", 1024 }, { "k", 1024 }, { "M", 1024 * 1024 }, { "G", 1024ull * 1024 * 1024 }, { NULL, 0 },
+	};
 	char *end;
 	unsigned long long v;
 	uint64_t mul = 1;
-	if (!s || !*s || *s == '-') {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!s || !*s || *s == '-')
+		return fail(EINVAL);
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (*end) {
-		if (!strcmp(end, "K") || !strcmp(end, "k"))
-			mul = 1024;
-		else if (!strcmp(end, "M"))
-			mul = 1024 * 1024;
-		else if (!strcmp(end, "G"))
-			mul = 1024ull * 1024 * 1024;
-		else {
-			errno = EINVAL;
-			return -1;
-		}
-	}
-	if (v > UINT64_MAX / mul) {
-		errno = ERANGE;
-		return -1;
-	}
+	if (errno || end == s)
+		return fail(EINVAL);
+	if (*end && !(mul = unit_of(end, units)))
+		return fail(EINVAL);
+	if (v > UINT64_MAX / mul)
+		return fail(ERANGE);
 	*out = v * mul;
 	return 0;
 }

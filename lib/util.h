@@ -1,7 +1,8 @@
 /*
  * util.h: small helpers every kerf program needs: allocation that cannot
- * return NULL, whole writes, checked closing of stdout, number and
- * duration parsing, clocks, paths and atomic file replacement.
+ * return NULL, growing and freeing buffers, a comparator's step, whole
+ * writes, number, duration and size parsing, clocks, mkdir -p, safe file
+ * names, hashing and the running program's own path.
  */
 #ifndef KERF_UTIL_H
 #define KERF_UTIL_H
@@ -17,6 +18,12 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/*
+ * p (of *cap bytes) with room for at least 'need': when *cap is less,
+ * reallocated to the largest of need, twice *cap and 'least', and *cap
+ * set to that.  For a buffer that grows by appending.
+ */
+void *xgrow(void *p, size_t *cap, size_t need, size_t least);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Replace *dst (freed) by a copy of s, or by NULL when s is NULL. */
@@ -25,6 +32,18 @@ void xstrset(char **dst, const char *s);
 char *xmemdup(const void *p, size_t n);
 /* printf into a new string; caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * free() every pointer given, in order; any may be NULL.  The values are
+ * all read before the first is freed, so a release can end with the
+ * structure itself: free_all(s->name, s->buf, s).
+ */
+#define free_all(...) \
+	free_each((void *[]){ __VA_ARGS__ }, sizeof((void *[]){ __VA_ARGS__ }) / sizeof(void *))
+void free_each(void *const *p, size_t n);
+
+/* -1, 0 or 1 as a is below, equal to or above b: a qsort comparator's step. */
+#define CMP(a, b) (((a) > (b)) - ((a) < (b)))
 
 /* write(2) until done or error; retries EINTR. 0 or -1 with errno. */
 int write_all(int fd, const void *buf, size_t len);

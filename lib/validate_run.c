@@ -210,11 +210,8 @@ int validate_run(const struct validate_run_opts *o)
 		return KERF_EX_IOERR;
 	stats_init(&r.st, 0);
 	r.n_in = stats_work(&r.st, "in", "lines");
-	r.n_out = stats_counter(&r.st, "out");
-	r.n_rej = stats_counter(&r.st, "rejected");
-	r.n_gaps = stats_counter(&r.st, "gaps");
-	r.n_missing = stats_counter(&r.st, "missing");
-	r.n_warn = stats_counter(&r.st, "seq_warnings");
+	STATS_COUNTERS(&r.st, { "out", &r.n_out }, { "rejected", &r.n_rej }, { "gaps", &r.n_gaps },
+		       { "missing", &r.n_missing }, { "seq_warnings", &r.n_warn });
 	r.st.extra = reasons_json;
 	r.st.extra_arg = &r;
 	line_reader_init(&r.lr, 0, o->check.max_line);
