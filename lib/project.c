@@ -3,6 +3,7 @@
 #include "event.h"
 #include "project.h"
 #include "reject.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -592,7 +593,7 @@ enum project_fed project_feed(struct project *p, const char *line, size_t len)
 
 int project_stage_num(const json_t *stage, const char *const *keys, double *out)
 {
-	static const char *const nests[] = { NULL, "counters", "stats" };
+	static const char *const nests[] = { NULL, STATUS_STAGE_COUNTERS, "stats" };
 	for (size_t n = 0; n < 3; n++) {
 		const json_t *o = nests[n] ? json_object_get(stage, nests[n]) : stage;
 		if (!json_is_object(o))
@@ -610,11 +611,15 @@ int project_stage_num(const json_t *stage, const char *const *keys, double *out)
 
 int project_stage_queue(const json_t *stage, double *used, double *cap)
 {
-	static const char *const used_keys[] = { "bytes", "fill", "used", "queued", "depth", NULL };
-	static const char *const cap_keys[] = { "size", "capacity", "cap", "pipe_size", "max", NULL };
+	/* status_doc.h's members, and other names for the same figures
+	 * that kerf does not write. */
+	static const char *const used_keys[] = {
+		STATUS_QUEUE_BYTES, STATUS_QUEUE_FILL, "used", "queued", "depth", NULL,
+	};
+	static const char *const cap_keys[] = { "size", "capacity", STATUS_QUEUE_CAP, "pipe_size", "max", NULL };
 	static const char *const flat_used[] = { "queue_bytes", "queue_fill", "queue", "queued_bytes", NULL };
 	static const char *const flat_cap[] = { "queue_size", "queue_capacity", "pipe_size", NULL };
-	json_t *q = json_object_get(stage, "queue");
+	json_t *q = json_object_get(stage, STATUS_STAGE_QUEUE);
 	*used = 0;
 	*cap = 0;
 	if (json_is_object(q)) {
@@ -679,12 +684,12 @@ int project_status_read(struct project *p, const char *path)
 
 const char *project_run_state(const struct project *p)
 {
-	return json_string_value(json_object_get(p->status, "state"));
+	return status_doc_state(p->status);
 }
 
 const char *project_run_id(const struct project *p)
 {
-	const char *s = json_string_value(json_object_get(p->status, "run"));
+	const char *s = status_doc_run(p->status);
 	return s ? s : p->run;
 }
 
@@ -756,6 +761,7 @@ json_t *project_snapshot(const struct project *p, int final)
 	char t[32];
 	json_t *o = json_object(), *wafers = json_array(), *classes = json_object(), *alarms = json_array();
 	const char *state = project_run_state(p);
+	json_t *stages = status_doc_stages(p->status);
 
 	real_now(&now);
 	event_time_fmt(&now, t);
@@ -812,8 +818,8 @@ json_t *project_snapshot(const struct project *p, int final)
 			"category", jstr(a->category), "set", a->set, "critical", a->critical));
 	}
 	json_object_set_new(o, "alarms", alarms);
-	if (json_is_array(json_object_get(p->status, "stages")))
-		json_object_set_new(o, "stages", json_deep_copy(json_object_get(p->status, "stages")));
+	if (stages)
+		json_object_set_new(o, "stages", json_deep_copy(stages));
 	if (p->end_status)
 		json_object_set_new(o, "stream_status", json_string(p->end_status));
 	if (final)

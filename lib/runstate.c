@@ -4,6 +4,7 @@
 #include "event.h"
 #include "atomic.h"
 #include "runstate.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,6 +114,14 @@ static const signed char table[RS__COUNT][RSE__COUNT] = {
 const char *runstate_state_name(enum runstate_state s)
 {
 	return (unsigned)s < RS__COUNT ? state_names[s] : "?";
+}
+
+int runstate_state_parse(const char *name)
+{
+	for (int s = 0; name && s < RS__COUNT; s++)
+		if (!strcmp(name, state_names[s]))
+			return s;
+	return -1;
 }
 
 const char *runstate_event_name(enum runstate_event e)
@@ -348,15 +357,15 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	int rc;
 
 	now_str(now);
-	json_object_set_new(o, "v", json_integer(1));
-	json_object_set_new(o, "run", json_string(rs->run));
-	json_object_set_new(o, "rundir", json_string(rs->dir));
-	json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
-	json_object_set_new(o, "state", json_string(runstate_state_name(rs->state)));
-	json_object_set_new(o, "since", json_string(rs->since));
-	json_object_set_new(o, "started", json_string(rs->started));
-	json_object_set_new(o, "updated", json_string(now));
-	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - rs->start_ms)));
+	json_object_set_new(o, STATUS_V, json_integer(1));
+	json_object_set_new(o, STATUS_RUN, json_string(rs->run));
+	json_object_set_new(o, STATUS_RUNDIR, json_string(rs->dir));
+	json_object_set_new(o, STATUS_PID, json_integer((json_int_t)getpid()));
+	json_object_set_new(o, STATUS_STATE, json_string(runstate_state_name(rs->state)));
+	json_object_set_new(o, STATUS_SINCE, json_string(rs->since));
+	json_object_set_new(o, STATUS_STARTED, json_string(rs->started));
+	json_object_set_new(o, STATUS_UPDATED, json_string(now));
+	json_object_set_new(o, STATUS_ELAPSED_MS, json_integer((json_int_t)(mono_ms() - rs->start_ms)));
 	if (body)
 		json_object_update_missing(o, (json_t *)body);
 	s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
