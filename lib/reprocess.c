@@ -18,6 +18,7 @@
 #include "log.h"
 #include "event.h"
 #include "atomic.h"
+#include "filelock.h"
 #include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
@@ -865,7 +866,6 @@ static int append_record(const char *path, json_t *rec)
 	char *txt = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	char *line;
 	size_t len;
-	struct flock fl;
 	ssize_t w;
 	int fd, rc = 0;
 
@@ -880,15 +880,8 @@ static int append_record(const char *path, json_t *rec)
 		free(line);
 		return -1;
 	}
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(fd, F_SETLKW, &fl) != 0) {
-		if (errno != EINTR) {
-			log_msg(LOG_WARN, NULL, "cannot lock '%s': %s; appending anyway", path, strerror(errno));
-			break;
-		}
-	}
+	if (filelock_take(fd, 1) != 0)
+		log_msg(LOG_WARN, NULL, "cannot lock '%s': %s; appending anyway", path, strerror(errno));
 	do
 		w = write(fd, line, len);
 	while (w < 0 && errno == EINTR);

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "event.h"
 #include "atomic.h"
+#include "filelock.h"
 #include "runstate.h"
 #include "status_doc.h"
 
@@ -162,7 +163,6 @@ static void now_str(char out[40])
 int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		  char *err, size_t errlen, pid_t *holder)
 {
-	struct flock fl;
 	char *path;
 
 	memset(rs, 0, sizeof *rs);
@@ -180,16 +180,12 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		free(path);
 		return -1;
 	}
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(rs->lock_fd, F_SETLK, &fl) != 0) {
+	if (filelock_take(rs->lock_fd, 0) != 0) {
 		int e = errno;
 		if (e == EAGAIN || e == EACCES) {
-			memset(&fl, 0, sizeof fl);
-			fl.l_type = F_WRLCK;
-			if (holder && fcntl(rs->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-				*holder = fl.l_pid;
+			pid_t h = holder ? filelock_holder(rs->lock_fd) : 0;
+			if (h > 0)
+				*holder = h;
 			snprintf(err, errlen, "run directory '%s' is in use by another kerf run", dir);
 			close(rs->lock_fd);
 			rs->lock_fd = -1;
@@ -422,17 +418,12 @@ pid_t runstate_lock_holder(const char *dir)
 {
 	char *path = xasprintf("%s/lock", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct flock fl;
-	pid_t pid = -1;
+	pid_t pid;
 
 	free(path);
 	if (fd < 0)
 		return -1;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_GETLK, &fl) == 0)
-		pid = fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+	pid = filelock_holder(fd);
 	close(fd);
 	return pid;
 }
