@@ -425,10 +425,20 @@ static void on_die(struct project *p, const struct fields *f, int done)
 	seen_index(p, col, row);
 }
 
+/* What wafer_start and wafer_end tell of a wafer: its slot, and the
+ * time into *when; returns the dies they give (-1 none). */
+static long wafer_bound(struct project_wafer *w, const struct fields *f, char **when)
+{
+	char t[64];
+	w->slot = get_long(f, "slot", w->slot);
+	if (get_str(f, "t", t, sizeof t))
+		xstrset(when, t);
+	return get_long(f, "dies", -1);
+}
+
 static void on_wafer_start(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
-	char t[64];
 	if (!w)
 		return;
 	/* Another wafer starts: the ended ones are done, their maps can be drawn. */
@@ -438,23 +448,16 @@ static void on_wafer_start(struct project *p, const struct fields *f)
 	make_current(p, w);
 	if (late(p, w, EV_WAFER_START))
 		return;
-	w->slot = get_long(f, "slot", w->slot);
-	wafer_acct_start(&w->acct, get_long(f, "dies", -1));
-	if (get_str(f, "t", t, sizeof t))
-		xstrset(&w->t_start, t);
+	wafer_acct_start(&w->acct, wafer_bound(w, f, &w->t_start));
 }
 
 static void on_wafer_end(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
-	char t[64];
 	if (!w || late(p, w, EV_WAFER_END))
 		return;
 	p->wafers_ended++;
-	w->slot = get_long(f, "slot", w->slot);
-	wafer_acct_end(&w->acct, get_long(f, "dies", -1));
-	if (get_str(f, "t", t, sizeof t))
-		xstrset(&w->t_end, t);
+	wafer_acct_end(&w->acct, wafer_bound(w, f, &w->t_end));
 }
 
 static void on_wafer_summary(struct project *p, const struct fields *f)
