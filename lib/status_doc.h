@@ -5,7 +5,8 @@
  * lib/supervise_status.c the outcome, stages and options, lib/svcmd.c a
  * command, lib/supervise_watch.c a check, lib/supervise_relay.c a tool
  * link); the readers (kerf status, pause, resume and stop in
- * cmd/kerf.c, the dashboard's model in lib/project.c, kerf reprocess)
+ * cmd/kerf.c, kerf-project's model and dashboard in lib/project.c and
+ * lib/tty.c, kerf reprocess)
  * get at it through the accessors below, which are safe on a document,
  * or a part of one, that lacks the member: NULL, 0 or "not there".
  *
