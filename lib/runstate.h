@@ -12,7 +12,8 @@
  * runstate_close (drops the lock last).
  *
  * Other processes (kerf status, stop, pause, resume) use
- * runstate_lock_holder to find the supervisor and read status.json.
+ * runstate_lock_holder to find the supervisor and read status.json
+ * through lib/status_doc.h, which names its members for both sides.
  */
 #ifndef KERF_RUNSTATE_H
 #define KERF_RUNSTATE_H

@@ -100,19 +100,19 @@ json_t *status_doc_recent_command(const json_t *st, size_t i)
 	return json_array_get(json_object_get(st, STATUS_COMMANDS), i);
 }
 
-int status_doc_command_read(const json_t *o, struct status_command *c)
+int status_doc_command_read(const json_t *obj, struct status_command *c)
 {
-	json_t *hcack = json_object_get(o, STATUS_CMD_HCACK), *into = json_object_get(o, STATUS_CMD_INTO);
+	json_t *hcack = json_object_get(obj, STATUS_CMD_HCACK), *into = json_object_get(obj, STATUS_CMD_INTO);
 	memset(c, 0, sizeof *c);
-	if (!json_is_object(o))
+	if (!json_is_object(obj))
 		return 0;
-	c->id = json_integer_value(json_object_get(o, STATUS_CMD_ID));
-	c->from = json_integer_value(json_object_get(o, STATUS_CMD_FROM));
-	c->op = str(o, STATUS_CMD_OP);
-	c->by = str(o, STATUS_CMD_BY);
-	c->fate = str(o, STATUS_CMD_FATE);
-	c->fate_by = str(o, STATUS_CMD_FATE_BY);
-	c->reason = str(o, STATUS_CMD_REASON);
+	c->id = json_integer_value(json_object_get(obj, STATUS_CMD_ID));
+	c->from = json_integer_value(json_object_get(obj, STATUS_CMD_FROM));
+	c->op = str(obj, STATUS_CMD_OP);
+	c->by = str(obj, STATUS_CMD_BY);
+	c->fate = str(obj, STATUS_CMD_FATE);
+	c->fate_by = str(obj, STATUS_CMD_FATE_BY);
+	c->reason = str(obj, STATUS_CMD_REASON);
 	c->has_hcack = json_is_integer(hcack);
 	c->hcack = json_integer_value(hcack);
 	c->has_into = json_is_integer(into);
@@ -124,11 +124,6 @@ json_t *status_doc_stages(const json_t *st)
 {
 	json_t *a = json_object_get(st, STATUS_STAGES);
 	return json_is_array(a) ? a : NULL;
-}
-
-size_t status_doc_nstages(const json_t *st)
-{
-	return json_array_size(status_doc_stages(st));
 }
 
 int status_doc_stage(const json_t *st, size_t i, struct status_stage *s)

@@ -6,9 +6,9 @@
  * command, lib/supervise_watch.c a check, lib/supervise_relay.c a tool
  * link); the readers (kerf status, pause, resume and stop in
  * cmd/kerf.c, kerf-project's model and dashboard in lib/project.c and
- * lib/tty.c, kerf reprocess)
- * get at it through the accessors below, which are safe on a document,
- * or a part of one, that lacks the member: NULL, 0 or "not there".
+ * lib/tty.c, kerf reprocess) get at it through the accessors below,
+ * which are safe on a document, or a part of one, that lacks the
+ * member: NULL, 0 or "not there".
  *
  * Every string an accessor gives is borrowed from the document: valid
  * while the caller holds it.
@@ -160,13 +160,12 @@ int status_doc_cause(const json_t *st, struct status_cause *c);
 json_t *status_doc_command(const json_t *st);
 json_t *status_doc_pending_command(const json_t *st);
 json_t *status_doc_recent_command(const json_t *st, size_t i);
-/* 1 and *c filled when c_obj is a command object; else 0, *c zeroed. */
-int status_doc_command_read(const json_t *c_obj, struct status_command *c);
+/* 1 and *c filled when obj is a command object; else 0, *c zeroed. */
+int status_doc_command_read(const json_t *obj, struct status_command *c);
 
-/* The stages array (NULL when not there); how many; the i-th read into
- * *s (1; 0 past the end, *s zeroed). */
+/* The stages array (NULL when not there); the i-th stage read into *s
+ * (1; 0 past the end, *s zeroed). */
 json_t *status_doc_stages(const json_t *st);
-size_t status_doc_nstages(const json_t *st);
 int status_doc_stage(const json_t *st, size_t i, struct status_stage *s);
 
 #endif
