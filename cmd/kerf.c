@@ -12,6 +12,7 @@
 #include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
+#include "status_doc.h"
 #include "supervise.h"
 #include "svcmd.h"
 #include "validate.h"
@@ -523,21 +524,50 @@ static void work_rate(json_t *c, char *out, size_t n)
 		snprintf(out, n, "-");
 }
 
-/* "command: 3 stop confirmed by the tool (HCACK 4): REASON" */
-static void print_command(const char *label, json_t *c)
+/* Who gave a command its fate, as kerf status and kerf stop say it. */
+static const char *fate_by(const struct status_command *c)
 {
-	const char *by = json_string_value(json_object_get(c, "fate_by"));
-	const char *reason = json_string_value(json_object_get(c, "reason"));
-	if (!json_is_object(c))
+	return c->fate_by && !strcmp(c->fate_by, "tool") ? "the tool" : "kerf";
+}
+
+/* "command: 3 stop confirmed by the tool (HCACK 4): REASON" */
+static void print_command(const char *label, const json_t *obj)
+{
+	struct status_command c;
+	if (!status_doc_command_read(obj, &c))
 		return;
-	printf("%s: %lld %s %s by %s", label, (long long)json_integer_value(json_object_get(c, "id")),
-	       json_string_value(json_object_get(c, "op")), json_string_value(json_object_get(c, "fate")),
-	       by && !strcmp(by, "tool") ? "the tool" : "kerf");
-	if (json_is_integer(json_object_get(c, "hcack")))
-		printf(" (HCACK %lld)", (long long)json_integer_value(json_object_get(c, "hcack")));
-	if (reason)
-		printf(": %s", reason);
+	printf("%s: %lld %s %s by %s", label, (long long)c.id, c.op, c.fate, fate_by(&c));
+	if (c.has_hcack)
+		printf(" (HCACK %lld)", (long long)c.hcack);
+	if (c.reason)
+		printf(": %s", c.reason);
 	putchar('\n');
+}
+
+/* The stages' table: one line each. */
+static void print_stages(const json_t *st)
+{
+	struct status_stage s;
+	printf("%-16s %8s %-10s %-16s %-18s %s\n", "STAGE", "PID", "STATE", "QUEUE", "RATE", "COUNTERS");
+	for (size_t i = 0; status_doc_stage(st, i, &s); i++) {
+		char qs[40] = "-", ss[48], rs[48];
+		if (s.has_queue)
+			snprintf(qs, sizeof qs, "%lld/%lld", (long long)s.queue_bytes, (long long)s.queue_cap);
+		if (s.state && !strcmp(s.state, "exited")) {
+			if (s.signal)
+				snprintf(ss, sizeof ss, "SIG%s", s.signal);
+			else
+				snprintf(ss, sizeof ss, "exit %lld", (long long)s.exit);
+		} else {
+			snprintf(ss, sizeof ss, "%s", s.state ? s.state : "?");
+		}
+		work_rate(s.counters, rs, sizeof rs);
+		printf("%-16s %8lld %-10s %-16s %-18s ", s.name, (long long)s.pid, ss, qs, rs);
+		print_counters(s.counters);
+		if (s.verdict && strcmp(s.verdict, "ok"))
+			printf(" [%s]", s.verdict);
+		putchar('\n');
+	}
 }
 
 static int cmd_status(int argc, char **argv)
@@ -545,9 +575,11 @@ static int cmd_status(int argc, char **argv)
 	const char *dir = target_dir();
 	char *path = xasprintf("%s/status.json", dir);
 	json_error_t jerr;
-	json_t *st = json_load_file(path, 0, &jerr), *stages, *s, *cause;
+	json_t *st = json_load_file(path, 0, &jerr);
 	pid_t holder = runstate_lock_holder(dir);
-	size_t i;
+	struct status_cause cause;
+	struct status_stage s;
+	json_int_t code;
 
 	(void)argc, (void)argv;
 	if (!st) {
@@ -563,75 +595,39 @@ static int cmd_status(int argc, char **argv)
 		json_decref(st);
 		return fshut(stdout, "standard output");
 	}
-	const char *state = json_string_value(json_object_get(st, "state"));
-	printf("run %s in %s: %s", json_string_value(json_object_get(st, "run")), dir,
-	       state ? state : "?");
+	const char *state = status_doc_state(st);
+	printf("run %s in %s: %s", status_doc_run(st), dir, state ? state : "?");
 	if (holder > 0)
 		printf(" (supervisor pid %ld)", (long)holder);
-	else if (state && strcmp(state, "completed") && strcmp(state, "failed") &&
-		 strcmp(state, "cancelled") && strcmp(state, "timed-out"))
+	else if (state && !runstate_is_final((enum runstate_state)runstate_state_parse(state)))
 		printf(" (no supervisor: it died)");
-	printf(", elapsed %.1fs\n",
-	       (double)json_integer_value(json_object_get(st, "elapsed_ms")) / 1000.0);
-	json_t *outcome = json_object_get(st, "outcome");
-	cause = json_object_get(outcome, "cause");
-	if (json_is_object(cause)) {
-		const char *stage = json_string_value(json_object_get(cause, "stage"));
-		printf("cause: %s", json_string_value(json_object_get(cause, "what")));
-		if (stage)
-			printf(": stage %s, %s", stage, json_string_value(json_object_get(cause, "how")));
+	printf(", elapsed %.1fs\n", (double)status_doc_elapsed_ms(st) / 1000.0);
+	if (status_doc_cause(st, &cause)) {
+		printf("cause: %s", cause.what);
+		if (cause.stage)
+			printf(": stage %s, %s", cause.stage, cause.how);
 		putchar('\n');
 	}
-	if (json_is_true(json_object_get(outcome, "degraded")))
+	if (status_doc_degraded(st))
 		printf("degraded\n");
-	if (json_is_integer(json_object_get(outcome, "exit_code")))
-		printf("exit code: %lld\n", (long long)json_integer_value(json_object_get(outcome, "exit_code")));
+	if (status_doc_exit_code(st, &code))
+		printf("exit code: %lld\n", (long long)code);
 	/* The last command to the tool and its fate; the one the outcome
 	 * overtook, when there was one. */
-	print_command("command", json_object_get(st, "command"));
-	print_command("pending command", json_object_get(outcome, "pending_command"));
-	stages = json_object_get(st, "stages");
+	print_command("command", status_doc_command(st));
+	print_command("pending command", status_doc_pending_command(st));
 	/* A tool link's state, as the stage that holds it last logged it. */
-	json_array_foreach(stages, i, s) {
-		json_t *link = json_object_get(s, "link");
-		const char *cause_s = json_string_value(json_object_get(link, "cause"));
-		if (!json_is_string(json_object_get(link, "state")))
+	for (size_t i = 0; status_doc_stage(st, i, &s); i++) {
+		if (!s.link_state)
 			continue;
-		printf("tool link: %s", json_string_value(json_object_get(link, "state")));
-		if (cause_s)
-			printf(" (%s)", cause_s);
-		if (json_is_string(json_object_get(link, "since")))
-			printf(" since %s", json_string_value(json_object_get(link, "since")));
-		printf(", stage %s\n", json_string_value(json_object_get(s, "name")));
+		printf("tool link: %s", s.link_state);
+		if (s.link_cause)
+			printf(" (%s)", s.link_cause);
+		if (s.link_since)
+			printf(" since %s", s.link_since);
+		printf(", stage %s\n", s.name);
 	}
-	printf("%-16s %8s %-10s %-16s %-18s %s\n", "STAGE", "PID", "STATE", "QUEUE", "RATE", "COUNTERS");
-	json_array_foreach(stages, i, s) {
-		json_t *q = json_object_get(s, "queue");
-		char qs[40] = "-", ss[48], rs[48];
-		const char *sst = json_string_value(json_object_get(s, "state"));
-		if (json_is_integer(json_object_get(q, "bytes")))
-			snprintf(qs, sizeof qs, "%lld/%lld",
-				 (long long)json_integer_value(json_object_get(q, "bytes")),
-				 (long long)json_integer_value(json_object_get(q, "cap")));
-		if (sst && !strcmp(sst, "exited")) {
-			json_t *sig = json_object_get(s, "signal");
-			if (json_is_string(sig))
-				snprintf(ss, sizeof ss, "SIG%s", json_string_value(sig));
-			else
-				snprintf(ss, sizeof ss, "exit %lld",
-					 (long long)json_integer_value(json_object_get(s, "exit")));
-		} else {
-			snprintf(ss, sizeof ss, "%s", sst ? sst : "?");
-		}
-		work_rate(json_object_get(s, "counters"), rs, sizeof rs);
-		printf("%-16s %8lld %-10s %-16s %-18s ", json_string_value(json_object_get(s, "name")),
-		       (long long)json_integer_value(json_object_get(s, "pid")), ss, qs, rs);
-		print_counters(json_object_get(s, "counters"));
-		const char *verdict = json_string_value(json_object_get(s, "verdict"));
-		if (verdict && strcmp(verdict, "ok"))
-			printf(" [%s]", verdict);
-		putchar('\n');
-	}
+	print_stages(st);
 	json_decref(st);
 	return fshut(stdout, "standard output");
 }
@@ -684,19 +680,22 @@ static json_t *load_status(const char *dir)
 }
 
 /* The newest command kerf has taken: a request sent later is newer. */
-static int newest_command(json_t *st)
+static int newest_command(const json_t *st)
 {
-	json_t *c = json_object_get(json_object_get(st, "command"), "id");
-	return json_is_integer(c) ? (int)json_integer_value(c) : 0;
+	struct status_command c;
+	status_doc_command_read(status_doc_command(st), &c);
+	return (int)c.id;
 }
 
-static json_t *command_by_id(json_t *st, json_int_t id)
+static json_t *command_by_id(const json_t *st, json_int_t id)
 {
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(st, "commands"), i, c)
-		if (json_integer_value(json_object_get(c, "id")) == id)
-			return c;
+	struct status_command c;
+	json_t *o;
+	for (size_t i = 0; (o = status_doc_recent_command(st, i)); i++) {
+		status_doc_command_read(o, &c);
+		if (c.id == id)
+			return o;
+	}
 	return NULL;
 }
 
@@ -707,20 +706,19 @@ static json_t *command_by_id(json_t *st, json_int_t id)
  * stop that became an abort (a second stop) too; a command merged into
  * another is answered by that one.
  */
-static json_t *find_command(json_t *st, const char *op, int after)
+static json_t *find_command(const json_t *st, const char *op, int after)
 {
-	size_t i;
+	struct status_command sc;
 	json_t *c, *found = NULL;
 	long me = (long)getpid();
 
-	json_array_foreach(json_object_get(st, "commands"), i, c) {
-		const char *cop = json_string_value(json_object_get(c, "op"));
-		const char *by = json_string_value(json_object_get(c, "by"));
-		if (json_integer_value(json_object_get(c, "id")) <= after || !cop || !by || strcmp(by, "operator"))
+	for (size_t i = 0; (c = status_doc_recent_command(st, i)); i++) {
+		status_doc_command_read(c, &sc);
+		if (sc.id <= after || !sc.op || !sc.by || strcmp(sc.by, "operator"))
 			continue;
-		if (strcmp(cop, op) && !(!strcmp(op, "stop") && !strcmp(cop, "abort")))
+		if (strcmp(sc.op, op) && !(!strcmp(op, "stop") && !strcmp(sc.op, "abort")))
 			continue;
-		if (json_integer_value(json_object_get(c, "from")) == me) {
+		if (sc.from == me) {
 			found = c;
 			break;
 		}
@@ -728,10 +726,10 @@ static json_t *find_command(json_t *st, const char *op, int after)
 			found = c;
 	}
 	for (int hops = 0; found && hops < 16; hops++) {
-		json_t *into = json_object_get(found, "into");
-		if (!json_is_integer(into) || strcmp(json_string_value(json_object_get(found, "fate")), "merged"))
+		status_doc_command_read(found, &sc);
+		if (!sc.has_into || svc_fate_parse(sc.fate) != SVC_MERGED)
 			break;
-		c = command_by_id(st, json_integer_value(into));
+		c = command_by_id(st, sc.into);
 		if (!c)
 			break;
 		found = c;
@@ -741,11 +739,19 @@ static json_t *find_command(json_t *st, const char *op, int after)
 
 /* A run's exit status as kerf stop --wait passes it on: 0 for the ends a
  * stop asks for (cancelled) or makes moot (completed). */
-static int run_exit(json_t *st)
+static int run_exit(const json_t *st)
 {
-	json_t *code = json_object_get(json_object_get(st, "outcome"), "exit_code");
-	int rc = json_is_integer(code) ? (int)json_integer_value(code) : KERF_EX_SOFTWARE;
+	json_int_t code;
+	int rc = status_doc_exit_code(st, &code) ? (int)code : KERF_EX_SOFTWARE;
 	return rc == KERF_EX_CANCELLED ? KERF_EX_OK : rc;
+}
+
+/* How the run ended, as status.json says: "failed, exit 3". */
+static void print_run_end(const json_t *st)
+{
+	json_int_t code;
+	status_doc_exit_code(st, &code);
+	printf("%s, exit %lld", status_doc_outcome_state(st), (long long)code);
 }
 
 /*
@@ -754,22 +760,20 @@ static int run_exit(json_t *st)
  * superseded, 124 timed out; a stop's, once the run has ended, is the
  * run's (0 for cancelled or completed).
  */
-static int report_command(const char *op, json_t *c, json_t *st, int ended)
+static int report_command(const char *op, const json_t *obj, const json_t *st, int ended)
 {
-	const char *fate = json_string_value(json_object_get(c, "fate"));
-	const char *by = json_string_value(json_object_get(c, "fate_by"));
-	const char *reason = json_string_value(json_object_get(c, "reason"));
-	const char *cop = json_string_value(json_object_get(c, "op"));
-	int f = svc_fate_parse(fate), rc;
+	struct status_command c;
+	int f, rc;
 
-	printf("%s %s by %s", cop ? cop : op, fate ? fate : "?", by && !strcmp(by, "tool") ? "the tool" : "kerf");
-	if (reason)
-		printf(": %s", reason);
-	printf(" (command %lld)", (long long)json_integer_value(json_object_get(c, "id")));
+	status_doc_command_read(obj, &c);
+	f = svc_fate_parse(c.fate);
+	printf("%s %s by %s", c.op ? c.op : op, c.fate ? c.fate : "?", fate_by(&c));
+	if (c.reason)
+		printf(": %s", c.reason);
+	printf(" (command %lld)", (long long)c.id);
 	if (ended) {
-		json_t *out = json_object_get(st, "outcome");
-		printf("; run %s, exit %lld", json_string_value(json_object_get(out, "state")),
-		       (long long)json_integer_value(json_object_get(out, "exit_code")));
+		printf("; run ");
+		print_run_end(st);
 	}
 	putchar('\n');
 	if (f == SVC_TIMED_OUT)
@@ -816,30 +820,30 @@ static int cmd_signal(const char *what, int sig)
 	for (;;) {
 		/* The lock first: once it is gone, status.json is final. */
 		int ended = runstate_lock_holder(dir) != pid;
+		struct status_command sc;
 		json_t *c;
-		const char *fate;
+		int f;
 		st = load_status(dir);
 		c = st ? find_command(st, op, after) : NULL;
-		fate = c ? json_string_value(json_object_get(c, "fate")) : NULL;
-		if (c && svc_fate_final(svc_fate_parse(fate)) &&
-		    (!stop || ended || !strcmp(fate, "refused") || !strcmp(fate, "timed_out"))) {
+		status_doc_command_read(c, &sc);
+		f = svc_fate_parse(sc.fate);
+		if (c && svc_fate_final(f) && (!stop || ended || f == SVC_REFUSED || f == SVC_TIMED_OUT)) {
 			rc = report_command(what, c, st, stop && ended);
 			json_decref(st);
 			return rc;
 		}
 		if (ended) {
 			/* The run ended before kerf took the request. */
-			json_t *out = json_object_get(st, "outcome");
-			printf("%s: the run ended (%s, exit %lld) before kerf took the request\n", what,
-			       json_string_value(json_object_get(out, "state")),
-			       (long long)json_integer_value(json_object_get(out, "exit_code")));
+			printf("%s: the run ended (", what);
+			print_run_end(st);
+			printf(") before kerf took the request\n");
 			rc = stop && st ? run_exit(st) : KERF_EX_UNAVAILABLE;
 			json_decref(st);
 			return fshut(stdout, "standard output") ? KERF_EX_IOERR : rc;
 		}
 		if (mono_ms() >= deadline) {
 			printf("%s: no outcome within %.1fs (%s)\n", what, (double)timeout / 1000.0,
-			       fate ? fate : "kerf has not taken the request");
+			       sc.fate ? sc.fate : "kerf has not taken the request");
 			json_decref(st);
 			return fshut(stdout, "standard output") ? KERF_EX_IOERR : KERF_EX_TIMEOUT;
 		}

@@ -3,6 +3,7 @@
 #include "event.h"
 #include "project.h"
 #include "reject.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -424,10 +425,20 @@ static void on_die(struct project *p, const struct fields *f, int done)
 	seen_index(p, col, row);
 }
 
+/* What wafer_start and wafer_end tell of a wafer: its slot, and the
+ * time into *when; returns the dies they give (-1 none). */
+static long wafer_bound(struct project_wafer *w, const struct fields *f, char **when)
+{
+	char t[64];
+	w->slot = get_long(f, "slot", w->slot);
+	if (get_str(f, "t", t, sizeof t))
+		xstrset(when, t);
+	return get_long(f, "dies", -1);
+}
+
 static void on_wafer_start(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
-	char t[64];
 	if (!w)
 		return;
 	/* Another wafer starts: the ended ones are done, their maps can be drawn. */
@@ -437,23 +448,16 @@ static void on_wafer_start(struct project *p, const struct fields *f)
 	make_current(p, w);
 	if (late(p, w, EV_WAFER_START))
 		return;
-	w->slot = get_long(f, "slot", w->slot);
-	wafer_acct_start(&w->acct, get_long(f, "dies", -1));
-	if (get_str(f, "t", t, sizeof t))
-		xstrset(&w->t_start, t);
+	wafer_acct_start(&w->acct, wafer_bound(w, f, &w->t_start));
 }
 
 static void on_wafer_end(struct project *p, const struct fields *f)
 {
 	struct project_wafer *w = wafer_of(p, f);
-	char t[64];
 	if (!w || late(p, w, EV_WAFER_END))
 		return;
 	p->wafers_ended++;
-	w->slot = get_long(f, "slot", w->slot);
-	wafer_acct_end(&w->acct, get_long(f, "dies", -1));
-	if (get_str(f, "t", t, sizeof t))
-		xstrset(&w->t_end, t);
+	wafer_acct_end(&w->acct, wafer_bound(w, f, &w->t_end));
 }
 
 static void on_wafer_summary(struct project *p, const struct fields *f)
@@ -592,7 +596,7 @@ enum project_fed project_feed(struct project *p, const char *line, size_t len)
 
 int project_stage_num(const json_t *stage, const char *const *keys, double *out)
 {
-	static const char *const nests[] = { NULL, "counters", "stats" };
+	static const char *const nests[] = { NULL, STATUS_STAGE_COUNTERS, "stats" };
 	for (size_t n = 0; n < 3; n++) {
 		const json_t *o = nests[n] ? json_object_get(stage, nests[n]) : stage;
 		if (!json_is_object(o))
@@ -610,11 +614,15 @@ int project_stage_num(const json_t *stage, const char *const *keys, double *out)
 
 int project_stage_queue(const json_t *stage, double *used, double *cap)
 {
-	static const char *const used_keys[] = { "bytes", "fill", "used", "queued", "depth", NULL };
-	static const char *const cap_keys[] = { "size", "capacity", "cap", "pipe_size", "max", NULL };
+	/* status_doc.h's members, and other names for the same figures
+	 * that kerf does not write. */
+	static const char *const used_keys[] = {
+		STATUS_QUEUE_BYTES, STATUS_QUEUE_FILL, "used", "queued", "depth", NULL,
+	};
+	static const char *const cap_keys[] = { "size", "capacity", STATUS_QUEUE_CAP, "pipe_size", "max", NULL };
 	static const char *const flat_used[] = { "queue_bytes", "queue_fill", "queue", "queued_bytes", NULL };
 	static const char *const flat_cap[] = { "queue_size", "queue_capacity", "pipe_size", NULL };
-	json_t *q = json_object_get(stage, "queue");
+	json_t *q = json_object_get(stage, STATUS_STAGE_QUEUE);
 	*used = 0;
 	*cap = 0;
 	if (json_is_object(q)) {
@@ -679,12 +687,12 @@ int project_status_read(struct project *p, const char *path)
 
 const char *project_run_state(const struct project *p)
 {
-	return json_string_value(json_object_get(p->status, "state"));
+	return status_doc_state(p->status);
 }
 
 const char *project_run_id(const struct project *p)
 {
-	const char *s = json_string_value(json_object_get(p->status, "run"));
+	const char *s = status_doc_run(p->status);
 	return s ? s : p->run;
 }
 
@@ -756,6 +764,7 @@ json_t *project_snapshot(const struct project *p, int final)
 	char t[32];
 	json_t *o = json_object(), *wafers = json_array(), *classes = json_object(), *alarms = json_array();
 	const char *state = project_run_state(p);
+	json_t *stages = status_doc_stages(p->status);
 
 	real_now(&now);
 	event_time_fmt(&now, t);
@@ -812,8 +821,8 @@ json_t *project_snapshot(const struct project *p, int final)
 			"category", jstr(a->category), "set", a->set, "critical", a->critical));
 	}
 	json_object_set_new(o, "alarms", alarms);
-	if (json_is_array(json_object_get(p->status, "stages")))
-		json_object_set_new(o, "stages", json_deep_copy(json_object_get(p->status, "stages")));
+	if (stages)
+		json_object_set_new(o, "stages", json_deep_copy(stages));
 	if (p->end_status)
 		json_object_set_new(o, "stream_status", json_string(p->end_status));
 	if (final)

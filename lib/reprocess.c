@@ -18,9 +18,11 @@
 #include "log.h"
 #include "event.h"
 #include "atomic.h"
+#include "filelock.h"
 #include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
+#include "status_doc.h"
 #include "supervise.h"
 
 #include <dirent.h>
@@ -30,6 +32,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -863,7 +866,6 @@ static int append_record(const char *path, json_t *rec)
 	char *txt = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	char *line;
 	size_t len;
-	struct flock fl;
 	ssize_t w;
 	int fd, rc = 0;
 
@@ -878,15 +880,8 @@ static int append_record(const char *path, json_t *rec)
 		free(line);
 		return -1;
 	}
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(fd, F_SETLKW, &fl) != 0) {
-		if (errno != EINTR) {
-			log_msg(LOG_WARN, NULL, "cannot lock '%s': %s; appending anyway", path, strerror(errno));
-			break;
-		}
-	}
+	if (filelock_take(fd, 1) != 0)
+		log_msg(LOG_WARN, NULL, "cannot lock '%s': %s; appending anyway", path, strerror(errno));
 	do
 		w = write(fd, line, len);
 	while (w < 0 && errno == EINTR);
@@ -906,14 +901,98 @@ static int append_record(const char *path, json_t *rec)
 	return rc;
 }
 
-static json_t *int_or_null(json_t *v)
+/* ---- a record of results.ndjson ---- */
+
+enum rp_type { RP_INT, RP_STR, RP_ARRAY };
+
+/* The members, in their order; each the rp_result field at 'off'. */
+static const struct {
+	const char *key;
+	enum rp_type type;
+	size_t off;
+} result_members[] = {
+#define M(key, type) { #key, type, offsetof(struct rp_result, key) }
+	M(v, RP_INT), M(t, RP_STR), M(name, RP_STR), M(recorded, RP_STR), M(kind, RP_STR),
+	M(rundir, RP_STR), M(task, RP_INT), M(host, RP_STR), M(outcome, RP_STR), M(exit_code, RP_INT),
+	M(stage, RP_STR), M(how, RP_STR), M(reason, RP_STR), M(events, RP_INT), M(wafers, RP_INT),
+	M(dies, RP_INT), M(defects, RP_INT), M(wall_ms, RP_INT), M(argv, RP_ARRAY),
+#undef M
+};
+#define RESULT_MEMBERS (sizeof result_members / sizeof result_members[0])
+
+const char *rp_result_key(size_t i)
 {
-	return json_is_integer(v) ? json_integer(json_integer_value(v)) : json_null();
+	return i < RESULT_MEMBERS ? result_members[i].key : NULL;
 }
 
-static json_t *string_or_null(const char *s)
+json_t *rp_result_json(const struct rp_result *r)
 {
-	return s ? json_string(s) : json_null();
+	json_t *rec = json_object();
+	int bad = 0;
+
+	for (size_t i = 0; i < RESULT_MEMBERS; i++) {
+		const char *at = (const char *)r + result_members[i].off;
+		const struct rp_int *n;
+		const char *s;
+		json_t *a, *v;
+		switch (result_members[i].type) {
+		case RP_INT:
+			n = (const struct rp_int *)at;
+			v = n->set ? json_integer(n->v) : json_null();
+			break;
+		case RP_STR:
+			s = *(const char *const *)at;
+			v = s ? json_string(s) : json_null();
+			break;
+		default:
+			a = *(json_t *const *)at;
+			v = a ? json_incref(a) : json_null();
+			break;
+		}
+		/* v is stolen, set or not (a NULL one is not set). */
+		if (json_object_set_new(rec, result_members[i].key, v) != 0)
+			bad = 1;
+	}
+	if (bad) {
+		json_decref(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+int rp_result_read(const json_t *rec, struct rp_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!json_is_object(rec))
+		return -1;
+	for (size_t i = 0; i < RESULT_MEMBERS; i++) {
+		char *at = (char *)r + result_members[i].off;
+		json_t *v = json_object_get(rec, result_members[i].key);
+		switch (result_members[i].type) {
+		case RP_INT:
+			((struct rp_int *)at)->set = json_is_integer(v);
+			((struct rp_int *)at)->v = json_integer_value(v);
+			break;
+		case RP_STR:
+			*(const char **)at = json_string_value(v);
+			break;
+		default:
+			*(json_t **)at = json_is_array(v) ? v : NULL;
+			break;
+		}
+	}
+	return 0;
+}
+
+static struct rp_int rp_int(json_int_t v)
+{
+	return (struct rp_int){ 1, v };
+}
+
+/* A count of the run's summary.json: not set when it is not there. */
+static struct rp_int count_of(json_t *v)
+{
+	return (struct rp_int){ json_is_integer(v), json_integer_value(v) };
 }
 
 /* One task of a batch: kerf run over one recording, and its record. */
@@ -1076,23 +1155,21 @@ static char *run_last_words(const char *logpath, int code)
  */
 static void task_outcome(struct task *t)
 {
-	json_t *oc, *cause;
+	struct status_cause cause;
 	if (!t->failed) {
 		t->status = load_json(t->rundir, "status.json");
 		t->summary = load_json(t->rundir, "summary.json");
 	}
-	oc = json_object_get(t->status, "outcome");
-	t->outcome = json_string_value(json_object_get(oc, "state"));
-	if (!t->outcome || !json_is_true(json_object_get(t->status, "final")))
+	t->outcome = status_doc_outcome_state(t->status);
+	if (!t->outcome || !status_doc_final(t->status))
 		t->outcome = "error";
-	cause = json_object_get(oc, "cause");
-	if (json_is_object(cause)) {
-		t->stage = json_string_value(json_object_get(cause, "stage"));
-		t->how = json_string_value(json_object_get(cause, "how"));
+	if (status_doc_cause(t->status, &cause)) {
+		t->stage = cause.stage;
+		t->how = cause.how;
 		if (t->stage)
 			t->reason = stage_error(t->rundir, t->stage);
-		if (!t->reason && json_is_string(json_object_get(cause, "msg")))
-			t->reason = xstrdup(json_string_value(json_object_get(cause, "msg")));
+		if (!t->reason && cause.msg)
+			t->reason = xstrdup(cause.msg);
 	} else if (t->failed) {
 		t->reason = xstrdup(t->why);
 	} else if (!strcmp(t->outcome, "error")) {
@@ -1107,53 +1184,42 @@ static void task_outcome(struct task *t)
 	}
 }
 
-/*
- * The task's line of results.ndjson (see kerf(1)), its fields in this
- * order; caller frees.  NULL when a value cannot be had (a name that is
- * not UTF-8): no record rather than one without that field.
- */
+/* The task's line of results.ndjson: rp_result_json's. */
 static json_t *task_record(const struct task *t)
 {
-	json_t *rec = json_object(), *argv = json_array();
+	json_t *argv = json_array(), *rec;
 	json_t *totals = json_object_get(t->summary, "totals");
 	char host[256] = "?", tbuf[32];
 	struct timespec now;
-	int bad = 0;
 
 	gethostname(host, sizeof host - 1);
 	real_now(&now);
 	event_time_fmt(&now, tbuf);
 	for (int i = 1; i < t->argv.n; i++)
 		json_array_append_new(argv, json_string(t->argv.v[i]));
-	const struct { const char *key; json_t *v; } field[] = {
-		{ "v", json_integer(1) },
-		{ "t", json_string(tbuf) },
-		{ "name", json_string(t->e->name) },
-		{ "recorded", json_string(t->e->path) },
-		{ "kind", json_string(t->klarf ? "klarf" : "stream") },
-		{ "rundir", json_string(t->rundir) },
-		{ "task", json_integer(t->n) },
-		{ "host", json_string(host) },
-		{ "outcome", json_string(t->outcome) },
-		{ "exit_code", json_integer(t->code) },
-		{ "stage", string_or_null(t->stage) },
-		{ "how", string_or_null(t->how) },
-		{ "reason", string_or_null(t->reason) },
-		{ "events", int_or_null(json_object_get(t->summary, "events")) },
-		{ "wafers", int_or_null(json_object_get(totals, "wafers")) },
-		{ "dies", int_or_null(json_object_get(totals, "dies")) },
-		{ "defects", int_or_null(json_object_get(totals, "defects")) },
-		{ "wall_ms", json_integer((json_int_t)(mono_ms() - t->t0)) },
-		{ "argv", argv },
+	const struct rp_result r = {
+		.v = rp_int(1),
+		.t = tbuf,
+		.name = t->e->name,
+		.recorded = t->e->path,
+		.kind = t->klarf ? "klarf" : "stream",
+		.rundir = t->rundir,
+		.task = rp_int(t->n),
+		.host = host,
+		.outcome = t->outcome,
+		.exit_code = rp_int(t->code),
+		.stage = t->stage,
+		.how = t->how,
+		.reason = t->reason,
+		.events = count_of(json_object_get(t->summary, "events")),
+		.wafers = count_of(json_object_get(totals, "wafers")),
+		.dies = count_of(json_object_get(totals, "dies")),
+		.defects = count_of(json_object_get(totals, "defects")),
+		.wall_ms = rp_int((json_int_t)(mono_ms() - t->t0)),
+		.argv = argv,
 	};
-	/* Every value is stolen, set or not (a NULL one is not set). */
-	for (size_t i = 0; i < sizeof field / sizeof field[0]; i++)
-		if (json_object_set_new(rec, field[i].key, field[i].v) != 0)
-			bad = 1;
-	if (bad) {
-		json_decref(rec);
-		return NULL;
-	}
+	rec = rp_result_json(&r);
+	json_decref(argv);
 	return rec;
 }
 
@@ -1201,10 +1267,10 @@ int reprocess_task(struct reprocess *r, long n)
 
 /* ---- the table ---- */
 
-static void print_count(json_t *v, int width)
+static void print_count(struct rp_int n, int width)
 {
-	if (json_is_integer(v))
-		printf(" %*lld", width, (long long)json_integer_value(v));
+	if (n.set)
+		printf(" %*lld", width, (long long)n.v);
 	else
 		printf(" %*s", width, "-");
 }
@@ -1225,7 +1291,8 @@ int reprocess_report(struct reprocess *r)
 	/* A rerun appends a new record: each run's last record counts. */
 	while (f && getline(&line, &cap, f) > 0) {
 		json_t *j = json_loads(line, 0, NULL);
-		const char *name = json_string_value(json_object_get(j, "name"));
+		struct rp_result res;
+		const char *name = rp_result_read(j, &res) == 0 ? res.name : NULL;
 		size_t i;
 		for (i = 0; name && i < r->n; i++)
 			if (!strcmp(r->e[i].name, name))
@@ -1246,34 +1313,34 @@ int reprocess_report(struct reprocess *r)
 	printf("%-*s %-10s %4s %-16s %8s %7s %8s\n", w, "RUN", "OUTCOME", "EXIT", "STAGE", "EVENTS",
 	       "DEFECTS", "WALL");
 	for (size_t i = 0; i < r->n; i++) {
-		json_t *j = last[i];
-		const char *oc = j ? json_string_value(json_object_get(j, "outcome")) : "not-run";
-		const char *st = json_string_value(json_object_get(j, "stage"));
+		struct rp_result res;
+		int ran = rp_result_read(last[i], &res) == 0;
+		const char *oc = ran ? res.outcome : "not-run";
 		if (!oc)
 			oc = "?";
-		if (!j)
+		if (!ran)
 			notrun++;
 		else if (!strcmp(oc, "completed"))
 			completed++;
 		else
 			failed++;
 		printf("%-*s %-10s", w, r->e[i].name, oc);
-		print_count(json_object_get(j, "exit_code"), 4);
-		printf(" %-16s", st ? st : "-");
-		print_count(json_object_get(j, "events"), 8);
-		print_count(json_object_get(j, "defects"), 7);
-		if (json_is_integer(json_object_get(j, "wall_ms")))
-			printf(" %7.2fs\n", (double)json_integer_value(json_object_get(j, "wall_ms")) / 1000.0);
+		print_count(res.exit_code, 4);
+		printf(" %-16s", res.stage ? res.stage : "-");
+		print_count(res.events, 8);
+		print_count(res.defects, 7);
+		if (res.wall_ms.set)
+			printf(" %7.2fs\n", (double)res.wall_ms.v / 1000.0);
 		else
 			printf(" %8s\n", "-");
 	}
 	printf("%zu recorded run%s: %zu completed, %zu not completed, %zu not run; results in %s\n",
 	       r->n, r->n == 1 ? "" : "s", completed, failed, notrun, path);
 	for (size_t i = 0; i < r->n; i++) {
-		const char *reason = json_string_value(json_object_get(last[i], "reason"));
-		const char *oc = json_string_value(json_object_get(last[i], "outcome"));
-		if (reason && !(oc && !strcmp(oc, "completed")))
-			printf("%s: %s\n", r->e[i].name, reason);
+		struct rp_result res;
+		rp_result_read(last[i], &res);
+		if (res.reason && !(res.outcome && !strcmp(res.outcome, "completed")))
+			printf("%s: %s\n", r->e[i].name, res.reason);
 		json_decref(last[i]);
 	}
 	free(last);

@@ -20,6 +20,7 @@
 #ifndef KERF_REPROCESS_H
 #define KERF_REPROCESS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "strvec.h"
@@ -53,6 +54,39 @@ struct reprocess {
 	struct rp_entry *e;
 	size_t n;
 };
+
+/*
+ * One record of OUTDIR/results.ndjson (kerf(1), BATCH DIRECTORY FILES):
+ * a job writes it with rp_result_json, the table reads it back with
+ * rp_result_read; both by one table of its members in reprocess.c.
+ * A member that is null (or, read back, missing or of another type) is
+ * NULL, or an rp_int that is not set.
+ */
+struct rp_int {
+	int set;
+	json_int_t v;
+};
+struct rp_result {
+	struct rp_int v;              /* 1 */
+	const char *t;                /* the wall clock at the job's end */
+	const char *name, *recorded, *kind, *rundir;
+	struct rp_int task;
+	const char *host, *outcome;
+	struct rp_int exit_code;
+	const char *stage, *how, *reason;
+	struct rp_int events, wafers, dies, defects, wall_ms;
+	json_t *argv;                 /* kerf run's arguments, an array */
+};
+
+/* The record as JSON, its members in kerf(1)'s order (new reference;
+ * r is only read); NULL when a value cannot be had (a string that is not
+ * UTF-8): no record rather than one without that member. */
+json_t *rp_result_json(const struct rp_result *r);
+/* Read rec into *r (its strings and argv borrowed from rec): 0; -1, *r
+ * empty, when rec is not an object. */
+int rp_result_read(const json_t *rec, struct rp_result *r);
+/* The name of the i-th member, in order; NULL past the last. */
+const char *rp_result_key(size_t i);
 
 void reprocess_init(struct reprocess *r);
 void reprocess_release(struct reprocess *r);

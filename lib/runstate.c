@@ -3,7 +3,9 @@
 #include "log.h"
 #include "event.h"
 #include "atomic.h"
+#include "filelock.h"
 #include "runstate.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +117,14 @@ const char *runstate_state_name(enum runstate_state s)
 	return (unsigned)s < RS__COUNT ? state_names[s] : "?";
 }
 
+int runstate_state_parse(const char *name)
+{
+	for (int s = 0; name && s < RS__COUNT; s++)
+		if (!strcmp(name, state_names[s]))
+			return s;
+	return -1;
+}
+
 const char *runstate_event_name(enum runstate_event e)
 {
 	return (unsigned)e < RSE__COUNT ? event_names[e] : "?";
@@ -153,7 +163,6 @@ static void now_str(char out[40])
 int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		  char *err, size_t errlen, pid_t *holder)
 {
-	struct flock fl;
 	char *path;
 
 	memset(rs, 0, sizeof *rs);
@@ -171,16 +180,12 @@ int runstate_open(struct runstate *rs, const char *dir, const char *run,
 		free(path);
 		return -1;
 	}
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(rs->lock_fd, F_SETLK, &fl) != 0) {
+	if (filelock_take(rs->lock_fd, 0) != 0) {
 		int e = errno;
 		if (e == EAGAIN || e == EACCES) {
-			memset(&fl, 0, sizeof fl);
-			fl.l_type = F_WRLCK;
-			if (holder && fcntl(rs->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-				*holder = fl.l_pid;
+			pid_t h = holder ? filelock_holder(rs->lock_fd) : 0;
+			if (h > 0)
+				*holder = h;
 			snprintf(err, errlen, "run directory '%s' is in use by another kerf run", dir);
 			close(rs->lock_fd);
 			rs->lock_fd = -1;
@@ -348,15 +353,15 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	int rc;
 
 	now_str(now);
-	json_object_set_new(o, "v", json_integer(1));
-	json_object_set_new(o, "run", json_string(rs->run));
-	json_object_set_new(o, "rundir", json_string(rs->dir));
-	json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
-	json_object_set_new(o, "state", json_string(runstate_state_name(rs->state)));
-	json_object_set_new(o, "since", json_string(rs->since));
-	json_object_set_new(o, "started", json_string(rs->started));
-	json_object_set_new(o, "updated", json_string(now));
-	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(mono_ms() - rs->start_ms)));
+	json_object_set_new(o, STATUS_V, json_integer(1));
+	json_object_set_new(o, STATUS_RUN, json_string(rs->run));
+	json_object_set_new(o, STATUS_RUNDIR, json_string(rs->dir));
+	json_object_set_new(o, STATUS_PID, json_integer((json_int_t)getpid()));
+	json_object_set_new(o, STATUS_STATE, json_string(runstate_state_name(rs->state)));
+	json_object_set_new(o, STATUS_SINCE, json_string(rs->since));
+	json_object_set_new(o, STATUS_STARTED, json_string(rs->started));
+	json_object_set_new(o, STATUS_UPDATED, json_string(now));
+	json_object_set_new(o, STATUS_ELAPSED_MS, json_integer((json_int_t)(mono_ms() - rs->start_ms)));
 	if (body)
 		json_object_update_missing(o, (json_t *)body);
 	s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
@@ -413,17 +418,12 @@ pid_t runstate_lock_holder(const char *dir)
 {
 	char *path = xasprintf("%s/lock", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct flock fl;
-	pid_t pid = -1;
+	pid_t pid;
 
 	free(path);
 	if (fd < 0)
 		return -1;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_GETLK, &fl) == 0)
-		pid = fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+	pid = filelock_holder(fd);
 	close(fd);
 	return pid;
 }

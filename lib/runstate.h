@@ -12,7 +12,8 @@
  * runstate_close (drops the lock last).
  *
  * Other processes (kerf status, stop, pause, resume) use
- * runstate_lock_holder to find the supervisor and read status.json.
+ * runstate_lock_holder to find the supervisor and read status.json
+ * through lib/status_doc.h, which names its members for both sides.
  */
 #ifndef KERF_RUNSTATE_H
 #define KERF_RUNSTATE_H
@@ -78,6 +79,8 @@ struct runstate {
 };
 
 const char *runstate_state_name(enum runstate_state s);
+/* The state of that name, or -1 (safe on NULL). */
+int runstate_state_parse(const char *name);
 const char *runstate_event_name(enum runstate_event e);
 /* True for completed, failed, cancelled, timed-out. */
 int runstate_is_final(enum runstate_state s);
@@ -111,8 +114,8 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields);
 /* Append {"t","ms","kind",...fields} to the timeline; fields stolen. */
 void runstate_note(struct runstate *rs, const char *kind, json_t *fields);
 /*
- * Write status.json: {"v","run","rundir","pid","state","since",
- * "started","updated","elapsed_ms", ...body}; body borrowed.  Always
+ * Write status.json: the run's own members (lib/status_doc.h, from
+ * STATUS_V to STATUS_ELAPSED_MS), then body's; body borrowed.  Always
  * atomic (a temporary file renamed over it); fsynced only when
  * 'durable': the file is rewritten at every tick and transition, and an
  * fsync there would sit on the teardown's critical path.

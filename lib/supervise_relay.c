@@ -9,6 +9,7 @@
 #include "supervise.h"
 #include "supervise_int.h"
 #include "reject.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -107,11 +108,11 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 	/* A tool link's state (kerf-acquire(1): connecting ... online,
 	 * lost with its cause, closed): the last word is status.json's. */
 	if (is_json && json_is_string(json_object_get(rec, "link"))) {
-		json_t *l = json_pack("{s:O}", "state", json_object_get(rec, "link"));
+		json_t *l = json_pack("{s:O}", STATUS_LINK_STATE, json_object_get(rec, "link"));
 		if (json_is_string(json_object_get(rec, "t")))
-			json_object_set(l, "since", json_object_get(rec, "t"));
+			json_object_set(l, STATUS_LINK_SINCE, json_object_get(rec, "t"));
 		if (json_is_string(json_object_get(rec, "cause")))
-			json_object_set(l, "cause", json_object_get(rec, "cause"));
+			json_object_set(l, STATUS_LINK_CAUSE, json_object_get(rec, "cause"));
 		json_decref(s->link);
 		s->link = l;
 	}

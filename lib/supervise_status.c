@@ -8,6 +8,7 @@
 #include "atomic.h"
 #include "supervise.h"
 #include "supervise_int.h"
+#include "status_doc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -52,19 +53,20 @@ static json_t *cause_json(struct supervisor *sv)
 	json_t *c;
 	if (p->cause == C_NONE)
 		return json_null();
-	c = json_pack("{s:s, s:s}", "kind", sv_cause_kind_name(p->cause), "what", p->cause_what);
+	c = json_pack("{s:s, s:s}", STATUS_CAUSE_KIND, sv_cause_kind_name(p->cause), STATUS_CAUSE_WHAT,
+		      p->cause_what);
 	if (p->cause_stage >= 0) {
-		json_object_set_new(c, "stage", json_string(sv->st[p->cause_stage].name));
-		json_object_set_new(c, "how", json_string(p->cause_how));
+		json_object_set_new(c, STATUS_CAUSE_STAGE, json_string(sv->st[p->cause_stage].name));
+		json_object_set_new(c, STATUS_CAUSE_HOW, json_string(p->cause_how));
 	}
 	if (p->cause_check[0])
-		json_object_set_new(c, "check", json_string(p->cause_check));
+		json_object_set_new(c, STATUS_CAUSE_CHECK, json_string(p->cause_check));
 	if (p->cause_msg[0])
-		json_object_set_new(c, "msg", json_string(p->cause_msg));
+		json_object_set_new(c, STATUS_CAUSE_MSG, json_string(p->cause_msg));
 	/* Why the stage failed, in its own words ("cannot write ...: No
 	 * space left on device"), when it logged an error. */
 	if (p->cause_stage >= 0 && sv->st[p->cause_stage].last_error)
-		json_object_set_new(c, "error", json_string(sv->st[p->cause_stage].last_error));
+		json_object_set_new(c, STATUS_CAUSE_ERROR, json_string(sv->st[p->cause_stage].last_error));
 	return c;
 }
 
@@ -76,35 +78,36 @@ static json_t *stage_json(struct supervisor *sv, int i)
 
 	if (s->started && !s->exited && i == 0 && sv->p->rs->state == RS_PAUSED)
 		state = "paused";
-	json_object_set_new(o, "name", json_string(s->name));
+	json_object_set_new(o, STATUS_STAGE_NAME, json_string(s->name));
 	for (int a = 0; a < s->argc; a++)
 		json_array_append_new(argv, json_string(s->argv[a]));
-	json_object_set_new(o, "argv", argv);
-	json_object_set_new(o, "optional", json_boolean(s->optional));
-	json_object_set_new(o, "pid", s->pid ? json_integer(s->pid) : json_null());
-	json_object_set_new(o, "state", json_string(state));
+	json_object_set_new(o, STATUS_STAGE_ARGV, argv);
+	json_object_set_new(o, STATUS_STAGE_OPTIONAL, json_boolean(s->optional));
+	json_object_set_new(o, STATUS_STAGE_PID, s->pid ? json_integer(s->pid) : json_null());
+	json_object_set_new(o, STATUS_STAGE_STATE, json_string(state));
 	if (s->exited) {
-		json_object_set_new(o, "exit", s->sig ? json_null() : json_integer(s->code));
-		json_object_set_new(o, "signal", s->sig ? json_string(sv_sig_name(s->sig)) : json_null());
-		json_object_set_new(o, "verdict", json_string(blame_verdict_name(s->verdict)));
+		json_object_set_new(o, STATUS_STAGE_EXIT, s->sig ? json_null() : json_integer(s->code));
+		json_object_set_new(o, STATUS_STAGE_SIGNAL, s->sig ? json_string(sv_sig_name(s->sig)) : json_null());
+		json_object_set_new(o, STATUS_STAGE_VERDICT, json_string(blame_verdict_name(s->verdict)));
 	}
-	json_object_set_new(o, "counters", s->counters ? json_incref(s->counters) : json_object());
+	json_object_set_new(o, STATUS_STAGE_COUNTERS, s->counters ? json_incref(s->counters) : json_object());
 	if (s->link)
-		json_object_set(o, "link", s->link);
+		json_object_set(o, STATUS_STAGE_LINK, s->link);
 	if (i > 0) {
 		json_t *q = json_object();
 		if (s->q_ok) {
-			json_object_set_new(q, "bytes", json_integer(s->q_bytes));
-			json_object_set_new(q, "cap", json_integer(s->q_cap));
-			json_object_set_new(q, "fill", json_real(s->q_cap ? (double)s->q_bytes / (double)s->q_cap : 0));
+			json_object_set_new(q, STATUS_QUEUE_BYTES, json_integer(s->q_bytes));
+			json_object_set_new(q, STATUS_QUEUE_CAP, json_integer(s->q_cap));
+			json_object_set_new(q, STATUS_QUEUE_FILL,
+					    json_real(s->q_cap ? (double)s->q_bytes / (double)s->q_cap : 0));
 		}
-		json_object_set_new(o, "queue", q);
+		json_object_set_new(o, STATUS_STAGE_QUEUE, q);
 	}
 	if (s->io_ok)
-		json_object_set_new(o, "io", json_pack("{s:I, s:I}", "rchar", (json_int_t)s->rchar,
-						       "wchar", (json_int_t)s->wchar));
+		json_object_set_new(o, STATUS_STAGE_IO, json_pack("{s:I, s:I}", STATUS_IO_RCHAR, (json_int_t)s->rchar,
+								  STATUS_IO_WCHAR, (json_int_t)s->wchar));
 	if (s->started && !s->exited && s->progress_ms)
-		json_object_set_new(o, "progress_age_ms",
+		json_object_set_new(o, STATUS_STAGE_PROGRESS_AGE_MS,
 				    json_integer((json_int_t)(mono_ms() - s->progress_ms)));
 	return o;
 }
@@ -127,13 +130,13 @@ static json_t *outcome_json(struct supervisor *sv, int final)
 	for (int i = 0; i < sv->n; i++)
 		if (sv->st[i].verdict == BLAME_DEGRADED || (sv->st[i].optional && !sv->st[i].path))
 			json_array_append_new(deg, json_string(sv->st[i].name));
-	json_object_set_new(o, "state", json_string(runstate_state_name(p->rs->state)));
-	json_object_set_new(o, "exit_code", final ? json_integer(sv_exit_code_of(sv)) : json_null());
-	json_object_set_new(o, "cause", cause_json(sv));
-	json_object_set_new(o, "degraded", json_boolean(p->degraded));
-	json_object_set_new(o, "degraded_stages", deg);
-	json_object_set_new(o, "pending_command", p->pending_end ? svc_json(svc_get(&p->cmds, p->pending_end))
-								 : json_null());
+	json_object_set_new(o, STATUS_OUTCOME_STATE, json_string(runstate_state_name(p->rs->state)));
+	json_object_set_new(o, STATUS_OUTCOME_EXIT_CODE, final ? json_integer(sv_exit_code_of(sv)) : json_null());
+	json_object_set_new(o, STATUS_OUTCOME_CAUSE, cause_json(sv));
+	json_object_set_new(o, STATUS_OUTCOME_DEGRADED, json_boolean(p->degraded));
+	json_object_set_new(o, STATUS_OUTCOME_DEGRADED_STAGES, deg);
+	json_object_set_new(o, STATUS_OUTCOME_PENDING_COMMAND,
+			    p->pending_end ? svc_json(svc_get(&p->cmds, p->pending_end)) : json_null());
 	return o;
 }
 
@@ -142,21 +145,21 @@ void sv_write_status(struct supervisor *sv, int final)
 	json_t *body = json_object(), *stages = json_array();
 	for (int i = 0; i < sv->n; i++)
 		json_array_append_new(stages, stage_json(sv, i));
-	json_object_set_new(body, "outcome", outcome_json(sv, final));
-	json_object_set_new(body, "final", json_boolean(final));
-	json_object_set_new(body, "command", sv->p->cmds.n ? svc_json(svc_get(&sv->p->cmds, sv->p->cmds.n))
-							  : json_null());
-	json_object_set_new(body, "commands", svc_recent_json(&sv->p->cmds, SV_RECENT_COMMANDS));
-	json_object_set_new(body, "stages", stages);
-	json_object_set_new(body, "checks", sv_checks_json(sv));
-	json_object_set_new(body, "options",
+	json_object_set_new(body, STATUS_OUTCOME, outcome_json(sv, final));
+	json_object_set_new(body, STATUS_FINAL, json_boolean(final));
+	json_object_set_new(body, STATUS_COMMAND,
+			    sv->p->cmds.n ? svc_json(svc_get(&sv->p->cmds, sv->p->cmds.n)) : json_null());
+	json_object_set_new(body, STATUS_COMMANDS, svc_recent_json(&sv->p->cmds, SV_RECENT_COMMANDS));
+	json_object_set_new(body, STATUS_STAGES, stages);
+	json_object_set_new(body, STATUS_CHECKS, sv_checks_json(sv));
+	json_object_set_new(body, STATUS_OPTIONS,
 			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
-				      "grace_ms", (json_int_t)sv->opt.grace_ms,
-				      "deadline_ms", (json_int_t)sv->opt.deadline_ms,
-				      "stall_ms", (json_int_t)sv->opt.stall_ms,
-				      "ready_ms", (json_int_t)sv->opt.ready_ms,
-				      "tick_ms", (json_int_t)sv->opt.tick_ms,
-				      "min_free", (json_int_t)sv->opt.min_free));
+				      STATUS_OPT_GRACE_MS, (json_int_t)sv->opt.grace_ms,
+				      STATUS_OPT_DEADLINE_MS, (json_int_t)sv->opt.deadline_ms,
+				      STATUS_OPT_STALL_MS, (json_int_t)sv->opt.stall_ms,
+				      STATUS_OPT_READY_MS, (json_int_t)sv->opt.ready_ms,
+				      STATUS_OPT_TICK_MS, (json_int_t)sv->opt.tick_ms,
+				      STATUS_OPT_MIN_FREE, (json_int_t)sv->opt.min_free));
 	runstate_write_status(sv->p->rs, body, final);
 	json_decref(body);
 }

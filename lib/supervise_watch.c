@@ -6,6 +6,7 @@
 #include "log.h"
 #include "supervise.h"
 #include "supervise_int.h"
+#include "status_doc.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -21,13 +22,13 @@ static const char *const ck_names[] = { "pending", "running", "ok", "failed", "s
 
 static json_t *check_json(struct supervisor *sv, const struct sv_check *k)
 {
-	json_t *o = json_pack("{s:s, s:s}", "check", k->name, "outcome", ck_names[k->st]);
+	json_t *o = json_pack("{s:s, s:s}", STATUS_CHECK_CHECK, k->name, STATUS_CHECK_OUTCOME, ck_names[k->st]);
 	if (k->ms >= 0)
-		json_object_set_new(o, "duration_ms", json_integer((json_int_t)k->ms));
+		json_object_set_new(o, STATUS_CHECK_DURATION_MS, json_integer((json_int_t)k->ms));
 	if (k->stage >= 0)
-		json_object_set_new(o, "stage", json_string(sv->st[k->stage].name));
+		json_object_set_new(o, STATUS_CHECK_STAGE, json_string(sv->st[k->stage].name));
 	if (k->reason)
-		json_object_set_new(o, "reason", json_string(k->reason));
+		json_object_set_new(o, STATUS_CHECK_REASON, json_string(k->reason));
 	return o;
 }
 

@@ -2,6 +2,7 @@
 #include "util.h"
 #include "event.h"
 #include "svcmd.h"
+#include "status_doc.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -129,14 +130,14 @@ struct svc *svc_record(struct svc_list *l, json_t *rec, int *late)
 json_t *svc_json(const struct svc *c)
 {
 	return json_pack("{s:i, s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:s, s:s}",
-			 "id", c->id, "op", c->op, "by", c->by,
-			 "from", c->from ? json_integer(c->from) : json_null(),
-			 "cmd_id", c->cmd_id >= 0 ? json_integer(c->cmd_id) : json_null(),
-			 "fate", svc_fate_name(c->fate), "fate_by", c->fate_by,
-			 "hcack", c->hcack >= 0 ? json_integer(c->hcack) : json_null(),
-			 "into", c->into ? json_integer(c->into) : json_null(),
-			 "reason", c->reason ? json_string(c->reason) : json_null(),
-			 "requested", c->requested, "since", c->since);
+			 STATUS_CMD_ID, c->id, STATUS_CMD_OP, c->op, STATUS_CMD_BY, c->by,
+			 STATUS_CMD_FROM, c->from ? json_integer(c->from) : json_null(),
+			 STATUS_CMD_CMD_ID, c->cmd_id >= 0 ? json_integer(c->cmd_id) : json_null(),
+			 STATUS_CMD_FATE, svc_fate_name(c->fate), STATUS_CMD_FATE_BY, c->fate_by,
+			 STATUS_CMD_HCACK, c->hcack >= 0 ? json_integer(c->hcack) : json_null(),
+			 STATUS_CMD_INTO, c->into ? json_integer(c->into) : json_null(),
+			 STATUS_CMD_REASON, c->reason ? json_string(c->reason) : json_null(),
+			 STATUS_CMD_REQUESTED, c->requested, STATUS_CMD_SINCE, c->since);
 }
 
 json_t *svc_recent_json(const struct svc_list *l, int max)

@@ -4,6 +4,7 @@
 #include "sig.h"
 #include "event.h"
 #include "tty.h"
+#include "status_doc.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -204,8 +205,8 @@ static void human(double v, char *out, size_t n)
 static double elapsed_s(const struct project *p)
 {
 	static const char *const secs[] = { "elapsed_s", "elapsed", NULL };
-	static const char *const ms[] = { "elapsed_ms", NULL };
-	static const char *const starts[] = { "started", "start", "started_at", "t_start", NULL };
+	static const char *const ms[] = { STATUS_ELAPSED_MS, NULL };
+	static const char *const starts[] = { STATUS_STARTED, "start", "started_at", "t_start", NULL };
 	double v;
 	if (p->status) {
 		if (project_stage_num(p->status, secs, &v))
@@ -228,14 +229,10 @@ static double elapsed_s(const struct project *p)
  * stages hold it: "online", "lost t6"; NULL without one. */
 static const char *link_state(const struct project *p, char *out, size_t n)
 {
-	json_t *st;
-	size_t i;
-	json_array_foreach(json_object_get(p->status, "stages"), i, st) {
-		json_t *l = json_object_get(st, "link");
-		const char *state = json_string_value(json_object_get(l, "state"));
-		const char *cause = json_string_value(json_object_get(l, "cause"));
-		if (state) {
-			snprintf(out, n, "%s%s%s", state, cause ? " " : "", cause ? cause : "");
+	struct status_stage s;
+	for (size_t i = 0; status_doc_stage(p->status, i, &s); i++) {
+		if (s.link_state) {
+			snprintf(out, n, "%s%s%s", s.link_state, s.link_cause ? " " : "", s.link_cause ? s.link_cause : "");
 			return out;
 		}
 	}
@@ -249,7 +246,7 @@ static int draw_stages(struct tty *t, const struct project *p, int y, int w)
 	/* The stage's own account of its work (kerf-events(5), Stats records). */
 	static const char *const work_keys[] = { "work", NULL };
 	static const char *const rate_keys[] = { "per_s", NULL };
-	json_t *stages = json_object_get(p->status, "stages"), *st;
+	json_t *stages = json_object_get(p->status, STATUS_STAGES), *st;
 	size_t i;
 	int with_pid, xs, xq;
 
@@ -273,11 +270,11 @@ static int draw_stages(struct tty *t, const struct project *p, int y, int w)
 	else
 		put(y++, 2, A_DIM, "%-10s %-8s %7s %7s %-6s  %s", "stage", "state", "per s", "work", "", "queue");
 	json_array_foreach(stages, i, st) {
-		const char *name = json_string_value(json_object_get(st, "name"));
-		const char *state = json_string_value(json_object_get(st, "state"));
+		const char *name = json_string_value(json_object_get(st, STATUS_STAGE_NAME));
+		const char *state = json_string_value(json_object_get(st, STATUS_STAGE_STATE));
 		const char *shown;
-		const char *unit = json_string_value(json_object_get(json_object_get(st, "counters"), "unit"));
-		json_t *pid = json_object_get(st, "pid");
+		const char *unit = json_string_value(json_object_get(json_object_get(st, STATUS_STAGE_COUNTERS), "unit"));
+		json_t *pid = json_object_get(st, STATUS_STAGE_PID);
 		double work = 0, rate = 0, used, cap;
 		char sp[16], swork[16], srate[16];
 		if (y >= H - 2)

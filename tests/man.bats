@@ -218,6 +218,25 @@ page_examples_run() {
 	done
 }
 
+@test "kerf(1) documents every member status_doc.h names for status.json, and every member of a results.ndjson record" {
+	[ -x "$KERF_UNIT/doc-keys" ] || skip "doc-keys not built (make units)"
+	text=$(mandoc -Tascii "$REPO/man/kerf.1" | col -b)
+	status_text=$(awk '/^   status.json/,/^   timeline.ndjson/' <<< "$text")
+	batch_text=$(awk '/^BATCH DIRECTORY FILES/,/^ENVIRONMENT/' <<< "$text")
+	[ -n "$status_text" ] && [ -n "$batch_text" ]
+	run "$KERF_UNIT/doc-keys"
+	assert_success
+	[ "${#lines[@]}" -gt 80 ]
+	for line in "${lines[@]}"; do
+		read -r doc where key <<< "$line"
+		case $doc in
+		status.json) grep -qwF -- "$key" <<< "$status_text" ;;
+		results.ndjson) grep -qwF -- "$key" <<< "$batch_text" ;;
+		*) false ;;
+		esac || { echo "kerf(1) does not document the $doc member '$key' (in $where)"; false; }
+	done
+}
+
 complete_words() {
 	# complete_words WORD...: COMPREPLY for the last word, as bash would.
 	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
