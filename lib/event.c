@@ -26,12 +26,9 @@ static const char *const type_names[EV__COUNT] = {
 
 enum event_type event_type_of(const char *name)
 {
-	if (!name)
-		return EV_UNKNOWN;
-	for (int i = 1; i < EV__COUNT; i++)
-		if (!strcmp(name, type_names[i]))
-			return (enum event_type)i;
-	return EV_UNKNOWN;
+	/* From 1: EV_UNKNOWN has no name of its own. */
+	int i = name_index(name, type_names + 1, EV__COUNT - 1);
+	return i < 0 ? EV_UNKNOWN : (enum event_type)(i + 1);
 }
 
 const char *event_type_name(enum event_type t)

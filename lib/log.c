@@ -174,10 +174,8 @@ const char *log_reason_name(enum log_reason r)
 enum log_reason log_reason_of(const json_t *rec)
 {
 	const char *s = json_string_value(json_object_get(rec, "reason"));
-	for (int r = 0; s && r < LOG_REASON__COUNT; r++)
-		if (!strcmp(s, reason_names[r]))
-			return (enum log_reason)r;
-	return LOG_REASON_NONE;
+	int r = name_index(s, reason_names, LOG_REASON__COUNT);
+	return r < 0 ? LOG_REASON_NONE : (enum log_reason)r;
 }
 
 void log_write_failed(enum log_level lvl, const char *what, int err, const char *then)

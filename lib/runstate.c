@@ -119,10 +119,7 @@ const char *runstate_state_name(enum runstate_state s)
 
 int runstate_state_parse(const char *name)
 {
-	for (int s = 0; name && s < RS__COUNT; s++)
-		if (!strcmp(name, state_names[s]))
-			return s;
-	return -1;
+	return name_index(name, state_names, RS__COUNT);
 }
 
 const char *runstate_event_name(enum runstate_event e)

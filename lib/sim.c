@@ -91,10 +91,8 @@ int sim_signature_of(const char *name)
 {
 	if (!strcmp(name, "cycle"))
 		return SIM_SIG_CYCLE;
-	for (int i = 0; i < SIM_SIG__COUNT; i++)
-		if (!strcmp(name, sig_names[i]))
-			return i;
-	return -2;
+	int i = name_index(name, sig_names, SIM_SIG__COUNT);
+	return i < 0 ? -2 : i;
 }
 
 void sim_config_default(struct sim_config *c)

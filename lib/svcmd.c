@@ -22,10 +22,7 @@ const char *svc_fate_name(enum svc_fate f)
 
 int svc_fate_parse(const char *name)
 {
-	for (int f = 0; name && f < SVC__COUNT; f++)
-		if (!strcmp(name, fate_names[f]))
-			return f;
-	return -1;
+	return name_index(name, fate_names, SVC__COUNT);
 }
 
 int svc_fate_final(enum svc_fate f)

@@ -73,6 +73,14 @@ void xstrset(char **dst, const char *s)
 	*dst = s ? xstrdup(s) : NULL;
 }
 
+int name_index(const char *name, const char *const *names, int n)
+{
+	for (int i = 0; name && i < n; i++)
+		if (names[i] && !strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
 void *xgrow(void *p, size_t *cap, size_t need, size_t least)
 {
 	if (need <= *cap)

@@ -42,6 +42,12 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	free_each((void *[]){ __VA_ARGS__ }, sizeof((void *[]){ __VA_ARGS__ }) / sizeof(void *))
 void free_each(void *const *p, size_t n);
 
+/*
+ * The index of 'name' in names[0..n-1] (an enum's name table), or -1 when
+ * it is not there or name is NULL.  A NULL entry matches nothing.
+ */
+int name_index(const char *name, const char *const *names, int n);
+
 /* -1, 0 or 1 as a is below, equal to or above b: a qsort comparator's step. */
 #define CMP(a, b) (((a) > (b)) - ((a) < (b)))
 
