@@ -58,6 +58,7 @@ struct sv_stage {
 	char *last_error;    /* its last error-level log message: status.json's cause.error */
 	unsigned exit_batch; /* which check for exits noticed its exit (1, 2, ...) */
 	int own_error;       /* it logged an error without reason downstream_closed */
+	int said_closed;     /* it logged an error with reason downstream_closed */
 	json_t *link;        /* its last log record with a "link" member (a
 	                      * tool link's state): status.json's stage.link */
 };

@@ -9,6 +9,7 @@
 #include "supervise_int.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <string.h>
 
 #include "banned.h"
@@ -34,15 +35,22 @@ static enum blame_exit exit_kind(const struct supervisor *sv, int i)
 /*
  * A stage downstream of i has exited in a way that explains i's broken
  * pipe: it failed, or it exited no later than i did (noticed together or
- * before).  A consumer that ended cleanly after i merely saw i's end of
- * output: it is i's consequence, not its cause.
+ * before), or i's reader had certainly closed its input (i died of
+ * SIGPIPE, or said so with reason downstream_closed).  Otherwise a
+ * consumer that ended cleanly after i merely saw i's end of output: it
+ * is i's consequence, not its cause.  The certain case matters because
+ * a consumer may close its input well before it exits (head(1) does), so
+ * that i's exit is noticed first and the consumer's clean exit after it.
  */
 static int downstream_exited(struct supervisor *sv, int i)
 {
+	const struct sv_stage *s = &sv->st[i];
+	int closed = s->sig == SIGPIPE || (!s->sig && s->said_closed);
+
 	for (int j = i + 1; j < sv->n; j++) {
 		const struct sv_stage *d = &sv->st[j];
-		if (d->exited && (d->sig || d->code != 0 || !sv->st[i].exited ||
-				  d->exit_batch <= sv->st[i].exit_batch))
+		if (d->exited && (closed || d->sig || d->code != 0 || !s->exited ||
+				  d->exit_batch <= s->exit_batch))
 			return 1;
 	}
 	return 0;

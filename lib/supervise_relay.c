@@ -104,6 +104,8 @@ static void stage_line(struct supervisor *sv, int i, const char *line, size_t le
 		 * own (disk full, ...). */
 		if (log_reason_of(rec) != LOG_REASON_DOWNSTREAM_CLOSED)
 			s->own_error = 1;
+		else
+			s->said_closed = 1;
 	}
 	/* A tool link's state (kerf-acquire(1): connecting ... online,
 	 * lost with its cause, closed): the last word is status.json's. */
