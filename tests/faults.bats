@@ -316,8 +316,10 @@ hang_midrun() {
 }
 
 @test "an exit 74 logged with reason downstream_closed is a consequence, whatever its message says" {
-	kerf run -C "$R" --stage "$D/output-closed '{\"lvl\":\"error\",\"msg\":\"gone\",\"reason\":\"downstream_closed\"}'" \
-		--name victim --stage 'head -n 1'
+	# The victim exits only once its reader has (head closes its input
+	# before it exits), so kerf notices the reader's exit no later.
+	kerf run -C "$R" --stage "$D/output-closed '{\"lvl\":\"error\",\"msg\":\"gone\",\"reason\":\"downstream_closed\"}' $BATS_TEST_TMPDIR/reader.pid" \
+		--name victim --stage "sh -c 'echo \$\$ > $BATS_TEST_TMPDIR/reader.pid; exec head -n 1'"
 	[ "$(jq -r '.stages[] | select(.name == "victim") | .verdict' "$R/status.json")" = consequence ]
 }
 
