@@ -224,6 +224,8 @@ static void align(const struct image *t, const uint32_t *tprof, const struct ima
 
 #define HBINS 4096
 #define HSCALE 8.0 /* bins per grey level */
+#define HIST_LO -256.0f /* the first bin's lower edge: differences of 8-bit pixels */
+_Static_assert(HBINS - 1 <= INT16_MAX, "a bin's index fits in 16 bits");
 
 /*
  * Medians by histogram: HBINS bins of 1/HSCALE grey level from 'lo' up.
@@ -234,7 +236,7 @@ static void align(const struct image *t, const uint32_t *tprof, const struct ima
 struct hist {
 	uint32_t *bin;
 	float *v;          /* the values of the current estimate */
-	int32_t *idx;      /* their bins */
+	int16_t *idx;      /* their bins */
 	size_t cap;
 };
 
@@ -265,47 +267,45 @@ static float *hist_values(struct hist *h, size_t n)
 }
 
 /*
- * The median of h->v[0..n-1] (of |v - centre| with 'absolute'), as the
- * centre of its bin; the histogram is left all zero.
+ * The median of h->v[0..n-1] (the centre of its bin) and, returned,
+ * their median absolute deviation from it: the distance in bins around
+ * the median's bin within which half of the values lie.  One histogram
+ * serves both; it is left all zero.
  */
-static double hist_median(struct hist *h, size_t n, int absolute, float centre, float lo)
+static double hist_median_mad(struct hist *h, size_t n, double *med)
 {
 	const float *v = h->v, top = HBINS - 1;
-	int32_t first, last;
+	int16_t first = HBINS - 1, last = 0;
+	int32_t mb, j = 0;
 	uint64_t want = (n + 1) / 2, seen = 0;
-	double med = lo + HBINS / HSCALE;
+	*med = 0;
 	if (!n)
-		return lo + 0.5 / HSCALE;
-	/* Two loops rather than a test per value: both vectorise. */
-	if (absolute) {
-		for (size_t k = 0; k < n; k++) {
-			float b = (fabsf(v[k] - centre) - lo) * (float)HSCALE;
-			b = b > 0.0f ? b : 0.0f;
-			h->idx[k] = (int32_t)(b < top ? b : top);
-		}
-	} else {
-		for (size_t k = 0; k < n; k++) {
-			float b = (v[k] - lo) * (float)HSCALE;
-			b = b > 0.0f ? b : 0.0f;
-			h->idx[k] = (int32_t)(b < top ? b : top);
-		}
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		float b = (v[k] - HIST_LO) * (float)HSCALE;
+		b = b > 0.0f ? b : 0.0f;
+		h->idx[k] = (int16_t)(b < top ? b : top);
 	}
-	first = last = h->idx[0];
-	for (size_t k = 1; k < n; k++) {
+	/* Bins in 16 bits, so that this vectorises too. */
+	for (size_t k = 0; k < n; k++) {
 		first = h->idx[k] < first ? h->idx[k] : first;
 		last = h->idx[k] > last ? h->idx[k] : last;
 	}
 	for (size_t k = 0; k < n; k++)
 		h->bin[h->idx[k]]++;
-	for (int32_t i = first; i <= last; i++) {
-		seen += h->bin[i];
-		if (seen >= want) {
-			med = lo + ((double)i + 0.5) / HSCALE;
+	for (mb = first; mb < last; mb++) {
+		seen += h->bin[mb];
+		if (seen >= want)
 			break;
-		}
+	}
+	*med = HIST_LO + ((double)mb + 0.5) / HSCALE;
+	/* Widen a window around the median's bin until it holds half. */
+	for (seen = h->bin[mb]; seen < want;) {
+		j++;
+		seen += (mb - j >= first ? h->bin[mb - j] : 0) + (mb + j <= last ? h->bin[mb + j] : 0);
 	}
 	memset(h->bin + first, 0, (size_t)(last - first + 1) * sizeof *h->bin);
-	return med;
+	return (j + 0.5) / HSCALE;
 }
 
 /*
@@ -326,10 +326,51 @@ static int sample_step(const struct rect *r)
 /* 1.4826 * the MAD of the n values gathered in hi (at least the floor); *med their median. */
 static double mad_sigma(struct hist *hi, size_t n, double *med)
 {
-	double mad;
-	*med = hist_median(hi, n, 0, 0, -256.0f);
-	mad = hist_median(hi, n, 1, (float)*med, 0.0f) * 1.4826;
+	double mad = hist_median_mad(hi, n, med) * 1.4826;
 	return mad < DETECT_SIGMA_FLOOR ? DETECT_SIGMA_FLOOR : mad;
+}
+
+/* Sums over the values within a window, for a clipped mean and deviation. */
+struct clip_sums {
+	double s1, s2, m;
+};
+
+/*
+ * Add the n values v[0..n-1] that lie within lim of c to cs.  Branch-free,
+ * in float, for the vectoriser; so that float's precision holds, n is a
+ * row or a sample, not a whole image.
+ */
+static void clip_add(const float *v, int n, float c, float lim, struct clip_sums *cs)
+{
+	float r1 = 0, r2 = 0, rm = 0;
+	for (int x = 0; x < n; x++) {
+		float a = v[x] - c, in = fabsf(a) <= lim ? 1.0f : 0.0f;
+		a *= in;
+		r1 += a;
+		r2 += a * a;
+		rm += in;
+	}
+	cs->s1 += r1;
+	cs->s2 += r2;
+	cs->m += rm;
+}
+
+/*
+ * The mean and standard deviation of the values cs holds, the deviation
+ * corrected for a clipping at 3.5 sigma (x 1/0.99694) and at least the
+ * floor.  0, or -1 (nothing changed) when fewer than half of the 'total'
+ * values looked at were within the window.
+ */
+static int clip_update(const struct clip_sums *cs, double total, double *med, double *mad)
+{
+	double m = cs->m;
+	if (m < total / 2 || m < 1)
+		return -1;
+	*med += cs->s1 / m;
+	*mad = sqrt(fmax(cs->s2 / m - (cs->s1 / m) * (cs->s1 / m), 0)) / 0.99694;
+	if (*mad < DETECT_SIGMA_FLOOR)
+		*mad = DETECT_SIGMA_FLOOR;
+	return 0;
 }
 
 /*
@@ -341,13 +382,14 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 {
 	double med, mad, area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
 	int step = sample_step(r);
+	size_t n = 0;
+	struct clip_sums cs = {0, 0, 0};
 	*median = 0;
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
 	{
 		int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
 		float *v = hist_values(hi, (size_t)nx * ny);
-		size_t n = 0;
 		for (int y = r->y0; y < r->y1; y += step) {
 			const float *dp = d + (size_t)y * w + r->x0;
 			for (int i = 0; i < nx; i++)
@@ -358,33 +400,22 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	/*
 	 * The MAD of near-integer differences is quantised (a die with noise
 	 * 1.5 gives 1.58 or 1.76 for a true 2.12): refine it into the
-	 * standard deviation of the pixels within 3.5 sigma of the mean,
-	 * twice, corrected for the clipping (x 1/0.99694).
+	 * standard deviation of the values within 3.5 sigma of the mean,
+	 * twice: on the sample the MAD came from, then on every pixel (a
+	 * sample of rows is not enough: on one die of the tests every second
+	 * row gave 3 % less, and a false defect).
 	 */
-	for (int it = 0; refine && it < 2; it++) {
-		double s1 = 0, s2 = 0, m = 0;
-		float lim = (float)(3.5 * mad), c = (float)med;
-		/* Branch-free, in float a row at a time, for the vectoriser. */
-		for (int y = r->y0; y < r->y1; y++) {
-			const float *dp = d + (size_t)y * w;
-			float r1 = 0, r2 = 0, rm = 0;
-			for (int x = r->x0; x < r->x1; x++) {
-				float a = dp[x] - c, in = fabsf(a) <= lim ? 1.0f : 0.0f;
-				a *= in;
-				r1 += a;
-				r2 += a * a;
-				rm += in;
+	if (refine) {
+		clip_add(hi->v, (int)n, (float)med, (float)(3.5 * mad), &cs);
+		if (clip_update(&cs, (double)n, &med, &mad) == 0) {
+			double looked = 0;
+			cs = (struct clip_sums){0, 0, 0};
+			for (int y = r->y0; y < r->y1; y++) {
+				clip_add(d + (size_t)y * w + r->x0, r->x1 - r->x0, (float)med, (float)(3.5 * mad), &cs);
+				looked += r->x1 - r->x0;
 			}
-			s1 += r1;
-			s2 += r2;
-			m += rm;
+			clip_update(&cs, looked, &med, &mad);
 		}
-		if (m < area / 2)
-			break;
-		med += s1 / m;
-		mad = sqrt(fmax(s2 / m - (s1 / m) * (s1 / m), 0)) / 0.99694;
-		if (mad < DETECT_SIGMA_FLOOR)
-			mad = DETECT_SIGMA_FLOOR;
 	}
 	*median = med;
 	return mad;
@@ -397,35 +428,62 @@ static double robust_sigma(struct hist *hi, const float *d, int w, const struct 
 }
 
 /*
- * Gain and offset of ref against t over r; with sig > 0, only over the pixels
- * whose difference under the fit (g0, o0) is within 3 sig of med, so
- * that defects do not bend the fit.  The gain is the ratio of the
- * standard deviations (sign of the covariance): both dies carry the
- * same noise, and a least-squares slope would shrink towards 0 by the
- * noise's share of the variance (0.86 at noise 10 on the simulator's
- * layout), leaving the layout in the difference.  The sums are of 8-bit
- * pixels: exact in integers, a row at a time.
+ * The pixels of t over rect r and of ref shifted by (dx,dy) under them,
+ * row after row in two flat arrays of n bytes each, so that the fit's
+ * sums run as long loops (a die's rows are short).
  */
-static void fit(const struct image *t, const struct image *ref, int dx, int dy, const struct rect *r, double g0,
-		double o0, double med, double sig, double *gain, double *off)
+struct pairs {
+	uint8_t *t, *r;
+	size_t n;
+};
+
+static void pairs_init(struct pairs *pp, const struct image *t, const struct image *ref, int dx, int dy,
+		       const struct rect *r)
 {
-	int w = t->w;
+	int w = t->w, nx = r->x1 - r->x0;
+	size_t k = 0;
+	pp->n = (size_t)nx * (size_t)(r->y1 - r->y0);
+	pp->t = xmalloc(2 * pp->n + 1);
+	pp->r = pp->t + pp->n;
+	for (int y = r->y0; y < r->y1; y++, k += (size_t)nx) {
+		memcpy(pp->t + k, t->px + (size_t)y * w + r->x0, (size_t)nx);
+		memcpy(pp->r + k, ref->px + (size_t)(y + dy) * w + r->x0 + dx, (size_t)nx);
+	}
+}
+
+/* Pixels per pass of fit's inner loops: their 32-bit sums of squares of bytes cannot overflow. */
+#define FIT_CHUNK 4096
+_Static_assert((uint64_t)FIT_CHUNK * 255 * 255 <= UINT32_MAX, "fit's 32-bit sums hold a chunk");
+
+/*
+ * Gain and offset of the reference against t over the pairs; with sig >
+ * 0, only over the pixels whose difference under the fit (g0, o0) is
+ * within 3 sig of med, so that defects do not bend the fit.  The gain is
+ * the ratio of the standard deviations (sign of the covariance): both
+ * dies carry the same noise, and a least-squares slope would shrink
+ * towards 0 by the noise's share of the variance (0.86 at noise 10 on the
+ * simulator's layout), leaving the layout in the difference.  The sums
+ * are of 8-bit pixels: exact in integers.
+ */
+static void fit(const struct pairs *pp, double g0, double o0, double med, double sig, double *gain, double *off)
+{
 	uint64_t st = 0, sr = 0, srr = 0, srt = 0, stt = 0, cnt = 0;
 	float g = (float)g0, o = (float)(o0 + med), lim = (float)(3 * sig);
 	double n, var, vart, cov;
-	uint16_t *keep = xmalloc((size_t)w * sizeof *keep);
-	for (int x = 0; x < w; x++)
-		keep[x] = 0xffff;
-	for (int y = r->y0; y < r->y1; y++) {
-		const uint8_t *tp = t->px + (size_t)y * w;
-		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx;
+	uint16_t keep[FIT_CHUNK];
+
+	for (size_t c0 = 0; c0 < pp->n; c0 += FIT_CHUNK) {
+		const uint8_t *tp = pp->t + c0, *rp = pp->r + c0;
+		int cn = (int)(pp->n - c0 < FIT_CHUNK ? pp->n - c0 : FIT_CHUNK);
 		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0, rn = 0;
 		/* keep[x]: all ones for a pixel within 3 sigma, else 0, so that
 		 * the sums below are of masked bytes and vectorise. */
 		if (sig > 0)
-			for (int x = r->x0; x < r->x1; x++)
+			for (int x = 0; x < cn; x++)
 				keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xffff : 0;
-		for (int x = r->x0; x < r->x1; x++) {
+		else
+			memset(keep, 0xff, (size_t)cn * sizeof *keep);
+		for (int x = 0; x < cn; x++) {
 			uint16_t a = rp[x] & keep[x], b = tp[x] & keep[x];
 			rt += b;
 			rr += a;
@@ -441,7 +499,6 @@ static void fit(const struct image *t, const struct image *ref, int dx, int dy, 
 		stt += rtt;
 		cnt += rn;
 	}
-	free(keep);
 	*gain = 1.0;
 	if (cnt < 1) {
 		*off = 0;
@@ -525,9 +582,13 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	int w = t->w, h = t->h;
 	size_t *bidx, nb;
 	double gain, off, med, sig, bmed, bsig;
-	fit(t, ref, dx, dy, r, 0, 0, 0, 0, &gain, &off);
+	struct pairs pp;
+	/* A first fit on every pixel, then on those within 3 sigma of it. */
+	pairs_init(&pp, t, ref, dx, dy, r);
+	fit(&pp, 0, 0, 0, 0, &gain, &off);
 	sig = fit_noise(hi, t, ref, dx, dy, r, gain, off, &med);
-	fit(t, ref, dx, dy, r, gain, off, med, sig, &gain, &off);
+	fit(&pp, gain, off, med, sig, &gain, &off);
+	free(pp.t);
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
@@ -544,8 +605,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 		float *v = hist_values(hi, nb);
 		for (size_t k = 0; k < nb; k++)
 			v[k] = d[bidx[k]];
-		bmed = hist_median(hi, nb, 0, 0, -256.0f);
-		bsig = hist_median(hi, nb, 1, (float)bmed, 0.0f) * 1.4826;
+		bsig = hist_median_mad(hi, nb, &bmed) * 1.4826;
 	}
 	if (!(fabs(bmed - med) <= sig && bsig <= 1.5 * sig))
 		for (size_t k = 0; k < nb; k++)
@@ -555,32 +615,21 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 }
 
 /*
- * Row 'row' (an offset into the images) from x0 to x1: pos[x] and
- * neg[x] count the images v[i] above lim[i] and below -lim[i] there.
+ * out = the 3x3 mean of d over rect ri (whose 1-pixel border is in d's
+ * rect): a row's sums of three down, then of three across.
  */
-static void votes_row(float *const *v, const float *lim, int nref, size_t row, int x0, int x1, uint8_t *pos,
-		      uint8_t *neg)
-{
-	memset(pos + x0, 0, (size_t)(x1 - x0));
-	memset(neg + x0, 0, (size_t)(x1 - x0));
-	for (int i = 0; i < nref; i++) {
-		const float *vp = v[i] + row;
-		float l = lim[i];
-		for (int x = x0; x < x1; x++) {
-			pos[x] += vp[x] > l;
-			neg[x] += vp[x] < -l;
-		}
-	}
-}
-
-/* out = the 3x3 mean of d over rect ri (whose 1-pixel border is in d's rect). */
 static void box3(const float *d, int w, const struct rect *ri, float *out)
 {
-	for (int y = ri->y0; y < ri->y1; y++)
-		for (int x = ri->x0; x < ri->x1; x++) {
-			const float *p0 = d + (size_t)(y - 1) * w + x, *p1 = p0 + w, *p2 = p1 + w;
-			out[(size_t)y * w + x] = (p0[-1] + p0[0] + p0[1] + p1[-1] + p1[0] + p1[1] + p2[-1] + p2[0] + p2[1]) / 9.0f;
-		}
+	float *col = xmalloc((size_t)w * sizeof *col);
+	for (int y = ri->y0; y < ri->y1; y++) {
+		const float *p0 = d + (size_t)(y - 1) * w, *p1 = p0 + w, *p2 = p1 + w;
+		float *op = out + (size_t)y * w;
+		for (int x = ri->x0 - 1; x < ri->x1 + 1; x++)
+			col[x] = p0[x] + p1[x] + p2[x];
+		for (int x = ri->x0; x < ri->x1; x++)
+			op[x] = (col[x - 1] + col[x] + col[x + 1]) * (1.0f / 9.0f);
+	}
+	free(col);
 }
 
 struct acc {
@@ -667,28 +716,57 @@ static int quorum(int n)
 	return n <= 2 ? n : n - 1;
 }
 
+/* a and b in ascending order. */
+#define ORDER2(a, b)                                 \
+	do {                                         \
+		float lo_ = (a) < (b) ? (a) : (b);   \
+		float hi_ = (a) < (b) ? (b) : (a);   \
+		(a) = lo_;                           \
+		(b) = hi_;                           \
+	} while (0)
+
 /*
- * Arbitration over n signed scores v[0..n-1]: the die is brighter than
- * its references where the m-th largest score is positive, darker where
- * the m-th smallest is negative (m = quorum(n)).  Returns the signed
- * score of that order statistic, or 0.
+ * Arbitration over one row (an offset into the images) from x0 to x1,
+ * for n references (a constant where inlined): with the scores z_i =
+ * v[i] * inv[i], up[x] is the largest score that m = quorum(n) of them
+ * reach or exceed (the m-th largest) and down[x] the smallest that m of
+ * them stay at or below (the m-th smallest).  So m scores exceed t > 0
+ * exactly where up[x] > t, and m are below -t exactly where down[x] < -t;
+ * since m > n/2, up[x] <= down[x], and at most one of the two holds.
+ * Branch-free: a sorting network over four lanes, the lanes beyond n
+ * sorting last, so that the loop vectorises.
  */
-static double arbitrate(const double *v, int n)
+static inline __attribute__((always_inline)) void quorum_row_n(float *const *v, const float *inv, int n,
+							       size_t row, int x0, int x1, float *up,
+							       float *down)
 {
-	double s[DETECT_MAX_REFS];
+	const float *p0 = v[0] + row, *p1 = v[n > 1 ? 1 : 0] + row;
+	const float *p2 = v[n > 2 ? 2 : 0] + row, *p3 = v[n > 3 ? 3 : 0] + row;
+	float i0 = inv[0], i1 = inv[n > 1 ? 1 : 0], i2 = inv[n > 2 ? 2 : 0], i3 = inv[n > 3 ? 3 : 0];
 	int m = quorum(n);
-	for (int i = 0; i < n; i++) {
-		int j = i;
-		for (; j > 0 && s[j - 1] < v[i]; j--)
-			s[j] = s[j - 1];
-		s[j] = v[i];
+
+	for (int x = x0; x < x1; x++) {
+		float s[4] = {p0[x] * i0, n > 1 ? p1[x] * i1 : INFINITY, n > 2 ? p2[x] * i2 : INFINITY,
+			      n > 3 ? p3[x] * i3 : INFINITY};
+		ORDER2(s[0], s[1]);
+		ORDER2(s[2], s[3]);
+		ORDER2(s[0], s[2]);
+		ORDER2(s[1], s[3]);
+		ORDER2(s[1], s[2]);
+		up[x] = s[n - m];
+		down[x] = s[m - 1];
 	}
-	/* s is in descending order. */
-	if (s[m - 1] > 0)
-		return s[m - 1];
-	if (s[n - m] < 0)
-		return s[n - m];
-	return 0;
+}
+
+static void quorum_row(float *const *v, const float *inv, int n, size_t row, int x0, int x1, float *up,
+		       float *down)
+{
+	switch (n) {
+	case 1: quorum_row_n(v, inv, 1, row, x0, x1, up, down); break;
+	case 2: quorum_row_n(v, inv, 2, row, x0, x1, up, down); break;
+	case 3: quorum_row_n(v, inv, 3, row, x0, x1, up, down); break;
+	default: quorum_row_n(v, inv, 4, row, x0, x1, up, down); break;
+	}
 }
 
 /* The median of n values (the mean of the middle two for even n). */
@@ -716,9 +794,8 @@ struct work {
 	struct rect r;                  /* where every difference is valid */
 	float *d[DETECT_MAX_REFS];      /* the differences; a repeated reference shares one */
 	double noise;                   /* the die's own noise, for the blobs' SNR */
-	int m;                          /* arbitration's quorum */
 	uint8_t *mask;                  /* enum mask_px per pixel */
-	uint8_t *pos, *neg;             /* one row's votes */
+	float *up, *down;               /* one row's arbitration (quorum_row) */
 	float *z, *con;                 /* a candidate's score and contrast */
 	struct hist hi;
 };
@@ -812,9 +889,9 @@ static void mark_seeds(struct work *wk, const struct detect_params *p)
 {
 	const struct rect *r = &wk->r;
 	struct rect ri = {r->x0 + 1, r->y0 + 1, r->x1 - 1, r->y1 - 1};
-	int w = wk->w, nref = wk->nref, mm = wk->m;
-	uint8_t *mask = wk->mask, *pos = wk->pos, *neg = wk->neg;
-	float *m[DETECT_MAX_REFS], lim[DETECT_MAX_REFS];
+	int w = wk->w, nref = wk->nref;
+	uint8_t *mask = wk->mask;
+	float *m[DETECT_MAX_REFS], inv[DETECT_MAX_REFS], *up = wk->up, *down = wk->down, k = (float)p->k;
 	double sk[DETECT_MAX_REFS];
 
 	if (r->x1 - r->x0 < 3 || r->y1 - r->y0 < 3)
@@ -829,14 +906,13 @@ static void mark_seeds(struct work *wk, const struct detect_params *p)
 		box3(wk->d[i], w, &ri, m[i]);
 		sk[i] = robust_sigma(&wk->hi, m[i], w, &ri);
 	}
-	/* |arbitrate()| > k: at least mm scores beyond k, one sign. */
 	for (int i = 0; i < nref; i++)
-		lim[i] = (float)(p->k * sk[i]);
+		inv[i] = (float)(1.0 / sk[i]);
 	for (int y = ri.y0; y < ri.y1; y++) {
 		uint8_t *mk = mask + (size_t)y * w;
-		votes_row(m, lim, nref, (size_t)y * w, ri.x0, ri.x1, pos, neg);
+		quorum_row(m, inv, nref, (size_t)y * w, ri.x0, ri.x1, up, down);
 		for (int x = ri.x0; x < ri.x1; x++)
-			mk[x] = pos[x] >= mm || neg[x] >= mm ? MASK_SEED : mk[x];
+			mk[x] = up[x] > k || down[x] < -k ? MASK_SEED : mk[x];
 	}
 	for (int i = 0; i < nref; i++)
 		if (wk->dup[i] < 0)
@@ -851,32 +927,31 @@ static void mark_seeds(struct work *wk, const struct detect_params *p)
  */
 static void mark_candidates(struct work *wk, const struct detect_params *p, const struct detect_result *out)
 {
-	int w = wk->w, nref = wk->nref, mm = wk->m;
+	int w = wk->w, nref = wk->nref;
 	struct rect r = wk->r;
-	uint8_t *mask = wk->mask, *pos = wk->pos, *neg = wk->neg;
-	float *d[DETECT_MAX_REFS], lim[DETECT_MAX_REFS], *z, *con;
-	double klo = p->k * p->hysteresis;
+	uint8_t *mask = wk->mask;
+	float *d[DETECT_MAX_REFS], inv[DETECT_MAX_REFS], *z, *con, *up = wk->up, *down = wk->down;
+	float klo = (float)(p->k * p->hysteresis);
 
 	z = wk->z = xmalloc(wk->n * sizeof *z);
 	con = wk->con = xmalloc(wk->n * sizeof *con);
 	for (int i = 0; i < nref; i++) {
 		d[i] = wk->d[i];
-		lim[i] = (float)(klo * out->sigma[i]);
+		inv[i] = (float)(1.0 / out->sigma[i]);
 	}
 	for (int y = r.y0; y < r.y1; y++) {
-		votes_row(d, lim, nref, (size_t)y * w, r.x0, r.x1, pos, neg);
+		quorum_row(d, inv, nref, (size_t)y * w, r.x0, r.x1, up, down);
 		for (int x = r.x0; x < r.x1; x++) {
 			size_t k = (size_t)y * w + x;
-			double v[DETECT_MAX_REFS], g[DETECT_MAX_REFS], s;
-			if (pos[x] < mm && neg[x] < mm) {
+			double g[DETECT_MAX_REFS], s;
+			if (!(up[x] > klo || down[x] < -klo)) {
 				mask[k] = MASK_NONE;
 				continue;
 			}
-			for (int i = 0; i < nref; i++) {
+			/* The score the quorum agrees on, signed. */
+			s = up[x] > klo ? up[x] : down[x];
+			for (int i = 0; i < nref; i++)
 				g[i] = d[i][k];
-				v[i] = g[i] / out->sigma[i];
-			}
-			s = arbitrate(v, nref);
 			if (mask[k] == MASK_NONE)
 				mask[k] = MASK_CANDIDATE;
 			z[k] = (float)fabs(s);
@@ -896,8 +971,8 @@ static void drop_differences(struct work *wk)
 		if (wk->dup[i] < 0)
 			free(wk->d[i]);
 	hist_release(&wk->hi);
-	free(wk->pos);
-	free(wk->neg);
+	free(wk->up);
+	free(wk->down);
 }
 
 /*
@@ -998,11 +1073,10 @@ int detect_die(const struct image *t, const struct image *const *refs, int nref,
 	align_refs(t, refs, p->max_shift, &wk, out);    /* 1. align */
 	differences(t, refs, &wk, out);                  /* 2. fit, difference */
 	estimate_noise(&wk, out);                        /* 3. noise */
-	wk.m = quorum(nref);                             /* 4. arbitration */
 	wk.mask = xcalloc(wk.n, 1);
-	wk.pos = xmalloc((size_t)wk.w);
-	wk.neg = xmalloc((size_t)wk.w);
-	mark_seeds(&wk, p);                              /* 5. seeds, */
+	wk.up = xmalloc((size_t)wk.w * sizeof *wk.up);
+	wk.down = xmalloc((size_t)wk.w * sizeof *wk.down);
+	mark_seeds(&wk, p);                              /* 4. arbitration: 5. seeds, */
 	mark_candidates(&wk, p, out);                    /*    candidates */
 	drop_differences(&wk);
 	find_blobs(&wk, p, out);                         /* 6. blobs */
