@@ -390,10 +390,10 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	{
 		int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
 		float *v = hist_values(hi, (size_t)nx * ny);
-		for (int y = r->y0; y < r->y1; y += step) {
+		for (int y = r->y0; y < r->y1; y += step, n += (size_t)nx) {
 			const float *dp = d + (size_t)y * w + r->x0;
 			for (int i = 0; i < nx; i++)
-				v[n++] = dp[i * step];
+				v[n + i] = dp[i * step];
 		}
 		mad = mad_sigma(hi, n, &med);
 	}
@@ -524,11 +524,11 @@ static double fit_noise(struct hist *hi, const struct image *t, const struct ima
 	int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
 	float *v = hist_values(hi, (size_t)nx * ny), g = (float)gain, o = (float)off;
 	size_t n = 0;
-	for (int y = r->y0; y < r->y1; y += step) {
+	for (int y = r->y0; y < r->y1; y += step, n += (size_t)nx) {
 		const uint8_t *tp = t->px + (size_t)y * w + r->x0;
 		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx + r->x0;
 		for (int i = 0; i < nx; i++)
-			v[n++] = (float)tp[i * step] - (g * (float)rp[i * step] + o);
+			v[n + i] = (float)tp[i * step] - (g * (float)rp[i * step] + o);
 	}
 	return mad_sigma(hi, n, med);
 }
@@ -577,7 +577,7 @@ static size_t border_of(int w, int h, const struct rect *r, size_t *idx)
  * synthetic die that does loses nothing to misregistration.
  */
 static int difference(struct hist *hi, const struct image *t, const struct image *ref, int dx, int dy,
-		      const struct rect *r, float *d)
+		      const struct rect *r, float *d, double *sigma)
 {
 	int w = t->w, h = t->h;
 	size_t *bidx, nb;
@@ -592,7 +592,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
-	sig = robust_sigma2(hi, d, w, r, 1, &med);
+	*sigma = sig = robust_sigma2(hi, d, w, r, 1, &med);
 	bidx = xmalloc(((size_t)w * h - (size_t)(r->x1 - r->x0) * (r->y1 - r->y0)) * sizeof *bidx);
 	nb = border_of(w, h, r, bidx);
 	for (size_t k = 0; k < nb; k++) {
@@ -793,6 +793,7 @@ struct work {
 	int dup[DETECT_MAX_REFS];       /* -1, or an earlier index of the same reference */
 	struct rect r;                  /* where every difference is valid */
 	float *d[DETECT_MAX_REFS];      /* the differences; a repeated reference shares one */
+	double dsigma[DETECT_MAX_REFS]; /* a shifted difference's sigma, found by step 2; else 0 */
 	double noise;                   /* the die's own noise, for the blobs' SNR */
 	uint8_t *mask;                  /* enum mask_px per pixel */
 	float *up, *down;               /* one row's arbitration (quorum_row) */
@@ -835,7 +836,11 @@ static void align_refs(const struct image *t, const struct image *const *refs, i
 	free(tprof);
 }
 
-/* Step 2: the fitted differences, and the rect where all of them are valid. */
+/*
+ * Step 2: the fitted differences, and the rect where all of them are
+ * valid; a shifted difference's noise is measured on the way (step 3
+ * takes it).
+ */
 static void differences(const struct image *t, const struct image *const *refs, struct work *wk,
 			const struct detect_result *out)
 {
@@ -851,7 +856,8 @@ static void differences(const struct image *t, const struct image *const *refs, 
 		}
 		rect_for_shift(w, h, out->shift[i][0], out->shift[i][1], &ri);
 		wk->d[i] = xmalloc(wk->n * sizeof *wk->d[i]);
-		if (difference(&wk->hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, wk->d[i]))
+		if (difference(&wk->hi, t, refs[i], out->shift[i][0], out->shift[i][1], &ri, wk->d[i],
+			       &wk->dsigma[i]))
 			ri = (struct rect){0, 0, w, h};
 		r->x0 = ri.x0 > r->x0 ? ri.x0 : r->x0;
 		r->y0 = ri.y0 > r->y0 ? ri.y0 : r->y0;
@@ -866,7 +872,12 @@ static void estimate_noise(struct work *wk, struct detect_result *out)
 	double noise = 0;
 
 	for (int i = 0; i < wk->nref; i++) {
-		out->sigma[i] = robust_sigma(&wk->hi, wk->d[i], wk->w, &wk->r);
+		if (wk->dup[i] >= 0)
+			out->sigma[i] = out->sigma[wk->dup[i]];
+		else if (wk->dsigma[i] > 0)
+			out->sigma[i] = wk->dsigma[i];   /* over its own rectangle */
+		else
+			out->sigma[i] = robust_sigma(&wk->hi, wk->d[i], wk->w, &wk->r);
 		noise += out->sigma[i];
 	}
 	/* A difference of two dies holds the noise of both; the die's own
