@@ -453,78 +453,101 @@ static void pairs_init(struct pairs *pp, const struct image *t, const struct ima
 	}
 }
 
-/* Pixels per pass of fit's inner loops: their 32-bit sums of squares of bytes cannot overflow. */
+/* Sums of 8-bit pixel values for a fit: exact in integers. */
+struct fit_sums {
+	uint64_t st, sr, srr, srt, stt, cnt;
+};
+
+/* Pixels per pass of the sums' inner loop: its 32-bit sums of squares of bytes cannot overflow. */
 #define FIT_CHUNK 4096
 _Static_assert((uint64_t)FIT_CHUNK * 255 * 255 <= UINT32_MAX, "fit's 32-bit sums hold a chunk");
 
-/*
- * Gain and offset of the reference against t over the pairs; with sig >
- * 0, only over the pixels whose difference under the fit (g0, o0) is
- * within 3 sig of med, so that defects do not bend the fit.  The gain is
- * the ratio of the standard deviations (sign of the covariance): both
- * dies carry the same noise, and a least-squares slope would shrink
- * towards 0 by the noise's share of the variance (0.86 at noise 10 on the
- * simulator's layout), leaving the layout in the difference.  The sums
- * are of 8-bit pixels: exact in integers.
- */
-static void fit(const struct pairs *pp, double g0, double o0, double med, double sig, double *gain, double *off)
+/* The sums over every pair. */
+static void fit_sums_all(const struct pairs *pp, struct fit_sums *fs)
 {
-	uint64_t st = 0, sr = 0, srr = 0, srt = 0, stt = 0, cnt = 0;
-	float g = (float)g0, o = (float)(o0 + med), lim = (float)(3 * sig);
-	double n, var, vart, cov;
-	uint16_t keep[FIT_CHUNK];
-
+	memset(fs, 0, sizeof *fs);
 	for (size_t c0 = 0; c0 < pp->n; c0 += FIT_CHUNK) {
 		const uint8_t *tp = pp->t + c0, *rp = pp->r + c0;
 		int cn = (int)(pp->n - c0 < FIT_CHUNK ? pp->n - c0 : FIT_CHUNK);
-		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0, rn = 0;
-		if (sig <= 0) {
-			for (int x = 0; x < cn; x++) {
-				uint16_t a = rp[x], b = tp[x];
-				rt += b;
-				rr += a;
-				rrr += (uint16_t)(a * a);
-				rrt += (uint16_t)(a * b);
-				rtt += (uint16_t)(b * b);
-			}
-			rn = (uint32_t)cn;
-		} else {
-			/* keep[x]: all ones for a pixel within 3 sigma, else 0,
-			 * so that the sums below are of masked bytes and vectorise. */
-			for (int x = 0; x < cn; x++)
-				keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xffff : 0;
-			for (int x = 0; x < cn; x++) {
-				uint16_t a = rp[x] & keep[x], b = tp[x] & keep[x];
-				rt += b;
-				rr += a;
-				rrr += (uint16_t)(a * a);
-				rrt += (uint16_t)(a * b);
-				rtt += (uint16_t)(b * b);
-				rn += keep[x] & 1;
-			}
+		uint32_t rt = 0, rr = 0, rrr = 0, rrt = 0, rtt = 0;
+		/* Products in 16 bits (255 * 255 fits), sums in 32: this vectorises. */
+		for (int x = 0; x < cn; x++) {
+			uint16_t a = rp[x], b = tp[x];
+			rt += b;
+			rr += a;
+			rrr += (uint16_t)(a * a);
+			rrt += (uint16_t)(a * b);
+			rtt += (uint16_t)(b * b);
 		}
-		st += rt;
-		sr += rr;
-		srr += rrr;
-		srt += rrt;
-		stt += rtt;
-		cnt += rn;
+		fs->st += rt;
+		fs->sr += rr;
+		fs->srr += rrr;
+		fs->srt += rrt;
+		fs->stt += rtt;
+		fs->cnt += (uint64_t)cn;
 	}
+}
+
+/*
+ * The sums over the pairs whose difference t - (g * r + o) is within lim:
+ * those over every pair ('all') less the few beyond, found a block of 64
+ * pairs at a time (most blocks have none).
+ */
+static void fit_sums_within(const struct pairs *pp, const struct fit_sums *all, float g, float o, float lim,
+			    struct fit_sums *fs)
+{
+	enum { BLOCK = 64 };
+	uint16_t keep[BLOCK];
+	*fs = *all;
+	for (size_t b0 = 0; b0 < pp->n; b0 += BLOCK) {
+		const uint8_t *tp = pp->t + b0, *rp = pp->r + b0;
+		int bn = (int)(pp->n - b0 < BLOCK ? pp->n - b0 : BLOCK);
+		uint16_t kept = 0xffff;
+		for (int x = 0; x < bn; x++) {
+			keep[x] = fabsf((float)tp[x] - (g * (float)rp[x] + o)) <= lim ? 0xffff : 0;
+			kept &= keep[x];
+		}
+		if (kept)
+			continue;
+		for (int x = 0; x < bn; x++) {
+			uint64_t a = rp[x], b = tp[x];
+			if (keep[x])
+				continue;
+			fs->st -= b;
+			fs->sr -= a;
+			fs->srr -= a * a;
+			fs->srt -= a * b;
+			fs->stt -= b * b;
+			fs->cnt--;
+		}
+	}
+}
+
+/*
+ * Gain and offset of the reference against t from the sums.  The gain
+ * is the ratio of the standard deviations (sign of the covariance): both
+ * dies carry the same noise, and a least-squares slope would shrink
+ * towards 0 by the noise's share of the variance (0.86 at noise 10 on the
+ * simulator's layout), leaving the layout in the difference.
+ */
+static void fit_solve(const struct fit_sums *fs, double *gain, double *off)
+{
+	double n, var, vart, cov;
 	*gain = 1.0;
-	if (cnt < 1) {
+	if (fs->cnt < 1) {
 		*off = 0;
 		return;
 	}
-	n = (double)cnt;
-	var = (double)srr / n - ((double)sr / n) * ((double)sr / n);
-	vart = (double)stt / n - ((double)st / n) * ((double)st / n);
-	cov = (double)srt / n - ((double)sr / n) * ((double)st / n);
+	n = (double)fs->cnt;
+	var = (double)fs->srr / n - ((double)fs->sr / n) * ((double)fs->sr / n);
+	vart = (double)fs->stt / n - ((double)fs->st / n) * ((double)fs->st / n);
+	cov = (double)fs->srt / n - ((double)fs->sr / n) * ((double)fs->st / n);
 	if (var > 1.0 && vart > 1.0 && cov > 0) {
 		*gain = sqrt(vart / var);
 		if (*gain < 0.5 || *gain > 2.0)
 			*gain = 1.0;
 	}
-	*off = (double)st / n - *gain * ((double)sr / n);
+	*off = (double)fs->st / n - *gain * ((double)fs->sr / n);
 }
 
 /* The noise of t - (gain * ref(shifted) + off) over r, by its MAD on the sampling grid. */
@@ -594,11 +617,15 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	size_t *bidx, nb;
 	double gain, off, med, sig, bmed, bsig;
 	struct pairs pp;
-	/* A first fit on every pixel, then on those within 3 sigma of it. */
+	struct fit_sums all, within;
+	/* A first fit on every pixel, then on those within 3 sigma of it, so
+	 * that defects do not bend the fit. */
 	pairs_init(&pp, t, ref, dx, dy, r);
-	fit(&pp, 0, 0, 0, 0, &gain, &off);
+	fit_sums_all(&pp, &all);
+	fit_solve(&all, &gain, &off);
 	sig = fit_noise(hi, t, ref, dx, dy, r, gain, off, &med);
-	fit(&pp, gain, off, med, sig, &gain, &off);
+	fit_sums_within(&pp, &all, (float)gain, (float)(off + med), (float)(3 * sig), &within);
+	fit_solve(&within, &gain, &off);
 	free(pp.t);
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
