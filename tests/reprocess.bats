@@ -289,6 +289,33 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 	[ "$(result run2 outcome)" = completed ]
 }
 
+@test "a job killed outright is shown lost with the joblog's exit status, and --resume-failed reruns it" {
+	held_batch 5
+	task=$(ps -eo pid=,args= | awk -v c="reprocess -o $(realpath "$O") --task 2 --no-project" \
+		'index($0, c) && !/awk/ { print $1 }')
+	[ -n "$task" ]
+	# Its kerf run outlives it (told to stop): the rerun must wait for it.
+	krun=$(ps -o pid= --ppid "$task")
+	kill -KILL $task
+	rc=0
+	wait "$KPID" || rc=$?
+	KPID=
+	[ "$rc" -eq 1 ]
+	[ "$(jq -s 'map(select(.name == "run2")) | length' "$O/results.ndjson")" -eq 0 ]
+	exitval=$(tail -n +2 "$O/joblog" | awk -F'\t' '$1 == 2 { print $8 == 0 ? $7 : 128 + $8 }')
+	[ "$exitval" -gt 0 ]
+	grep -Eq "^run2 +lost +$exitval " "$BATS_TEST_TMPDIR/table"
+	grep -q "^run2: no record: its job on this host " "$BATS_TEST_TMPDIR/table"
+	grep -q '2 completed, 1 not completed, 0 not run' "$BATS_TEST_TMPDIR/table"
+
+	exec 6<&-
+	wait_for pid_gone $krun
+	run --separate-stderr kerf reprocess -o "$O" --resume-failed
+	succeeded
+	[ "$(result run2 outcome)" = completed ]
+	assert_line --partial "3 completed, 0 not completed, 0 not run"
+}
+
 @test "recorded runs are named after their file or run directory, repeats get -2" {
 	mkdir -p "$IN/a/lotA" "$IN/b/lotA"
 	cp "$IN/run1.ndjson" "$IN/a/lotA/acquired.ndjson"
