@@ -634,6 +634,26 @@ static void print_quoted(char *const argv[])
 	putchar('\n');
 }
 
+/*
+ * The ssh that GNU parallel runs jobs with: never waiting for a password
+ * or a host key prompt, and giving up on a host that does not connect in
+ * 30 s or stops answering for a minute, so that its jobs end (exit 255)
+ * instead of hanging the batch.  ssh's -o wins over ssh_config.
+ */
+#define RP_SSH "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 " \
+	"-o ServerAliveCountMax=4"
+
+/* True when the user chose the ssh command: PARALLEL_SSH, or --ssh. */
+static int user_ssh(const struct strvec *parallel_args)
+{
+	if (getenv("PARALLEL_SSH"))
+		return 1;
+	for (int i = 0; i < parallel_args->n; i++)
+		if (!strcmp(parallel_args->v[i], "--ssh") || !strncmp(parallel_args->v[i], "--ssh=", 6))
+			return 1;
+	return 0;
+}
+
 int reprocess_batch(struct reprocess *r)
 {
 	struct strvec a = { 0 };
@@ -667,6 +687,10 @@ int reprocess_batch(struct reprocess *r)
 	if (r->slf) {
 		strvec_push(&a, "--slf");
 		strvec_push(&a, r->slf);
+	}
+	if (remote && !user_ssh(&r->parallel_args)) {
+		strvec_push(&a, "--ssh");
+		strvec_push(&a, RP_SSH);
 	}
 	if (r->resume == RP_RESUME)
 		strvec_push(&a, "--resume");

@@ -289,6 +289,25 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 	[ "$(result run2 outcome)" = completed ]
 }
 
+@test "over ssh the jobs' ssh never prompts and gives up on a silent host, unless PARALLEL_SSH or --ssh names another" {
+	run --separate-stderr kerf reprocess -o "$O/a" --dry-run --sshlogin 2/host2 "$IN/run1.ndjson"
+	succeeded
+	assert_output --partial " --sshlogin 2/host2 --ssh 'ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4' --arg-file "
+	PARALLEL_SSH="ssh -F $IN/ssh_config" run --separate-stderr kerf reprocess -o "$O/b" --dry-run \
+		--sshlogin 2/host2 "$IN/run1.ndjson"
+	succeeded
+	refute_output --regexp ' --ssh[ =]'
+	run --separate-stderr kerf reprocess -o "$O/c" --dry-run --sshlogin 2/host2 \
+		--parallel-arg=--ssh=myssh "$IN/run1.ndjson"
+	succeeded
+	assert_output --partial " --sshlogin 2/host2 --ssh=myssh --arg-file "
+	refute_output --partial BatchMode
+	# No hosts, no ssh.
+	run --separate-stderr kerf reprocess -o "$O/d" --dry-run "$IN/run1.ndjson"
+	succeeded
+	refute_output --regexp ' --ssh[ =]'
+}
+
 @test "a job killed outright is shown lost with the joblog's exit status, and --resume-failed reruns it" {
 	held_batch 5
 	task=$(ps -eo pid=,args= | awk -v c="reprocess -o $(realpath "$O") --task 2 --no-project" \
