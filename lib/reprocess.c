@@ -634,6 +634,26 @@ static void print_quoted(char *const argv[])
 	putchar('\n');
 }
 
+/*
+ * The ssh that GNU parallel runs jobs with: never waiting for a password
+ * or a host key prompt, and giving up on a host that does not connect in
+ * 30 s or stops answering for a minute, so that its jobs end (exit 255)
+ * instead of hanging the batch.  ssh's -o wins over ssh_config.
+ */
+#define RP_SSH "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 " \
+	"-o ServerAliveCountMax=4"
+
+/* True when the user chose the ssh command: PARALLEL_SSH, or --ssh. */
+static int user_ssh(const struct strvec *parallel_args)
+{
+	if (getenv("PARALLEL_SSH"))
+		return 1;
+	for (int i = 0; i < parallel_args->n; i++)
+		if (!strcmp(parallel_args->v[i], "--ssh") || !strncmp(parallel_args->v[i], "--ssh=", 6))
+			return 1;
+	return 0;
+}
+
 int reprocess_batch(struct reprocess *r)
 {
 	struct strvec a = { 0 };
@@ -667,6 +687,10 @@ int reprocess_batch(struct reprocess *r)
 	if (r->slf) {
 		strvec_push(&a, "--slf");
 		strvec_push(&a, r->slf);
+	}
+	if (remote && !user_ssh(&r->parallel_args)) {
+		strvec_push(&a, "--ssh");
+		strvec_push(&a, RP_SSH);
 	}
 	if (r->resume == RP_RESUME)
 		strvec_push(&a, "--resume");
@@ -1275,10 +1299,72 @@ static void print_count(struct rp_int n, int width)
 		printf(" %*s", width, "-");
 }
 
+/* What the joblog says of one job: how often it ran, and how it ended last. */
+struct rp_attempts {
+	size_t n;
+	char *host;                   /* the last run's host (joblog's Host) */
+	long exitval, signal;
+};
+
+/*
+ * Read OUTDIR/joblog into a[0..n-1] (job i + 1, GNU parallel's Seq):
+ * Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal,
+ * Command, tab-separated, after a header line.  No joblog is no runs.
+ */
+static void joblog_attempts(const char *out, struct rp_attempts *a, size_t n)
+{
+	char *path = xasprintf("%s/joblog", out), *line = NULL;
+	FILE *f = fopen(path, "re");
+	size_t cap = 0;
+
+	free(path);
+	while (f && getline(&line, &cap, f) > 0) {
+		char *field[8], *save = NULL, *p = line;
+		int k;
+		long seq;
+		for (k = 0; k < 8 && (field[k] = strtok_r(p, "\t\n", &save)); k++)
+			p = NULL;
+		if (k < 8 || parse_long(field[0], 1, (long)n, &seq) != 0)
+			continue; /* the header, or a line cut short */
+		struct rp_attempts *at = &a[seq - 1];
+		at->n++;
+		free(at->host);
+		at->host = xstrdup(field[1]);
+		if (parse_long(field[6], LONG_MIN, LONG_MAX, &at->exitval) != 0)
+			at->exitval = -1;
+		if (parse_long(field[7], LONG_MIN, LONG_MAX, &at->signal) != 0)
+			at->signal = 0;
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * Why job a ran last without leaving a record, or NULL when its last run
+ * left one (or none was expected: it never ran here, or it ran
+ * successfully).  A job writes its record before it ends, so a failed
+ * run with no record of its own was cut off: killed, or its host lost
+ * (ssh's 255).  Caller frees.
+ */
+static char *lost_reason(const struct rp_attempts *a, size_t records)
+{
+	const char *on = a->host && strcmp(a->host, ":") ? a->host : "this host";
+	if (a->n <= records || (a->exitval == 0 && a->signal == 0))
+		return NULL;
+	if (a->signal)
+		return xasprintf("no record: its job on %s was killed by signal %ld", on, a->signal);
+	return xasprintf("no record: its job on %s ended with exit %ld%s", on, a->exitval,
+			 a->exitval == 255 && a->host && strcmp(a->host, ":") ?
+			 " (ssh: the host was lost or could not be reached)" : "");
+}
+
 int reprocess_report(struct reprocess *r)
 {
-	char *path, *line = NULL;
+	char *path, *line = NULL, **lost;
 	json_t **last;
+	struct rp_attempts *att;
+	size_t *records;
 	FILE *f;
 	size_t cap = 0, completed = 0, failed = 0, notrun = 0;
 	int w = 4, rc;
@@ -1286,6 +1372,9 @@ int reprocess_report(struct reprocess *r)
 	if ((rc = open_batch(r)) != KERF_EX_OK)
 		return rc;
 	last = xcalloc(r->n ? r->n : 1, sizeof *last);
+	records = xcalloc(r->n ? r->n : 1, sizeof *records);
+	att = xcalloc(r->n ? r->n : 1, sizeof *att);
+	lost = xcalloc(r->n ? r->n : 1, sizeof *lost);
 	path = xasprintf("%s/results.ndjson", r->out);
 	f = fopen(path, "re");
 	/* A rerun appends a new record: each run's last record counts. */
@@ -1300,6 +1389,7 @@ int reprocess_report(struct reprocess *r)
 		if (name && i < r->n) {
 			json_decref(last[i]);
 			last[i] = j;
+			records[i]++;
 		} else {
 			json_decref(j);
 		}
@@ -1307,6 +1397,10 @@ int reprocess_report(struct reprocess *r)
 	if (f)
 		fclose(f);
 	free(line);
+	/* Unless the last run of a job left no record: then that counts. */
+	joblog_attempts(r->out, att, r->n);
+	for (size_t i = 0; i < r->n; i++)
+		lost[i] = lost_reason(&att[i], records[i]);
 	for (size_t i = 0; i < r->n; i++)
 		if ((int)strlen(r->e[i].name) > w)
 			w = (int)strlen(r->e[i].name);
@@ -1314,11 +1408,14 @@ int reprocess_report(struct reprocess *r)
 	       "DEFECTS", "WALL");
 	for (size_t i = 0; i < r->n; i++) {
 		struct rp_result res;
-		int ran = rp_result_read(last[i], &res) == 0;
-		const char *oc = ran ? res.outcome : "not-run";
+		int ran = rp_result_read(lost[i] ? NULL : last[i], &res) == 0;
+		const char *oc = lost[i] ? "lost" : ran ? res.outcome : "not-run";
 		if (!oc)
 			oc = "?";
-		if (!ran)
+		if (lost[i]) {
+			res.exit_code = rp_int(att[i].signal ? 128 + att[i].signal : att[i].exitval);
+			failed++;
+		} else if (!ran)
 			notrun++;
 		else if (!strcmp(oc, "completed"))
 			completed++;
@@ -1339,11 +1436,18 @@ int reprocess_report(struct reprocess *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct rp_result res;
 		rp_result_read(last[i], &res);
-		if (res.reason && !(res.outcome && !strcmp(res.outcome, "completed")))
+		if (lost[i])
+			printf("%s: %s\n", r->e[i].name, lost[i]);
+		else if (res.reason && !(res.outcome && !strcmp(res.outcome, "completed")))
 			printf("%s: %s\n", r->e[i].name, res.reason);
 		json_decref(last[i]);
+		free(lost[i]);
+		free(att[i].host);
 	}
 	free(last);
+	free(lost);
+	free(att);
+	free(records);
 	free(path);
 	if (fshut(stdout, "standard output") != KERF_EX_OK)
 		return KERF_EX_IOERR;

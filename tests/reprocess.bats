@@ -1,29 +1,18 @@
 #!/usr/bin/env bats
 # kerf reprocess: recorded runs through kerf run, scheduled by GNU
 # parallel, one result record per job, resumable.  The recorded runs are
-# made here by kerf-acquire (one small wafer each, so every job takes a
-# fraction of a second), so they always follow the current event schema.
-# A job that a test must catch midway is held open by the test (hold),
-# never merely slowed down by a paced replay.
+# made here by kerf-acquire (tests/reprocess.bash), so they always follow
+# the current event schema.  A job that a test must catch midway is held
+# open by the test (hold), never merely slowed down by a paced replay.
+# tests/reprocess-ssh.bats runs batches over real ssh.
 
 load common
+load reprocess
 bats_require_minimum_version 1.5.0
 
 setup_file() {
 	command -v parallel >/dev/null || return 0
-	local rec="$BATS_FILE_TMPDIR/rec"
-	mkdir -p "$rec"
-	for s in 1 2 3; do
-		kerf-acquire --sim --wafers 1 --seed "$s" --diameter 100 --die-px 32 \
-			>"$rec/run$s.ndjson" 2>/dev/null
-	done
-	# run2 with one flipped base64 character in its die at line 20: the
-	# pixels no longer hash to the recorded xxh3.
-	awk 'NR == 20 { i = index($0, "\"data\":\"") + 8; c = substr($0, i, 1)
-		$0 = substr($0, 1, i - 1) (c == "A" ? "B" : "A") substr($0, i + 1) } 1' \
-		"$rec/run2.ndjson" >"$rec/corrupt.ndjson"
-	cmp -s "$rec/run2.ndjson" "$rec/corrupt.ndjson" && return 1
-	return 0
+	recordings "$BATS_FILE_TMPDIR/rec"
 }
 
 setup() {
@@ -77,24 +66,23 @@ release() {
 	exec 6<&-
 }
 
-# result NAME FIELD: FIELD of NAME's last record in results.ndjson.
-result() {
-	jq -rs --arg n "$1" "map(select(.name == \$n)) | last | .$2" "$O/results.ndjson"
-}
-
-# journal DIR: the journal's events with commit records and times stripped.
-journal() {
-	cat "$1"/journal/seg-*.ndjson | jq -c 'select(has("commit") | not) | del(.t)'
-}
-
 # defect_list FILE: a KLARF file's DefectList, without the timestamps.
 defect_list() {
 	sed -n '/^DefectList/,$p' "$1"
 }
 
+# held_batch DIES: a batch of run1..run3, three jobs at once, in the
+# background (KPID; its table and log in $BATS_TEST_TMPDIR/table), once
+# run2, held midway (hold), has journaled DIES dies.
+held_batch() {
+	hold run2 30
+	"$HOLDING_KERF" reprocess -o "$O" -j 3 --no-project \
+		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 6<&- &
+	KPID=$!
+	wait_for journal_has "$O/run2" "$1"
+}
+
 journal_has() { [ "$(cat "$1"/journal/seg-*.ndjson 2>/dev/null | grep -c '"type":"die_done"')" -ge "$2" ]; }
-# succeeded: assert_success, showing the command's stderr when it fails.
-succeeded() { assert_success || { echo "stderr: $stderr"; return 1; }; }
 state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 
 @test "kerf reprocess runs each recorded run in its own run directory and appends one record per job" {
@@ -177,13 +165,9 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "a run stopped midway is cancelled while the batch goes on, and --resume-failed reprocesses it from scratch" {
-	# run2 is held midway: the stop can never come after its end.
-	hold run2 30
-	"$HOLDING_KERF" reprocess -o "$O" -j 3 --no-project \
-		"$IN"/run1.ndjson "$IN"/run2.ndjson "$IN"/run3.ndjson >"$BATS_TEST_TMPDIR/table" 2>&1 6<&- &
-	KPID=$!
-	# Midway: dies are being journaled.
-	wait_for journal_has "$O/run2" 10
+	# run2 is held midway (dies are being journaled): the stop can never
+	# come after its end.
+	held_batch 10
 	kerf stop -C "$O/run2"
 	rc=0
 	wait "$KPID" || rc=$?
@@ -303,6 +287,52 @@ state_is() { [ "$(jq -r .state "$1/status.json" 2>/dev/null)" = "$2" ]; }
 	tail -n +2 "$O/joblog" | cut -f9 | grep -q "^kerf reprocess -o $(realpath "$O") --task [12] --no-project$"
 	[ "$(result run1 outcome)" = completed ]
 	[ "$(result run2 outcome)" = completed ]
+}
+
+@test "over ssh the jobs' ssh never prompts and gives up on a silent host, unless PARALLEL_SSH or --ssh names another" {
+	run --separate-stderr kerf reprocess -o "$O/a" --dry-run --sshlogin 2/host2 "$IN/run1.ndjson"
+	succeeded
+	assert_output --partial " --sshlogin 2/host2 --ssh 'ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4' --arg-file "
+	PARALLEL_SSH="ssh -F $IN/ssh_config" run --separate-stderr kerf reprocess -o "$O/b" --dry-run \
+		--sshlogin 2/host2 "$IN/run1.ndjson"
+	succeeded
+	refute_output --regexp ' --ssh[ =]'
+	run --separate-stderr kerf reprocess -o "$O/c" --dry-run --sshlogin 2/host2 \
+		--parallel-arg=--ssh=myssh "$IN/run1.ndjson"
+	succeeded
+	assert_output --partial " --sshlogin 2/host2 --ssh=myssh --arg-file "
+	refute_output --partial BatchMode
+	# No hosts, no ssh.
+	run --separate-stderr kerf reprocess -o "$O/d" --dry-run "$IN/run1.ndjson"
+	succeeded
+	refute_output --regexp ' --ssh[ =]'
+}
+
+@test "a job killed outright is shown lost with the joblog's exit status, and --resume-failed reruns it" {
+	held_batch 5
+	task=$(ps -eo pid=,args= | awk -v c="reprocess -o $(realpath "$O") --task 2 --no-project" \
+		'index($0, c) && !/awk/ { print $1 }')
+	[ -n "$task" ]
+	# Its kerf run outlives it (told to stop): the rerun must wait for it.
+	krun=$(ps -o pid= --ppid "$task")
+	kill -KILL $task
+	rc=0
+	wait "$KPID" || rc=$?
+	KPID=
+	[ "$rc" -eq 1 ]
+	[ "$(jq -s 'map(select(.name == "run2")) | length' "$O/results.ndjson")" -eq 0 ]
+	exitval=$(tail -n +2 "$O/joblog" | awk -F'\t' '$1 == 2 { print $8 == 0 ? $7 : 128 + $8 }')
+	[ "$exitval" -gt 0 ]
+	grep -Eq "^run2 +lost +$exitval " "$BATS_TEST_TMPDIR/table"
+	grep -q "^run2: no record: its job on this host " "$BATS_TEST_TMPDIR/table"
+	grep -q '2 completed, 1 not completed, 0 not run' "$BATS_TEST_TMPDIR/table"
+
+	exec 6<&-
+	wait_for pid_gone $krun
+	run --separate-stderr kerf reprocess -o "$O" --resume-failed
+	succeeded
+	[ "$(result run2 outcome)" = completed ]
+	assert_line --partial "3 completed, 0 not completed, 0 not run"
 }
 
 @test "recorded runs are named after their file or run directory, repeats get -2" {
