@@ -313,16 +313,28 @@ static double hist_median_mad(struct hist *h, size_t n, double *med)
 /*
  * A first estimate of the noise, from the median and MAD, only has to be
  * near: it sets the window of the refinement (or the fit's 3 sigma), so
- * it takes every step-th pixel of every step-th row of the rectangle,
- * between SIGMA_SAMPLES / 4 and SIGMA_SAMPLES of them (all of a small
- * die's), whatever the die's size.  Fewer cost accuracy at low noise on
- * large dies (scripts/accuracy --noise 1.5 --die-px 256 --diameter 100).
+ * it takes a sample: of every step-th row of the rectangle, a run of a
+ * step-th of its width, the runs of successive rows taking turns across
+ * it (unit stride, for the vectoriser, and spread over the whole die);
+ * step is the least whose sample is at most SIGMA_SAMPLES pixels, so
+ * between about SIGMA_SAMPLES / 4 and SIGMA_SAMPLES of them (all of a
+ * small die's), whatever the die's size.  Fewer cost accuracy at low
+ * noise on large dies (scripts/accuracy --noise 1.5 --die-px 256
+ * --diameter 100); whole rows, fewer of them, did too.
  */
 static int sample_step(const struct rect *r)
 {
 	double area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
-	int step = (int)ceil(sqrt(area / SIGMA_SAMPLES));
-	return step < 1 ? 1 : step;
+	int k = (int)ceil(sqrt(area / SIGMA_SAMPLES));
+	return k < 1 ? 1 : k;
+}
+
+/* The j-th sampled row's run (see sample_step): its offset into a row of nx, and *len. */
+static int sample_run(int nx, int step, int j, int *len)
+{
+	int seg = nx / step > 0 ? nx / step : 1;
+	*len = seg < nx ? seg : nx;
+	return (j % step) * seg + *len <= nx ? (j % step) * seg : 0;
 }
 
 /* 1.4826 * the MAD of the n values gathered in hi (at least the floor); *med their median. */
@@ -390,12 +402,11 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
 	{
-		int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
+		int nx = r->x1 - r->x0, ny = (r->y1 - r->y0 + step - 1) / step, len;
 		float *v = hist_values(hi, (size_t)nx * ny);
-		for (int y = r->y0; y < r->y1; y += step, n += (size_t)nx) {
-			const float *dp = d + (size_t)y * w + r->x0;
-			for (int i = 0; i < nx; i++)
-				v[n + i] = dp[i * step];
+		for (int y = r->y0, j = 0; y < r->y1; y += step, j++, n += (size_t)len) {
+			int x0 = sample_run(nx, step, j, &len);
+			memcpy(v + n, d + (size_t)y * w + r->x0 + x0, (size_t)len * sizeof *v);
 		}
 		mad = mad_sigma(hi, n, &med);
 	}
@@ -550,19 +561,18 @@ static void fit_solve(const struct fit_sums *fs, double *gain, double *off)
 	*off = (double)fs->st / n - *gain * ((double)fs->sr / n);
 }
 
-/* The noise of t - (gain * ref(shifted) + off) over r, by its MAD on the sampling grid. */
-static double fit_noise(struct hist *hi, const struct image *t, const struct image *ref, int dx, int dy,
-			const struct rect *r, double gain, double off, double *med)
+/* The noise of t - (gain * ref(shifted) + off) over r, by its MAD on the sample rows. */
+static double fit_noise(struct hist *hi, const struct pairs *pp, const struct rect *r, double gain, double off,
+			double *med)
 {
-	int w = t->w, step = sample_step(r);
-	int nx = (r->x1 - r->x0 + step - 1) / step, ny = (r->y1 - r->y0 + step - 1) / step;
+	int step = sample_step(r), nx = r->x1 - r->x0, ny = (r->y1 - r->y0 + step - 1) / step, len;
 	float *v = hist_values(hi, (size_t)nx * ny), g = (float)gain, o = (float)off;
 	size_t n = 0;
-	for (int y = r->y0; y < r->y1; y += step, n += (size_t)nx) {
-		const uint8_t *tp = t->px + (size_t)y * w + r->x0;
-		const uint8_t *rp = ref->px + (size_t)(y + dy) * w + dx + r->x0;
-		for (int i = 0; i < nx; i++)
-			v[n + i] = (float)tp[i * step] - (g * (float)rp[i * step] + o);
+	for (int y = 0, j = 0; y < r->y1 - r->y0; y += step, j++, n += (size_t)len) {
+		int x0 = sample_run(nx, step, j, &len);
+		const uint8_t *tp = pp->t + (size_t)y * nx + x0, *rp = pp->r + (size_t)y * nx + x0;
+		for (int i = 0; i < len; i++)
+			v[n + i] = (float)tp[i] - (g * (float)rp[i] + o);
 	}
 	return mad_sigma(hi, n, med);
 }
@@ -623,7 +633,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	pairs_init(&pp, t, ref, dx, dy, r);
 	fit_sums_all(&pp, &all);
 	fit_solve(&all, &gain, &off);
-	sig = fit_noise(hi, t, ref, dx, dy, r, gain, off, &med);
+	sig = fit_noise(hi, &pp, r, gain, off, &med);
 	fit_sums_within(&pp, &all, (float)gain, (float)(off + med), (float)(3 * sig), &within);
 	fit_solve(&within, &gain, &off);
 	free(pp.t);
