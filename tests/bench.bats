@@ -49,7 +49,8 @@ setup_file() {
 		persist.batch1.fsync_batch persist.batch1000.fsync_batch persist.batch1000.fsync_none \
 		persist.latency.batchms20.p99 project.small rss.acquire.10x rss.validate.img.10x \
 		rss.detect.10x rss.persist.10x rss.project.10x pipeline.bare.wall \
-		pipeline.supervised.wall pipeline.supervised.cpu teardown.p50 teardown.p99 e2e.p50 e2e.p99 \
+		pipeline.supervised.wall pipeline.supervised.cpu pipeline.jansson.wall \
+		pipeline.supervised.vs_parse teardown.p50 teardown.p99 e2e.p50 e2e.p99 \
 		hsms.img hsms.img.mb hsms.lat_p50_us hsms.lat_p99_us; do
 		run jq -s --arg n "$name" 'map(select(.name == $n and (.value | type) == "number")) | length' \
 			"$BATS_FILE_TMPDIR/results.ndjson"
