@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,6 +65,15 @@ int main(int argc, char **argv)
 
 	log_init(argv[0]);
 	sig_init();
+	/*
+	 * Every die allocates and frees the same buffers (its image, its
+	 * differences, masks); glibc would hand them back to the kernel and
+	 * fault them in again each time (madvise on a thread's heap, mmap
+	 * for a large die's), which cost a third of the time at -j2.  Keep
+	 * freed memory for the next die instead: the peak stays the same.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	memset(&cfg, 0, sizeof cfg);
 	detect_params_default(&cfg.params);
 	cfg.workers = cores > 0 ? (int)cores : 1;
