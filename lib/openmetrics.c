@@ -82,9 +82,13 @@ static void put_name(struct om *m)
 		puts_om(m, "_total");
 }
 
-/* HELP text: backslash and newline escaped in both formats; a double
- * quote, which the formats escape differently, spelt as '. */
-static void put_help(struct om *m, const char *s)
+/*
+ * Backslash and newline escaped, as both formats do in HELP text and
+ * label values; a double quote written as 'quote': \" in a label value,
+ * ' in HELP text (OpenMetrics escapes it there, the text format refuses
+ * the escape).
+ */
+static void put_escaped(struct om *m, const char *s, const char *quote)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
@@ -92,21 +96,7 @@ static void put_help(struct om *m, const char *s)
 		else if (*s == '\n')
 			puts_om(m, "\\n");
 		else if (*s == '"')
-			puts_om(m, "'");
-		else
-			put(m, s, 1);
-	}
-}
-
-static void put_label_value(struct om *m, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			puts_om(m, "\\\\");
-		else if (*s == '\n')
-			puts_om(m, "\\n");
-		else if (*s == '"')
-			puts_om(m, "\\\"");
+			puts_om(m, quote);
 		else
 			put(m, s, 1);
 	}
@@ -120,7 +110,7 @@ static void header(struct om *m)
 	puts_om(m, "# HELP ");
 	put_name(m);
 	puts_om(m, " ");
-	put_help(m, m->help ? m->help : "");
+	put_escaped(m, m->help ? m->help : "", "'");
 	puts_om(m, "\n# TYPE ");
 	put_name(m);
 	puts_om(m, m->type == OM_COUNTER ? " counter\n" : " gauge\n");
@@ -147,7 +137,7 @@ static void sample_start(struct om *m, const char *const *labels)
 				puts_om(m, ",");
 			puts_om(m, labels[i]);
 			puts_om(m, "=\"");
-			put_label_value(m, labels[i + 1]);
+			put_escaped(m, labels[i + 1], "\\\"");
 			puts_om(m, "\"");
 		}
 		puts_om(m, "}");

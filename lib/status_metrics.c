@@ -90,6 +90,20 @@ static void run_metrics(struct om *m, const json_t *st, const char *run)
 	}
 }
 
+/* Each stage's counter 'key', a measure of its work, labelled with its unit. */
+static void work_samples(struct om *m, const char *run, const struct stage *g, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(g[i].s.counters, key);
+		const char *unit = json_string_value(json_object_get(g[i].s.counters, "unit"));
+		const char *wl[] = { "run", run, "stage", g[i].s.name, "unit", unit, NULL };
+		if (json_is_integer(v) && unit)
+			om_sample_int(m, wl, json_integer_value(v));
+		else if (json_is_number(v) && unit)
+			om_sample(m, wl, json_number_value(v));
+	}
+}
+
 /* The stages' families: each family's samples together, stage by stage. */
 static void stage_metrics(struct om *m, const char *run, const struct stage *g, size_t n)
 {
@@ -153,22 +167,10 @@ static void stage_metrics(struct om *m, const char *run, const struct stage *g, 
 	}
 	/* The one measure of work (kerf-events(5)): the unit is a label. */
 	om_family(m, "kerf_stage_work", OM_COUNTER, NULL, "Units of work the stage has done (unit: events, lines, dies).");
-	for (i = 0; i < n; i++) {
-		json_t *v = json_object_get(g[i].s.counters, "work");
-		const char *unit = json_string_value(json_object_get(g[i].s.counters, "unit"));
-		const char *wl[] = { "run", run, "stage", g[i].s.name, "unit", unit, NULL };
-		if (json_is_integer(v) && unit)
-			om_sample_int(m, wl, json_integer_value(v));
-	}
+	work_samples(m, run, g, n, "work");
 	om_family(m, "kerf_stage_work_per_second", OM_GAUGE, NULL,
 		  "The stage's work rate as of its last stats record (its per_s).");
-	for (i = 0; i < n; i++) {
-		json_t *v = json_object_get(g[i].s.counters, "per_s");
-		const char *unit = json_string_value(json_object_get(g[i].s.counters, "unit"));
-		const char *wl[] = { "run", run, "stage", g[i].s.name, "unit", unit, NULL };
-		if (json_is_number(v) && unit)
-			om_sample(m, wl, json_number_value(v));
-	}
+	work_samples(m, run, g, n, "per_s");
 	/* Everything else a stage counts, as kerf status shows it. */
 	om_family(m, "kerf_stage_stats", OM_GAUGE, NULL,
 		  "Every whole number of the stage's last stats record (status.json's counters), by name.");
