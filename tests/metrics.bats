@@ -34,6 +34,12 @@ metric() {
 	awk -v s="$1{$2}" '$1 == s { print $2; found = 1 } END { exit !found }' "$3"
 }
 
+@test "the metrics writer spells units, counters, escapes and values that are not finite as the golden text, which promtool parses" {
+	golden_table om-text "$DATA/metrics/om-text.out"
+	need_promtool
+	lints_clean "$DATA/metrics/om-text.out"
+}
+
 @test "kerf status --format openmetrics of a finished run is metrics.prom, byte for byte, complete, and promtool finds nothing wrong" {
 	need_promtool
 	kerf status -C "$FIN" --format openmetrics >"$BATS_TEST_TMPDIR/om"
