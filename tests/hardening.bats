@@ -300,7 +300,7 @@ pipeline() {
 
 @test "no program follows a symbolic link planted in the run directory" {
 	local n
-	for n in status.json summary.json rejects.ndjson log.ndjson timeline.ndjson lock index.html \
+	for n in status.json metrics.prom summary.json rejects.ndjson log.ndjson timeline.ndjson lock index.html \
 		acquired.ndjson klarf/SIMLOT_W01.klarf wafermap/W01.svg journal/seg-00000001.ndjson \
 		status.json.tmp summary.json.tmp; do
 		rm -rf R outside
