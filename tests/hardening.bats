@@ -93,6 +93,12 @@ whole() {
 	[ "$(jq -r .state "$MNT/r/status.json")" = failed ]
 	[ "$(jq -r .outcome.cause.stage "$MNT/r/status.json")" = kerf-persist ]
 	[[ "$(jq -r .outcome.cause.error "$MNT/r/status.json")" == *"No space left on device"* ]]
+	# The metrics for monitoring never say it still runs: they say how
+	# it ended, whole, or (no room even for them) are not there.
+	if [ -e "$MNT/r/metrics.prom" ]; then
+		grep -qx 'kerf_run_state{run="r",state="failed"} 1' "$MNT/r/metrics.prom"
+		[ "$(tail -n 1 "$MNT/r/metrics.prom")" = "# EOF" ]
+	fi
 	whole "$MNT/r"
 }
 
