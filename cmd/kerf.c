@@ -9,10 +9,12 @@
 #include "util.h"
 #include "log.h"
 #include "cli.h"
+#include "openmetrics.h"
 #include "out.h"
 #include "reprocess.h"
 #include "runstate.h"
 #include "status_doc.h"
+#include "status_metrics.h"
 #include "supervise.h"
 #include "svcmd.h"
 #include "validate.h"
@@ -31,7 +33,7 @@
 
 static const char usage[] =
 	"Usage: kerf run [-C RUNDIR] [--run ID] [OPTIONS] [--stage 'CMD ARGS...' [--optional]]...\n"
-	"       kerf status [-C RUNDIR] [--json]\n"
+	"       kerf status [-C RUNDIR] [--json | --format FORMAT]\n"
 	"       kerf stop [-C RUNDIR] [--abort] [--wait [--timeout DUR]]\n"
 	"       kerf pause [-C RUNDIR] [--timeout DUR]\n"
 	"       kerf resume [-C RUNDIR] [--timeout DUR]\n"
@@ -186,11 +188,20 @@ static const struct cli_opt run_opts[] = {
 };
 
 /* kerf status */
-static int status_json;
+enum { STATUS_TEXT, STATUS_JSON, STATUS_OPENMETRICS };
+static int status_format = STATUS_TEXT;
+static const struct cli_choice status_formats[] = {
+	{ "text", STATUS_TEXT },
+	{ "json", STATUS_JSON },
+	{ "openmetrics", STATUS_OPENMETRICS },
+	{ NULL, 0 },
+};
 
 static const struct cli_opt status_opts[] = {
 	OPT_INCLUDE(common_opts),
-	OPT_BOOL(0, "json", &status_json, "print status.json"),
+	OPT_ENUM(0, "format", "FORMAT", &status_format, status_formats,
+		 "text (the default), json (status.json) or openmetrics\n(the run's metrics, as RUNDIR/metrics.prom)"),
+	OPT_SET_INT(0, "json", &status_format, STATUS_JSON, "print status.json (--format json)"),
 	OPT_END(),
 };
 
@@ -289,7 +300,7 @@ static const struct command {
 	  "Run a pipeline of stages as one run: the default pipeline (kerf-acquire,\n"
 	  "kerf-validate, kerf-detect, kerf-persist, kerf-project) or the --stage ones.\n\n",
 	  run_opts },
-	{ "status", cmd_status, 0, "Usage: kerf status [-C RUNDIR] [--json]\nShow a run's state.\n\n", status_opts },
+	{ "status", cmd_status, 0, "Usage: kerf status [-C RUNDIR] [--json | --format FORMAT]\nShow a run's state.\n\n", status_opts },
 	{ "stop", cmd_stop, 0,
 	  "Usage: kerf stop [-C RUNDIR] [--abort] [--wait [--timeout DUR]]\nStop a run: drain it, or abort it.\n\n",
 	  stop_opts },
@@ -588,10 +599,22 @@ static int cmd_status(int argc, char **argv)
 		return KERF_EX_UNAVAILABLE;
 	}
 	free(path);
-	if (status_json) {
+	if (status_format == STATUS_JSON) {
 		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		puts(txt ? txt : "{}");
 		free(txt);
+		json_decref(st);
+		return fshut(stdout, "standard output");
+	}
+	if (status_format == STATUS_OPENMETRICS) {
+		struct om m;
+		size_t len;
+		const char *txt;
+		om_init(&m);
+		status_metrics(&m, st);
+		txt = om_end(&m, &len);
+		fwrite(txt, 1, len, stdout);
+		om_release(&m);
 		json_decref(st);
 		return fshut(stdout, "standard output");
 	}

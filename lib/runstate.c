@@ -342,12 +342,10 @@ static int rewrite_in_place(const char *path, const char *data, size_t len, int 
  */
 #define STATUS_RESERVE (64 * 1024)
 
-int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
+json_t *runstate_status_doc(struct runstate *rs, const json_t *body)
 {
 	char now[40];
 	json_t *o = json_object();
-	char *s, *path;
-	int rc;
 
 	now_str(now);
 	json_object_set_new(o, STATUS_V, json_integer(1));
@@ -361,11 +359,17 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	json_object_set_new(o, STATUS_ELAPSED_MS, json_integer((json_int_t)(mono_ms() - rs->start_ms)));
 	if (body)
 		json_object_update_missing(o, (json_t *)body);
-	s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-	if (!s) {
-		json_decref(o);
+	return o;
+}
+
+int runstate_write_status(struct runstate *rs, const json_t *doc, int durable)
+{
+	char *s, *path;
+	int rc;
+
+	s = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	if (!s)
 		return -1;
-	}
 	path = xasprintf("%s/status.json", rs->dir);
 	{
 		size_t n = strlen(s);
@@ -376,7 +380,7 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 	}
 	if (rc != 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
 		int e = errno;
-		char *c = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+		char *c = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 		if (c) {
 			size_t n = strlen(c);
 			c[n] = '\n';
@@ -390,7 +394,6 @@ int runstate_write_status(struct runstate *rs, const json_t *body, int durable)
 		}
 		errno = e;
 	}
-	json_decref(o);
 	if (rc != 0)
 		log_msg(LOG_WARN, NULL, "cannot write '%s': %s", path, strerror(errno));
 	free(path);

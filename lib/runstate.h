@@ -114,13 +114,18 @@ int runstate_fire(struct runstate *rs, enum runstate_event e, json_t *fields);
 /* Append {"t","ms","kind",...fields} to the timeline; fields stolen. */
 void runstate_note(struct runstate *rs, const char *kind, json_t *fields);
 /*
- * Write status.json: the run's own members (lib/status_doc.h, from
- * STATUS_V to STATUS_ELAPSED_MS), then body's; body borrowed.  Always
+ * The status.json document: the run's own members (lib/status_doc.h,
+ * from STATUS_V to STATUS_ELAPSED_MS), then body's; body borrowed.
+ * Caller owns the result.
+ */
+json_t *runstate_status_doc(struct runstate *rs, const json_t *body);
+/*
+ * Write doc (runstate_status_doc's; borrowed) as status.json.  Always
  * atomic (a temporary file renamed over it); fsynced only when
  * 'durable': the file is rewritten at every tick and transition, and an
  * fsync there would sit on the teardown's critical path.
  */
-int runstate_write_status(struct runstate *rs, const json_t *body, int durable);
+int runstate_write_status(struct runstate *rs, const json_t *doc, int durable);
 /* Close the timeline and drop the lock.  Safe to call twice. */
 void runstate_close(struct runstate *rs);
 

@@ -37,6 +37,16 @@ const char *status_doc_run(const json_t *st)
 	return str(st, STATUS_RUN);
 }
 
+const char *status_doc_started(const json_t *st)
+{
+	return str(st, STATUS_STARTED);
+}
+
+const char *status_doc_updated(const json_t *st)
+{
+	return str(st, STATUS_UPDATED);
+}
+
 json_int_t status_doc_elapsed_ms(const json_t *st)
 {
 	return json_integer_value(json_object_get(st, STATUS_ELAPSED_MS));
@@ -128,7 +138,7 @@ json_t *status_doc_stages(const json_t *st)
 
 int status_doc_stage(const json_t *st, size_t i, struct status_stage *s)
 {
-	json_t *o = json_array_get(status_doc_stages(st), i), *q, *link;
+	json_t *o = json_array_get(status_doc_stages(st), i), *q, *io, *age, *link;
 	memset(s, 0, sizeof *s);
 	if (!o)
 		return 0;
@@ -143,6 +153,14 @@ int status_doc_stage(const json_t *st, size_t i, struct status_stage *s)
 	s->has_queue = json_is_integer(json_object_get(q, STATUS_QUEUE_BYTES));
 	s->queue_bytes = json_integer_value(json_object_get(q, STATUS_QUEUE_BYTES));
 	s->queue_cap = json_integer_value(json_object_get(q, STATUS_QUEUE_CAP));
+	s->queue_fill = json_number_value(json_object_get(q, STATUS_QUEUE_FILL));
+	io = json_object_get(o, STATUS_STAGE_IO);
+	s->has_io = json_is_object(io);
+	s->io_rchar = json_integer_value(json_object_get(io, STATUS_IO_RCHAR));
+	s->io_wchar = json_integer_value(json_object_get(io, STATUS_IO_WCHAR));
+	age = json_object_get(o, STATUS_STAGE_PROGRESS_AGE_MS);
+	s->has_progress_age = json_is_integer(age);
+	s->progress_age_ms = json_integer_value(age);
 	link = json_object_get(o, STATUS_STAGE_LINK);
 	s->link_state = str(link, STATUS_LINK_STATE);
 	if (s->link_state) {

@@ -132,8 +132,13 @@ struct status_stage {
 	const char *signal;           /* NULL: none (it exited, or has not) */
 	json_int_t pid, exit;         /* 0 when not there */
 	json_t *counters;             /* NULL when not there */
-	int has_queue;                /* queue.bytes there: then queue_bytes, queue_cap */
+	int has_queue;                /* queue.bytes there: then queue_bytes, queue_cap, queue_fill */
 	json_int_t queue_bytes, queue_cap;
+	double queue_fill;
+	int has_io;                   /* io there: then io_rchar, io_wchar */
+	json_int_t io_rchar, io_wchar;
+	int has_progress_age;         /* progress_age_ms there */
+	json_int_t progress_age_ms;
 	/* Its tool link (NULL when it holds none) and what else is known. */
 	const char *link_state, *link_since, *link_cause;
 };
@@ -141,6 +146,9 @@ struct status_stage {
 /* The run's state ("running", ...) and id, or NULL. */
 const char *status_doc_state(const json_t *st);
 const char *status_doc_run(const json_t *st);
+/* started and updated (RFC 3339), or NULL. */
+const char *status_doc_started(const json_t *st);
+const char *status_doc_updated(const json_t *st);
 /* elapsed_ms, 0 when not there. */
 json_int_t status_doc_elapsed_ms(const json_t *st);
 /* True in the supervisor's last write. */

@@ -19,8 +19,10 @@
  */
 #include "util.h"
 #include "log.h"
+#include "atomic.h"
 #include "supervise.h"
 #include "supervise_int.h"
+#include "status_metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -441,6 +443,8 @@ int supervise_run(struct supervisor *sv, struct runstate *rs)
 	signal(SIGXFSZ, SIG_IGN);
 	p->cause_stage = -1;
 	p->reports = -1;
+	/* Ours now (the lock is held): a temporary a crash left. */
+	atomic_write_cleanup(rs->dir, STATUS_METRICS_FILE);
 	sv_fire(sv, RSE_PREPARE, json_pack("{s:i}", "stages", sv->n));
 
 	if (sv_prepare(sv) != 0) {

@@ -69,6 +69,7 @@ struct sv_private {
 	uint64_t kill_at;       /* when to SIGKILL, 0 none */
 	int killed;
 	int degraded;
+	int metrics_warned;     /* metrics.prom could not be written: said once */
 	int paused_by_stop;     /* a foreign first stage was SIGSTOPped */
 	uint64_t next_tick;
 	uint64_t all_exited_us;

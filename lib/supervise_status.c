@@ -1,6 +1,7 @@
 /*
  * supervise_status.c: the run's account: the cause, the stages' and the
- * outcome's JSON, status.json, summary.json and the run's end.
+ * outcome's JSON, status.json (and metrics.prom from it), summary.json
+ * and the run's end.
  */
 #include "exitcode.h"
 #include "util.h"
@@ -9,6 +10,7 @@
 #include "supervise.h"
 #include "supervise_int.h"
 #include "status_doc.h"
+#include "status_metrics.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -142,7 +144,7 @@ static json_t *outcome_json(struct supervisor *sv, int final)
 
 void sv_write_status(struct supervisor *sv, int final)
 {
-	json_t *body = json_object(), *stages = json_array();
+	json_t *body = json_object(), *stages = json_array(), *doc;
 	for (int i = 0; i < sv->n; i++)
 		json_array_append_new(stages, stage_json(sv, i));
 	json_object_set_new(body, STATUS_OUTCOME, outcome_json(sv, final));
@@ -160,7 +162,16 @@ void sv_write_status(struct supervisor *sv, int final)
 				      STATUS_OPT_READY_MS, (json_int_t)sv->opt.ready_ms,
 				      STATUS_OPT_TICK_MS, (json_int_t)sv->opt.tick_ms,
 				      STATUS_OPT_MIN_FREE, (json_int_t)sv->opt.min_free));
-	runstate_write_status(sv->p->rs, body, final);
+	doc = runstate_status_doc(sv->p->rs, body);
+	runstate_write_status(sv->p->rs, doc, final);
+	/* The same document for monitoring, beside it. */
+	if (status_metrics_write(sv->p->rs->dir, doc) != 0 && !sv->p->metrics_warned) {
+		/* Once: a full disk stays full for every tick after. */
+		log_msg(LOG_WARN, NULL, "cannot write '%s/" STATUS_METRICS_FILE "': %s", sv->p->rs->dir,
+			strerror(errno));
+		sv->p->metrics_warned = 1;
+	}
+	json_decref(doc);
 	json_decref(body);
 }
 

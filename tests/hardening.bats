@@ -93,6 +93,12 @@ whole() {
 	[ "$(jq -r .state "$MNT/r/status.json")" = failed ]
 	[ "$(jq -r .outcome.cause.stage "$MNT/r/status.json")" = kerf-persist ]
 	[[ "$(jq -r .outcome.cause.error "$MNT/r/status.json")" == *"No space left on device"* ]]
+	# The metrics for monitoring never say it still runs: they say how
+	# it ended, whole, or (no room even for them) are not there.
+	if [ -e "$MNT/r/metrics.prom" ]; then
+		grep -qx 'kerf_run_state{run="r",state="failed"} 1' "$MNT/r/metrics.prom"
+		[ "$(tail -n 1 "$MNT/r/metrics.prom")" = "# EOF" ]
+	fi
 	whole "$MNT/r"
 }
 
@@ -300,7 +306,7 @@ pipeline() {
 
 @test "no program follows a symbolic link planted in the run directory" {
 	local n
-	for n in status.json summary.json rejects.ndjson log.ndjson timeline.ndjson lock index.html \
+	for n in status.json metrics.prom summary.json rejects.ndjson log.ndjson timeline.ndjson lock index.html \
 		acquired.ndjson klarf/SIMLOT_W01.klarf wafermap/W01.svg journal/seg-00000001.ndjson \
 		status.json.tmp summary.json.tmp; do
 		rm -rf R outside
