@@ -25,6 +25,7 @@
 #include "stats.h"
 #include "event.h"
 #include "detect_stream.h"
+#include "die_fields.h"
 #include "image.h"
 #include "pool.h"
 #include "wafer.h"
@@ -798,37 +799,58 @@ static char *json_strdup(const json_t *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* A member's string, NUL-terminated; caller frees.  NULL when it has none. */
+static char *field_dup(const char *s, size_t len)
+{
+	return s ? xstrndup(s, len) : NULL;
+}
+
+/*
+ * Decode the die's event into its fields and *img.  The line is read in
+ * one pass when die_fields_scan takes it, else parsed with jansson; what
+ * follows is the same either way.  Returns 0, or -1 with the reject's
+ * reason and message.
+ */
+static int decode_die(struct die *d, struct image *img, const char **reason, char *msg, size_t msglen)
+{
+	struct die_fields f;
+	json_t *ev = NULL;
+	int r = -1;
+
+	if (!die_fields_scan(d->line, d->len, &f)) {
+		json_error_t err;
+		ev = json_loadb(d->line, d->len, 0, &err);
+		if (!ev) {
+			*reason = "bad_image";
+			snprintf(msg, msglen, "die event is not JSON: %s", err.text);
+			return -1;
+		}
+		die_fields_from_json(ev, &f);
+	}
+	d->run = field_dup(f.run, f.run_len);
+	d->t = field_dup(f.t, f.t_len);
+	d->wafer = field_dup(f.wafer, f.wafer_len);
+	d->seq = f.seq;
+	d->col = f.col;
+	d->row = f.row;
+	if (!d->run || !d->t || !d->wafer || d->seq < 0 || !f.has_col || !f.has_row) {
+		*reason = "bad_die";
+		snprintf(msg, msglen, "die event lacks run, seq, t, wafer, col or row");
+	} else {
+		r = image_from_fields(&f.img, d->geom.die_w, d->geom.die_h, img, reason, msg, msglen);
+	}
+	json_decref(ev);
+	return r;
+}
+
 static void decode_task(void *arg)
 {
 	struct die *d = arg;
 	struct detect_stream *ds = d->ds;
-	json_error_t err;
-	json_t *ev = json_loadb(d->line, d->len, 0, &err);
 	const char *reason = NULL;
 	char msg[256];
 	struct image img = {0, 0, NULL};
-	int ok = 0;
-
-	if (!ev) {
-		reason = "bad_image";
-		snprintf(msg, sizeof msg, "die event is not JSON: %s", err.text);
-	} else {
-		json_t *seq = json_object_get(ev, "seq");
-		d->run = json_strdup(ev, "run");
-		d->t = json_strdup(ev, "t");
-		d->wafer = json_strdup(ev, "wafer");
-		d->seq = json_is_integer(seq) ? (int64_t)json_integer_value(seq) : -1;
-		d->col = (long)json_integer_value(json_object_get(ev, "col"));
-		d->row = (long)json_integer_value(json_object_get(ev, "row"));
-		if (!d->run || !d->t || !d->wafer || d->seq < 0 || !json_is_integer(json_object_get(ev, "col")) ||
-		    !json_is_integer(json_object_get(ev, "row"))) {
-			reason = "bad_die";
-			snprintf(msg, sizeof msg, "die event lacks run, seq, t, wafer, col or row");
-		} else if (image_from_event(ev, d->geom.die_w, d->geom.die_h, &img, &reason, msg, sizeof msg) == 0) {
-			ok = 1;
-		}
-		json_decref(ev);
-	}
+	int ok = decode_die(d, &img, &reason, msg, sizeof msg) == 0;
 
 	pthread_mutex_lock(&ds->mu);
 	if (ok) {

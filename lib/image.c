@@ -40,10 +40,10 @@ void image_release(struct image *img)
 	img->w = img->h = 0;
 }
 
-static int parse_hex64(const char *s, uint64_t *out)
+static int parse_hex64(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
-	if (!s || strlen(s) != 16)
+	if (!s || len != 16)
 		return -1;
 	for (int i = 0; i < 16; i++) {
 		int c = s[i], d;
@@ -97,52 +97,62 @@ static int read_file_exact(const char *path, uint8_t *buf, size_t n, const char 
 	return 0;
 }
 
-static int get_side(const json_t *die, const char *key, long *out)
+static long long int_member(const json_t *die, const char *key)
 {
 	json_t *v = json_object_get(die, key);
-	if (!json_is_integer(v))
-		return -1;
-	*out = (long)json_integer_value(v);
-	return (*out >= 1 && *out <= IMAGE_MAX_SIDE) ? 0 : -1;
+	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
-int image_from_event(const json_t *die, int want_w, int want_h, struct image *img,
-		     const char **reason, char *msg, size_t msglen)
+/* A C string's length: what the checks before the split looked at. */
+static const char *str_member(const json_t *die, const char *key, size_t *len)
+{
+	const char *s = json_string_value(json_object_get(die, key));
+	*len = s ? strlen(s) : 0;
+	return s;
+}
+
+void image_fields_from_json(const json_t *die, struct image_fields *f)
+{
+	json_t *data = json_object_get(die, "data");
+	memset(f, 0, sizeof *f);
+	f->w = int_member(die, "w");
+	f->h = int_member(die, "h");
+	f->xxh3 = str_member(die, "xxh3", &f->xxh3_len);
+	f->path = str_member(die, "path", &f->path_len);
+	f->data = json_string_value(data);
+	f->data_len = f->data ? json_string_length(data) : 0;
+}
+
+int image_from_fields(const struct image_fields *f, int want_w, int want_h, struct image *img,
+		      const char **reason, char *msg, size_t msglen)
 {
 	long w, h;
 	size_t n;
 	uint64_t want_sum;
-	const char *sum;
-	json_t *data, *path;
 
 	memset(img, 0, sizeof *img);
-	if (!json_is_object(die))
-		return fail(reason, "bad_image", msg, msglen, "die event is not an object");
-	if (get_side(die, "w", &w) < 0 || get_side(die, "h", &h) < 0)
+	if (f->w < 1 || f->w > IMAGE_MAX_SIDE || f->h < 1 || f->h > IMAGE_MAX_SIDE)
 		return fail(reason, "bad_image", msg, msglen, "die w and h must be integers in 1..%d", IMAGE_MAX_SIDE);
+	w = (long)f->w;
+	h = (long)f->h;
 	if (w * h > IMAGE_MAX_PIXELS)
 		return fail(reason, "image_size", msg, msglen, "die of %ldx%ld pixels is larger than %ld", w, h,
 			    IMAGE_MAX_PIXELS);
 	if ((want_w > 0 && w != want_w) || (want_h > 0 && h != want_h))
 		return fail(reason, "image_size", msg, msglen, "die is %ldx%ld, run_start says %dx%d", w, h,
 			    want_w, want_h);
-	sum = json_string_value(json_object_get(die, "xxh3"));
-	if (!sum || parse_hex64(sum, &want_sum) < 0)
+	if (parse_hex64(f->xxh3, f->xxh3_len, &want_sum) < 0)
 		return fail(reason, "checksum", msg, msglen, "die has no valid xxh3 (16 hex digits)");
 	n = (size_t)w * (size_t)h;
-	data = json_object_get(die, "data");
-	path = json_object_get(die, "path");
-	if (json_is_string(data)) {
-		const char *s = json_string_value(data);
-		size_t slen = json_string_length(data);
+	if (f->data) {
 		unsigned char *buf;
 		long got;
 		/* Refuse before allocating: base64 of n bytes is exactly this long. */
-		if (slen != base64_encoded_len(n))
+		if (f->data_len != base64_encoded_len(n))
 			return fail(reason, "image_size", msg, msglen, "data holds %zu base64 characters, %ldx%ld needs %zu",
-				    slen, w, h, base64_encoded_len(n));
-		buf = xmalloc(slen / 4 * 3 + 1);
-		got = base64_decode(s, slen, buf);
+				    f->data_len, w, h, base64_encoded_len(n));
+		buf = xmalloc(f->data_len / 4 * 3 + 1);
+		got = base64_decode(f->data, f->data_len, buf);
 		if (got < 0) {
 			free(buf);
 			return fail(reason, "bad_image", msg, msglen, "data is not valid base64");
@@ -153,9 +163,13 @@ int image_from_event(const json_t *die, int want_w, int want_h, struct image *im
 				    got, w, h, n);
 		}
 		img->px = buf;
-	} else if (json_is_string(path)) {
+	} else if (f->path) {
+		char *path = xstrndup(f->path, f->path_len);
+		int r;
 		img->px = xmalloc(n);
-		if (read_file_exact(json_string_value(path), img->px, n, reason, msg, msglen) < 0) {
+		r = read_file_exact(path, img->px, n, reason, msg, msglen);
+		free(path);
+		if (r < 0) {
 			image_release(img);
 			return -1;
 		}
@@ -164,11 +178,24 @@ int image_from_event(const json_t *die, int want_w, int want_h, struct image *im
 	}
 	if (kerf_xxh3(img->px, n) != want_sum) {
 		image_release(img);
-		return fail(reason, "checksum", msg, msglen, "pixels do not match xxh3 %s", sum);
+		return fail(reason, "checksum", msg, msglen, "pixels do not match xxh3 %.*s", (int)f->xxh3_len,
+			    f->xxh3);
 	}
 	img->w = (int)w;
 	img->h = (int)h;
 	return 0;
+}
+
+int image_from_event(const json_t *die, int want_w, int want_h, struct image *img,
+		     const char **reason, char *msg, size_t msglen)
+{
+	struct image_fields f;
+
+	memset(img, 0, sizeof *img);
+	if (!json_is_object(die))
+		return fail(reason, "bad_image", msg, msglen, "die event is not an object");
+	image_fields_from_json(die, &f);
+	return image_from_fields(&f, want_w, want_h, img, reason, msg, msglen);
 }
 
 int image_from_line(const char *line, size_t len, int want_w, int want_h, struct image *img,

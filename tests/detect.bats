@@ -349,3 +349,87 @@ types() { jq -r .type "$1"; }
 	run "$BATS_TEST_DIRNAME/../scripts/accuracy" --seeds
 	assert_failure 64
 }
+
+# Die lines rewritten so that they mean the same to a JSON parser: escaped
+# characters in strings and a member with non-ASCII text (which the
+# one-pass reader declines: jansson reads them), or reordered members and
+# whitespace between tokens (which it takes).  Other lines are unchanged.
+escaped_dies() {
+	sed -E '/"type":"die"/ {
+		s#/#\\/#g
+		s/"t":"([0-9]{4})-/"t":"\1\\u002d/
+		s/^\{/{"note":"d\xc3\xa9j\xc3\xa0 vu \\u263a \\"\\\\",/
+	}' "$1"
+}
+spaced_dies() {
+	sed -E '/"type":"die"/ {
+		s/^\{(.*),("data":"[^"]*")(.*)\}$/{\2,\1\3}/
+		s/,"/ ,\t"/g
+		s/":/" : /g
+		s/^\{/ { /
+		s/\}$/ } \r/
+	}' "$1"
+}
+
+@test "kerf-detect's one-pass die reader takes a line only when jansson reads the same values from it" {
+	# t-die-fields tries die lines it builds and ~90000 mutations of them
+	# (truncations, bytes substituted, inserted and deleted, members
+	# twice, reordered, missing, of other types, escaped, nested, numbers
+	# past int64 and double, trailing bytes) against json_loadb.
+	run "$KERF_UNIT/t-die-fields" mutate
+	assert_success
+	assert_output --regexp '^tried [0-9]+ taken [0-9]+ declined [0-9]+ wrong 0$'
+	[ "$(awk '{print $4}' <<< "$output")" -gt 10000 ]
+}
+
+@test "kerf-detect's one-pass die reader takes every die line of a simulated wafer" {
+	kerf-acquire --sim --wafers 1 --diameter 100 > "$T/in" 2>/dev/null
+	run "$KERF_UNIT/t-die-fields" lines < "$T/in"
+	assert_success
+	assert_line --index 0 "dies $(grep -c '"type":"die"' "$T/in")"
+	assert_line --index 1 --regexp '^tried [0-9]+ taken [0-9]+ declined [0-9]+ wrong 0$'
+}
+
+@test "kerf-detect writes the same stream whichever way a die line is written" {
+	escaped_dies "$D/small.ndjson" > "$T/escaped"
+	spaced_dies "$D/small.ndjson" > "$T/spaced"
+	grep -q 'u002d' "$T/escaped"
+	grep -q '^ { "data" : ' "$T/spaced"
+	kerf-detect < "$T/escaped" > "$T/out.escaped" 2>/dev/null
+	kerf-detect < "$T/spaced" > "$T/out.spaced" 2>/dev/null
+	diff -u "$D/small.out" "$T/out.escaped"
+	diff -u "$D/small.out" "$T/out.spaced"
+}
+
+@test "kerf-detect rejects a faulty die for the same reason whichever way its line is written" {
+	# Faults in row 0 and 1, die by die (a die line holds "col":C,"row":R,).
+	sed -E '/"col":1,"row":0,/ s/"xxh3":"[0-9a-f]{16}"/"xxh3":"0123456789abcdef"/
+		/"col":2,"row":0,/ s/"w":64/"w":65/
+		/"col":3,"row":0,/ s/"h":64/"h":64.0/
+		/"col":4,"row":0,/ s/"seq":[0-9]+,//
+		/"col":0,"row":1,/ s/"data":"..../"data":"!!!!/
+		/"col":1,"row":1,/ s/"w":64/"w":65,"w":64/
+		/"col":2,"row":1,/ s/\}$/,"w":65}/
+		/"col":3,"row":1,/ s/"data":"..../"data":"/
+		/"col":4,"row":1,/ s/^(.{300}).*/\1/' "$D/small.ndjson" > "$T/plain"
+	escaped_dies "$T/plain" > "$T/escaped"
+	spaced_dies "$T/plain" > "$T/spaced"
+	for v in plain escaped spaced; do
+		kerf-detect --rejects "$T/rej.$v" < "$T/$v" > "$T/out.$v" 2>/dev/null
+		jq -c '[.seq, .reason, .msg]' "$T/rej.$v" > "$T/why.$v"
+	done
+	run cat "$T/why.plain"
+	assert_line --index 0 '[3,"checksum","pixels do not match xxh3 0123456789abcdef"]'
+	assert_line --index 1 '[5,"image_size","die is 65x64, run_start says 64x64"]'
+	assert_line --index 2 '[6,"bad_image","die w and h must be integers in 1..16384"]'
+	assert_line --index 3 '[null,"bad_die","die event lacks run, seq, t, wafer, col or row"]'
+	assert_line --index 4 '[8,"bad_image","data is not valid base64"]'
+	assert_line --index 5 '[10,"image_size","die is 65x64, run_start says 64x64"]'
+	assert_line --index 6 '[11,"image_size","data holds 5460 base64 characters, 64x64 needs 5464"]'
+	assert_line --index 7 --regexp '^\[12,"bad_image","die event is not JSON: '
+	assert_equal "${#lines[@]}" 8
+	diff -u "$T/why.plain" "$T/why.escaped"
+	diff -u "$T/why.plain" "$T/why.spaced"
+	cmp "$T/out.plain" "$T/out.escaped"
+	cmp "$T/out.plain" "$T/out.spaced"
+}

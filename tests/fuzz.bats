@@ -2,14 +2,15 @@
 # Every libFuzzer target in tests/fuzz/ runs for a few seconds under
 # ASan+UBSan (scripts/fuzz builds them with clang): the line reader and
 # envelope, each event type's validation, the KLARF reader and writer,
-# and detect's image decoding.  KERF_FUZZ_SECONDS sets the time per
-# target (default 5; 0 skips).  Skips when clang's libFuzzer is missing
-# (scripts/deps installs clang and libclang-rt-14-dev).
+# detect's image decoding and its one-pass die reader against jansson.
+# KERF_FUZZ_SECONDS sets the time per target (default 5; 0 skips).
+# Skips when clang's libFuzzer is missing (scripts/deps installs clang
+# and libclang-rt-14-dev).
 load common
 bats_require_minimum_version 1.5.0
 
 # Targets that have their own test below; any other is run by the last.
-KNOWN=(line validate klarf image secs)
+KNOWN=(line validate klarf image secs diescan)
 
 # fuzz TARGET...: run them; a crash, leak, timeout or build failure fails.
 fuzz() {
@@ -45,6 +46,10 @@ fuzz() {
 
 @test "fuzz target 'secs' (SECS-II decoding and SML) runs clean" {
 	fuzz secs
+}
+
+@test "fuzz target 'diescan' (kerf-detect's one-pass die reader against jansson) runs clean" {
+	fuzz diescan
 }
 
 @test "every other fuzz target in tests/fuzz/ runs clean" {
