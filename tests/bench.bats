@@ -45,7 +45,7 @@ setup_file() {
 @test "scripts/bench measures every row the issues ask for" {
 	for name in cat.small jq.small jansson.small validate.small validate.small.vs_jq \
 		validate.small.vs_jansson cat.img jq.img jansson.img validate.img acquire.sim \
-		acquire.replay detect.j1 detect.j2 detect.speedup detect.j2.rss \
+		acquire.replay detect.j1 detect.j2 detect.speedup detect.j2.rss detect.pair_scaling \
 		persist.batch1.fsync_batch persist.batch1000.fsync_batch persist.batch1000.fsync_none \
 		persist.latency.batchms20.p99 project.small rss.acquire.10x rss.validate.img.10x \
 		rss.detect.10x rss.persist.10x rss.project.10x pipeline.bare.wall \
