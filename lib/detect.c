@@ -228,7 +228,7 @@ static void align(const struct image *t, const uint32_t *tprof, const struct ima
 _Static_assert(HBINS - 1 <= INT16_MAX, "a bin's index fits in 16 bits");
 
 /*
- * Medians by histogram: HBINS bins of 1/HSCALE grey level from 'lo' up.
+ * Medians by histogram: HBINS bins of 1/HSCALE grey level from HIST_LO up.
  * The values are gathered first, their bins computed in one vectorised
  * pass, then counted; the bins are all zero between uses (a median clears
  * the range it used), so that a die's many medians share one histogram.
