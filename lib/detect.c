@@ -219,7 +219,7 @@ static void align(const struct image *t, const uint32_t *tprof, const struct ima
 	}
 }
 
-/* How many pixels a first estimate of the noise takes (see robust_sigma2). */
+/* How many pixels a first estimate of the noise takes (see robust_sigma). */
 #define SIGMA_SAMPLES 2048.0
 
 #define HBINS 4096
@@ -388,17 +388,17 @@ static int clip_update(const struct clip_sums *cs, double total, double *med, do
 }
 
 /*
- * The noise of d over the rectangle: 1.4826 * its MAD, then (refine) the
- * clipped standard deviation below.  *median: the centre.
+ * The noise of d over the rectangle: 1.4826 * its MAD, refined into the
+ * clipped standard deviation below.  *median (unless NULL): the centre.
  */
-static double robust_sigma2(struct hist *hi, const float *d, int w, const struct rect *r, int refine,
-			    double *median)
+static double robust_sigma(struct hist *hi, const float *d, int w, const struct rect *r, double *median)
 {
 	double med, mad, area = (double)(r->x1 - r->x0) * (r->y1 - r->y0);
 	int step = sample_step(r);
 	size_t n = 0;
 	struct clip_sums cs = {0, 0, 0};
-	*median = 0;
+	if (median)
+		*median = 0;
 	if (area <= 0)
 		return DETECT_SIGMA_FLOOR;
 	{
@@ -418,26 +418,19 @@ static double robust_sigma2(struct hist *hi, const float *d, int w, const struct
 	 * sample of rows is not enough: on one die of the tests every second
 	 * row gave 3 % less, and a false defect).
 	 */
-	if (refine) {
-		clip_add(hi->v, (int)n, (float)med, (float)(3.5 * mad), &cs);
-		if (clip_update(&cs, (double)n, &med, &mad) == 0) {
-			double looked = 0;
-			cs = (struct clip_sums){0, 0, 0};
-			for (int y = r->y0; y < r->y1; y++) {
-				clip_add(d + (size_t)y * w + r->x0, r->x1 - r->x0, (float)med, (float)(3.5 * mad), &cs);
-				looked += r->x1 - r->x0;
-			}
-			clip_update(&cs, looked, &med, &mad);
+	clip_add(hi->v, (int)n, (float)med, (float)(3.5 * mad), &cs);
+	if (clip_update(&cs, (double)n, &med, &mad) == 0) {
+		double looked = 0;
+		cs = (struct clip_sums){0, 0, 0};
+		for (int y = r->y0; y < r->y1; y++) {
+			clip_add(d + (size_t)y * w + r->x0, r->x1 - r->x0, (float)med, (float)(3.5 * mad), &cs);
+			looked += r->x1 - r->x0;
 		}
+		clip_update(&cs, looked, &med, &mad);
 	}
-	*median = med;
+	if (median)
+		*median = med;
 	return mad;
-}
-
-static double robust_sigma(struct hist *hi, const float *d, int w, const struct rect *r)
-{
-	double med;
-	return robust_sigma2(hi, d, w, r, 1, &med);
 }
 
 /*
@@ -640,7 +633,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 	apply(t, ref, dx, dy, r, gain, off, d);
 	if (r->x0 == 0 && r->y0 == 0 && r->x1 == w && r->y1 == h)
 		return 1;
-	*sigma = sig = robust_sigma2(hi, d, w, r, 1, &med);
+	*sigma = sig = robust_sigma(hi, d, w, r, &med);
 	bidx = xmalloc(((size_t)w * h - (size_t)(r->x1 - r->x0) * (r->y1 - r->y0)) * sizeof *bidx);
 	nb = border_of(w, h, r, bidx);
 	for (size_t k = 0; k < nb; k++) {
@@ -648,7 +641,7 @@ static int difference(struct hist *hi, const struct image *t, const struct image
 		d[bidx[k]] = (float)(t->px[bidx[k]] -
 			(gain * ref->px[(size_t)((y + dy + h) % h) * w + (size_t)((x + dx + w) % w)] + off));
 	}
-	/* The border's own median and MAD, as robust_sigma2 does. */
+	/* The border's own median and MAD, as robust_sigma starts with. */
 	{
 		float *v = hist_values(hi, nb);
 		for (size_t k = 0; k < nb; k++)
@@ -925,7 +918,7 @@ static void estimate_noise(struct work *wk, struct detect_result *out)
 		else if (wk->dsigma[i] > 0)
 			out->sigma[i] = wk->dsigma[i];   /* over its own rectangle */
 		else
-			out->sigma[i] = robust_sigma(&wk->hi, wk->d[i], wk->w, &wk->r);
+			out->sigma[i] = robust_sigma(&wk->hi, wk->d[i], wk->w, &wk->r, NULL);
 		noise += out->sigma[i];
 	}
 	/* A difference of two dies holds the noise of both; the die's own
@@ -963,7 +956,7 @@ static void mark_seeds(struct work *wk, const struct detect_params *p)
 		}
 		m[i] = xmalloc(wk->n * sizeof *m[i]);   /* read over ri only */
 		box3(wk->d[i], w, &ri, m[i]);
-		sk[i] = robust_sigma(&wk->hi, m[i], w, &ri);
+		sk[i] = robust_sigma(&wk->hi, m[i], w, &ri, NULL);
 	}
 	for (int i = 0; i < nref; i++)
 		inv[i] = (float)(1.0 / sk[i]);
