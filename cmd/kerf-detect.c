@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 	uint64_t max_line = KERF_MAX_LINE_DEFAULT;
 	long inflight = 64, cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int eof = 0, ioerr = 0, code;
+	const char *order;
 	const struct cli_opt opts[] = {
 		OPT_INT('j', "jobs", "N", &cfg.workers, 1, 256, "worker threads (default: the number of cores)"),
 		OPT_LONG(0, "max-inflight", "N", &inflight, 4, 1 << 20,
@@ -80,6 +81,12 @@ int main(int argc, char **argv)
 	if (cli_parse(&spec, argc, argv, NULL) < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	cfg.max_inflight = (size_t)inflight;
+	order = getenv("KERF_DETECT_ORDER");
+	if (order && *order) {
+		if (strcmp(order, "newest-first") != 0)
+			cli_usage_error("KERF_DETECT_ORDER must be newest-first, not '%s'", order);
+		cfg.newest_first = 1;
+	}
 
 	stdout_init();
 	stats_init(&st, 0);

@@ -651,26 +651,31 @@ static int pick(const struct group *g, size_t pos, struct die **out)
 /*
  * The wafer's median reference: from its first three good dies in
  * arrival order (whatever their rows), so that it never depends on which
- * worker finished first.  Until it is built, those dies keep their
- * images (die->keep; see resolve_group).
+ * worker finished first.  Until it is built, every good die that may
+ * still turn out to be one of those three keeps its image (die->keep;
+ * see may_drop): each good die before the third one known to be good,
+ * whether or not dies before it are still being decoded.  A die still
+ * being decoded may turn out bad and so make the fourth good die one of
+ * the three; that die must not have let go of its image meanwhile.  So
+ * at most three images are kept for it, plus those already marked.
  */
 static void maybe_median(struct detect_stream *ds, struct wafer *w)
 {
 	struct die *good[3];
-	int k = 0;
+	int k = 0, decoding = 0;
 	if (w->median.px)
 		return;
 	for (struct group *g = w->groups; g && k < 3; g = g->next)
 		for (size_t i = 0; i < g->n && k < 3; i++) {
 			struct die *e = g->dies[i];
-			if (e->state == DIE_DECODING)
-				return;
-			if (die_good(e)) {
+			if (e->state == DIE_DECODING) {
+				decoding = 1;
+			} else if (die_good(e)) {
 				e->keep = true;
 				good[k++] = e;
 			}
 		}
-	if (k == 3)
+	if (k == 3 && !decoding)
 		detect_median3(&good[0]->img, &good[1]->img, &good[2]->img, ds->cfg.params.max_shift, &w->median);
 }
 
@@ -693,6 +698,16 @@ static int median_pending(const struct wafer *w)
 				return 1;
 		}
 	return !w->closed;
+}
+
+/*
+ * Whether the group may let go of a die's image once no die of its row
+ * can still choose it: yes unless the wafer's median may still be built
+ * from it.
+ */
+static bool may_drop(const struct wafer *w, const struct die *d)
+{
+	return !d->keep || w->median.px || !median_pending(w);
 }
 
 static void resolve_wafer(struct detect_stream *ds, struct wafer *w);
@@ -741,7 +756,7 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 	 * of the DETECT_MAX_REFS-th good die before the first unresolved one. */
 	if (g->closed && u == g->n && !waiting_median) {
 		for (size_t i = 0; i < g->n; i++)
-			if (!g->dies[i]->keep || g->w->median.px || g->w->closed)
+			if (may_drop(g->w, g->dies[i]))
 				drop_hold(ds, g->dies[i]);
 	} else {
 		int k = 0;
@@ -752,7 +767,7 @@ static int resolve_group(struct detect_stream *ds, struct group *g)
 				break;
 			}
 		for (long i = 0; i < q; i++)
-			if (!g->dies[i]->keep || g->w->median.px)
+			if (may_drop(g->w, g->dies[i]))
 				drop_hold(ds, g->dies[i]);
 	}
 	return waiting_median;
@@ -1108,7 +1123,7 @@ struct detect_stream *detect_stream_new(const struct detect_stream_config *cfg)
 	struct detect_stream *ds = xcalloc(1, sizeof *ds);
 	struct pool_config pc = {
 		.workers = cfg->workers, .max_inflight = cfg->max_inflight, .emit = emit, .discard = discard,
-		.idle = idle, .stall = stall, .arg = ds,
+		.idle = idle, .stall = stall, .arg = ds, .newest_first = cfg->newest_first,
 	};
 	struct stats *s = cfg->stats;
 	ds->cfg = *cfg;

@@ -37,6 +37,7 @@ struct detect_stream_config {
 	size_t max_inflight;   /* dies and lines held at once (>= 4) */
 	int keep_images;       /* pass die events on before their defects */
 	int strict;            /* a rejected die ends the program (65) */
+	int newest_first;      /* for the tests: pool_config.newest_first */
 	struct detect_params params;
 	FILE *out;             /* written by the writer thread only */
 	struct rejects *rej;

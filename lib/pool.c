@@ -54,6 +54,7 @@ struct pool {
 	int reader_waits;       /* the reader sleeps in pool_reserve or pool_drain */
 	uint64_t progress;
 	int quit, failed;
+	int draining;           /* pool_drain was called (newest_first) */
 
 	/* Operation tracking. */
 	uint64_t op_next, pending, active, ndone, nfailed;
@@ -126,13 +127,19 @@ static void wake_reader(struct pool *p)
 		pthread_cond_broadcast(&p->space);
 }
 
+/* Under p->mu: whether queued tasks wait (cfg.newest_first). */
+static int held(const struct pool *p)
+{
+	return p->cfg.newest_first && !p->draining && !full(p);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pool *p = arg;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct task *t;
-		while (!p->qhead && !p->quit)
+		while ((!p->qhead || held(p)) && !p->quit)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (p->quit)
 			break;
@@ -228,6 +235,8 @@ int pool_reserve(struct pool *p, uint64_t *slot)
 	int was_full;
 	pthread_mutex_lock(&p->mu);
 	was_full = full(p);
+	if (was_full && p->cfg.newest_first)
+		pthread_cond_broadcast(&p->work);
 	while (full(p) || (was_full && room(p) < low_water(p) && !quiet(p))) {
 		if (p->failed || sig_stop) {
 			pthread_mutex_unlock(&p->mu);
@@ -279,11 +288,18 @@ void pool_submit(struct pool *p, void (*fn)(void *), void *arg)
 	t->fn = fn;
 	t->arg = arg;
 	pthread_mutex_lock(&p->mu);
-	if (p->qtail)
-		p->qtail->next = t;
-	else
+	if (p->cfg.newest_first) {
+		t->next = p->qhead;
 		p->qhead = t;
-	p->qtail = t;
+		if (!p->qtail)
+			p->qtail = t;
+	} else {
+		if (p->qtail)
+			p->qtail->next = t;
+		else
+			p->qhead = t;
+		p->qtail = t;
+	}
 	p->queued++;
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->mu);
@@ -302,6 +318,8 @@ int pool_drain(struct pool *p)
 {
 	int r;
 	pthread_mutex_lock(&p->mu);
+	p->draining = 1;
+	pthread_cond_broadcast(&p->work);
 	while (p->head < p->next && !p->failed) {
 		p->reader_waits = 1;
 		timed_wait(&p->space, &p->mu, 100);

@@ -42,6 +42,11 @@ struct pool_config {
 	 * completable (e.g. close a row that waits for more input). */
 	void (*stall)(void *arg);
 	void *arg;
+	/* For the tests of what must not depend on which task finishes
+	 * first: tasks wait until pool_drain is called or the pool is full,
+	 * then run newest first.  With one worker the order is then a fixed
+	 * one, and far from the order of submission. */
+	int newest_first;
 };
 
 struct pool *pool_new(const struct pool_config *cfg);

@@ -433,3 +433,22 @@ spaced_dies() {
 	cmp "$T/out.plain" "$T/out.escaped"
 	cmp "$T/out.plain" "$T/out.spaced"
 }
+
+@test "kerf-detect's references and rejects do not depend on which worker finishes first" {
+	# Rows 0 and 1 have one good die each, so they wait for the wafer's
+	# median, built from its first three good dies (the third is in row
+	# 2).  KERF_DETECT_ORDER=newest-first runs the tasks last in, first
+	# out: row 2 is decoded and detected before rows 0 and 1 are decoded,
+	# the order in which row 2 once let go of the image the median needs.
+	sed -E '/"col":[1-4],"row":[01],/ s/"w":64/"w":65/' "$D/small.ndjson" > "$T/lone"
+	for o in "" newest-first; do
+		KERF_DETECT_ORDER=$o kerf-detect -j 1 --rejects "$T/rej.$o" < "$T/lone" > "$T/out.$o" 2>/dev/null
+		jq -c '[.seq, .reason]' "$T/rej.$o" > "$T/why.$o"
+	done
+	run jq -s -c 'map(.[1]) | unique' "$T/why."
+	assert_output '["image_size"]'
+	diff -u "$T/why." "$T/why.newest-first"
+	cmp "$T/out." "$T/out.newest-first"
+	run jq -c 'select(.type == "die_done") | .seq' "$T/out.newest-first"
+	assert_equal "${lines[*]}" "2 8 13 14 15 16 17"
+}
