@@ -23,6 +23,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,7 +419,21 @@ int acq_run_listen(struct acq *a, const struct acq_listen_opts *o)
 		log_msg(LOG_ERROR, NULL, "%s", err);
 		return KERF_EX_UNAVAILABLE;
 	}
-	log_msg(LOG_INFO, json_pack("{ss}", "addr", o->addr), "listening on '%s'", o->addr);
+	if (!path[0]) {
+		/* tcp: say which port it took (with port 0, the kernel chose). */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		char bound[SOCKADDR_STR];
+		if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0) {
+			sockaddr_str((struct sockaddr *)&ss, sl, bound, sizeof bound);
+			in_port_t port = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+								  : ((struct sockaddr_in *)&ss)->sin_port;
+			log_msg(LOG_INFO, json_pack("{sssssi}", "addr", o->addr, "bound", bound, "port", ntohs(port)),
+				"listening on 'tcp:%s'", bound);
+		}
+	} else {
+		log_msg(LOG_INFO, json_pack("{ss}", "addr", o->addr), "listening on '%s'", o->addr);
+	}
 	w = wait_readable(lfd, deadline);
 	if (w <= 0) {
 		if (w == 0)

@@ -41,7 +41,6 @@
  * large message does not hold its memory for the rest of the link. */
 #define BODY_KEEP (64 * 1024)
 /* Room for "[address]:port" of any address family. */
-#define ADDR_STR (INET6_ADDRSTRLEN + 12)
 
 enum { TAG_LISTEN = 1, TAG_SOCK = 2 };
 
@@ -81,7 +80,7 @@ struct hsms_conn {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char *target;            /* the configured or bound address, for logs */
-	char peer[ADDR_STR];     /* the connected peer, "" when none */
+	char peer[SOCKADDR_STR]; /* the connected peer, "" when none */
 	int epfd, lfd, fd;
 	int fd_registered;
 	unsigned fd_mask;
@@ -160,17 +159,6 @@ static void header_parse(const uint8_t *h, const uint8_t *body, size_t len, stru
 	m->body = body;
 	m->len = len;
 	m->rx_us = 0;
-}
-
-static void addr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
-{
-	char host[INET6_ADDRSTRLEN], serv[8];
-	if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV))
-		snprintf(out, size, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(out, size, "[%s]:%s", host, serv);
-	else
-		snprintf(out, size, "%s:%s", host, serv);
 }
 
 static uint32_t new_system(struct hsms_conn *c)
@@ -608,7 +596,7 @@ static void link_up(struct hsms_conn *c, int fd)
 	/* HSMS messages are small and answered one by one: no Nagle delay. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		addr_str((struct sockaddr *)&ss, len, c->peer, sizeof c->peer);
+		sockaddr_str((struct sockaddr *)&ss, len, c->peer, sizeof c->peer);
 	c->t7_at = c->cfg.t7_ms ? now + c->cfg.t7_ms : 0;
 	c->last_byte_ms = now;
 	hlog(c, LOG_INFO, "connected",
@@ -673,7 +661,7 @@ static void on_accept(struct hsms_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	char who[ADDR_STR];
+	char who[SOCKADDR_STR];
 	int fd = accept4(c->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0) {
@@ -684,7 +672,7 @@ static void on_accept(struct hsms_conn *c)
 	}
 	if (c->fd >= 0 || c->stopped) {
 		/* HSMS-SS is one session: the link we have stays, the new one goes. */
-		addr_str((struct sockaddr *)&ss, len, who, sizeof who);
+		sockaddr_str((struct sockaddr *)&ss, len, who, sizeof who);
 		hlog(c, LOG_WARN, "refused", json_pack("{ss ss}", "from", who, "reason", "already_connected"),
 		     "refused a second connection from %s", who);
 		close(fd);
@@ -1117,8 +1105,8 @@ static int start_listening(struct hsms_conn *c)
 	}
 	c->local_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						       : ((struct sockaddr_in *)&ss)->sin_port);
-	char bound[ADDR_STR];
-	addr_str((struct sockaddr *)&ss, len, bound, sizeof bound);
+	char bound[SOCKADDR_STR];
+	sockaddr_str((struct sockaddr *)&ss, len, bound, sizeof bound);
 	free(c->target);
 	c->target = xstrdup(bound);
 	hlog(c, LOG_INFO, "listening", json_pack("{ss si}", "addr", c->target, "port", c->local_port),

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,17 @@ char *safe_name(const char *s, size_t max)
 	if (out[0] == '.')
 		out[0] = '_';
 	return out;
+}
+
+void sockaddr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(out, size, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(out, size, "[%s]:%s", host, serv);
+	else
+		snprintf(out, size, "%s:%s", host, serv);
 }
 
 void hex64(uint64_t v, char out[17])

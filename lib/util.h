@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "failpoint.h"
 
@@ -84,6 +85,13 @@ int mkdir_p(const char *path, unsigned mode);
  * Caller frees.
  */
 char *safe_name(const char *s, size_t max);
+
+/*
+ * A socket address as text, numeric: "HOST:PORT", "[HOST]:PORT" for
+ * IPv6, "?" when it cannot be made.  SOCKADDR_STR bytes are enough.
+ */
+#define SOCKADDR_STR 60
+void sockaddr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t size);
 
 /* 16 lowercase hex digits of v into out (17 bytes with the NUL). */
 void hex64(uint64_t v, char out[17]);

@@ -513,12 +513,14 @@ s.recv(1)' "$T/m.sock" "$T/rec" &
 	[ ! -e "$T/m.sock" ]
 }
 
-@test "kerf-acquire --listen tcp: accepts a connection on 127.0.0.1" {
+@test "kerf-acquire --listen tcp: accepts a connection on 127.0.0.1 and names the port it took" {
 	kerf-acquire "${SMALL[@]}" --wafers 1 > "$T/rec" 2>/dev/null
-	port=$((20000 + RANDOM % 20000))
-	kerf-acquire --listen "tcp:127.0.0.1:$port" --ready-timeout 60 > "$T/out" 2>"$T/err" &
+	kerf-acquire --listen "tcp:127.0.0.1:0" --ready-timeout 60 > "$T/out" 2>"$T/err" &
 	pid=$!
 	wait_for grep -q listening "$T/err"
+	# Port 0: the kernel chose a free one, and the log says which.
+	port=$(jq -r 'select(.port) | .port' "$T/err")
+	grep -q "listening on 'tcp:127.0.0.1:$port'" "$T/err"
 	cat "$T/rec" > "/dev/tcp/127.0.0.1/$port"
 	st=0
 	wait "$pid" || st=$?
