@@ -12,6 +12,7 @@
 #include "openmetrics.h"
 #include "out.h"
 #include "reprocess.h"
+#include "watch.h"
 #include "runstate.h"
 #include "status_doc.h"
 #include "status_metrics.h"
@@ -41,6 +42,7 @@ static const char usage[] =
 	"                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
+	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
 	"options of one command.\n"
@@ -54,7 +56,8 @@ static const char usage_tail[] =
 	"or completed), 69 no run, 75 refused or superseded, 124 timed out or no\n"
 	"outcome within --timeout, else the run's exit status;\n"
 	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
-	"130 interrupted.\n";
+	"130 interrupted; of kerf watch: 0 stopped by a signal, 65 a damaged ledger,\n"
+	"74 an I/O error, 75 OUTDIR is in use by another kerf watch.\n";
 
 /* The options of every command. */
 static const char *rundir;
@@ -277,12 +280,27 @@ static const struct cli_opt reprocess_opts[] = {
 	OPT_END(),
 };
 
+/* kerf watch */
+static struct watch_opts wo = { .jobs = 1, .settle_ms = 2000 };
+
+static const struct cli_opt watch_opts[] = {
+	OPT_STRING('o', "outdir", "DIR", &wo.outdir,
+		   "the results: DIR/NAME per file, DIR/results.ndjson,\nDIR/inputs.tsv, the ledger in DIR/.watch"),
+	OPT_INT('j', "jobs", "N", &wo.jobs, 1, 1000000, "runs at once in all (default 1; one per key)"),
+	OPT_BOOL(0, "poll", &wo.poll, "judge files by the settle rule only (no inotify)"),
+	OPT_MS(0, "settle-ms", "MS", &wo.settle_ms, 1, 86400000,
+	       "a file unchanged this long is complete (polling,\nand files found at start; default 2000)"),
+	OPT_INCLUDE(help_opts),
+	OPT_END(),
+};
+
 static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_stop(int argc, char **argv);
 static int cmd_pause(int argc, char **argv);
 static int cmd_resume(int argc, char **argv);
 static int cmd_reprocess(int argc, char **argv);
+static int cmd_watch(int argc, char **argv);
 
 /* A command takes arguments after its options. */
 #define CMD_ARGS 1
@@ -315,6 +333,11 @@ static const struct command {
 	  "Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
 	  "directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel.\n\n",
 	  reprocess_opts },
+	{ "watch", cmd_watch, CMD_ARGS,
+	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
+	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
+	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",
+	  watch_opts },
 };
 
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -330,6 +353,8 @@ static const struct cli_opt all_opts[] = {
 	OPT_INCLUDE(stop_opts),
 	OPT_GROUP("kerf reprocess:"),
 	OPT_INCLUDE(reprocess_opts),
+	OPT_GROUP("kerf watch:"),
+	OPT_INCLUDE(watch_opts),
 	OPT_END(),
 };
 
@@ -685,6 +710,17 @@ static int cmd_reprocess(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_watch(int argc, char **argv)
+{
+	if (!wo.outdir)
+		cli_usage_error("watch needs -o OUTDIR");
+	if (argc == 0)
+		cli_usage_error("watch needs at least one directory to follow");
+	wo.dirs = argv;
+	wo.ndirs = argc;
+	return watch_main(&wo);
+}
+
 /* ---- kerf stop, pause, resume ---- */
 
 /* How long pause, resume and stop --wait wait for the outcome by default. */
@@ -912,7 +948,7 @@ int main(int argc, char **argv)
 	 * get SIGPIPE back at its default before they exec. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		cli_usage_error("missing command (run, status, stop, pause, resume or reprocess)");
+		cli_usage_error("missing command (run, status, stop, pause, resume, reprocess or watch)");
 	for (int i = 0; i < NCOMMANDS && !cmd; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			cmd = &commands[i];

@@ -1,0 +1,862 @@
+/*
+ * watch.c: kerf watch.  One event loop over poll(2): an inotify
+ * descriptor for the drop directories (none in polling mode), a signalfd
+ * for SIGCHLD and the stop signals, and a tick that drives the settle
+ * rule.  The watcher is the one writer of its state: the ledger (a
+ * journal in OUTDIR/.watch/journal, one event and one commit record per
+ * change, so each line is checksummed and a torn tail is cut by
+ * journal_open's recovery), OUTDIR/inputs.tsv (derived from the ledger,
+ * rewritten whole and atomically), and the snapshots in
+ * OUTDIR/.watch/in/NAME that the jobs run.  A job is `kerf reprocess -o
+ * OUTDIR --task N`, the same job a reprocess batch runs.
+ *
+ * A file goes seen -> pending -> running -> done | failed; only the last
+ * four are in the ledger (watch.taken, watch.start, watch.end).  Its
+ * identity is its content: (xxh3-64, size).  The scheduler keeps one FIFO
+ * per key (the tool), runs one job per key, at most o->jobs in all, and
+ * takes the next job round-robin over the keys with work waiting.
+ */
+#include "exitcode.h"
+#include "util.h"
+#include "log.h"
+#include "atomic.h"
+#include "journal.h"
+#include "klarf.h"
+#include "reprocess.h"
+#include "runstate.h"
+#include "watch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+/* A name in a drop directory: the "seen" state, in memory only. */
+struct seen {
+	char *path;
+	int dir;                 /* its drop directory, an index of o->dirs */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	uint64_t since;          /* mono_ms when it was first seen as it is */
+	int judged;              /* taken or found taken, as it is */
+	int closed;              /* inotify: closed after writing or moved in */
+	int present;             /* found by the current scan */
+};
+
+enum wstate { W_PENDING, W_RUNNING, W_DONE, W_FAILED };
+
+/* A taken file; it[i] is task i + 1, the line i + 1 of inputs.tsv. */
+struct item {
+	uint64_t hash, size;
+	char *path;              /* where it was dropped */
+	size_t key;              /* index of w->k */
+	enum wstate state;
+};
+
+/* A key's FIFO of items waiting (pending, or cut by a restart). */
+struct wkey {
+	char *name;
+	size_t *q, head, len, cap;
+	int active;              /* a job of this key runs */
+};
+
+struct job {
+	pid_t pid;
+	size_t item;
+};
+
+struct watcher {
+	const struct watch_opts *o;
+	char *out, *wdir, *self;
+	char **dirs;             /* the drop directories, absolute */
+	int lockfd, inofd, sigfd;
+	int *wd;                 /* inotify watch of each drop directory */
+	int rescan;              /* list the directories at the next tick */
+	struct journal *j;
+	uint64_t seq;            /* the ledger's last seq */
+	int ledger_bad;          /* a ledger event could not be read back */
+	struct item *it;
+	struct rp_entry *e;      /* inputs.tsv, parallel to it */
+	size_t n;
+	struct wkey *k;
+	size_t nk, rr;           /* rr: the key to look at first */
+	struct job *jobs;
+	int active;
+	struct seen *s;
+	size_t ns;
+	int stops;               /* stop signals received */
+	int failed;              /* a global failure: the exit code, else 0 */
+};
+
+static uint64_t tick_ms(const struct watch_opts *o)
+{
+	uint64_t t = o->settle_ms / 4;
+	return t < 20 ? 20 : t > 1000 ? 1000 : t;
+}
+
+/* Names that tools write under before renaming into place. */
+static int ignored_name(const char *base)
+{
+	size_t l = strlen(base);
+	static const char *const ends[] = { ".tmp", ".part", "~", NULL };
+	if (base[0] == '.' || strstr(base, ".tmp."))
+		return 1;
+	for (const char *const *x = ends; *x; x++) {
+		size_t xl = strlen(*x);
+		if (l >= xl && !strcmp(base + l - xl, *x))
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- the ledger ---- */
+
+static const char *const state_name[] = { "pending", "running", "done", "failed" };
+
+/*
+ * Append one ledger event (ev is stolen) and commit it: durable on
+ * return 0.  Its id hashes "watch:" and its seq, so that ids are unique
+ * as journal_verify requires.
+ */
+static int ledger_put(struct watcher *w, json_t *ev)
+{
+	json_t *rec = json_object();
+	char key[40], id[17];
+	char *line;
+	struct journal_key jk;
+	int rc;
+
+	w->seq++;
+	int kl = snprintf(key, sizeof key, "watch:%" PRIu64, w->seq);
+	hex64(kerf_xxh3(key, (size_t)kl), id);
+	json_object_set_new(rec, "id", json_string(id));
+	json_object_set_new(rec, "run", json_string("watch"));
+	json_object_set_new(rec, "seq", json_integer((json_int_t)w->seq));
+	json_object_update(rec, ev);
+	json_decref(ev);
+	line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(rec);
+	if (!line || journal_key_of(line, strlen(line), &jk) != 0) {
+		free(line);
+		log_msg(LOG_ERROR, NULL, "cannot make a ledger record");
+		w->failed = KERF_EX_SOFTWARE;
+		return -1;
+	}
+	journal_add(w->j, &jk, line, strlen(line));
+	rc = journal_commit(w->j);
+	free(line);
+	if (rc != 0)
+		w->failed = KERF_EX_IOERR;
+	return rc;
+}
+
+static size_t key_get(struct watcher *w, const char *name)
+{
+	for (size_t i = 0; i < w->nk; i++)
+		if (!strcmp(w->k[i].name, name))
+			return i;
+	w->k = xrealloc(w->k, (w->nk + 1) * sizeof *w->k);
+	memset(&w->k[w->nk], 0, sizeof *w->k);
+	w->k[w->nk].name = xstrdup(name);
+	return w->nk++;
+}
+
+static void key_push(struct wkey *k, size_t item)
+{
+	if (k->head + k->len == k->cap) {
+		if (k->head) {
+			memmove(k->q, k->q + k->head, k->len * sizeof *k->q);
+			k->head = 0;
+		} else {
+			k->cap = k->cap ? 2 * k->cap : 8;
+			k->q = xrealloc(k->q, k->cap * sizeof *k->q);
+		}
+	}
+	k->q[k->head + k->len++] = item;
+}
+
+/* The snapshot a job runs: a stream file, or a directory of one KLARF file. */
+static char *snapshot_dir(const struct watcher *w, const char *name)
+{
+	return xasprintf("%s/in/%s", w->wdir, name);
+}
+
+/* Add taken item number n + 1 (the caller has its ledger line). */
+static void item_add(struct watcher *w, uint64_t hash, uint64_t size, const char *path,
+		     const char *key, const char *name, int klarf)
+{
+	char *dir = snapshot_dir(w, name);
+	w->it = xrealloc(w->it, (w->n + 1) * sizeof *w->it);
+	w->e = xrealloc(w->e, (w->n + 1) * sizeof *w->e);
+	w->it[w->n] = (struct item){ hash, size, xstrdup(path), key_get(w, key), W_PENDING };
+	w->e[w->n].name = xstrdup(name);
+	w->e[w->n].path = klarf ? xstrdup(dir) : xasprintf("%s/stream.ndjson", dir);
+	free(dir);
+	w->n++;
+}
+
+/* The task an event names: its item, or NULL (logged). */
+static struct item *task_item(struct watcher *w, const json_t *ev)
+{
+	json_int_t t = json_integer_value(json_object_get(ev, "task"));
+	if (t < 1 || (size_t)t > w->n)
+		return NULL;
+	return &w->it[t - 1];
+}
+
+/* journal_open's callback: one committed ledger event, read back. */
+static void ledger_event(void *arg, const char *line, size_t len)
+{
+	struct watcher *w = arg;
+	json_t *ev = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+	struct item *it;
+	int ok = 1;
+
+	if (seq > 0 && (uint64_t)seq > w->seq)
+		w->seq = (uint64_t)seq;
+	if (type && !strcmp(type, "watch.taken")) {
+		const char *hash = json_string_value(json_object_get(ev, "hash"));
+		const char *path = json_string_value(json_object_get(ev, "path"));
+		const char *key = json_string_value(json_object_get(ev, "key"));
+		const char *name = json_string_value(json_object_get(ev, "name"));
+		const char *kind = json_string_value(json_object_get(ev, "kind"));
+		json_int_t task = json_integer_value(json_object_get(ev, "task"));
+		uint64_t h;
+		ok = hash && path && key && name && kind && (size_t)task == w->n + 1 &&
+		     journal_parse_id(hash, strlen(hash), &h) == 0;
+		if (ok)
+			item_add(w, h, (uint64_t)json_integer_value(json_object_get(ev, "size")), path, key,
+				 name, !strcmp(kind, "klarf"));
+	} else if (type && !strcmp(type, "watch.start")) {
+		ok = (it = task_item(w, ev)) != NULL;
+		if (ok)
+			it->state = W_RUNNING;
+	} else if (type && !strcmp(type, "watch.end")) {
+		ok = (it = task_item(w, ev)) != NULL;
+		if (ok)
+			it->state = json_integer_value(json_object_get(ev, "exit_code")) == 0 ? W_DONE : W_FAILED;
+	} else {
+		ok = 0;
+	}
+	if (!ok) {
+		log_msg(LOG_ERROR, NULL, "the ledger holds a record kerf watch cannot read: %.*s", (int)len, line);
+		w->ledger_bad = 1;
+	}
+	json_decref(ev);
+}
+
+static int ledger_end(struct watcher *w, size_t i, int code)
+{
+	struct item *it = &w->it[i];
+	it->state = code == 0 ? W_DONE : W_FAILED;
+	return ledger_put(w, json_pack("{ss sI ss si}", "type", "watch.end", "task", (json_int_t)(i + 1),
+				       "outcome", state_name[it->state], "exit_code", code));
+}
+
+/*
+ * A run the ledger says started but not ended was cut by the watcher's
+ * death, unless its job got as far as its record in results.ndjson
+ * (written last, so then it had ended): take the end from the record.
+ */
+static void settle_cut_runs(struct watcher *w)
+{
+	char *path = xasprintf("%s/results.ndjson", w->out);
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		json_t *rec = json_loads(line, 0, NULL);
+		struct rp_result r;
+		if (rp_result_read(rec, &r) == 0 && r.task.set && r.task.v >= 1 && (size_t)r.task.v <= w->n &&
+		    r.name && !strcmp(r.name, w->e[r.task.v - 1].name) && w->it[r.task.v - 1].state == W_RUNNING) {
+			int code = r.exit_code.set ? (int)r.exit_code.v : KERF_EX_SOFTWARE;
+			if (code == 0 && (!r.outcome || strcmp(r.outcome, "completed")))
+				code = KERF_EX_FAILED;
+			ledger_end(w, (size_t)r.task.v - 1, code);
+		}
+		json_decref(rec);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	free(path);
+	for (size_t i = 0; i < w->n; i++)
+		if (w->it[i].state == W_RUNNING) {
+			log_msg(LOG_WARN, json_pack("{ss sI}", "name", w->e[i].name, "task", (json_int_t)(i + 1)),
+				"'%s' was cut mid-run; it runs again from the start", w->e[i].name);
+			w->it[i].state = W_PENDING;
+		}
+	for (size_t i = 0; i < w->n; i++)
+		if (w->it[i].state == W_PENDING)
+			key_push(&w->k[w->it[i].key], i);
+}
+
+/* ---- taking a file ---- */
+
+/* Read a whole file; NULL when it cannot be read (errno set). */
+static char *slurp(const char *path, size_t *len, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	do {
+		if (n == cap) {
+			cap = cap ? 2 * cap : (size_t)st->st_size + 1;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r > 0)
+			n += (size_t)r;
+	} while (r > 0 || (r < 0 && errno == EINTR));
+	if (r < 0) {
+		int e = errno;
+		free(buf);
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	/* Judge by what was read, as it was when reading ended. */
+	fstat(fd, st);
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+static int is_stream(const char *buf, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	return i < len && buf[i] == '{';
+}
+
+/*
+ * The tool a file came from: a KLARF's InspectionStationID, a stream's
+ * run_start tool, else the drop directory's base name.  Caller frees.
+ */
+static char *key_of(const char *buf, size_t len, int stream, const char *dir)
+{
+	char *key = NULL;
+	if (stream) {
+		const char *nl = memchr(buf, '\n', len);
+		json_t *ev = json_loadb(buf, nl ? (size_t)(nl - buf) : len, 0, NULL);
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		const char *tool = json_string_value(json_object_get(ev, "tool"));
+		if (type && !strcmp(type, "run_start") && tool && *tool)
+			key = xstrdup(tool);
+		json_decref(ev);
+	} else {
+		FILE *f = fmemopen((void *)buf, len, "r");
+		struct klarf k;
+		char err[256];
+		memset(&k, 0, sizeof k);
+		if (f && klarf_read(f, "", &k, err, sizeof err) == 0 && k.station && *k.station)
+			key = xstrdup(k.station);
+		klarf_free(&k);
+		if (f)
+			fclose(f);
+	}
+	if (!key) {
+		const char *b = strrchr(dir, '/');
+		key = xstrdup(b && b[1] ? b + 1 : dir);
+	}
+	return key;
+}
+
+/* Empty a snapshot directory of what an attempt cut before its ledger line left. */
+static void empty_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			char *p = xasprintf("%s/%s", dir, de->d_name);
+			unlink(p);
+			free(p);
+		}
+	if (d)
+		closedir(d);
+}
+
+/* The stat identity that says a file is still as it was judged. */
+static int same_as(const struct seen *s, const struct stat *st)
+{
+	return s->dev == st->st_dev && s->ino == st->st_ino && s->size == st->st_size &&
+	       s->mtime.tv_sec == st->st_mtim.tv_sec && s->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void seen_set(struct seen *s, const struct stat *st)
+{
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = st->st_size;
+	s->mtime = st->st_mtim;
+	s->since = mono_ms();
+	s->judged = 0;
+}
+
+/*
+ * Take a complete file: hash it, drop it if its content was taken
+ * before, else snapshot it, write watch.taken, rewrite inputs.tsv and
+ * queue it under its key.  A file that changed while it was read is not
+ * complete after all: it waits to settle again.
+ */
+static void take(struct watcher *w, struct seen *s)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf = slurp(s->path, &len, &st);
+	uint64_t hash;
+
+	if (!buf) {
+		if (errno != ENOENT)
+			log_msg(LOG_WARN, NULL, "cannot read '%s': %s", s->path, strerror(errno));
+		s->judged = 1;
+		return;
+	}
+	if (!same_as(s, &st) && !s->closed) {
+		seen_set(s, &st);
+		free(buf);
+		return;
+	}
+	seen_set(s, &st);
+	s->judged = 1;
+	s->closed = 0;
+	/* An empty file is a tool that has created its file and not yet
+	 * written it: wait for it to change. */
+	if (len == 0) {
+		free(buf);
+		return;
+	}
+	hash = kerf_xxh3(buf, len);
+	for (size_t i = 0; i < w->n; i++)
+		if (w->it[i].hash == hash && w->it[i].size == len) {
+			log_msg(LOG_INFO, json_pack("{ss ss}", "path", s->path, "name", w->e[i].name),
+				"'%s' already taken as '%s' (the same content)", s->path, w->e[i].name);
+			free(buf);
+			return;
+		}
+
+	int stream = is_stream(buf, len);
+	const char *base = strrchr(s->path, '/') + 1;
+	char *key = key_of(buf, len, stream, w->dirs[s->dir]);
+	char *fname = reprocess_file_name(base);
+	char *name = reprocess_unique_name(w->e, w->n, fname);
+	char *dir = snapshot_dir(w, name);
+	char *snap = xasprintf("%s/%s", dir, stream ? "stream.ndjson" : base);
+	char hx[17];
+
+	hex64(hash, hx);
+	if (mkdir_p(dir, 0777) != 0 || (empty_dir(dir), atomic_write_file(snap, buf, len)) != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", snap, strerror(errno));
+		w->failed = KERF_EX_IOERR;
+	} else if (ledger_put(w, json_pack("{ss ss sI ss ss ss ss sI}", "type", "watch.taken", "hash", hx,
+					   "size", (json_int_t)len, "path", s->path, "kind",
+					   stream ? "stream" : "klarf", "key", key, "name", name, "task",
+					   (json_int_t)(w->n + 1))) == 0) {
+		item_add(w, hash, len, s->path, key, name, !stream);
+		if (reprocess_write_inputs(w->out, w->e, w->n) != 0)
+			w->failed = KERF_EX_IOERR;
+		key_push(&w->k[w->it[w->n - 1].key], w->n - 1);
+		log_msg(LOG_INFO, json_pack("{ss ss ss sI}", "path", s->path, "name", name, "key", key, "task",
+					    (json_int_t)w->n),
+			"took '%s' as '%s' (key '%s')", s->path, name, key);
+	}
+	free(snap);
+	free(dir);
+	free(name);
+	free(fname);
+	free(key);
+	free(buf);
+}
+
+/* ---- following the directories ---- */
+
+static struct seen *seen_get(struct watcher *w, int dir, const char *base, int create)
+{
+	char *path = xasprintf("%s/%s", w->dirs[dir], base);
+	for (size_t i = 0; i < w->ns; i++)
+		if (!strcmp(w->s[i].path, path)) {
+			free(path);
+			return &w->s[i];
+		}
+	if (!create) {
+		free(path);
+		return NULL;
+	}
+	w->s = xrealloc(w->s, (w->ns + 1) * sizeof *w->s);
+	memset(&w->s[w->ns], 0, sizeof *w->s);
+	w->s[w->ns].path = path;
+	w->s[w->ns].dir = dir;
+	return &w->s[w->ns++];
+}
+
+static void seen_drop(struct watcher *w, struct seen *s)
+{
+	free(s->path);
+	*s = w->s[--w->ns];
+}
+
+/* List the drop directories: new and changed files start to settle. */
+static void scan(struct watcher *w)
+{
+	for (size_t i = 0; i < w->ns; i++)
+		w->s[i].present = 0;
+	for (int d = 0; d < w->o->ndirs; d++) {
+		DIR *dp = opendir(w->dirs[d]);
+		struct dirent *de;
+		if (!dp) {
+			log_msg(LOG_WARN, NULL, "cannot list '%s': %s", w->dirs[d], strerror(errno));
+			continue;
+		}
+		while ((de = readdir(dp))) {
+			struct stat st;
+			struct seen *s;
+			if (ignored_name(de->d_name) || fstatat(dirfd(dp), de->d_name, &st, 0) != 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			s = seen_get(w, d, de->d_name, 1);
+			s->present = 1;
+			if (s->since == 0 || !same_as(s, &st))
+				seen_set(s, &st);
+		}
+		closedir(dp);
+	}
+	for (size_t i = w->ns; i-- > 0;)
+		if (!w->s[i].present)
+			seen_drop(w, &w->s[i]);
+}
+
+/* Take each file that is complete: closed, or settled. */
+static void judge(struct watcher *w)
+{
+	uint64_t now = mono_ms();
+	for (size_t i = 0; i < w->ns && !w->failed; i++) {
+		struct seen *s = &w->s[i];
+		if (!s->judged && (s->closed || now - s->since >= w->o->settle_ms))
+			take(w, s);
+	}
+}
+
+static void inotify_read(struct watcher *w)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+
+	while ((len = read(w->inofd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			int d;
+			p += sizeof *ev + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				w->rescan = 1;
+				continue;
+			}
+			for (d = 0; d < w->o->ndirs && w->wd[d] != ev->wd; d++)
+				;
+			if (d == w->o->ndirs || !ev->len || ignored_name(ev->name))
+				continue;
+			if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+				struct seen *s = seen_get(w, d, ev->name, 0);
+				if (s)
+					seen_drop(w, s);
+			} else {
+				struct seen *s = seen_get(w, d, ev->name, 1);
+				struct stat st;
+				if (stat(s->path, &st) == 0 && S_ISREG(st.st_mode)) {
+					seen_set(s, &st);
+					s->closed = 1;
+				} else {
+					seen_drop(w, s);
+				}
+			}
+		}
+	}
+}
+
+/* ---- jobs ---- */
+
+static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
+{
+	size_t i = k->q[k->head];
+	char task[24];
+	pid_t pid;
+
+	if (ledger_put(w, json_pack("{ss sI}", "type", "watch.start", "task", (json_int_t)(i + 1))) != 0)
+		return;
+	k->head++;
+	k->len--;
+	k->active = 1;
+	w->it[i].state = W_RUNNING;
+	snprintf(task, sizeof task, "%zu", i + 1);
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { w->self, "reprocess", "-o", w->out, "--task", task, NULL };
+		setpgid(0, 0);
+		/* The job dies with the watcher, without a record: the
+		 * restarted watcher runs it again from the start. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sigprocmask(SIG_SETMASK, orig, NULL);
+		execv(argv[0], argv);
+		log_msg(LOG_ERROR, NULL, "cannot run '%s': %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		log_msg(LOG_ERROR, NULL, "cannot fork: %s", strerror(errno));
+		ledger_end(w, i, KERF_EX_SOFTWARE);
+		k->active = 0;
+		return;
+	}
+	setpgid(pid, pid);
+	w->jobs = xrealloc(w->jobs, (size_t)(w->active + 1) * sizeof *w->jobs);
+	w->jobs[w->active++] = (struct job){ pid, i };
+	log_msg(LOG_INFO, json_pack("{ss sI si}", "name", w->e[i].name, "task", (json_int_t)(i + 1), "pid", (int)pid),
+		"started '%s' (task %zu)", w->e[i].name, i + 1);
+}
+
+/* Start jobs while there is room: round-robin over the keys with work waiting. */
+static void schedule(struct watcher *w, sigset_t *orig)
+{
+	while (!w->stops && !w->failed && w->active < w->o->jobs) {
+		size_t i, pick = w->nk;
+		for (i = 0; i < w->nk && pick == w->nk; i++) {
+			size_t c = (w->rr + i) % w->nk;
+			struct wkey *k = &w->k[c];
+			if (k->active || !k->len)
+				continue;
+			/* A run cut by a restart may still be ending: its
+			 * directory stays locked until it has. */
+			char *rundir = xasprintf("%s/%s", w->out, w->e[k->q[k->head]].name);
+			pid_t holder = runstate_lock_holder(rundir);
+			free(rundir);
+			if (holder <= 0)
+				pick = c;
+		}
+		if (pick == w->nk)
+			return;
+		w->rr = (pick + 1) % w->nk;
+		start_job(w, &w->k[pick], orig);
+	}
+}
+
+static void reap(struct watcher *w)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int j = 0; j < w->active; j++) {
+			if (w->jobs[j].pid != pid)
+				continue;
+			size_t i = w->jobs[j].item;
+			int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			w->jobs[j] = w->jobs[--w->active];
+			w->k[w->it[i].key].active = 0;
+			ledger_end(w, i, code);
+			log_msg(code ? LOG_WARN : LOG_INFO,
+				json_pack("{ss sI si}", "name", w->e[i].name, "task", (json_int_t)(i + 1), "exit_code", code),
+				"'%s' %s (exit %d)", w->e[i].name, state_name[w->it[i].state], code);
+			break;
+		}
+	}
+}
+
+/* ---- start, loop, end ---- */
+
+static int setup(struct watcher *w)
+{
+	struct journal_opts jo = { JOURNAL_FSYNC_BATCH, 64u << 20 };
+	int code;
+	char *p;
+
+	if (mkdir_p(w->o->outdir, 0777) != 0 || !(w->out = realpath(w->o->outdir, NULL))) {
+		log_msg(LOG_ERROR, NULL, "cannot create '%s': %s", w->o->outdir, strerror(errno));
+		return KERF_EX_IOERR;
+	}
+	w->dirs = xcalloc((size_t)w->o->ndirs, sizeof *w->dirs);
+	for (int d = 0; d < w->o->ndirs; d++) {
+		struct stat st;
+		if (!(w->dirs[d] = realpath(w->o->dirs[d], NULL)) || stat(w->dirs[d], &st) != 0 ||
+		    !S_ISDIR(st.st_mode)) {
+			log_msg(LOG_ERROR, NULL, "'%s' is not a directory%s%s", w->o->dirs[d],
+				w->dirs[d] ? "" : ": ", w->dirs[d] ? "" : strerror(errno));
+			return KERF_EX_USAGE;
+		}
+	}
+	w->wdir = xasprintf("%s/.watch", w->out);
+	p = xasprintf("%s/lock", w->wdir);
+	if (mkdir_p(w->wdir, 0777) != 0 ||
+	    (w->lockfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
+		log_msg(LOG_ERROR, NULL, "cannot open '%s': %s", p, strerror(errno));
+		free(p);
+		return KERF_EX_IOERR;
+	}
+	if (flock(w->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		log_msg(LOG_ERROR, NULL, "'%s' is in use by another kerf watch", w->o->outdir);
+		free(p);
+		return KERF_EX_TEMPFAIL;
+	}
+	free(p);
+	p = xasprintf("%s/journal", w->wdir);
+	w->j = journal_open(p, &jo, ledger_event, w, &code);
+	free(p);
+	if (!w->j)
+		return code;
+	if (w->ledger_bad)
+		return KERF_EX_DATAERR;
+	settle_cut_runs(w);
+	if (w->failed)
+		return w->failed;
+	if (reprocess_write_inputs(w->out, w->e, w->n) != 0)
+		return KERF_EX_IOERR;
+	w->self = self_path();
+	if (!w->self) {
+		log_msg(LOG_ERROR, NULL, "cannot find kerf's own executable");
+		return KERF_EX_SOFTWARE;
+	}
+	w->inofd = -1;
+	if (!w->o->poll) {
+		w->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (w->inofd < 0)
+			log_msg(LOG_WARN, NULL, "inotify is unavailable (%s); polling", strerror(errno));
+	}
+	w->wd = xcalloc((size_t)w->o->ndirs, sizeof *w->wd);
+	for (int d = 0; w->inofd >= 0 && d < w->o->ndirs; d++) {
+		w->wd[d] = inotify_add_watch(w->inofd, w->dirs[d],
+					     IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
+		if (w->wd[d] < 0) {
+			log_msg(LOG_WARN, NULL, "cannot watch '%s' (%s); polling", w->dirs[d], strerror(errno));
+			close(w->inofd);
+			w->inofd = -1;
+		}
+	}
+	w->rescan = 1;
+	log_msg(LOG_INFO, json_pack("{si ss sI}", "dirs", w->o->ndirs, "mode", w->inofd >= 0 ? "inotify" : "poll",
+				    "taken", (json_int_t)w->n),
+		"watching %d director%s into '%s'", w->o->ndirs, w->o->ndirs == 1 ? "y" : "ies", w->out);
+	return KERF_EX_OK;
+}
+
+static void release(struct watcher *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->it[i].path);
+		free(w->e[i].name);
+		free(w->e[i].path);
+	}
+	for (size_t i = 0; i < w->nk; i++) {
+		free(w->k[i].name);
+		free(w->k[i].q);
+	}
+	for (size_t i = 0; i < w->ns; i++)
+		free(w->s[i].path);
+	for (int d = 0; w->dirs && d < w->o->ndirs; d++)
+		free(w->dirs[d]);
+	free(w->dirs);
+	free(w->it);
+	free(w->e);
+	free(w->k);
+	free(w->s);
+	free(w->jobs);
+	free(w->wd);
+	free(w->self);
+	free(w->wdir);
+	free(w->out);
+	journal_close(w->j);
+	if (w->inofd >= 0)
+		close(w->inofd);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	if (w->lockfd >= 0)
+		close(w->lockfd);
+}
+
+/* A stop signal: the first stops taking work, each later one is passed to the jobs. */
+static void on_stop_signal(struct watcher *w)
+{
+	if (w->stops++ == 0) {
+		log_msg(LOG_INFO, json_pack("{si}", "active", w->active),
+			"stopping: starting nothing new, waiting for %d running job%s", w->active,
+			w->active == 1 ? "" : "s");
+		return;
+	}
+	for (int j = 0; j < w->active; j++)
+		kill(-w->jobs[j].pid, SIGTERM);
+}
+
+int watch_main(const struct watch_opts *o)
+{
+	struct watcher w;
+	sigset_t mask, orig;
+	int rc;
+
+	memset(&w, 0, sizeof w);
+	w.o = o;
+	w.lockfd = w.inofd = w.sigfd = -1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &orig);
+	w.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	rc = w.sigfd < 0 ? KERF_EX_SOFTWARE : setup(&w);
+	while (rc == KERF_EX_OK && !w.failed && !(w.stops && w.active == 0)) {
+		struct pollfd pfd[2] = { { w.sigfd, POLLIN, 0 }, { w.inofd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+
+		if (w.rescan || w.inofd < 0) {
+			scan(&w);
+			w.rescan = 0;
+		}
+		judge(&w);
+		schedule(&w, &orig);
+		if (w.failed || (w.stops && w.active == 0))
+			break;
+		if (poll(pfd, w.inofd >= 0 ? 2 : 1, (int)tick_ms(o)) < 0 && errno != EINTR) {
+			log_msg(LOG_ERROR, NULL, "poll: %s", strerror(errno));
+			rc = KERF_EX_SOFTWARE;
+		}
+		while (read(w.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo == SIGCHLD)
+				reap(&w);
+			else
+				on_stop_signal(&w);
+		}
+		if (w.inofd >= 0)
+			inotify_read(&w);
+	}
+	if (rc == KERF_EX_OK)
+		rc = w.failed;
+	release(&w);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+	return rc;
+}

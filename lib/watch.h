@@ -1,0 +1,33 @@
+/*
+ * watch.h: kerf watch, which follows drop directories and runs each
+ * complete new file once, as one kerf reprocess job, into OUTDIR/NAME.
+ * It owns OUTDIR/.watch/ (the lock, the ledger, the snapshots of taken
+ * files) and is the one writer of OUTDIR/inputs.tsv, which makes OUTDIR a
+ * kerf reprocess batch directory whose jobs are `kerf reprocess -o OUTDIR
+ * --task N` (lib/reprocess.h): one definition of a job.
+ * WATCH-STATUS.md (for now) and kerf(1) give the design: when a file is
+ * complete, the ledger (a journal, lib/journal.h), keys, the scheduler,
+ * restart recovery.
+ *
+ * Steps: fill a struct watch_opts; watch_main(&o) runs until SIGINT,
+ * SIGTERM or SIGHUP and the running jobs have ended; its result is the
+ * exit code.
+ */
+#ifndef KERF_WATCH_H
+#define KERF_WATCH_H
+
+#include <stdint.h>
+
+struct watch_opts {
+	const char *outdir;       /* -o */
+	char *const *dirs;        /* the drop directories (borrowed) */
+	int ndirs;
+	int jobs;                 /* -j: jobs at once in all, at least 1 */
+	int poll;                 /* --poll: judge by the settle rule only */
+	uint64_t settle_ms;       /* --settle-ms */
+};
+
+/* Follow o->dirs until stopped; an exit code (kerf(1), kerf watch). */
+int watch_main(const struct watch_opts *o);
+
+#endif
