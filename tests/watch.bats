@@ -1,0 +1,223 @@
+#!/usr/bin/env bats
+# kerf watch: files dropped the way inspection tools drop them, each
+# complete file run once as a kerf reprocess job, in order per tool.
+# Every wait is bounded polling on what the watcher writes (its log, the
+# ledger, results.ndjson); a file that must NOT have been taken yet is
+# checked after a later file, dropped behind it, has been taken and run.
+
+load common
+load reprocess
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	local R=$BATS_FILE_TMPDIR/rec s
+	mkdir -p "$R"
+	# Recorded streams of two tools, each of other content.
+	for s in 1 2 3; do
+		kerf-acquire --sim --wafers 1 --seed "$s" --diameter 100 --die-px 32 --tool TOOLA \
+			>"$R/a$s.ndjson" 2>/dev/null
+	done
+	kerf-acquire --sim --wafers 1 --seed 9 --diameter 100 --die-px 32 --tool TOOLB \
+		>"$R/b1.ndjson" 2>/dev/null
+}
+
+setup() {
+	R=$BATS_FILE_TMPDIR/rec
+	D=$BATS_TEST_TMPDIR/drop
+	O=$BATS_TEST_TMPDIR/out
+	LOG=$BATS_TEST_TMPDIR/watch.log
+	mkdir -p "$D"
+}
+
+teardown() {
+	if [ -n "${WPID:-}" ]; then kill -9 "$WPID" 2>/dev/null || true; fi
+	exec 7>&- 2>/dev/null || true
+}
+
+# start_watch [OPTIONS...]: kerf watch -o $O OPTIONS $D in the background,
+# once it follows $D.
+start_watch() {
+	kerf watch -o "$O" --settle-ms 200 "$@" "$D" 2>>"$LOG" 3>&- &
+	WPID=$!
+	wait_for grep -q '"msg":"watching ' "$LOG"
+}
+
+# stop_watch: SIGTERM, and the watcher exits 0 once its jobs have ended.
+stop_watch() {
+	local rc=0
+	kill -TERM "$WPID"
+	wait "$WPID" || rc=$?
+	WPID=
+	[ "$rc" -eq 0 ] || { echo "kerf watch exited $rc"; cat "$LOG"; return 1; }
+}
+
+# records NAME: how many records results.ndjson holds for NAME.
+records() {
+	[ -f "$O/results.ndjson" ] || { echo 0; return; }
+	jq -s --arg n "$1" 'map(select(.name == $n)) | length' "$O/results.ndjson"
+}
+has_record() { [ "$(records "$1")" -ge 1 ]; }
+
+# ledger: the ledger's events without their commit records.
+ledger() {
+	cat "$O"/.watch/journal/seg-*.ndjson | jq -c 'select(has("commit") | not)'
+}
+
+# dies FILE: the die events of a recorded stream.
+dies() { grep -c '"type":"die"' "$1"; }
+
+@test "kerf watch takes a file written slowly only once it is closed, and runs it whole" {
+	start_watch
+	exec 7>"$D/slow.ndjson"
+	head -n 20 "$R/a1.ndjson" >&7
+	# A file of another tool, dropped while slow.ndjson is still open.
+	cp "$R/b1.ndjson" "$D/other.ndjson"
+	wait_for has_record other
+	[ "$(result other outcome)" = completed ]
+	run grep -c '^slow' "$O/inputs.tsv"
+	assert_output 0
+	tail -n +21 "$R/a1.ndjson" >&7
+	exec 7>&-
+	wait_for has_record slow
+	[ "$(result slow outcome)" = completed ]
+	[ "$(result slow dies)" -eq "$(dies "$R/a1.ndjson")" ]
+	[ "$(records slow)" -eq 1 ]
+	stop_watch
+}
+
+@test "kerf watch takes a file written under a temporary name once it is renamed into place" {
+	start_watch
+	cat "$R/a1.ndjson" >"$D/.x.ndjson.tmp"
+	cp "$R/a2.ndjson" "$D/y.part"
+	mv "$D/.x.ndjson.tmp" "$D/x.ndjson"
+	wait_for has_record x
+	[ "$(result x outcome)" = completed ]
+	[ "$(result x dies)" -eq "$(dies "$R/a1.ndjson")" ]
+	mv "$D/y.part" "$D/y.ndjson"
+	wait_for has_record y
+	# Only the two renamed names were ever taken.
+	run cut -f1 "$O/inputs.tsv"
+	assert_output "$(printf 'x\ny')"
+	stop_watch
+}
+
+@test "kerf watch runs a file copied in twice once, and a changed file again" {
+	start_watch
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for has_record a
+	cp "$R/a1.ndjson" "$D/again.ndjson"
+	wait_for grep -q "'$D/again.ndjson' already taken as 'a'" "$LOG"
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for grep -q "'$D/a.ndjson' already taken as 'a'" "$LOG"
+	# The same path with other content is another file: run again.
+	cp "$R/a2.ndjson" "$D/a.ndjson"
+	wait_for has_record a-2
+	[ "$(result a-2 outcome)" = completed ]
+	[ "$(records a)" -eq 1 ]
+	[ "$(records again)" -eq 0 ]
+	[ "$(wc -l <"$O/results.ndjson")" -eq 2 ]
+	stop_watch
+}
+
+@test "kerf watch keys a KLARF file by its InspectionStationID and a stream by its run_start tool" {
+	start_watch
+	cp "$BATS_TEST_DIRNAME/data/klarf/jk-klarf12Example.klarf" "$D/lot1.klarf"
+	cp "$R/b1.ndjson" "$D/s.ndjson"
+	wait_for has_record lot1.klarf
+	wait_for has_record s
+	[ "$(result lot1.klarf kind)" = klarf ]
+	[ "$(result lot1.klarf outcome)" = completed ]
+	[ "$(result s kind)" = stream ]
+	run ledger
+	assert_line --partial '"type":"watch.taken","hash":'
+	[ "$(ledger | jq -r 'select(.name == "lot1.klarf") | .key')" = "aVendor A B" ]
+	[ "$(ledger | jq -r 'select(.name == "s") | .key')" = TOOLB ]
+	stop_watch
+}
+
+@test "kerf watch runs one tool's files one at a time in the order they landed, beside another tool's" {
+	start_watch -j 2
+	for s in 1 2 3; do cp "$R/a$s.ndjson" "$D/t$s.ndjson"; done
+	cp "$R/b1.ndjson" "$D/u.ndjson"
+	for n in t1 t2 t3 u; do wait_for has_record "$n"; done
+	# In the ledger, TOOLA's runs start in the order taken, each after
+	# the one before it ended.
+	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -rs '
+		map(select(has(\"commit\") | not)) as \$l
+		| (\$l | map(select(.type == \"watch.taken\" and .key == \"TOOLA\")) | map(.task)) as \$a
+		| \$l | map(select((.type == \"watch.start\" or .type == \"watch.end\") and (.task as \$t | \$a | index(\$t) != null)))
+		| map(\"\(.type) \(.task)\") | .[]'"
+	assert_output "$(printf 'watch.start 1\nwatch.end 1\nwatch.start 2\nwatch.end 2\nwatch.start 3\nwatch.end 3')"
+	run cut -f1 "$O/inputs.tsv"
+	assert_output "$(printf 't1\nt2\nt3\nu')"
+	stop_watch
+}
+
+@test "kerf watch started again runs nothing that completed and takes what landed while it was down" {
+	start_watch
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for has_record a
+	stop_watch
+	cp "$R/a2.ndjson" "$D/b.ndjson"
+	start_watch
+	wait_for has_record b
+	cp "$R/a3.ndjson" "$D/c.ndjson"
+	wait_for has_record c
+	[ "$(records a)" -eq 1 ]
+	[ "$(records b)" -eq 1 ]
+	run cut -f1 "$O/inputs.tsv"
+	assert_output "$(printf 'a\nb\nc')"
+	stop_watch
+	run kerf-persist --verify -C "$O/.watch"
+	assert_success
+}
+
+@test "kerf watch --poll takes a file once it has settled" {
+	start_watch --poll
+	cat "$R/a1.ndjson" >"$D/p.tmp"
+	mv "$D/p.tmp" "$D/p.ndjson"
+	wait_for has_record p
+	cp "$R/b1.ndjson" "$D/q.ndjson"
+	wait_for has_record q
+	[ "$(records p)" -eq 1 ]
+	[ "$(result p outcome)" = completed ]
+	run grep -c '"mode":"poll"' "$LOG"
+	assert_output 1
+	stop_watch
+}
+
+@test "a file whose run fails is recorded failed and not run again" {
+	start_watch
+	printf '{"v":1,"type":"run_start"}\nnot json\n' >"$D/bad.ndjson"
+	wait_for has_record bad
+	[ "$(result bad outcome)" != completed ]
+	wait_for grep -q "'bad' failed" "$LOG"
+	cp "$R/a1.ndjson" "$D/good.ndjson"
+	wait_for has_record good
+	[ "$(records bad)" -eq 1 ]
+	[ "$(ledger | jq -r 'select(.type == "watch.end" and .task == 1) | .outcome')" = failed ]
+	stop_watch
+}
+
+@test "kerf watch refuses a second watcher on the same OUTDIR with 75" {
+	start_watch
+	run --separate-stderr kerf watch -o "$O" "$D"
+	assert_failure 75
+	[[ "$stderr" == *"in use by another kerf watch"* ]]
+	stop_watch
+}
+
+@test "kerf watch usage errors exit 64" {
+	run --separate-stderr kerf watch "$D"
+	assert_failure 64
+	[[ "$stderr" == *"-o OUTDIR"* ]]
+	run --separate-stderr kerf watch -o "$O"
+	assert_failure 64
+	run --separate-stderr kerf watch -o "$O" "$D/nonesuch"
+	assert_failure 64
+	run --separate-stderr kerf watch -o "$O" -j 0 "$D"
+	assert_failure 64
+	run --separate-stderr kerf watch --help
+	assert_success
+	[[ "$output" == *"Usage: kerf watch -o OUTDIR"* ]]
+}
