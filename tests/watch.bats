@@ -221,3 +221,43 @@ dies() { grep -c '"type":"die"' "$1"; }
 	assert_success
 	[[ "$output" == *"Usage: kerf watch -o OUTDIR"* ]]
 }
+
+# held_kerf: make $HELD/kerf, a copy of kerf (a kerf runs the stages
+# beside its own executable) whose kerf-acquire first notes that it has
+# started ($HELD/started) and then waits until the test opens the gate
+# ($HELD/gate), so that the test can act while a job is surely mid-run.
+held_kerf() {
+	HELD=$BATS_TEST_TMPDIR/held
+	mkdir -p "$HELD"
+	cp "$KERF_BIN/kerf" "$HELD/kerf"
+	for p in kerf-validate kerf-detect kerf-persist kerf-project; do ln -s "$KERF_BIN/$p" "$HELD/$p"; done
+	cat >"$HELD/kerf-acquire" <<'EOF2'
+#!/usr/bin/env bash
+touch "$HELD/started"
+while [ ! -e "$HELD/gate" ]; do sleep 0.02; done
+exec "$KERF_BIN/kerf-acquire" "$@"
+EOF2
+	chmod +x "$HELD/kerf-acquire"
+	export HELD KERF_BIN
+}
+
+@test "kerf watch killed mid-run runs the cut run again from the start when started again, once" {
+	held_kerf
+	"$HELD/kerf" watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
+	WPID=$!
+	wait_for grep -q '"msg":"watching ' "$LOG"
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for test -e "$HELD/started"
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	touch "$HELD/gate"
+	start_watch
+	wait_for has_record a
+	[ "$(result a outcome)" = completed ]
+	[ "$(records a)" -eq 1 ]
+	grep -q "'a' was cut mid-run; it runs again from the start" "$LOG"
+	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -r 'select(.task == 1) | .type'"
+	assert_output "$(printf 'watch.taken\nwatch.start\nwatch.start\nwatch.end')"
+	stop_watch
+}
