@@ -43,6 +43,7 @@ static const char usage[] =
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
 	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
+	"       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
 	"options of one command.\n"
@@ -57,7 +58,8 @@ static const char usage_tail[] =
 	"outcome within --timeout, else the run's exit status;\n"
 	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
 	"130 interrupted; of kerf watch: 0 stopped by a signal, 65 a damaged ledger,\n"
-	"74 an I/O error, 75 OUTDIR is in use by another kerf watch.\n";
+	"74 an I/O error, 75 OUTDIR is in use by another kerf watch; of kerf watch -C:\n"
+	"0 taken, 64 a bad command, 69 no watcher answers.\n";
 
 /* The options of every command. */
 static const char *rundir;
@@ -282,6 +284,8 @@ static const struct cli_opt reprocess_opts[] = {
 
 /* kerf watch */
 static struct watch_opts wo = { .jobs = 1, .settle_ms = 2000 };
+static const char *watch_ctl;
+static int watch_json;
 
 static const struct cli_opt watch_opts[] = {
 	OPT_STRING('o', "outdir", "DIR", &wo.outdir,
@@ -290,6 +294,9 @@ static const struct cli_opt watch_opts[] = {
 	OPT_BOOL(0, "poll", &wo.poll, "judge files by the settle rule only (no inotify)"),
 	OPT_MS(0, "settle-ms", "MS", &wo.settle_ms, 1, 86400000,
 	       "a file unchanged this long is complete (polling,\nand files found at start; default 2000)"),
+	OPT_STRING('C', "control", "OUTDIR", &watch_ctl,
+		   "send a command (status, jobs N, pause, resume, stop)\nto the kerf watch of OUTDIR"),
+	OPT_BOOL(0, "json", &watch_json, "-C: print the watcher's answer as JSON"),
 	OPT_INCLUDE(help_opts),
 	OPT_END(),
 };
@@ -335,6 +342,7 @@ static const struct command {
 	  reprocess_opts },
 	{ "watch", cmd_watch, CMD_ARGS,
 	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
+	  "       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
 	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",
 	  watch_opts },
@@ -712,6 +720,20 @@ static int cmd_reprocess(int argc, char **argv)
 
 static int cmd_watch(int argc, char **argv)
 {
+	if (watch_ctl) {
+		char cmd[64];
+		if (wo.outdir)
+			cli_usage_error("-C sends a command to a watcher; -o starts one");
+		if (argc == 2 && !strcmp(argv[0], "jobs"))
+			snprintf(cmd, sizeof cmd, "jobs %.40s", argv[1]);
+		else if (argc == 1 && strcmp(argv[0], "jobs"))
+			snprintf(cmd, sizeof cmd, "%.40s", argv[0]);
+		else
+			cli_usage_error("-C takes one command: status, jobs N, pause, resume or stop");
+		return watch_control(watch_ctl, cmd, watch_json);
+	}
+	if (watch_json)
+		cli_usage_error("--json goes with -C");
 	if (!wo.outdir)
 		cli_usage_error("watch needs -o OUTDIR");
 	if (argc == 0)

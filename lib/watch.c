@@ -40,6 +40,9 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +71,7 @@ struct item {
 	char *path;              /* where it was dropped */
 	size_t key;              /* index of w->k */
 	enum wstate state;
+	int64_t taken_ms;        /* the wall clock when it was taken (ms) */
 };
 
 /* A key's FIFO of items waiting (pending, or cut by a restart). */
@@ -101,7 +105,11 @@ struct watcher {
 	int active;
 	struct seen *s;
 	size_t ns;
-	int stops;               /* stop signals received */
+	int stops;               /* stop signals and commands received */
+	int jobs_max;            /* -j, or the last "jobs N" */
+	int paused;
+	int ctlfd;               /* the control socket, listening; -1: none */
+	char *ctlpath;
 	int failed;              /* a global failure: the exit code, else 0 */
 };
 
@@ -109,6 +117,13 @@ static uint64_t tick_ms(const struct watch_opts *o)
 {
 	uint64_t t = o->settle_ms / 4;
 	return t < 20 ? 20 : t > 1000 ? 1000 : t;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	real_now(&ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Names that tools write under before renaming into place. */
@@ -200,12 +215,12 @@ static char *snapshot_dir(const struct watcher *w, const char *name)
 
 /* Add taken item number n + 1 (the caller has its ledger line). */
 static void item_add(struct watcher *w, uint64_t hash, uint64_t size, const char *path,
-		     const char *key, const char *name, int klarf)
+		     const char *key, const char *name, int klarf, int64_t taken_ms)
 {
 	char *dir = snapshot_dir(w, name);
 	w->it = xrealloc(w->it, (w->n + 1) * sizeof *w->it);
 	w->e = xrealloc(w->e, (w->n + 1) * sizeof *w->e);
-	w->it[w->n] = (struct item){ hash, size, xstrdup(path), key_get(w, key), W_PENDING };
+	w->it[w->n] = (struct item){ hash, size, xstrdup(path), key_get(w, key), W_PENDING, taken_ms };
 	w->e[w->n].name = xstrdup(name);
 	w->e[w->n].path = klarf ? xstrdup(dir) : xasprintf("%s/stream.ndjson", dir);
 	free(dir);
@@ -245,7 +260,7 @@ static void ledger_event(void *arg, const char *line, size_t len)
 		     journal_parse_id(hash, strlen(hash), &h) == 0;
 		if (ok)
 			item_add(w, h, (uint64_t)json_integer_value(json_object_get(ev, "size")), path, key,
-				 name, !strcmp(kind, "klarf"));
+				 name, !strcmp(kind, "klarf"), json_integer_value(json_object_get(ev, "ms")));
 	} else if (type && !strcmp(type, "watch.start")) {
 		ok = (it = task_item(w, ev)) != NULL;
 		if (ok)
@@ -479,11 +494,11 @@ static void take(struct watcher *w, struct seen *s)
 	if (mkdir_p(dir, 0777) != 0 || (empty_dir(dir), atomic_write_file(snap, buf, len)) != 0) {
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", snap, strerror(errno));
 		w->failed = KERF_EX_IOERR;
-	} else if (ledger_put(w, json_pack("{ss ss sI ss ss ss ss sI}", "type", "watch.taken", "hash", hx,
+	} else if (ledger_put(w, json_pack("{ss ss sI ss ss ss ss sI sI}", "type", "watch.taken", "hash", hx,
 					   "size", (json_int_t)len, "path", s->path, "kind",
 					   stream ? "stream" : "klarf", "key", key, "name", name, "task",
-					   (json_int_t)(w->n + 1))) == 0) {
-		item_add(w, hash, len, s->path, key, name, !stream);
+					   (json_int_t)(w->n + 1), "ms", (json_int_t)wall_ms())) == 0) {
+		item_add(w, hash, len, s->path, key, name, !stream, wall_ms());
 		if (reprocess_write_inputs(w->out, w->e, w->n) != 0)
 			w->failed = KERF_EX_IOERR;
 		key_push(&w->k[w->it[w->n - 1].key], w->n - 1);
@@ -646,7 +661,7 @@ static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
 /* Start jobs while there is room: round-robin over the keys with work waiting. */
 static void schedule(struct watcher *w, sigset_t *orig)
 {
-	while (!w->stops && !w->failed && w->active < w->o->jobs) {
+	while (!w->stops && !w->paused && !w->failed && w->active < w->jobs_max) {
 		size_t i, pick = w->nk;
 		for (i = 0; i < w->nk && pick == w->nk; i++) {
 			size_t c = (w->rr + i) % w->nk;
@@ -687,6 +702,199 @@ static void reap(struct watcher *w)
 			break;
 		}
 	}
+}
+
+/* ---- the control channel: OUTDIR/.watch/ctl ---- */
+
+/*
+ * The watcher's state as the status command answers it: the limits and
+ * flags, and per key its files pending, running, done and failed and
+ * the age of its oldest pending file.  A new reference.
+ */
+static json_t *status_json(const struct watcher *w)
+{
+	json_t *keys = json_array();
+	int64_t now = wall_ms();
+	for (size_t k = 0; k < w->nk; k++) {
+		size_t count[4] = { 0 };
+		int64_t oldest = -1;
+		for (size_t i = 0; i < w->n; i++) {
+			if (w->it[i].key != k)
+				continue;
+			count[w->it[i].state]++;
+			if (w->it[i].state == W_PENDING && (oldest < 0 || w->it[i].taken_ms < oldest))
+				oldest = w->it[i].taken_ms;
+		}
+		json_array_append_new(keys, json_pack("{ss sI sI sI sI so}", "key", w->k[k].name,
+						      "pending", (json_int_t)count[W_PENDING],
+						      "running", (json_int_t)count[W_RUNNING],
+						      "done", (json_int_t)count[W_DONE],
+						      "failed", (json_int_t)count[W_FAILED],
+						      "oldest_pending_ms",
+						      oldest < 0 ? json_null() : json_integer(now - oldest)));
+	}
+	return json_pack("{ss si si sb sb sI so}", "outdir", w->out, "jobs", w->jobs_max, "running", w->active,
+			 "paused", w->paused, "stopping", w->stops > 0, "taken", (json_int_t)w->n, "keys", keys);
+}
+
+static void on_stop(struct watcher *w);
+
+/*
+ * One command: status, jobs N, pause, resume or stop.  The answer is a
+ * JSON object (a new reference): the state after the command, or
+ * {"error": why}.
+ */
+static json_t *ctl_command(struct watcher *w, const char *cmd)
+{
+	char *end;
+	long n;
+
+	if (!strncmp(cmd, "jobs ", 5)) {
+		errno = 0;
+		n = strtol(cmd + 5, &end, 10);
+		if (errno || end == cmd + 5 || *end || n < 1 || n > 1000000)
+			return json_pack("{ss}", "error", "jobs takes a whole number from 1");
+		w->jobs_max = (int)n;
+		log_msg(LOG_INFO, json_pack("{si}", "jobs", w->jobs_max), "jobs at once: %d", w->jobs_max);
+	} else if (!strcmp(cmd, "pause")) {
+		if (!w->paused)
+			log_msg(LOG_INFO, NULL, "paused: starting nothing new");
+		w->paused = 1;
+	} else if (!strcmp(cmd, "resume")) {
+		if (w->paused)
+			log_msg(LOG_INFO, NULL, "resumed");
+		w->paused = 0;
+	} else if (!strcmp(cmd, "stop")) {
+		on_stop(w);
+	} else if (strcmp(cmd, "status")) {
+		return json_pack("{ss}", "error", "unknown command");
+	}
+	return status_json(w);
+}
+
+/* Listen on OUTDIR/.watch/ctl (a socket a watcher killed left is replaced:
+ * the lock says no other watcher runs). */
+static int ctl_listen(struct watcher *w)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	w->ctlpath = xasprintf("%s/ctl", w->wdir);
+	if (strlen(w->ctlpath) >= sizeof sa.sun_path) {
+		log_msg(LOG_WARN, NULL, "'%s' is too long for a socket's name; no control channel", w->ctlpath);
+		return 0;
+	}
+	memcpy(sa.sun_path, w->ctlpath, strlen(w->ctlpath) + 1);
+	unlink(w->ctlpath);
+	w->ctlfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (w->ctlfd < 0 || bind(w->ctlfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(w->ctlfd, 8) != 0) {
+		log_msg(LOG_ERROR, NULL, "cannot listen on '%s': %s", w->ctlpath, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Answer the clients waiting.  A client writes one line and reads one
+ * line back; one that does not write within a second is dropped, so a
+ * stuck client cannot stall the watcher for long.
+ */
+static void ctl_serve(struct watcher *w)
+{
+	int c;
+	while ((c = accept4(w->ctlfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct timeval tv = { 1, 0 };
+		char buf[256];
+		size_t n = 0;
+		ssize_t r;
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		while (n < sizeof buf - 1 && (r = read(c, buf + n, sizeof buf - 1 - n)) > 0) {
+			n += (size_t)r;
+			if (memchr(buf, '\n', n))
+				break;
+		}
+		buf[n] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		json_t *ans = ctl_command(w, buf);
+		char *txt = json_dumps(ans, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (txt) {
+			(void)write_all(c, txt, strlen(txt));
+			(void)write_all(c, "\n", 1);
+		}
+		free(txt);
+		json_decref(ans);
+		close(c);
+	}
+}
+
+/* The text of a status answer: a line of totals, a line per key. */
+static void print_status(const json_t *st)
+{
+	const json_t *k;
+	size_t i;
+	printf("%s: jobs %d, %d running, %d taken%s%s\n", json_string_value(json_object_get(st, "outdir")),
+	       (int)json_integer_value(json_object_get(st, "jobs")),
+	       (int)json_integer_value(json_object_get(st, "running")),
+	       (int)json_integer_value(json_object_get(st, "taken")),
+	       json_is_true(json_object_get(st, "paused")) ? ", paused" : "",
+	       json_is_true(json_object_get(st, "stopping")) ? ", stopping" : "");
+	printf("%-24s %8s %8s %8s %8s %12s\n", "KEY", "PENDING", "RUNNING", "DONE", "FAILED", "OLDEST");
+	json_array_foreach(json_object_get(st, "keys"), i, k) {
+		const json_t *age = json_object_get(k, "oldest_pending_ms");
+		char oldest[32] = "-";
+		if (json_is_integer(age))
+			snprintf(oldest, sizeof oldest, "%.1fs", (double)json_integer_value(age) / 1000);
+		printf("%-24s %8d %8d %8d %8d %12s\n", json_string_value(json_object_get(k, "key")),
+		       (int)json_integer_value(json_object_get(k, "pending")),
+		       (int)json_integer_value(json_object_get(k, "running")),
+		       (int)json_integer_value(json_object_get(k, "done")),
+		       (int)json_integer_value(json_object_get(k, "failed")), oldest);
+	}
+}
+
+int watch_control(const char *outdir, const char *cmd, int json)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *path = xasprintf("%s/.watch/ctl", outdir);
+	char *line = NULL;
+	size_t cap = 0;
+	int fd, rc = KERF_EX_OK;
+	FILE *f = NULL;
+	json_t *ans = NULL;
+
+	if (strlen(path) >= sizeof sa.sun_path) {
+		log_msg(LOG_ERROR, NULL, "'%s' is too long for a socket's name", path);
+		free(path);
+		return KERF_EX_USAGE;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		log_msg(LOG_ERROR, NULL, "no kerf watch follows into '%s': %s", outdir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return KERF_EX_UNAVAILABLE;
+	}
+	free(path);
+	if (write_all(fd, cmd, strlen(cmd)) != 0 || write_all(fd, "\n", 1) != 0 || !(f = fdopen(fd, "r")) ||
+	    getline(&line, &cap, f) <= 0 || !(ans = json_loads(line, 0, NULL))) {
+		log_msg(LOG_ERROR, NULL, "no answer from the kerf watch of '%s'", outdir);
+		rc = KERF_EX_UNAVAILABLE;
+	} else if (json_object_get(ans, "error")) {
+		log_msg(LOG_ERROR, NULL, "'%s': %s", cmd, json_string_value(json_object_get(ans, "error")));
+		rc = KERF_EX_USAGE;
+	} else if (json) {
+		fputs(line, stdout);
+	} else if (!strcmp(cmd, "status")) {
+		print_status(ans);
+	}
+	json_decref(ans);
+	free(line);
+	if (f)
+		fclose(f);
+	else
+		close(fd);
+	return rc;
 }
 
 /* ---- start, loop, end ---- */
@@ -758,6 +966,9 @@ static int setup(struct watcher *w)
 			w->inofd = -1;
 		}
 	}
+	w->jobs_max = w->o->jobs;
+	if (ctl_listen(w) != 0)
+		return KERF_EX_IOERR;
 	w->rescan = 1;
 	log_msg(LOG_INFO, json_pack("{si ss sI}", "dirs", w->o->ndirs, "mode", w->inofd >= 0 ? "inotify" : "poll",
 				    "taken", (json_int_t)w->n),
@@ -795,12 +1006,18 @@ static void release(struct watcher *w)
 		close(w->inofd);
 	if (w->sigfd >= 0)
 		close(w->sigfd);
+	if (w->ctlfd >= 0) {
+		close(w->ctlfd);
+		unlink(w->ctlpath);
+	}
+	free(w->ctlpath);
 	if (w->lockfd >= 0)
 		close(w->lockfd);
 }
 
-/* A stop signal: the first stops taking work, each later one is passed to the jobs. */
-static void on_stop_signal(struct watcher *w)
+/* A stop signal or command: the first stops taking work, each later one
+ * is passed to the jobs. */
+static void on_stop(struct watcher *w)
 {
 	if (w->stops++ == 0) {
 		log_msg(LOG_INFO, json_pack("{si}", "active", w->active),
@@ -820,7 +1037,7 @@ int watch_main(const struct watch_opts *o)
 
 	memset(&w, 0, sizeof w);
 	w.o = o;
-	w.lockfd = w.inofd = w.sigfd = -1;
+	w.lockfd = w.inofd = w.sigfd = w.ctlfd = -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGINT);
@@ -830,7 +1047,7 @@ int watch_main(const struct watch_opts *o)
 	w.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	rc = w.sigfd < 0 ? KERF_EX_SOFTWARE : setup(&w);
 	while (rc == KERF_EX_OK && !w.failed && !(w.stops && w.active == 0)) {
-		struct pollfd pfd[2] = { { w.sigfd, POLLIN, 0 }, { w.inofd, POLLIN, 0 } };
+		struct pollfd pfd[3] = { { w.sigfd, POLLIN, 0 }, { w.ctlfd, POLLIN, 0 }, { w.inofd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 
 		if (w.rescan || w.inofd < 0) {
@@ -841,7 +1058,7 @@ int watch_main(const struct watch_opts *o)
 		schedule(&w, &orig);
 		if (w.failed || (w.stops && w.active == 0))
 			break;
-		if (poll(pfd, w.inofd >= 0 ? 2 : 1, (int)tick_ms(o)) < 0 && errno != EINTR) {
+		if (poll(pfd, 3, (int)tick_ms(o)) < 0 && errno != EINTR) {
 			log_msg(LOG_ERROR, NULL, "poll: %s", strerror(errno));
 			rc = KERF_EX_SOFTWARE;
 		}
@@ -849,10 +1066,12 @@ int watch_main(const struct watch_opts *o)
 			if (si.ssi_signo == SIGCHLD)
 				reap(&w);
 			else
-				on_stop_signal(&w);
+				on_stop(&w);
 		}
 		if (w.inofd >= 0)
 			inotify_read(&w);
+		if (w.ctlfd >= 0)
+			ctl_serve(&w);
 	}
 	if (rc == KERF_EX_OK)
 		rc = w.failed;

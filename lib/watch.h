@@ -10,8 +10,9 @@
  * restart recovery.
  *
  * Steps: fill a struct watch_opts; watch_main(&o) runs until SIGINT,
- * SIGTERM or SIGHUP and the running jobs have ended; its result is the
- * exit code.
+ * SIGTERM, SIGHUP or a stop command, and the running jobs have ended;
+ * its result is the exit code.  From another process, watch_control
+ * sends it one command over its control socket, OUTDIR/.watch/ctl.
  */
 #ifndef KERF_WATCH_H
 #define KERF_WATCH_H
@@ -29,5 +30,13 @@ struct watch_opts {
 
 /* Follow o->dirs until stopped; an exit code (kerf(1), kerf watch). */
 int watch_main(const struct watch_opts *o);
+
+/*
+ * Send one command (status, "jobs N", pause, resume, stop) to the
+ * watcher of outdir over OUTDIR/.watch/ctl and print its answer: the
+ * JSON line with json, else for status a table.  An exit code: 0, 64 a
+ * command the watcher refused, 69 no watcher answers.
+ */
+int watch_control(const char *outdir, const char *cmd, int json);
 
 #endif

@@ -261,3 +261,63 @@ EOF2
 	assert_output "$(printf 'watch.taken\nwatch.start\nwatch.start\nwatch.end')"
 	stop_watch
 }
+
+# st FILTER: a jq FILTER on the watcher's status answer is true.
+st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
+
+@test "kerf watch -C pause takes nothing new until resume, and status shows each key's backlog" {
+	start_watch
+	run kerf watch -C "$O" pause
+	assert_success
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	cp "$R/b1.ndjson" "$D/b.ndjson"
+	wait_for st '.taken == 2'
+	st '.paused and .running == 0'
+	st '[.keys[] | select(.pending == 1 and .running == 0 and .oldest_pending_ms >= 0)] | length == 2'
+	run kerf watch -C "$O" status
+	assert_success
+	assert_line --regexp '^TOOLA +1 +0 +0 +0 '
+	[ ! -e "$O/results.ndjson" ]
+	kerf watch -C "$O" resume
+	wait_for has_record a
+	wait_for has_record b
+	wait_for st '[.keys[] | select(.done == 1 and .pending == 0)] | length == 2'
+	stop_watch
+}
+
+@test "kerf watch -C jobs N changes the concurrency at once, and stop lets running jobs finish" {
+	held_kerf
+	"$HELD/kerf" watch -o "$O" --settle-ms 200 -j 1 "$D" 2>>"$LOG" 3>&- &
+	WPID=$!
+	wait_for grep -q '"msg":"watching ' "$LOG"
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	cp "$R/b1.ndjson" "$D/b.ndjson"
+	wait_for st '.taken == 2 and .running == 1'
+	st '.jobs == 1'
+	kerf watch -C "$O" jobs 2
+	wait_for st '.running == 2'
+	cp "$R/a2.ndjson" "$D/c.ndjson"
+	wait_for st '.taken == 3'
+	kerf watch -C "$O" stop
+	st '.stopping'
+	touch "$HELD/gate"
+	wait "$WPID"
+	WPID=
+	[ "$(result a outcome)" = completed ]
+	[ "$(result b outcome)" = completed ]
+	# Stopping took nothing new: c waits for the next start.
+	[ "$(records c)" -eq 0 ]
+	run kerf watch -C "$O" status
+	assert_failure 69
+}
+
+@test "kerf watch -C refuses a bad command with 64" {
+	start_watch
+	run --separate-stderr kerf watch -C "$O" jobs 0
+	assert_failure 64
+	run --separate-stderr kerf watch -C "$O" frobnicate
+	assert_failure 64
+	run --separate-stderr kerf watch -C "$O"
+	assert_failure 64
+	stop_watch
+}
