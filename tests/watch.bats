@@ -17,8 +17,10 @@ setup_file() {
 		kerf-acquire --sim --wafers 1 --seed "$s" --diameter 100 --die-px 32 --tool TOOLA \
 			>"$R/a$s.ndjson" 2>/dev/null
 	done
-	kerf-acquire --sim --wafers 1 --seed 9 --diameter 100 --die-px 32 --tool TOOLB \
-		>"$R/b1.ndjson" 2>/dev/null
+	for s in 1 2; do
+		kerf-acquire --sim --wafers 1 --seed "$((s + 8))" --diameter 100 --die-px 32 --tool TOOLB \
+			>"$R/b$s.ndjson" 2>/dev/null
+	done
 }
 
 setup() {
@@ -319,5 +321,30 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	assert_failure 64
 	run --separate-stderr kerf watch -C "$O"
 	assert_failure 64
+	stop_watch
+}
+
+@test "a tool with 2 files waiting is served before a busy tool's 200-file backlog" {
+	local k="$BATS_TEST_DIRNAME/data/klarf/jk-klarf12Example.klarf" i
+	start_watch
+	kerf watch -C "$O" pause
+	# 200 KLARF files of one tool, each of other content (its LotID) ...
+	for i in $(seq 200); do sed "s/^LotID \"aLot\";/LotID \"lot$i\";/" "$k" >"$D/k$i.klarf"; done
+	# ... and then 2 streams of another.
+	cp "$R/b1.ndjson" "$D/b1.ndjson"
+	cp "$R/b2.ndjson" "$D/b2.ndjson"
+	wait_for st '.taken == 202'
+	kerf watch -C "$O" resume
+	wait_for has_record b1
+	wait_for has_record b2
+	kerf watch -C "$O" pause
+	# Round-robin with one job at a time: k1 b1 k2 b2, so the busy tool
+	# had run two of its files when the other tool's last one ended.
+	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -rs '
+		map(select(has(\"commit\") | not)) as \$l
+		| (\$l | map(select(.type == \"watch.taken\")) | map({key: (.task | tostring), value: .name}) | from_entries) as \$n
+		| \$l | map(select(.type == \"watch.end\") | \$n[.task | tostring]) | .[0:4] | join(\" \")'"
+	assert_output "k1.klarf b1 k2.klarf b2"
+	st '[.keys[] | select(.key == "aVendor A B" and .pending >= 196)] | length == 1'
 	stop_watch
 }
