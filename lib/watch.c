@@ -17,6 +17,7 @@
  * takes the next job round-robin over the keys with work waiting.
  */
 #include "exitcode.h"
+#include "failpoint.h"
 #include "util.h"
 #include "log.h"
 #include "atomic.h"
@@ -494,10 +495,15 @@ static void take(struct watcher *w, struct seen *s)
 	if (mkdir_p(dir, 0777) != 0 || (empty_dir(dir), atomic_write_file(snap, buf, len)) != 0) {
 		log_msg(LOG_ERROR, NULL, "cannot write '%s': %s", snap, strerror(errno));
 		w->failed = KERF_EX_IOERR;
-	} else if (ledger_put(w, json_pack("{ss ss sI ss ss ss ss sI sI}", "type", "watch.taken", "hash", hx,
+	}
+	if (!w->failed)
+		FAILPOINT(FP_WATCH_SNAPSHOT);
+	if (!w->failed &&
+	    ledger_put(w, json_pack("{ss ss sI ss ss ss ss sI sI}", "type", "watch.taken", "hash", hx,
 					   "size", (json_int_t)len, "path", s->path, "kind",
 					   stream ? "stream" : "klarf", "key", key, "name", name, "task",
 					   (json_int_t)(w->n + 1), "ms", (json_int_t)wall_ms())) == 0) {
+		FAILPOINT(FP_WATCH_TAKEN);
 		item_add(w, hash, len, s->path, key, name, !stream, wall_ms());
 		if (reprocess_write_inputs(w->out, w->e, w->n) != 0)
 			w->failed = KERF_EX_IOERR;
@@ -628,6 +634,7 @@ static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
 
 	if (ledger_put(w, json_pack("{ss sI}", "type", "watch.start", "task", (json_int_t)(i + 1))) != 0)
 		return;
+	FAILPOINT(FP_WATCH_STARTED);
 	k->head++;
 	k->len--;
 	k->active = 1;
@@ -695,6 +702,7 @@ static void reap(struct watcher *w)
 			int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			w->jobs[j] = w->jobs[--w->active];
 			w->k[w->it[i].key].active = 0;
+			FAILPOINT(FP_WATCH_ENDED);
 			ledger_end(w, i, code);
 			log_msg(code ? LOG_WARN : LOG_INFO,
 				json_pack("{ss sI si}", "name", w->e[i].name, "task", (json_int_t)(i + 1), "exit_code", code),

@@ -348,3 +348,41 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	st '[.keys[] | select(.key == "aVendor A B" and .pending >= 196)] | length == 1'
 	stop_watch
 }
+
+@test "kerf watch killed at each of its failpoints and started again loses and repeats nothing" {
+	local fp rc
+	# The journal's points are reached by the watcher's ledger commits
+	# too: 1 is a.ndjson's watch.taken, 2 its watch.start.  (Points past
+	# those would be reached by the job's kerf-persist as well, which
+	# inherits KERF_FAILPOINT.)
+	for fp in watch-snapshot watch-taken watch-started watch-ended \
+		journal-torn:1 journal-uncommitted:1 journal-torn:2 journal-synced:2; do
+		O=$BATS_TEST_TMPDIR/out-${fp/:/-}
+		LOG=$BATS_TEST_TMPDIR/watch-${fp/:/-}.log
+		rm -rf "$D" && mkdir -p "$D"
+		KERF_FAILPOINT=$fp kerf watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
+		WPID=$!
+		wait_for grep -q '"msg":"watching ' "$LOG"
+		cp "$R/a1.ndjson" "$D/a.ndjson"
+		rc=0
+		wait "$WPID" || rc=$?
+		WPID=
+		[ "$rc" -eq 137 ] || { echo "$fp: kerf watch exited $rc"; cat "$LOG"; false; }
+		start_watch
+		wait_for has_record a
+		cp "$R/b1.ndjson" "$D/b.ndjson"
+		wait_for has_record b
+		stop_watch
+		[ "$(result a outcome)" = completed ] || { echo "$fp: a did not complete"; false; }
+		[ "$(records a)" -eq 1 ] || { echo "$fp: a ran $(records a) times"; false; }
+		[ "$(ledger | jq -s 'map(select(.type == "watch.taken")) | length')" -eq 2 ] ||
+			{ echo "$fp: the ledger took other than a and b"; ledger; false; }
+		run cut -f1 "$O/inputs.tsv"
+		assert_output "$(printf 'a\nb')"
+		run kerf-persist --verify -C "$O/.watch"
+		assert_success
+	done
+	# Where the job had run, its end was taken from its record, not run again.
+	O=$BATS_TEST_TMPDIR/out-watch-ended
+	[ "$(ledger | jq -s 'map(select(.type == "watch.start" and .task == 1)) | length')" -eq 1 ]
+}
