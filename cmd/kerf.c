@@ -42,7 +42,8 @@ static const char usage[] =
 	"                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
-	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
+	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
+	"                  [--min-free SIZE] DIR...\n"
 	"       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
@@ -294,6 +295,9 @@ static const struct cli_opt watch_opts[] = {
 	OPT_BOOL(0, "poll", &wo.poll, "judge files by the settle rule only (no inotify)"),
 	OPT_MS(0, "settle-ms", "MS", &wo.settle_ms, 1, 86400000,
 	       "a file unchanged this long is complete (polling,\nand files found at start; default 2000)"),
+	OPT_STRING(0, "defer-if", "FILE", &wo.defer_if, "start no run while FILE exists (maintenance)"),
+	OPT_SIZE(0, "min-free", "SIZE", &wo.min_free, 0, CLI_NOMAX,
+		 "start no run while OUTDIR has less free space (K, M, G)"),
 	OPT_STRING('C', "control", "OUTDIR", &watch_ctl,
 		   "send a command (status, jobs N, pause, resume, stop)\nto the kerf watch of OUTDIR"),
 	OPT_BOOL(0, "json", &watch_json, "-C: print the watcher's answer as JSON"),
@@ -341,7 +345,8 @@ static const struct command {
 	  "directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel.\n\n",
 	  reprocess_opts },
 	{ "watch", cmd_watch, CMD_ARGS,
-	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] DIR...\n"
+	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
+	  "                  [--min-free SIZE] DIR...\n"
 	  "       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
 	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",

@@ -45,6 +45,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,7 @@ struct watcher {
 	int stops;               /* stop signals and commands received */
 	int jobs_max;            /* -j, or the last "jobs N" */
 	int paused;
+	char *deferred;          /* why no job may start now, or NULL */
 	int ctlfd;               /* the control socket, listening; -1: none */
 	char *ctlpath;
 	int failed;              /* a global failure: the exit code, else 0 */
@@ -665,9 +667,36 @@ static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
 		"started '%s' (task %zu)", w->e[i].name, i + 1);
 }
 
+/*
+ * Whether the surroundings defer every start: the --defer-if file
+ * exists, or OUTDIR has less than --min-free free.  w->deferred gets the
+ * reason (NULL: none); a change of reason is logged once.  True when
+ * deferred.
+ */
+static int deferred(struct watcher *w)
+{
+	char *why = NULL;
+	struct statvfs sv;
+	if (w->o->defer_if && access(w->o->defer_if, F_OK) == 0)
+		why = xasprintf("'%s' exists", w->o->defer_if);
+	else if (w->o->min_free && statvfs(w->out, &sv) == 0 &&
+		 (uint64_t)sv.f_bavail * sv.f_frsize < w->o->min_free)
+		why = xasprintf("%" PRIu64 " bytes free in '%s', under --min-free %" PRIu64,
+				(uint64_t)sv.f_bavail * sv.f_frsize, w->out, w->o->min_free);
+	if (why && (!w->deferred || strcmp(why, w->deferred)))
+		log_msg(LOG_WARN, json_pack("{ss}", "reason", why), "deferring every start: %s", why);
+	else if (!why && w->deferred)
+		log_msg(LOG_INFO, NULL, "no longer deferring: starting again");
+	free(w->deferred);
+	w->deferred = why;
+	return why != NULL;
+}
+
 /* Start jobs while there is room: round-robin over the keys with work waiting. */
 static void schedule(struct watcher *w, sigset_t *orig)
 {
+	if (deferred(w))
+		return;
 	while (!w->stops && !w->paused && !w->failed && w->active < w->jobs_max) {
 		size_t i, pick = w->nk;
 		for (i = 0; i < w->nk && pick == w->nk; i++) {
@@ -741,8 +770,9 @@ static json_t *status_json(const struct watcher *w)
 						      "oldest_pending_ms",
 						      oldest < 0 ? json_null() : json_integer(now - oldest)));
 	}
-	return json_pack("{ss si si sb sb sI so}", "outdir", w->out, "jobs", w->jobs_max, "running", w->active,
-			 "paused", w->paused, "stopping", w->stops > 0, "taken", (json_int_t)w->n, "keys", keys);
+	return json_pack("{ss si si sb sb so sI so}", "outdir", w->out, "jobs", w->jobs_max, "running", w->active,
+			 "paused", w->paused, "stopping", w->stops > 0, "deferred",
+			 w->deferred ? json_string(w->deferred) : json_null(), "taken", (json_int_t)w->n, "keys", keys);
 }
 
 static void on_stop(struct watcher *w);
@@ -845,6 +875,8 @@ static void print_status(const json_t *st)
 	       (int)json_integer_value(json_object_get(st, "taken")),
 	       json_is_true(json_object_get(st, "paused")) ? ", paused" : "",
 	       json_is_true(json_object_get(st, "stopping")) ? ", stopping" : "");
+	if (json_is_string(json_object_get(st, "deferred")))
+		printf("deferred: %s\n", json_string_value(json_object_get(st, "deferred")));
 	printf("%-24s %8s %8s %8s %8s %12s\n", "KEY", "PENDING", "RUNNING", "DONE", "FAILED", "OLDEST");
 	json_array_foreach(json_object_get(st, "keys"), i, k) {
 		const json_t *age = json_object_get(k, "oldest_pending_ms");
@@ -1019,6 +1051,7 @@ static void release(struct watcher *w)
 		unlink(w->ctlpath);
 	}
 	free(w->ctlpath);
+	free(w->deferred);
 	if (w->lockfd >= 0)
 		close(w->lockfd);
 }

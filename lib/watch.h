@@ -26,6 +26,8 @@ struct watch_opts {
 	int jobs;                 /* -j: jobs at once in all, at least 1 */
 	int poll;                 /* --poll: judge by the settle rule only */
 	uint64_t settle_ms;       /* --settle-ms */
+	const char *defer_if;     /* --defer-if: start nothing while it exists */
+	uint64_t min_free;        /* --min-free: start nothing while OUTDIR has less (bytes) */
 };
 
 /* Follow o->dirs until stopped; an exit code (kerf(1), kerf watch). */

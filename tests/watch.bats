@@ -39,10 +39,18 @@ teardown() {
 # start_watch [OPTIONS...]: kerf watch -o $O OPTIONS $D in the background,
 # once it follows $D.
 start_watch() {
+	local before
+	before=$(watching)
 	kerf watch -o "$O" --settle-ms 200 "$@" "$D" 2>>"$LOG" 3>&- &
 	WPID=$!
-	wait_for grep -q '"msg":"watching ' "$LOG"
+	wait_for watching_more_than "$before"
 }
+# watching: how many watchers have logged that they follow $D.
+watching() {
+	[ -f "$LOG" ] || { echo 0; return; }
+	grep -c '"msg":"watching ' "$LOG" || true
+}
+watching_more_than() { [ "$(watching)" -gt "$1" ]; }
 
 # stop_watch: SIGTERM, and the watcher exits 0 once its jobs have ended.
 stop_watch() {
@@ -385,4 +393,33 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	# Where the job had run, its end was taken from its record, not run again.
 	O=$BATS_TEST_TMPDIR/out-watch-ended
 	[ "$(ledger | jq -s 'map(select(.type == "watch.start" and .task == 1)) | length')" -eq 1 ]
+}
+
+@test "kerf watch defers every start while the --defer-if file exists, and on low free space" {
+	local flag=$BATS_TEST_TMPDIR/maintenance
+	touch "$flag"
+	start_watch --defer-if "$flag"
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for st '.taken == 1 and .running == 0'
+	wait_for st ".deferred == \"'$flag' exists\""
+	run kerf watch -C "$O" status
+	assert_line "deferred: '$flag' exists"
+	[ ! -e "$O/results.ndjson" ]
+	rm "$flag"
+	wait_for has_record a
+	st '.deferred == null'
+	grep -q "deferring every start: '$flag' exists" "$LOG"
+	grep -q 'no longer deferring' "$LOG"
+	stop_watch
+
+	# No file system here has 100 petabytes free.
+	O=$BATS_TEST_TMPDIR/out2
+	LOG=$BATS_TEST_TMPDIR/watch2.log
+	rm "$D/a.ndjson"
+	start_watch --min-free 100000000G
+	cp "$R/a2.ndjson" "$D/b.ndjson"
+	wait_for st '.taken == 1'
+	wait_for st '.deferred | test("bytes free in .*, under --min-free")'
+	st '.running == 0 and .keys[0].pending == 1'
+	stop_watch
 }
