@@ -423,3 +423,21 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	st '.running == 0 and .keys[0].pending == 1'
 	stop_watch
 }
+
+@test "a second kerf watch -C stop ends the running jobs instead of waiting for them" {
+	held_kerf
+	"$HELD/kerf" watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
+	WPID=$!
+	wait_for grep -q '"msg":"watching ' "$LOG"
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for test -e "$HELD/started"
+	kerf watch -C "$O" stop
+	st '.stopping and .running == 1'
+	kerf watch -C "$O" stop
+	# The gate stays shut: only the second stop can end the job.
+	wait "$WPID"
+	WPID=
+	[ "$(records a)" -eq 1 ]
+	[ "$(result a outcome)" != completed ]
+	[ "$(ledger | jq -r 'select(.type == "watch.end") | .outcome')" = failed ]
+}
