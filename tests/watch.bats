@@ -36,12 +36,12 @@ teardown() {
 	exec 7>&- 2>/dev/null || true
 }
 
-# start_watch [OPTIONS...]: kerf watch -o $O OPTIONS $D in the background,
-# once it follows $D.
+# start_watch [OPTIONS...]: kerf watch -o $O OPTIONS $D in the background
+# (the kerf named by $WATCH_KERF, if set), once it follows $D.
 start_watch() {
 	local before
 	before=$(watching)
-	kerf watch -o "$O" --settle-ms 200 "$@" "$D" 2>>"$LOG" 3>&- &
+	"${WATCH_KERF:-kerf}" watch -o "$O" --settle-ms 200 "$@" "$D" 2>>"$LOG" 3>&- &
 	WPID=$!
 	wait_for watching_more_than "$before"
 }
@@ -253,9 +253,7 @@ EOF2
 
 @test "kerf watch killed mid-run runs the cut run again from the start when started again, once" {
 	held_kerf
-	"$HELD/kerf" watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
-	WPID=$!
-	wait_for grep -q '"msg":"watching ' "$LOG"
+	WATCH_KERF=$HELD/kerf start_watch
 	cp "$R/a1.ndjson" "$D/a.ndjson"
 	wait_for test -e "$HELD/started"
 	kill -9 "$WPID"
@@ -297,9 +295,7 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 
 @test "kerf watch -C jobs N changes the concurrency at once, and stop lets running jobs finish" {
 	held_kerf
-	"$HELD/kerf" watch -o "$O" --settle-ms 200 -j 1 "$D" 2>>"$LOG" 3>&- &
-	WPID=$!
-	wait_for grep -q '"msg":"watching ' "$LOG"
+	WATCH_KERF=$HELD/kerf start_watch -j 1
 	cp "$R/a1.ndjson" "$D/a.ndjson"
 	cp "$R/b1.ndjson" "$D/b.ndjson"
 	wait_for st '.taken == 2 and .running == 1'
@@ -368,9 +364,7 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 		O=$BATS_TEST_TMPDIR/out-${fp/:/-}
 		LOG=$BATS_TEST_TMPDIR/watch-${fp/:/-}.log
 		rm -rf "$D" && mkdir -p "$D"
-		KERF_FAILPOINT=$fp kerf watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
-		WPID=$!
-		wait_for grep -q '"msg":"watching ' "$LOG"
+		KERF_FAILPOINT=$fp start_watch
 		cp "$R/a1.ndjson" "$D/a.ndjson"
 		rc=0
 		wait "$WPID" || rc=$?
@@ -426,9 +420,7 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 
 @test "a second kerf watch -C stop ends the running jobs instead of waiting for them" {
 	held_kerf
-	"$HELD/kerf" watch -o "$O" --settle-ms 200 "$D" 2>>"$LOG" 3>&- &
-	WPID=$!
-	wait_for grep -q '"msg":"watching ' "$LOG"
+	WATCH_KERF=$HELD/kerf start_watch
 	cp "$R/a1.ndjson" "$D/a.ndjson"
 	wait_for test -e "$HELD/started"
 	kerf watch -C "$O" stop
