@@ -43,7 +43,7 @@ static const char usage[] =
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
 	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
-	"                  [--min-free SIZE] DIR...\n"
+	"                  [--min-free SIZE] [--key RULE] DIR...\n"
 	"       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
@@ -285,7 +285,7 @@ static const struct cli_opt reprocess_opts[] = {
 
 /* kerf watch */
 static struct watch_opts wo = { .jobs = 1, .settle_ms = 2000 };
-static const char *watch_ctl;
+static const char *watch_ctl, *watch_key;
 static int watch_json;
 
 static const struct cli_opt watch_opts[] = {
@@ -298,6 +298,8 @@ static const struct cli_opt watch_opts[] = {
 	OPT_STRING(0, "defer-if", "FILE", &wo.defer_if, "start no run while FILE exists (maintenance)"),
 	OPT_SIZE(0, "min-free", "SIZE", &wo.min_free, 0, CLI_NOMAX,
 		 "start no run while OUTDIR has less free space (K, M, G)"),
+	OPT_STRING(0, "key", "RULE", &watch_key,
+		   "a file's key instead of its tool: dir (its directory's\nname) or a regex on its path (its first group)"),
 	OPT_STRING('C', "control", "OUTDIR", &watch_ctl,
 		   "send a command (status, jobs N, pause, resume, stop)\nto the kerf watch of OUTDIR"),
 	OPT_BOOL(0, "json", &watch_json, "-C: print the watcher's answer as JSON"),
@@ -346,7 +348,7 @@ static const struct command {
 	  reprocess_opts },
 	{ "watch", cmd_watch, CMD_ARGS,
 	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
-	  "                  [--min-free SIZE] DIR...\n"
+	  "                  [--min-free SIZE] [--key RULE] DIR...\n"
 	  "       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
 	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
 	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",
@@ -725,6 +727,10 @@ static int cmd_reprocess(int argc, char **argv)
 
 static int cmd_watch(int argc, char **argv)
 {
+	struct watch_key key = { 0 };
+	char err[256];
+	int rc;
+
 	if (watch_ctl) {
 		char cmd[64];
 		if (wo.outdir)
@@ -745,7 +751,12 @@ static int cmd_watch(int argc, char **argv)
 		cli_usage_error("watch needs at least one directory to follow");
 	wo.dirs = argv;
 	wo.ndirs = argc;
-	return watch_main(&wo);
+	if (watch_key && watch_key_init(&key, watch_key, err, sizeof err) != 0)
+		cli_usage_error("--key: '%s' is not a regular expression: %s", watch_key, err);
+	wo.key = watch_key ? &key : NULL;
+	rc = watch_main(&wo);
+	watch_key_release(&key);
+	return rc;
 }
 
 /* ---- kerf stop, pause, resume ---- */

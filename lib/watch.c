@@ -377,11 +377,56 @@ static int is_stream(const char *buf, size_t len)
 	return i < len && buf[i] == '{';
 }
 
+int watch_key_init(struct watch_key *k, const char *rule, char *err, size_t errlen)
+{
+	int rc;
+	memset(k, 0, sizeof *k);
+	k->rule = rule;
+	if (!strcmp(rule, "dir")) {
+		k->dir = 1;
+		return 0;
+	}
+	if ((rc = regcomp(&k->re, rule, REG_EXTENDED)) != 0) {
+		regerror(rc, &k->re, err, errlen);
+		return -1;
+	}
+	k->has_re = 1;
+	return 0;
+}
+
+void watch_key_release(struct watch_key *k)
+{
+	if (k->has_re)
+		regfree(&k->re);
+	k->has_re = 0;
+}
+
+/* The base name of a drop directory, the key of last resort.  Caller frees. */
+static char *dir_key(const char *dir)
+{
+	const char *b = strrchr(dir, '/');
+	return xstrdup(b && b[1] ? b + 1 : dir);
+}
+
+/*
+ * The key a --key regex gives path: its first capture group, or the
+ * whole match when it has none; NULL when it does not match, or matches
+ * no text.  Caller frees.
+ */
+static char *regex_key(const struct watch_key *r, const char *path)
+{
+	regmatch_t m[2];
+	const regmatch_t *x = &m[r->re.re_nsub > 0];
+	if (regexec(&r->re, path, 2, m, 0) != 0 || x->rm_so < 0 || x->rm_eo <= x->rm_so)
+		return NULL;
+	return xstrndup(path + x->rm_so, (size_t)(x->rm_eo - x->rm_so));
+}
+
 /*
  * The tool a file came from: a KLARF's InspectionStationID, a stream's
  * run_start tool, else the drop directory's base name.  Caller frees.
  */
-static char *key_of(const char *buf, size_t len, int stream, const char *dir)
+static char *tool_key(const char *buf, size_t len, int stream, const char *dir)
 {
 	char *key = NULL;
 	if (stream) {
@@ -403,10 +448,27 @@ static char *key_of(const char *buf, size_t len, int stream, const char *dir)
 		if (f)
 			fclose(f);
 	}
-	if (!key) {
-		const char *b = strrchr(dir, '/');
-		key = xstrdup(b && b[1] ? b + 1 : dir);
-	}
+	return key ? key : dir_key(dir);
+}
+
+/*
+ * The key of the file at path, dropped in dir, of content buf: what
+ * --key says, else (and when its regex does not match: logged, once per
+ * file taken) its tool.  Caller frees.
+ */
+static char *key_of(const struct watcher *w, const char *path, const char *dir, const char *buf, size_t len,
+		    int stream)
+{
+	const struct watch_key *r = w->o->key;
+	char *key;
+	if (r && r->dir)
+		return dir_key(dir);
+	if (r && (key = regex_key(r, path)))
+		return key;
+	key = tool_key(buf, len, stream, dir);
+	if (r)
+		log_msg(LOG_WARN, json_pack("{ss ss}", "path", path, "key", key),
+			"'%s' does not match --key '%s': its key is '%s', as without --key", path, r->rule, key);
 	return key;
 }
 
@@ -486,7 +548,7 @@ static void take(struct watcher *w, struct seen *s)
 
 	int stream = is_stream(buf, len);
 	const char *base = strrchr(s->path, '/') + 1;
-	char *key = key_of(buf, len, stream, w->dirs[s->dir]);
+	char *key = key_of(w, s->path, w->dirs[s->dir], buf, len, stream);
 	char *fname = reprocess_file_name(base);
 	char *name = reprocess_unique_name(w->e, w->n, fname);
 	char *dir = snapshot_dir(w, name);

@@ -17,7 +17,28 @@
 #ifndef KERF_WATCH_H
 #define KERF_WATCH_H
 
+#include <regex.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * A --key rule, which gives a file its key instead of its tool:
+ * "dir", the drop directory's base name, or a POSIX extended regular
+ * expression matched on the file's path, whose first capture group (the
+ * whole match when it has none) is the key.  watch_key_init, then
+ * watch_key_release.
+ */
+struct watch_key {
+	const char *rule;         /* as given (borrowed) */
+	int dir;                  /* "dir" */
+	int has_re;               /* re is compiled */
+	regex_t re;
+};
+
+/* Read rule into k.  0, or -1 with why in err (a usage error). */
+int watch_key_init(struct watch_key *k, const char *rule, char *err, size_t errlen);
+/* Free what watch_key_init made.  Safe on a zeroed k. */
+void watch_key_release(struct watch_key *k);
 
 struct watch_opts {
 	const char *outdir;       /* -o */
@@ -28,6 +49,7 @@ struct watch_opts {
 	uint64_t settle_ms;       /* --settle-ms */
 	const char *defer_if;     /* --defer-if: start nothing while it exists */
 	uint64_t min_free;        /* --min-free: start nothing while OUTDIR has less (bytes) */
+	const struct watch_key *key; /* --key, or NULL: a file's key is its tool (borrowed) */
 };
 
 /* Follow o->dirs until stopped; an exit code (kerf(1), kerf watch). */

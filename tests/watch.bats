@@ -317,6 +317,50 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	assert_failure 69
 }
 
+@test "kerf watch --key REGEX gives one tool's files the keys its group names, and those keys run side by side" {
+	held_kerf
+	WATCH_KERF=$HELD/kerf start_watch -j 2 --key '/(line[0-9]+)_[^/]*$'
+	# Two streams of the same tool, TOOLA, from two lines of it.
+	cp "$R/a1.ndjson" "$D/line1_a.ndjson"
+	cp "$R/a2.ndjson" "$D/line2_a.ndjson"
+	# One key runs one job at a time: two at once are two keys.
+	wait_for st '.running == 2'
+	st '[.keys[].key] | sort == ["line1", "line2"]'
+	st '[.keys[] | select(.running == 1 and .pending == 0)] | length == 2'
+	run kerf watch -C "$O" status
+	assert_line --regexp '^line1 +0 +1 +0 +0 '
+	assert_line --regexp '^line2 +0 +1 +0 +0 '
+	# A name the expression does not match keeps its tool as its key.
+	cp "$R/a3.ndjson" "$D/spare.ndjson"
+	wait_for st '.taken == 3'
+	st '[.keys[] | select(.key == "TOOLA" and .pending == 1)] | length == 1'
+	run grep -c "spare.ndjson' does not match --key '/(line\[0-9\]+)_\[^/\]\*\$': its key is 'TOOLA'" "$LOG"
+	assert_output 1
+	touch "$HELD/gate"
+	for n in line1_a line2_a spare; do wait_for has_record "$n"; done
+	[ "$(ledger | jq -r 'select(.type == "watch.taken") | .key' | tr '\n' ' ')" = "line1 line2 TOOLA " ]
+	stop_watch
+}
+
+@test "kerf watch --key dir keys a file by its directory, a regex without a group by its whole match, and a bad regex exits 64" {
+	start_watch --key dir
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for has_record a
+	stop_watch
+	rm "$D/a.ndjson"
+	O=$BATS_TEST_TMPDIR/out2
+	start_watch --key 'line[0-9]+'
+	cp "$R/a2.ndjson" "$D/line7_b.ndjson"
+	wait_for has_record line7_b
+	stop_watch
+	[ "$(ledger | jq -r 'select(.type == "watch.taken") | .key')" = line7 ]
+	O=$BATS_TEST_TMPDIR/out
+	[ "$(ledger | jq -r 'select(.type == "watch.taken") | .key')" = drop ]
+	run --separate-stderr kerf watch -o "$O" --key '(' "$D"
+	assert_failure 64
+	[[ "$stderr" == *"--key: '(' is not a regular expression"* ]]
+}
+
 @test "kerf watch -C refuses a bad command with 64" {
 	start_watch
 	run --separate-stderr kerf watch -C "$O" jobs 0
