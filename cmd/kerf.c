@@ -44,7 +44,7 @@ static const char usage[] =
 	"       kerf reprocess -o OUTDIR --report\n"
 	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
 	"                  [--min-free SIZE] [--key RULE] DIR...\n"
-	"       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
+	"       kerf watch -C OUTDIR [--json | --format FORMAT] status | jobs N | pause | resume | stop\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
 	"options of one command.\n"
@@ -286,7 +286,7 @@ static const struct cli_opt reprocess_opts[] = {
 /* kerf watch */
 static struct watch_opts wo = { .jobs = 1, .settle_ms = 2000 };
 static const char *watch_ctl, *watch_key;
-static int watch_json;
+static int watch_format = STATUS_TEXT;
 
 static const struct cli_opt watch_opts[] = {
 	OPT_STRING('o', "outdir", "DIR", &wo.outdir,
@@ -302,7 +302,9 @@ static const struct cli_opt watch_opts[] = {
 		   "a file's key instead of its tool: dir (its directory's\nname) or a regex on its path (its first group)"),
 	OPT_STRING('C', "control", "OUTDIR", &watch_ctl,
 		   "send a command (status, jobs N, pause, resume, stop)\nto the kerf watch of OUTDIR"),
-	OPT_BOOL(0, "json", &watch_json, "-C: print the watcher's answer as JSON"),
+	OPT_ENUM(0, "format", "FORMAT", &watch_format, status_formats,
+		 "-C: print the watcher's state after the command as\ntext (status only; the default), json or openmetrics\n(as DIR/metrics.prom)"),
+	OPT_SET_INT(0, "json", &watch_format, STATUS_JSON, "-C: --format json"),
 	OPT_INCLUDE(help_opts),
 	OPT_END(),
 };
@@ -349,7 +351,7 @@ static const struct command {
 	{ "watch", cmd_watch, CMD_ARGS,
 	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
 	  "                  [--min-free SIZE] [--key RULE] DIR...\n"
-	  "       kerf watch -C OUTDIR [--json] status | jobs N | pause | resume | stop\n"
+	  "       kerf watch -C OUTDIR [--json | --format FORMAT] status | jobs N | pause | resume | stop\n"
 	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
 	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",
 	  watch_opts },
@@ -621,6 +623,30 @@ static void print_stages(const json_t *st)
 	}
 }
 
+/*
+ * Print a state (status.json, a watcher's answer) as --format json, or
+ * openmetrics with 'metrics' (its families), and close stdout: an exit
+ * code.  st borrowed.
+ */
+static int print_state(const json_t *st, int format, void (*metrics)(struct om *, const json_t *))
+{
+	if (format == STATUS_JSON) {
+		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		puts(txt ? txt : "{}");
+		free(txt);
+	} else {
+		struct om m;
+		size_t len;
+		const char *txt;
+		om_init(&m);
+		metrics(&m, st);
+		txt = om_end(&m, &len);
+		fwrite(txt, 1, len, stdout);
+		om_release(&m);
+	}
+	return fshut(stdout, "standard output");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	const char *dir = target_dir();
@@ -639,24 +665,10 @@ static int cmd_status(int argc, char **argv)
 		return KERF_EX_UNAVAILABLE;
 	}
 	free(path);
-	if (status_format == STATUS_JSON) {
-		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		puts(txt ? txt : "{}");
-		free(txt);
+	if (status_format != STATUS_TEXT) {
+		int rc = print_state(st, status_format, status_metrics);
 		json_decref(st);
-		return fshut(stdout, "standard output");
-	}
-	if (status_format == STATUS_OPENMETRICS) {
-		struct om m;
-		size_t len;
-		const char *txt;
-		om_init(&m);
-		status_metrics(&m, st);
-		txt = om_end(&m, &len);
-		fwrite(txt, 1, len, stdout);
-		om_release(&m);
-		json_decref(st);
-		return fshut(stdout, "standard output");
+		return rc;
 	}
 	const char *state = status_doc_state(st);
 	printf("run %s in %s: %s", status_doc_run(st), dir, state ? state : "?");
@@ -741,10 +753,21 @@ static int cmd_watch(int argc, char **argv)
 			snprintf(cmd, sizeof cmd, "%.40s", argv[0]);
 		else
 			cli_usage_error("-C takes one command: status, jobs N, pause, resume or stop");
-		return watch_control(watch_ctl, cmd, watch_json);
+		json_t *st;
+		if ((rc = watch_control(watch_ctl, cmd, &st)) != KERF_EX_OK)
+			return rc;
+		if (watch_format != STATUS_TEXT) {
+			rc = print_state(st, watch_format, watch_metrics);
+		} else {
+			if (!strcmp(cmd, "status"))
+				watch_status_print(st);
+			rc = fshut(stdout, "standard output");
+		}
+		json_decref(st);
+		return rc;
 	}
-	if (watch_json)
-		cli_usage_error("--json goes with -C");
+	if (watch_format != STATUS_TEXT)
+		cli_usage_error("--json and --format go with -C");
 	if (!wo.outdir)
 		cli_usage_error("watch needs -o OUTDIR");
 	if (argc == 0)

@@ -23,6 +23,7 @@
 #include "reprocess.h"
 #include "runstate.h"
 #include "status_doc.h"
+#include "status_metrics.h"
 #include "supervise.h"
 
 #include <dirent.h>
@@ -70,8 +71,9 @@ void reprocess_release(struct reprocess *r)
 
 /* ---- the plan: OUTDIR/inputs.tsv ---- */
 
+/* The batch directory's own files (metrics.prom: kerf watch's, lib/watch.h). */
 static const char *const reserved[] = {
-	"inputs.tsv", "joblog", "results.ndjson", "settings.json", NULL,
+	"inputs.tsv", "joblog", "results.ndjson", "settings.json", STATUS_METRICS_FILE, NULL,
 };
 
 static int open_outdir(struct reprocess *r)

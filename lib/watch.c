@@ -23,8 +23,10 @@
 #include "atomic.h"
 #include "journal.h"
 #include "klarf.h"
+#include "openmetrics.h"
 #include "reprocess.h"
 #include "runstate.h"
+#include "status_metrics.h"
 #include "watch.h"
 
 #include <dirent.h>
@@ -111,6 +113,9 @@ struct watcher {
 	int jobs_max;            /* -j, or the last "jobs N" */
 	int paused;
 	char *deferred;          /* why no job may start now, or NULL */
+	const char *deferred_by; /* its kind: "defer-if" or "min-free" (static), or NULL */
+	json_t *metrics_st;      /* the state OUTDIR/metrics.prom was last written from */
+	int metrics_warned;      /* a failure to write it was logged */
 	int ctlfd;               /* the control socket, listening; -1: none */
 	char *ctlpath;
 	int failed;              /* a global failure: the exit code, else 0 */
@@ -732,25 +737,31 @@ static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
 /*
  * Whether the surroundings defer every start: the --defer-if file
  * exists, or OUTDIR has less than --min-free free.  w->deferred gets the
- * reason (NULL: none); a change of reason is logged once.  True when
- * deferred.
+ * reason (NULL: none) and w->deferred_by its kind; a change of kind is
+ * logged once (the free space in the reason changes at every write).
+ * True when deferred.
  */
 static int deferred(struct watcher *w)
 {
 	char *why = NULL;
+	const char *by = NULL;
 	struct statvfs sv;
-	if (w->o->defer_if && access(w->o->defer_if, F_OK) == 0)
+	if (w->o->defer_if && access(w->o->defer_if, F_OK) == 0) {
 		why = xasprintf("'%s' exists", w->o->defer_if);
-	else if (w->o->min_free && statvfs(w->out, &sv) == 0 &&
-		 (uint64_t)sv.f_bavail * sv.f_frsize < w->o->min_free)
+		by = "defer-if";
+	} else if (w->o->min_free && statvfs(w->out, &sv) == 0 &&
+		   (uint64_t)sv.f_bavail * sv.f_frsize < w->o->min_free) {
 		why = xasprintf("%" PRIu64 " bytes free in '%s', under --min-free %" PRIu64,
 				(uint64_t)sv.f_bavail * sv.f_frsize, w->out, w->o->min_free);
-	if (why && (!w->deferred || strcmp(why, w->deferred)))
-		log_msg(LOG_WARN, json_pack("{ss}", "reason", why), "deferring every start: %s", why);
-	else if (!why && w->deferred)
+		by = "min-free";
+	}
+	if (by && by != w->deferred_by)
+		log_msg(LOG_WARN, json_pack("{ss ss}", "reason", why, "by", by), "deferring every start: %s", why);
+	else if (!by && w->deferred_by)
 		log_msg(LOG_INFO, NULL, "no longer deferring: starting again");
 	free(w->deferred);
 	w->deferred = why;
+	w->deferred_by = by;
 	return why != NULL;
 }
 
@@ -808,12 +819,12 @@ static void reap(struct watcher *w)
 /*
  * The watcher's state as the status command answers it: the limits and
  * flags, and per key its files pending, running, done and failed and
- * the age of its oldest pending file.  A new reference.
+ * the age of its oldest pending file at 'now' (wall clock, ms).  A new
+ * reference.
  */
-static json_t *status_json(const struct watcher *w)
+static json_t *status_json(const struct watcher *w, int64_t now)
 {
 	json_t *keys = json_array();
-	int64_t now = wall_ms();
 	for (size_t k = 0; k < w->nk; k++) {
 		size_t count[4] = { 0 };
 		int64_t oldest = -1;
@@ -832,9 +843,11 @@ static json_t *status_json(const struct watcher *w)
 						      "oldest_pending_ms",
 						      oldest < 0 ? json_null() : json_integer(now - oldest)));
 	}
-	return json_pack("{ss si si sb sb so sI so}", "outdir", w->out, "jobs", w->jobs_max, "running", w->active,
+	return json_pack("{ss si si sb sb so so sI so}", "outdir", w->out, "jobs", w->jobs_max, "running", w->active,
 			 "paused", w->paused, "stopping", w->stops > 0, "deferred",
-			 w->deferred ? json_string(w->deferred) : json_null(), "taken", (json_int_t)w->n, "keys", keys);
+			 w->deferred ? json_string(w->deferred) : json_null(), "deferred_by",
+			 w->deferred_by ? json_string(w->deferred_by) : json_null(), "taken", (json_int_t)w->n, "keys",
+			 keys);
 }
 
 static void on_stop(struct watcher *w);
@@ -869,7 +882,7 @@ static json_t *ctl_command(struct watcher *w, const char *cmd)
 	} else if (strcmp(cmd, "status")) {
 		return json_pack("{ss}", "error", "unknown command");
 	}
-	return status_json(w);
+	return status_json(w, wall_ms());
 }
 
 /* Listen on OUTDIR/.watch/ctl (a socket a watcher killed left is replaced:
@@ -926,8 +939,7 @@ static void ctl_serve(struct watcher *w)
 	}
 }
 
-/* The text of a status answer: a line of totals, a line per key. */
-static void print_status(const json_t *st)
+void watch_status_print(const json_t *st)
 {
 	const json_t *k;
 	size_t i;
@@ -953,7 +965,69 @@ static void print_status(const json_t *st)
 	}
 }
 
-int watch_control(const char *outdir, const char *cmd, int json)
+/* The per-key counts of a status answer, as metric families. */
+static const struct {
+	const char *member, *name, *help;
+	enum om_type type;
+} key_counts[] = {
+	{ "pending", "kerf_watch_files_pending", "Files taken and waiting for their run, by key.", OM_GAUGE },
+	{ "running", "kerf_watch_files_running", "Files whose run is running, by key.", OM_GAUGE },
+	{ "done", "kerf_watch_files_done", "Files whose run completed, by key.", OM_COUNTER },
+	{ "failed", "kerf_watch_files_failed", "Files whose run ended otherwise, by key (not retried).", OM_COUNTER },
+};
+
+/* A member of st that is true or false as 1 or 0, labelled with the outdir. */
+static void flag_metric(struct om *m, const char *const *labels, const json_t *st, const char *member,
+			const char *name, const char *help)
+{
+	om_family(m, name, OM_GAUGE, NULL, help);
+	om_sample_int(m, labels, json_is_true(json_object_get(st, member)));
+}
+
+void watch_metrics(struct om *m, const json_t *st)
+{
+	const char *out = json_string_value(json_object_get(st, "outdir"));
+	const char *ol[] = { "outdir", out ? out : "", NULL };
+	const char *by = json_string_value(json_object_get(st, "deferred_by"));
+	const json_t *keys = json_object_get(st, "keys"), *k;
+	size_t i;
+
+	for (size_t c = 0; c < sizeof key_counts / sizeof *key_counts; c++) {
+		om_family(m, key_counts[c].name, key_counts[c].type, NULL, key_counts[c].help);
+		json_array_foreach(keys, i, k) {
+			const char *kl[] = { ol[0], ol[1], "key", json_string_value(json_object_get(k, "key")), NULL };
+			om_sample_int(m, kl, json_integer_value(json_object_get(k, key_counts[c].member)));
+		}
+	}
+	om_family(m, "kerf_watch_oldest_pending_age_seconds", OM_GAUGE, "seconds",
+		  "How long the key's oldest pending file has waited since it was taken.");
+	json_array_foreach(keys, i, k) {
+		const json_t *age = json_object_get(k, "oldest_pending_ms");
+		const char *kl[] = { ol[0], ol[1], "key", json_string_value(json_object_get(k, "key")), NULL };
+		if (json_is_integer(age))
+			om_sample(m, kl, (double)json_integer_value(age) / 1000.0);
+	}
+	om_family(m, "kerf_watch_files_taken", OM_COUNTER, NULL, "Files taken (each complete file of new content).");
+	om_sample_int(m, ol, json_integer_value(json_object_get(st, "taken")));
+	om_family(m, "kerf_watch_jobs_limit", OM_GAUGE, NULL, "Runs allowed at once in all (-j, or the last jobs N).");
+	om_sample_int(m, ol, json_integer_value(json_object_get(st, "jobs")));
+	om_family(m, "kerf_watch_jobs_running", OM_GAUGE, NULL, "Runs running.");
+	om_sample_int(m, ol, json_integer_value(json_object_get(st, "running")));
+	flag_metric(m, ol, st, "paused", "kerf_watch_paused", "1 while paused: no run starts until resume.");
+	flag_metric(m, ol, st, "stopping", "kerf_watch_stopping",
+		    "1 once stopping: no run starts, the watcher exits when the running ones end.");
+	om_family(m, "kerf_watch_deferred", OM_GAUGE, NULL,
+		  "1 while every start is deferred (--defer-if, --min-free).");
+	om_sample_int(m, ol, by != NULL);
+	om_family(m, "kerf_watch_deferred_info", OM_GAUGE, NULL,
+		  "1 while deferred, labelled with the reason: defer-if or min-free.");
+	if (by) {
+		const char *rl[] = { ol[0], ol[1], "reason", by, NULL };
+		om_sample_int(m, rl, 1);
+	}
+}
+
+int watch_control(const char *outdir, const char *cmd, json_t **answer)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char *path = xasprintf("%s/.watch/ctl", outdir);
@@ -963,6 +1037,7 @@ int watch_control(const char *outdir, const char *cmd, int json)
 	FILE *f = NULL;
 	json_t *ans = NULL;
 
+	*answer = NULL;
 	if (strlen(path) >= sizeof sa.sun_path) {
 		log_msg(LOG_ERROR, NULL, "'%s' is too long for a socket's name", path);
 		free(path);
@@ -985,10 +1060,8 @@ int watch_control(const char *outdir, const char *cmd, int json)
 	} else if (json_object_get(ans, "error")) {
 		log_msg(LOG_ERROR, NULL, "'%s': %s", cmd, json_string_value(json_object_get(ans, "error")));
 		rc = KERF_EX_USAGE;
-	} else if (json) {
-		fputs(line, stdout);
-	} else if (!strcmp(cmd, "status")) {
-		print_status(ans);
+	} else {
+		*answer = json_incref(ans);
 	}
 	json_decref(ans);
 	free(line);
@@ -997,6 +1070,35 @@ int watch_control(const char *outdir, const char *cmd, int json)
 	else
 		close(fd);
 	return rc;
+}
+
+/*
+ * Rewrite OUTDIR/metrics.prom when the state it shows has changed: a
+ * file, a job, a command, a deferral, or, while files wait, a second of
+ * their age (so that the age a monitor reads is at most about a second
+ * old).  A failure is logged once.
+ */
+static void metrics_update(struct watcher *w)
+{
+	json_t *st = status_json(w, wall_ms() / 1000 * 1000);
+	char *path;
+	struct om m;
+
+	if (w->metrics_st && json_equal(st, w->metrics_st)) {
+		json_decref(st);
+		return;
+	}
+	json_decref(w->metrics_st);
+	w->metrics_st = st;
+	path = xasprintf("%s/" STATUS_METRICS_FILE, w->out);
+	om_init(&m);
+	watch_metrics(&m, st);
+	if (om_write_file(&m, path) != 0 && !w->metrics_warned) {
+		log_msg(LOG_WARN, NULL, "cannot write '%s': %s", path, strerror(errno));
+		w->metrics_warned = 1;
+	}
+	om_release(&m);
+	free(path);
 }
 
 /* ---- start, loop, end ---- */
@@ -1035,6 +1137,8 @@ static int setup(struct watcher *w)
 		return KERF_EX_TEMPFAIL;
 	}
 	free(p);
+	/* Ours now (the lock is held): a temporary a crash left. */
+	atomic_write_cleanup(w->out, STATUS_METRICS_FILE);
 	p = xasprintf("%s/journal", w->wdir);
 	w->j = journal_open(p, &jo, ledger_event, w, &code);
 	free(p);
@@ -1114,6 +1218,7 @@ static void release(struct watcher *w)
 	}
 	free(w->ctlpath);
 	free(w->deferred);
+	json_decref(w->metrics_st);
 	if (w->lockfd >= 0)
 		close(w->lockfd);
 }
@@ -1175,7 +1280,10 @@ int watch_main(const struct watch_opts *o)
 			inotify_read(&w);
 		if (w.ctlfd >= 0)
 			ctl_serve(&w);
+		metrics_update(&w);
 	}
+	if (rc == KERF_EX_OK)
+		metrics_update(&w);
 	if (rc == KERF_EX_OK)
 		rc = w.failed;
 	release(&w);

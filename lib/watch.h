@@ -17,9 +17,12 @@
 #ifndef KERF_WATCH_H
 #define KERF_WATCH_H
 
+#include <jansson.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "openmetrics.h"
 
 /*
  * A --key rule, which gives a file its key instead of its tool:
@@ -57,10 +60,19 @@ int watch_main(const struct watch_opts *o);
 
 /*
  * Send one command (status, "jobs N", pause, resume, stop) to the
- * watcher of outdir over OUTDIR/.watch/ctl and print its answer: the
- * JSON line with json, else for status a table.  An exit code: 0, 64 a
- * command the watcher refused, 69 no watcher answers.
+ * watcher of outdir over OUTDIR/.watch/ctl.  An exit code: 0, and
+ * *answer is the watcher's state after the command (a new reference:
+ * the caller decrefs; kerf(1) lists its members); 64 a command the
+ * watcher refused, 69 no watcher answers (both logged, *answer NULL).
  */
-int watch_control(const char *outdir, const char *cmd, int json);
+int watch_control(const char *outdir, const char *cmd, json_t **answer);
+/* Print a state (watch_control's answer) on stdout: a line of totals, a line per key. */
+void watch_status_print(const json_t *st);
+/*
+ * Add a state's metric families (kerf(1)) to m (om_init'ed, nothing
+ * ended); st borrowed.  The watcher keeps OUTDIR/metrics.prom
+ * (STATUS_METRICS_FILE) written from its state with them.
+ */
+void watch_metrics(struct om *m, const json_t *st);
 
 #endif

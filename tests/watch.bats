@@ -7,6 +7,7 @@
 
 load common
 load reprocess
+load metrics
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -460,6 +461,82 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	wait_for st '.deferred | test("bytes free in .*, under --min-free")'
 	st '.running == 0 and .keys[0].pending == 1'
 	stop_watch
+}
+
+# metrics_agree FILE: the metrics text in FILE says what kerf watch -C
+# status --json says now: each key's files pending, running, done and
+# failed, and the totals and flags.
+metrics_agree() {
+	local js od k s v want
+	js=$(kerf watch -C "$O" --json status)
+	od=$(jq -r .outdir <<<"$js")
+	# agree NAME LABELS JQ: the sample is the value of JQ on the status.
+	agree() {
+		v=$(metric "$1" "$2" "$3") || v=none
+		want=$(jq --arg k "${k:-}" "$4" <<<"$js")
+		[ "$v" = "$want" ] || { echo "$1{$2} is $v in $3, status --json says $want"; return 1; }
+	}
+	for k in $(jq -r '.keys[].key' <<<"$js"); do
+		for s in pending running; do
+			agree kerf_watch_files_$s "outdir=\"$od\",key=\"$k\"" "$1" ".keys[] | select(.key == \$k) | .$s" || return 1
+		done
+		for s in done failed; do
+			agree kerf_watch_files_${s}_total "outdir=\"$od\",key=\"$k\"" "$1" ".keys[] | select(.key == \$k) | .$s" ||
+				return 1
+		done
+	done
+	agree kerf_watch_files_taken_total "outdir=\"$od\"" "$1" .taken &&
+		agree kerf_watch_jobs_limit "outdir=\"$od\"" "$1" .jobs &&
+		agree kerf_watch_jobs_running "outdir=\"$od\"" "$1" .running &&
+		agree kerf_watch_paused "outdir=\"$od\"" "$1" 'if .paused then 1 else 0 end' &&
+		agree kerf_watch_stopping "outdir=\"$od\"" "$1" 'if .stopping then 1 else 0 end' &&
+		agree kerf_watch_deferred "outdir=\"$od\"" "$1" 'if .deferred then 1 else 0 end'
+}
+
+@test "kerf watch keeps OUTDIR/metrics.prom, and -C --format openmetrics prints its state: promtool parses both, and they say what status --json says" {
+	local flag=$BATS_TEST_TMPDIR/maintenance od
+	need_promtool
+	held_kerf
+	WATCH_KERF=$HELD/kerf start_watch --defer-if "$flag"
+	# a runs (held at the gate), b waits behind it, c waits for a slot.
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for st '.running == 1'
+	cp "$R/a2.ndjson" "$D/b.ndjson"
+	cp "$R/b1.ndjson" "$D/c.ndjson"
+	wait_for st '.taken == 3'
+	kerf watch -C "$O" --format openmetrics status >"$BATS_TEST_TMPDIR/om"
+	lints_clean "$BATS_TEST_TMPDIR/om"
+	[ "$(tail -n 1 "$BATS_TEST_TMPDIR/om")" = "# EOF" ]
+	metrics_agree "$BATS_TEST_TMPDIR/om"
+	wait_for metrics_agree "$O/metrics.prom"
+	lints_clean "$O/metrics.prom"
+	od=$(kerf watch -C "$O" --json status | jq -r .outdir)
+	[ "$(metric kerf_watch_files_running "outdir=\"$od\",key=\"TOOLA\"" "$O/metrics.prom")" = 1 ]
+	[ "$(metric kerf_watch_files_pending "outdir=\"$od\",key=\"TOOLB\"" "$O/metrics.prom")" = 1 ]
+	metric kerf_watch_oldest_pending_age_seconds "outdir=\"$od\",key=\"TOOLB\"" "$O/metrics.prom"
+	# Deferred: a ends, nothing else starts, the file says why.
+	touch "$flag"
+	touch "$HELD/gate"
+	wait_for st '.deferred != null and .running == 0 and ([.keys[].done] | add) == 1'
+	wait_for metrics_agree "$O/metrics.prom"
+	lints_clean "$O/metrics.prom"
+	[ "$(metric kerf_watch_deferred_info "outdir=\"$od\",reason=\"defer-if\"" "$O/metrics.prom")" = 1 ]
+	kerf watch -C "$O" --format openmetrics status >"$BATS_TEST_TMPDIR/om"
+	metrics_agree "$BATS_TEST_TMPDIR/om"
+	# --format json is --json.
+	cmp <(kerf watch -C "$O" --format json status | jq -S 'del(.keys[].oldest_pending_ms)') \
+		<(kerf watch -C "$O" --json status | jq -S 'del(.keys[].oldest_pending_ms)')
+	rm "$flag"
+	for n in b c; do wait_for has_record "$n"; done
+	stop_watch
+	# The watcher's last write: stopped, nothing running, everything done.
+	lints_clean "$O/metrics.prom"
+	[ "$(metric kerf_watch_stopping "outdir=\"$od\"" "$O/metrics.prom")" = 1 ]
+	[ "$(metric kerf_watch_jobs_running "outdir=\"$od\"" "$O/metrics.prom")" = 0 ]
+	[ "$(metric kerf_watch_files_done_total "outdir=\"$od\",key=\"TOOLA\"" "$O/metrics.prom")" = 2 ]
+	[ "$(metric kerf_watch_files_done_total "outdir=\"$od\",key=\"TOOLB\"" "$O/metrics.prom")" = 1 ]
+	run --separate-stderr kerf watch -o "$O" --format openmetrics "$D"
+	assert_failure 64
 }
 
 @test "a second kerf watch -C stop ends the running jobs instead of waiting for them" {
