@@ -47,7 +47,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -745,14 +744,13 @@ static int deferred(struct watcher *w)
 {
 	char *why = NULL;
 	const char *by = NULL;
-	struct statvfs sv;
+	uint64_t avail;
 	if (w->o->defer_if && access(w->o->defer_if, F_OK) == 0) {
 		why = xasprintf("'%s' exists", w->o->defer_if);
 		by = "defer-if";
-	} else if (w->o->min_free && statvfs(w->out, &sv) == 0 &&
-		   (uint64_t)sv.f_bavail * sv.f_frsize < w->o->min_free) {
-		why = xasprintf("%" PRIu64 " bytes free in '%s', under --min-free %" PRIu64,
-				(uint64_t)sv.f_bavail * sv.f_frsize, w->out, w->o->min_free);
+	} else if (w->o->min_free && free_bytes(w->out, &avail) == 0 && avail < w->o->min_free) {
+		why = xasprintf("%" PRIu64 " bytes free in '%s', under --min-free %" PRIu64, avail, w->out,
+				w->o->min_free);
 		by = "min-free";
 	}
 	if (by && by != w->deferred_by)
