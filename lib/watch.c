@@ -883,24 +883,50 @@ static json_t *ctl_command(struct watcher *w, const char *cmd)
 	return status_json(w, wall_ms());
 }
 
+/*
+ * The address of the control socket wdir/ctl (wdir: OUTDIR/.watch).  A
+ * path too long for sun_path (108 bytes) goes through the directory's
+ * descriptor instead, /proc/self/fd/N/ctl, which names the same file:
+ * *dirfd is then that descriptor, to be closed once the socket is bound
+ * or connected (else -1).  0, or -1 with errno.
+ */
+static int ctl_addr(const char *wdir, struct sockaddr_un *sa, int *dirfd)
+{
+	char *path = xasprintf("%s/ctl", wdir);
+	size_t len = strlen(path);
+
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	*dirfd = -1;
+	if (len < sizeof sa->sun_path)
+		memcpy(sa->sun_path, path, len + 1);
+	free(path);
+	if (len < sizeof sa->sun_path)
+		return 0;
+	if ((*dirfd = open(wdir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/ctl", *dirfd);
+	return 0;
+}
+
 /* Listen on OUTDIR/.watch/ctl (a socket a watcher killed left is replaced:
  * the lock says no other watcher runs). */
 static int ctl_listen(struct watcher *w)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
+	int dirfd, rc = -1;
+
 	w->ctlpath = xasprintf("%s/ctl", w->wdir);
-	if (strlen(w->ctlpath) >= sizeof sa.sun_path) {
-		log_msg(LOG_WARN, NULL, "'%s' is too long for a socket's name; no control channel", w->ctlpath);
-		return 0;
-	}
-	memcpy(sa.sun_path, w->ctlpath, strlen(w->ctlpath) + 1);
 	unlink(w->ctlpath);
-	w->ctlfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (w->ctlfd < 0 || bind(w->ctlfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(w->ctlfd, 8) != 0) {
+	if (ctl_addr(w->wdir, &sa, &dirfd) == 0 &&
+	    (w->ctlfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) >= 0 &&
+	    bind(w->ctlfd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(w->ctlfd, 8) == 0)
+		rc = 0;
+	else
 		log_msg(LOG_ERROR, NULL, "cannot listen on '%s': %s", w->ctlpath, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
 }
 
 /*
@@ -1027,30 +1053,27 @@ void watch_metrics(struct om *m, const json_t *st)
 
 int watch_control(const char *outdir, const char *cmd, json_t **answer)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *path = xasprintf("%s/.watch/ctl", outdir);
+	struct sockaddr_un sa;
+	char *wdir = xasprintf("%s/.watch", outdir);
 	char *line = NULL;
 	size_t cap = 0;
-	int fd, rc = KERF_EX_OK;
+	int fd = -1, dirfd, rc = KERF_EX_OK;
 	FILE *f = NULL;
 	json_t *ans = NULL;
 
 	*answer = NULL;
-	if (strlen(path) >= sizeof sa.sun_path) {
-		log_msg(LOG_ERROR, NULL, "'%s' is too long for a socket's name", path);
-		free(path);
-		return KERF_EX_USAGE;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+	if (ctl_addr(wdir, &sa, &dirfd) != 0 || (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		log_msg(LOG_ERROR, NULL, "no kerf watch follows into '%s': %s", outdir, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		free(path);
-		return KERF_EX_UNAVAILABLE;
+		fd = -1;
 	}
-	free(path);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(wdir);
+	if (fd < 0)
+		return KERF_EX_UNAVAILABLE;
 	if (write_all(fd, cmd, strlen(cmd)) != 0 || write_all(fd, "\n", 1) != 0 || !(f = fdopen(fd, "r")) ||
 	    getline(&line, &cap, f) <= 0 || !(ans = json_loads(line, 0, NULL))) {
 		log_msg(LOG_ERROR, NULL, "no answer from the kerf watch of '%s'", outdir);

@@ -362,6 +362,25 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	[[ "$stderr" == *"--key: '(' is not a regular expression"* ]]
 }
 
+@test "kerf watch -C talks to a watcher whose OUTDIR is too deep for a socket's name" {
+	O=$BATS_TEST_TMPDIR/$(printf 'a-directory-deep-in-the-tree-%d/' 1 2 3 4)out
+	# Longer than a unix socket's name may be (108 bytes).
+	[ "${#O}" -gt 108 ]
+	start_watch
+	kerf watch -C "$O" pause
+	cp "$R/a1.ndjson" "$D/a.ndjson"
+	wait_for st '.taken == 1 and .paused'
+	run kerf watch -C "$O" status
+	assert_success
+	assert_line --regexp '^TOOLA +1 +0 +0 +0 '
+	kerf watch -C "$O" resume
+	wait_for has_record a
+	kerf watch -C "$O" stop
+	wait "$WPID"
+	WPID=
+	[ -z "$(grep -i 'too long' "$LOG")" ]
+}
+
 @test "kerf watch -C refuses a bad command with 64" {
 	start_watch
 	run --separate-stderr kerf watch -C "$O" jobs 0
