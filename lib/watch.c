@@ -1218,16 +1218,7 @@ static void release(struct watcher *w)
 		free(w->s[i].path);
 	for (int d = 0; w->dirs && d < w->o->ndirs; d++)
 		free(w->dirs[d]);
-	free(w->dirs);
-	free(w->it);
-	free(w->e);
-	free(w->k);
-	free(w->s);
-	free(w->jobs);
-	free(w->wd);
-	free(w->self);
-	free(w->wdir);
-	free(w->out);
+	free_all(w->dirs, w->it, w->e, w->k, w->s, w->jobs, w->wd, w->self, w->wdir, w->out);
 	journal_close(w->j);
 	if (w->inofd >= 0)
 		close(w->inofd);
@@ -1237,8 +1228,7 @@ static void release(struct watcher *w)
 		close(w->ctlfd);
 		unlink(w->ctlpath);
 	}
-	free(w->ctlpath);
-	free(w->deferred);
+	free_all(w->ctlpath, w->deferred);
 	json_decref(w->metrics_st);
 	if (w->lockfd >= 0)
 		close(w->lockfd);
