@@ -12,6 +12,7 @@
 #include "openmetrics.h"
 #include "out.h"
 #include "reprocess.h"
+#include "watch.h"
 #include "runstate.h"
 #include "status_doc.h"
 #include "status_metrics.h"
@@ -41,6 +42,9 @@ static const char usage[] =
 	"                      [--resume | --resume-failed] [--dry-run] [SETTINGS] RECORDED...\n"
 	"       kerf reprocess -o OUTDIR --task N [SETTINGS]\n"
 	"       kerf reprocess -o OUTDIR --report\n"
+	"       kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
+	"                  [--min-free SIZE] [--key RULE] DIR...\n"
+	"       kerf watch -C OUTDIR [--json | --format FORMAT] status | jobs N | pause | resume | stop\n"
 	"Supervise a wafer-inspection run: a pipeline of stages that starts together,\n"
 	"stops together and ends with one outcome.  'kerf COMMAND --help' lists the\n"
 	"options of one command.\n"
@@ -54,7 +58,9 @@ static const char usage_tail[] =
 	"or completed), 69 no run, 75 refused or superseded, 124 timed out or no\n"
 	"outcome within --timeout, else the run's exit status;\n"
 	"of kerf reprocess: 0 every run completed, 1 some did not, 69 no GNU parallel,\n"
-	"130 interrupted.\n";
+	"130 interrupted; of kerf watch: 0 stopped by a signal, 65 a damaged ledger,\n"
+	"74 an I/O error, 75 OUTDIR is in use by another kerf watch; of kerf watch -C:\n"
+	"0 taken, 64 a bad command, 69 no watcher answers.\n";
 
 /* The options of every command. */
 static const char *rundir;
@@ -277,12 +283,39 @@ static const struct cli_opt reprocess_opts[] = {
 	OPT_END(),
 };
 
+/* kerf watch */
+static struct watch_opts wo = { .jobs = 1, .settle_ms = 2000 };
+static const char *watch_ctl, *watch_key;
+static int watch_format = STATUS_TEXT;
+
+static const struct cli_opt watch_opts[] = {
+	OPT_STRING('o', "outdir", "DIR", &wo.outdir,
+		   "the results: DIR/NAME per file, DIR/results.ndjson,\nDIR/inputs.tsv, the ledger in DIR/.watch"),
+	OPT_INT('j', "jobs", "N", &wo.jobs, 1, 1000000, "runs at once in all (default 1; one per key)"),
+	OPT_BOOL(0, "poll", &wo.poll, "judge files by the settle rule only (no inotify)"),
+	OPT_MS(0, "settle-ms", "MS", &wo.settle_ms, 1, 86400000,
+	       "a file unchanged this long is complete (polling,\nand files found at start; default 2000)"),
+	OPT_STRING(0, "defer-if", "FILE", &wo.defer_if, "start no run while FILE exists (maintenance)"),
+	OPT_SIZE(0, "min-free", "SIZE", &wo.min_free, 0, CLI_NOMAX,
+		 "start no run while OUTDIR has less free space (K, M, G)"),
+	OPT_STRING(0, "key", "RULE", &watch_key,
+		   "a file's key instead of its tool: dir (its directory's\nname) or a regex on its path (its first group)"),
+	OPT_STRING('C', "control", "OUTDIR", &watch_ctl,
+		   "send a command (status, jobs N, pause, resume, stop)\nto the kerf watch of OUTDIR"),
+	OPT_ENUM(0, "format", "FORMAT", &watch_format, status_formats,
+		 "-C: print the watcher's state after the command as\ntext (status only; the default), json or openmetrics\n(as DIR/metrics.prom)"),
+	OPT_SET_INT(0, "json", &watch_format, STATUS_JSON, "-C: --format json"),
+	OPT_INCLUDE(help_opts),
+	OPT_END(),
+};
+
 static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_stop(int argc, char **argv);
 static int cmd_pause(int argc, char **argv);
 static int cmd_resume(int argc, char **argv);
 static int cmd_reprocess(int argc, char **argv);
+static int cmd_watch(int argc, char **argv);
 
 /* A command takes arguments after its options. */
 #define CMD_ARGS 1
@@ -315,6 +348,13 @@ static const struct command {
 	  "Reprocess recorded runs (streams, run directories with acquired.ndjson,\n"
 	  "directories of KLARF files), each with kerf run into OUTDIR/NAME, by GNU parallel.\n\n",
 	  reprocess_opts },
+	{ "watch", cmd_watch, CMD_ARGS,
+	  "Usage: kerf watch -o OUTDIR [-j N] [--poll] [--settle-ms MS] [--defer-if FILE]\n"
+	  "                  [--min-free SIZE] [--key RULE] DIR...\n"
+	  "       kerf watch -C OUTDIR [--json | --format FORMAT] status | jobs N | pause | resume | stop\n"
+	  "Follow drop directories: run each complete new file (a KLARF file or a\n"
+	  "recorded stream) once, as a kerf reprocess job, into OUTDIR/NAME.\n\n",
+	  watch_opts },
 };
 
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -330,6 +370,8 @@ static const struct cli_opt all_opts[] = {
 	OPT_INCLUDE(stop_opts),
 	OPT_GROUP("kerf reprocess:"),
 	OPT_INCLUDE(reprocess_opts),
+	OPT_GROUP("kerf watch:"),
+	OPT_INCLUDE(watch_opts),
 	OPT_END(),
 };
 
@@ -581,6 +623,30 @@ static void print_stages(const json_t *st)
 	}
 }
 
+/*
+ * Print a state (status.json, a watcher's answer) as --format json, or
+ * openmetrics with 'metrics' (its families), and close stdout: an exit
+ * code.  st borrowed.
+ */
+static int print_state(const json_t *st, int format, void (*metrics)(struct om *, const json_t *))
+{
+	if (format == STATUS_JSON) {
+		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		puts(txt ? txt : "{}");
+		free(txt);
+	} else {
+		struct om m;
+		size_t len;
+		const char *txt;
+		om_init(&m);
+		metrics(&m, st);
+		txt = om_end(&m, &len);
+		fwrite(txt, 1, len, stdout);
+		om_release(&m);
+	}
+	return fshut(stdout, "standard output");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	const char *dir = target_dir();
@@ -599,24 +665,10 @@ static int cmd_status(int argc, char **argv)
 		return KERF_EX_UNAVAILABLE;
 	}
 	free(path);
-	if (status_format == STATUS_JSON) {
-		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		puts(txt ? txt : "{}");
-		free(txt);
+	if (status_format != STATUS_TEXT) {
+		int rc = print_state(st, status_format, status_metrics);
 		json_decref(st);
-		return fshut(stdout, "standard output");
-	}
-	if (status_format == STATUS_OPENMETRICS) {
-		struct om m;
-		size_t len;
-		const char *txt;
-		om_init(&m);
-		status_metrics(&m, st);
-		txt = om_end(&m, &len);
-		fwrite(txt, 1, len, stdout);
-		om_release(&m);
-		json_decref(st);
-		return fshut(stdout, "standard output");
+		return rc;
 	}
 	const char *state = status_doc_state(st);
 	printf("run %s in %s: %s", status_doc_run(st), dir, state ? state : "?");
@@ -682,6 +734,51 @@ static int cmd_reprocess(int argc, char **argv)
 	else if ((rc = reprocess_plan(&rp, argv, argc)) == KERF_EX_OK)
 		rc = reprocess_batch(&rp);
 	reprocess_release(&rp);
+	return rc;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct watch_key key = { 0 };
+	char err[256];
+	int rc;
+
+	if (watch_ctl) {
+		char cmd[64];
+		if (wo.outdir)
+			cli_usage_error("-C sends a command to a watcher; -o starts one");
+		if (argc == 2 && !strcmp(argv[0], "jobs"))
+			snprintf(cmd, sizeof cmd, "jobs %.40s", argv[1]);
+		else if (argc == 1 && strcmp(argv[0], "jobs"))
+			snprintf(cmd, sizeof cmd, "%.40s", argv[0]);
+		else
+			cli_usage_error("-C takes one command: status, jobs N, pause, resume or stop");
+		json_t *st;
+		if ((rc = watch_control(watch_ctl, cmd, &st)) != KERF_EX_OK)
+			return rc;
+		if (watch_format != STATUS_TEXT) {
+			rc = print_state(st, watch_format, watch_metrics);
+		} else {
+			if (!strcmp(cmd, "status"))
+				watch_status_print(st);
+			rc = fshut(stdout, "standard output");
+		}
+		json_decref(st);
+		return rc;
+	}
+	if (watch_format != STATUS_TEXT)
+		cli_usage_error("--json and --format go with -C");
+	if (!wo.outdir)
+		cli_usage_error("watch needs -o OUTDIR");
+	if (argc == 0)
+		cli_usage_error("watch needs at least one directory to follow");
+	wo.dirs = argv;
+	wo.ndirs = argc;
+	if (watch_key && watch_key_init(&key, watch_key, err, sizeof err) != 0)
+		cli_usage_error("--key: '%s' is not a regular expression: %s", watch_key, err);
+	wo.key = watch_key ? &key : NULL;
+	rc = watch_main(&wo);
+	watch_key_release(&key);
 	return rc;
 }
 
@@ -912,7 +1009,7 @@ int main(int argc, char **argv)
 	 * get SIGPIPE back at its default before they exec. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		cli_usage_error("missing command (run, status, stop, pause, resume or reprocess)");
+		cli_usage_error("missing command (run, status, stop, pause, resume, reprocess or watch)");
 	for (int i = 0; i < NCOMMANDS && !cmd; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			cmd = &commands[i];

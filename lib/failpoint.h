@@ -45,7 +45,15 @@
 	X(MAP_AFTER_RENAME, "map-after-rename", "kerf-project", "a wafer map renamed into place") \
 	X(STATUS_BEFORE_RENAME, "status-before-rename", "kerf",                                  \
 	  "status.json written to its temporary file, before the rename")                        \
-	X(STATUS_AFTER_RENAME, "status-after-rename", "kerf", "status.json renamed into place")
+	X(STATUS_AFTER_RENAME, "status-after-rename", "kerf", "status.json renamed into place") \
+	X(WATCH_SNAPSHOT, "watch-snapshot", "kerf",                                              \
+	  "kerf watch: a taken file's snapshot written, before its watch.taken record")          \
+	X(WATCH_TAKEN, "watch-taken", "kerf",                                                    \
+	  "kerf watch: watch.taken durable, before inputs.tsv is rewritten")                     \
+	X(WATCH_STARTED, "watch-started", "kerf",                                                \
+	  "kerf watch: watch.start durable, before the job is forked")                           \
+	X(WATCH_ENDED, "watch-ended", "kerf",                                                    \
+	  "kerf watch: a job has exited, before its watch.end record")
 
 enum failpoint {
 #define FP_ENUM(id, name, prog, where) FP_##id,

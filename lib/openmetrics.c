@@ -4,11 +4,13 @@
 #include "openmetrics.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "banned.h"
 
@@ -175,7 +177,17 @@ int om_write_file(struct om *m, const char *path)
 {
 	size_t len;
 	const char *text = om_end(m, &len);
-	return atomic_write(path, text, len, 0, FP_NONE, FP_NONE);
+	int rc = atomic_write(path, text, len, 0, FP_NONE, FP_NONE);
+	/*
+	 * A full disk has no room for the new file beside the old one, but
+	 * the old one's blocks are enough for it.  A missing file tells a
+	 * monitor less than a stale one that says a run still runs: give
+	 * the blocks back and write again (a scrape in between finds no
+	 * file, never half of one).
+	 */
+	if (rc != 0 && (errno == ENOSPC || errno == EDQUOT) && unlink(path) == 0)
+		rc = atomic_write(path, text, len, 0, FP_NONE, FP_NONE);
+	return rc;
 }
 
 void om_release(struct om *m)

@@ -66,8 +66,9 @@ void om_sample_int(struct om *m, const char *const *labels, long long value);
 const char *om_end(struct om *m, size_t *len);
 /*
  * Replace 'path' by the text (om_end) atomically, not fsynced (lib/atomic.h:
- * a reader, the textfile collector, sees the old file or the new one).
- * 0, or -1 with errno.
+ * a reader, the textfile collector, sees the old file or the new one);
+ * on a full file system, by removing the old file first.  0, or -1 with
+ * errno.
  */
 int om_write_file(struct om *m, const char *path);
 /* Free the text.  Safe to call twice. */

@@ -23,6 +23,7 @@
 #include "reprocess.h"
 #include "runstate.h"
 #include "status_doc.h"
+#include "status_metrics.h"
 #include "supervise.h"
 
 #include <dirent.h>
@@ -70,8 +71,9 @@ void reprocess_release(struct reprocess *r)
 
 /* ---- the plan: OUTDIR/inputs.tsv ---- */
 
+/* The batch directory's own files (metrics.prom: kerf watch's, lib/watch.h). */
 static const char *const reserved[] = {
-	"inputs.tsv", "joblog", "results.ndjson", "settings.json", NULL,
+	"inputs.tsv", "joblog", "results.ndjson", "settings.json", STATUS_METRICS_FILE, NULL,
 };
 
 static int open_outdir(struct reprocess *r)
@@ -174,6 +176,33 @@ static int is_regular(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+char *reprocess_file_name(const char *base)
+{
+	size_t len = strlen(base);
+	static const char *const ext[] = { ".ndjson", ".jsonl", ".json", NULL };
+	for (const char *const *x = ext; *x; x++) {
+		size_t xl = strlen(*x);
+		if (len > xl && !strcmp(base + len - xl, *x)) {
+			len -= xl;
+			break;
+		}
+	}
+	char *b = xstrndup(base, len);
+	char *name = safe_name(b, 200);
+	free(b);
+	return name;
+}
+
+char *reprocess_unique_name(const struct rp_entry *e, size_t n, const char *name)
+{
+	char *uniq = xstrdup(name);
+	for (int k = 2; name_taken(e, n, uniq); k++) {
+		free(uniq);
+		uniq = xasprintf("%s-%d", name, k);
+	}
+	return uniq;
+}
+
 /* The name and the path to reprocess of one RECORDED argument; -1 (logged). */
 static int plan_one(const char *arg, char **name, char **path)
 {
@@ -208,18 +237,7 @@ static int plan_one(const char *arg, char **name, char **path)
 		free(dir);
 		*path = xstrdup(abs);
 	} else {
-		size_t len = strlen(base);
-		static const char *const ext[] = { ".ndjson", ".jsonl", ".json", NULL };
-		for (const char *const *x = ext; *x; x++) {
-			size_t xl = strlen(*x);
-			if (len > xl && !strcmp(base + len - xl, *x)) {
-				len -= xl;
-				break;
-			}
-		}
-		char *b = xstrndup(base, len);
-		*name = safe_name(b, 200);
-		free(b);
+		*name = reprocess_file_name(base);
 		*path = xstrdup(abs);
 	}
 	free(abs);
@@ -239,7 +257,7 @@ static int inside_rundir(const char *out, const struct rp_entry *e)
 	return in;
 }
 
-static int write_inputs(const char *out, const struct rp_entry *e, size_t n)
+int reprocess_write_inputs(const char *out, const struct rp_entry *e, size_t n)
 {
 	char *path = xasprintf("%s/inputs.tsv", out);
 	char *buf = NULL;
@@ -417,11 +435,7 @@ int reprocess_plan(struct reprocess *r, char *const paths[], int npaths)
 			rc = KERF_EX_USAGE;
 			break;
 		}
-		uniq = xstrdup(name);
-		for (int k = 2; name_taken(e, n, uniq); k++) {
-			free(uniq);
-			uniq = xasprintf("%s-%d", name, k);
-		}
+		uniq = reprocess_unique_name(e, n, name);
 		free(name);
 		e = xrealloc(e, (n + 1) * sizeof *e);
 		e[n].name = uniq;
@@ -441,7 +455,7 @@ int reprocess_plan(struct reprocess *r, char *const paths[], int npaths)
 			rc = KERF_EX_USAGE;
 		}
 	}
-	if (rc == KERF_EX_OK && r->resume == RP_FRESH && write_inputs(r->out, e, n) != 0)
+	if (rc == KERF_EX_OK && r->resume == RP_FRESH && reprocess_write_inputs(r->out, e, n) != 0)
 		rc = KERF_EX_IOERR;
 	entries_free(saved, nsaved);
 	if (rc == KERF_EX_OK)

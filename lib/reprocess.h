@@ -102,6 +102,16 @@ void reprocess_release(struct reprocess *r);
  * logged).
  */
 int reprocess_plan(struct reprocess *r, char *const paths[], int npaths);
+/*
+ * For kerf watch, which keeps a batch's list itself (lib/watch.h):
+ * the name of a run from a file's base name (without .ndjson, .jsonl or
+ * .json, made safe; caller frees); that name, or NAME-2, NAME-3, ... if
+ * it is taken among e[0..n) or reserved in OUTDIR (caller frees); and
+ * OUTDIR/inputs.tsv written atomically from e[0..n): 0, or -1 (logged).
+ */
+char *reprocess_file_name(const char *base);
+char *reprocess_unique_name(const struct rp_entry *e, size_t n, const char *name);
+int reprocess_write_inputs(const char *out, const struct rp_entry *e, size_t n);
 /* True when spec is a --halt value we pass on: never, or
  * soon|now,fail|success|done=N[%] (GNU parallel's form). */
 int reprocess_halt_ok(const char *spec);

@@ -214,15 +214,6 @@ int status_metrics_write(const char *dir, const json_t *st)
 	om_init(&m);
 	status_metrics(&m, st);
 	rc = om_write_file(&m, path);
-	/*
-	 * A full disk has no room for the new file beside the old one, but
-	 * the old one's blocks are enough for it.  A missing file tells a
-	 * monitor less than a stale one that says the run still runs: give
-	 * the blocks back and write again (a scrape in between finds no
-	 * file, never half of one).
-	 */
-	if (rc != 0 && (errno == ENOSPC || errno == EDQUOT) && unlink(path) == 0)
-		rc = om_write_file(&m, path);
 	om_release(&m);
 	free(path);
 	return rc;

@@ -21,8 +21,8 @@
 /* Add st's metric families to m (om_init'ed, nothing ended); st borrowed. */
 void status_metrics(struct om *m, const json_t *st);
 /*
- * Replace DIR/metrics.prom by st's metrics, atomically; on a full file
- * system, by removing the old file first.  0 or -1 with errno.
+ * Replace DIR/metrics.prom by st's metrics (om_write_file).  0 or -1
+ * with errno.
  */
 int status_metrics_write(const char *dir, const json_t *st);
 

@@ -14,7 +14,6 @@
 #include <jansson.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/statvfs.h>
 
 #include "banned.h"
 
@@ -310,8 +309,7 @@ int sv_prepare(struct supervisor *sv)
 	struct sv_private *p = sv->p;
 	char *probe = xasprintf("%s/.probe.%ld", p->rs->dir, (long)getpid());
 	char msg[512] = "";
-	struct statvfs vfs;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = mono_us(), avail;
 	int fd, ok = 1;
 
 	sv_check_get(sv, "rundir", -1);
@@ -327,13 +325,12 @@ int sv_prepare(struct supervisor *sv)
 	}
 	free(probe);
 	if (ok && sv->opt.min_free) {
-		if (statvfs(p->rs->dir, &vfs) != 0) {
+		if (free_bytes(p->rs->dir, &avail) != 0) {
 			snprintf(msg, sizeof msg, "cannot tell the free space of '%s': %s", p->rs->dir, strerror(errno));
 			ok = 0;
-		} else if ((uint64_t)vfs.f_bavail * vfs.f_frsize < sv->opt.min_free) {
+		} else if (avail < sv->opt.min_free) {
 			snprintf(msg, sizeof msg, "run directory '%s' has %llu bytes free, below --min-free %llu",
-				 p->rs->dir, (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize),
-				 (unsigned long long)sv->opt.min_free);
+				 p->rs->dir, (unsigned long long)avail, (unsigned long long)sv->opt.min_free);
 			ok = 0;
 		}
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -278,6 +279,15 @@ uint64_t mono_us(void)
 void real_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+int free_bytes(const char *path, uint64_t *out)
+{
+	struct statvfs vfs;
+	if (statvfs(path, &vfs) != 0)
+		return -1;
+	*out = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return 0;
 }
 
 int mkdir_p(const char *path, unsigned mode)

@@ -1,8 +1,8 @@
 /*
  * util.h: small helpers every kerf program needs: allocation that cannot
  * return NULL, growing and freeing buffers, a comparator's step, whole
- * writes, number, duration and size parsing, clocks, mkdir -p, safe file
- * names, hashing and the running program's own path.
+ * writes, number, duration and size parsing, clocks, free space, mkdir
+ * -p, safe file names, hashing and the running program's own path.
  */
 #ifndef KERF_UTIL_H
 #define KERF_UTIL_H
@@ -74,6 +74,13 @@ int parse_size(const char *s, uint64_t *out);
 uint64_t mono_ms(void);            /* CLOCK_MONOTONIC in ms */
 uint64_t mono_us(void);            /* CLOCK_MONOTONIC in µs */
 void real_now(struct timespec *ts); /* CLOCK_REALTIME */
+
+/*
+ * The bytes free for an unprivileged user in the file system that holds
+ * path (statvfs: f_bavail blocks of f_frsize), as --min-free means it.
+ * 0, or -1 with errno.
+ */
+int free_bytes(const char *path, uint64_t *out);
 
 /* mkdir -p; 0 or -1 with errno. */
 int mkdir_p(const char *path, unsigned mode);

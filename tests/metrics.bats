@@ -6,19 +6,8 @@
 
 load common
 load kerf-run
+load metrics
 bats_require_minimum_version 1.5.0
-
-need_promtool() {
-	command -v promtool >/dev/null ||
-		skip "promtool not installed (Debian package prometheus; scripts/deps installs it)"
-}
-
-# lints_clean FILE: promtool parses FILE and finds no problem (it prints
-# lint problems, and exits 3, only when there are some).
-lints_clean() {
-	run promtool check metrics <"$1"
-	[ "$status" -eq 0 ] && [ -z "$output" ] || { echo "promtool on $1: exit $status: $output"; return 1; }
-}
 
 # One finished run for the tests that only read it: one wafer, one line
 # of garbage that kerf-validate rejects.
@@ -27,11 +16,6 @@ setup_file() {
 	kerf run -C "$FIN" --wafers 1 --no-project --acquire-arg=--inject --acquire-arg=garbage@50 \
 		>/dev/null 2>"$BATS_FILE_TMPDIR/fin.err"
 	export FIN
-}
-
-# metric NAME LABELS FILE: the value of the sample NAME{LABELS} in FILE.
-metric() {
-	awk -v s="$1{$2}" '$1 == s { print $2; found = 1 } END { exit !found }' "$3"
 }
 
 @test "the metrics writer spells units, counters, escapes and values that are not finite as the golden text, which promtool parses" {
