@@ -471,12 +471,18 @@ int reprocess_plan(struct reprocess *r, char *const paths[], int npaths)
 
 /* ---- children: spawn, forward stop signals, wait ---- */
 
-static volatile sig_atomic_t rp_signals, rp_last_signal;
+static volatile sig_atomic_t rp_signals, rp_last_signal, rp_aborts;
 
 static void on_stop(int sig)
 {
 	rp_signals++;
 	rp_last_signal = sig;
+}
+
+static void on_abort(int sig)
+{
+	(void)sig;
+	rp_aborts++;
 }
 
 static void on_child(int sig)
@@ -492,20 +498,22 @@ static void on_child(int sig)
  * SIGHUP as 'first', every later one as 'later' (for kerf run both are
  * SIGTERM: its first means drain, its second abort; GNU parallel takes
  * SIGHUP as "start no new job" and SIGTERM as "stop the jobs now").
+ * SIGQUIT, kerf's abort (kerf stop --abort), is passed on as 'abort'.
  * When we die the child gets 'later' (PR_SET_PDEATHSIG).
  * Returns the wait status, or -1 (logged).
  */
-static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int later)
+static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int later, int abort)
 {
 	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa, old[3], oldchld;
+	struct sigaction sa, old[3], oldquit, oldchld;
 	sigset_t block, orig;
-	int forwarded = rp_signals, first_seen = rp_signals, status = -1;
+	int forwarded = rp_signals, first_seen = rp_signals, aborted = rp_aborts, status = -1;
 	pid_t pid, w;
 
 	sigemptyset(&block);
 	for (int i = 0; i < 3; i++)
 		sigaddset(&block, stops[i]);
+	sigaddset(&block, SIGQUIT);
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &orig);
 	memset(&sa, 0, sizeof sa);
@@ -513,6 +521,8 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 	sa.sa_handler = on_stop;
 	for (int i = 0; i < 3; i++)
 		sigaction(stops[i], &sa, &old[i]);
+	sa.sa_handler = on_abort;
+	sigaction(SIGQUIT, &sa, &oldquit);
 	sa.sa_handler = on_child;
 	sigaction(SIGCHLD, &sa, &oldchld);
 
@@ -522,6 +532,7 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 		prctl(PR_SET_PDEATHSIG, later);
 		for (int i = 0; i < 3; i++)
 			signal(stops[i], SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &orig, NULL);
@@ -539,12 +550,15 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 		sigset_t wait_mask = orig;
 		for (int i = 0; i < 3; i++)
 			sigdelset(&wait_mask, stops[i]);
+		sigdelset(&wait_mask, SIGQUIT);
 		sigdelset(&wait_mask, SIGCHLD);
 		for (;;) {
 			while (forwarded < rp_signals) {
 				kill(pid, forwarded == first_seen ? first : later);
 				forwarded++;
 			}
+			for (; aborted < rp_aborts; aborted++)
+				kill(pid, abort);
 			w = waitpid(pid, &status, WNOHANG);
 			if (w == pid)
 				break;
@@ -558,6 +572,7 @@ static int spawn_wait(char *const argv[], int out_fd, int err_fd, int first, int
 	}
 	for (int i = 0; i < 3; i++)
 		sigaction(stops[i], &old[i], NULL);
+	sigaction(SIGQUIT, &oldquit, NULL);
 	sigaction(SIGCHLD, &oldchld, NULL);
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 	return status;
@@ -739,7 +754,7 @@ int reprocess_batch(struct reprocess *r)
 	log_msg(LOG_INFO, json_pack("{s:s, s:I}", "outdir", r->out, "runs", (json_int_t)r->n),
 		"reprocessing %zu recorded run%s into '%s'", r->n, r->n == 1 ? "" : "s", r->outdir);
 	fflush(stdout);
-	status = spawn_wait(a.v, -1, -1, SIGHUP, SIGTERM);
+	status = spawn_wait(a.v, -1, -1, SIGHUP, SIGTERM, SIGTERM);
 	strvec_clear(&a);
 	if (status == -1)
 		return KERF_EX_SOFTWARE;
@@ -1149,7 +1164,7 @@ static void task_run(struct task *t)
 	int st = -1, out_fd = -1, err_fd = -1;
 	task_prepare(t, &out_fd, &err_fd);
 	if (!t->failed)
-		st = spawn_wait(t->argv.v, out_fd, err_fd, SIGTERM, SIGTERM);
+		st = spawn_wait(t->argv.v, out_fd, err_fd, SIGTERM, SIGTERM, SIGQUIT);
 	if (out_fd >= 0)
 		close(out_fd);
 	if (err_fd >= 0)

@@ -1235,7 +1235,8 @@ static void release(struct watcher *w)
 }
 
 /* A stop signal or command: the first stops taking work, each later one
- * is passed to the jobs. */
+ * aborts the jobs' runs as kerf stop --abort does: SIGQUIT, which a job
+ * (kerf reprocess --task) passes on to its kerf run. */
 static void on_stop(struct watcher *w)
 {
 	if (w->stops++ == 0) {
@@ -1245,7 +1246,7 @@ static void on_stop(struct watcher *w)
 		return;
 	}
 	for (int j = 0; j < w->active; j++)
-		kill(-w->jobs[j].pid, SIGTERM);
+		kill(-w->jobs[j].pid, SIGQUIT);
 }
 
 int watch_main(const struct watch_opts *o)

@@ -558,7 +558,7 @@ metrics_agree() {
 	assert_failure 64
 }
 
-@test "a second kerf watch -C stop ends the running jobs instead of waiting for them" {
+@test "a second kerf watch -C stop aborts the running jobs' runs as kerf stop --abort does" {
 	held_kerf
 	WATCH_KERF=$HELD/kerf start_watch
 	cp "$R/a1.ndjson" "$D/a.ndjson"
@@ -572,4 +572,8 @@ metrics_agree() {
 	[ "$(records a)" -eq 1 ]
 	[ "$(result a outcome)" != completed ]
 	[ "$(ledger | jq -r 'select(.type == "watch.end") | .outcome')" = failed ]
+	# Aborted, as kerf stop --abort aborts a run (not drained).
+	[ "$(jq -r '.outcome.cause | "\(.kind) \(.what)"' "$O/a/status.json")" = "operator abort" ]
+	[ "$(jq -r '.commands | map(.op) | join(" ")' "$O/a/status.json")" = abort ]
+	[ "$(result a reason)" = "operator abort" ]
 }
