@@ -274,7 +274,9 @@ static void ledger_event(void *arg, const char *line, size_t len)
 			it->state = W_RUNNING;
 	} else if (type && !strcmp(type, "watch.end")) {
 		ok = (it = task_item(w, ev)) != NULL;
-		if (ok)
+		if (ok && !strcmp(json_string_value(json_object_get(ev, "outcome")) ?: "", "stopped"))
+			it->state = W_PENDING;
+		else if (ok)
 			it->state = json_integer_value(json_object_get(ev, "exit_code")) == 0 ? W_DONE : W_FAILED;
 	} else {
 		ok = 0;
@@ -286,12 +288,17 @@ static void ledger_event(void *arg, const char *line, size_t len)
 	json_decref(ev);
 }
 
-static int ledger_end(struct watcher *w, size_t i, int code)
+/*
+ * A job ended with code.  One that the watcher's own stop aborted
+ * (stopped) is not the file's failure: its outcome is "stopped" and the
+ * file is pending again, to run from the start at the next start.
+ */
+static int ledger_end(struct watcher *w, size_t i, int code, int stopped)
 {
 	struct item *it = &w->it[i];
-	it->state = code == 0 ? W_DONE : W_FAILED;
+	it->state = stopped ? W_PENDING : code == 0 ? W_DONE : W_FAILED;
 	return ledger_put(w, json_pack("{ss sI ss si}", "type", "watch.end", "task", (json_int_t)(i + 1),
-				       "outcome", state_name[it->state], "exit_code", code));
+				       "outcome", stopped ? "stopped" : state_name[it->state], "exit_code", code));
 }
 
 /*
@@ -314,7 +321,7 @@ static void settle_cut_runs(struct watcher *w)
 			int code = r.exit_code.set ? (int)r.exit_code.v : KERF_EX_SOFTWARE;
 			if (code == 0 && (!r.outcome || strcmp(r.outcome, "completed")))
 				code = KERF_EX_FAILED;
-			ledger_end(w, (size_t)r.task.v - 1, code);
+			ledger_end(w, (size_t)r.task.v - 1, code, 0);
 		}
 		json_decref(rec);
 	}
@@ -722,7 +729,7 @@ static void start_job(struct watcher *w, struct wkey *k, sigset_t *orig)
 	}
 	if (pid < 0) {
 		log_msg(LOG_ERROR, NULL, "cannot fork: %s", strerror(errno));
-		ledger_end(w, i, KERF_EX_SOFTWARE);
+		ledger_end(w, i, KERF_EX_SOFTWARE, 0);
 		k->active = 0;
 		return;
 	}
@@ -802,11 +809,14 @@ static void reap(struct watcher *w)
 			int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			w->jobs[j] = w->jobs[--w->active];
 			w->k[w->it[i].key].active = 0;
+			/* Aborted by our second stop: its run ended cancelled. */
+			int stopped = w->stops >= 2 && code == KERF_EX_CANCELLED;
 			FAILPOINT(FP_WATCH_ENDED);
-			ledger_end(w, i, code);
+			ledger_end(w, i, code, stopped);
 			log_msg(code ? LOG_WARN : LOG_INFO,
 				json_pack("{ss sI si}", "name", w->e[i].name, "task", (json_int_t)(i + 1), "exit_code", code),
-				"'%s' %s (exit %d)", w->e[i].name, state_name[w->it[i].state], code);
+				"'%s' %s (exit %d)%s", w->e[i].name, stopped ? "stopped" : state_name[w->it[i].state],
+				code, stopped ? ": it runs again from the start at the next start" : "");
 			break;
 		}
 	}

@@ -68,6 +68,7 @@ records() {
 	jq -s --arg n "$1" 'map(select(.name == $n)) | length' "$O/results.ndjson"
 }
 has_record() { [ "$(records "$1")" -ge 1 ]; }
+has_records() { [ "$(records "$1")" -ge "$2" ]; }
 
 # ledger: the ledger's events without their commit records.
 ledger() {
@@ -558,7 +559,7 @@ metrics_agree() {
 	assert_failure 64
 }
 
-@test "a second kerf watch -C stop aborts the running jobs' runs as kerf stop --abort does" {
+@test "a second kerf watch -C stop aborts the running jobs' runs as kerf stop --abort does, and they run again at the next start" {
 	held_kerf
 	WATCH_KERF=$HELD/kerf start_watch
 	cp "$R/a1.ndjson" "$D/a.ndjson"
@@ -570,10 +571,19 @@ metrics_agree() {
 	wait "$WPID"
 	WPID=
 	[ "$(records a)" -eq 1 ]
-	[ "$(result a outcome)" != completed ]
-	[ "$(ledger | jq -r 'select(.type == "watch.end") | .outcome')" = failed ]
+	[ "$(result a outcome)" = cancelled ]
 	# Aborted, as kerf stop --abort aborts a run (not drained).
 	[ "$(jq -r '.outcome.cause | "\(.kind) \(.what)"' "$O/a/status.json")" = "operator abort" ]
 	[ "$(jq -r '.commands | map(.op) | join(" ")' "$O/a/status.json")" = abort ]
 	[ "$(result a reason)" = "operator abort" ]
+	# Not the file's failure: it is pending again, and runs from the start
+	# when the watcher starts again.
+	[ "$(ledger | jq -r 'select(.type == "watch.end") | .outcome')" = stopped ]
+	grep -q "'a' stopped (exit 130): it runs again from the start at the next start" "$LOG"
+	touch "$HELD/gate"
+	start_watch
+	wait_for has_records a 2
+	[ "$(jq -r 'select(.name == "a") | .outcome' "$O/results.ndjson" | paste -sd' ')" = "cancelled completed" ]
+	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -r 'select(.task == 1) | [.type, .outcome // empty] | join(\" \")'"
+	assert_output "$(printf 'watch.taken\nwatch.start\nwatch.end stopped\nwatch.start\nwatch.end done')"
 }
