@@ -35,6 +35,7 @@ OBJ      = build/$(VARIANT)
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(OBJ)/lib/%.o)
 CMD_SRC  = $(wildcard cmd/*.c)
+CMD_OBJ  = $(CMD_SRC:cmd/%.c=$(OBJ)/cmd/%.o)
 PROGRAMS = $(CMD_SRC:cmd/%.c=%)
 BINS     = $(PROGRAMS:%=$(OUT)/%)
 UNIT_SRC = $(wildcard tests/unit/*.c)
@@ -43,6 +44,11 @@ MANPAGES = $(wildcard man/*.1 man/*.5 man/*.7)
 PROFILES = $(wildcard profiles/*.json)
 
 .PHONY: all check run install uninstall clean deps units
+# A program's object is an intermediate of the pattern rule that links
+# it: make would delete it after the build, and the next `make` (make
+# run, make install) would compile and link every program again, while
+# the tests run them.
+.SECONDARY: $(CMD_OBJ)
 all: $(BINS)
 
 # Programs look for tool profiles in ../profiles beside their directory

@@ -11,7 +11,7 @@ setup() {
 }
 
 @test "make run supervises a simulated lot and prints where its run directory is" {
-	run --separate-stderr make -s -C "$REPO" run RUN_ARGS="--wafers 1 --seed 11"
+	run --separate-stderr make -s -C "$REPO" run SAN="${SAN:-}" RUN_ARGS="--wafers 1 --seed 11"
 	assert_success
 	dir=$(printf '%s\n' "$stderr" | jq -Rr 'fromjson? | select(.rundir) | .rundir' | tail -1)
 	[ -n "$dir" ] || { echo "no run directory in: $stderr"; false; }
