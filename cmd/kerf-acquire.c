@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 			     "a command the tool accepted must be confirmed by\nits event within T (default 30s)"),
 		OPT_CALLBACK(0, "inject", "SPEC", opt_inject,
 			     "fault injection, repeatable: alarm@DIE:ALID:CATEGORY,\ncrash@N, stall@N:SECONDS, garbage@N, hold@N, notready;\n"
-			     "the simulated tool's: ignore@CMD[:N], delay@CMD:DIES,\nrefuse@CMD:HCACK[:N]"),
+			     "the simulated tool's: ignore@CMD[:N], delay@CMD:DIES,\nrefuse@CMD:HCACK[:N], wait@DIES"),
 		OPT_HELP("show this help and exit"),
 		OPT_VERSION(0, "show the version and exit"),
 		OPT_END(),

@@ -136,7 +136,8 @@ int main(int argc, char **argv)
 			     "fault injection, repeatable:\nalarm@DIE:ALID:CATEGORY raises alarm ALID after the\n"
 			     "DIE-th die of a lot (CATEGORY is safety, irrecoverable,\nwarning, attention or data_integrity); "
 			     "ignore@CMD[:N]\naccepts the Nth CMD (default: every) and never does it;\n"
-			     "delay@CMD:DIES does every CMD DIES dies later;\nrefuse@CMD:HCACK[:N] answers the Nth CMD with HCACK"),
+			     "delay@CMD:DIES does every CMD DIES dies later;\nrefuse@CMD:HCACK[:N] answers the Nth CMD with HCACK;\n"
+			     "wait@DIES makes nothing after a lot's DIES-th die until\nit carries out a command that comes after it"),
 		OPT_STRING(0, "run", "ID", &o->run,
 			   "run id of the first lot (default $KERF_RUN, else\nsim-SEED); later lots add -2, -3, ..."),
 		OPT_GROUP("Common:"),

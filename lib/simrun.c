@@ -71,6 +71,7 @@ struct simrun {
 	struct simrun_fault *faults;
 	size_t nfaults;
 	uint64_t pace_base, paused_at, held_at;
+	uint64_t wait_at;       /* wait@: no die after this one until a command is carried out (0: none) */
 	/* Injected alarms, in the order given, each raised once. */
 	struct simrun_alarm *alarms;
 	unsigned char *raised;
@@ -281,12 +282,22 @@ static int op_of(const char *name, size_t len, enum profile_op *op)
 
 int simrun_fault_parse(const char *spec, struct simrun_fault *out, char *err, size_t errlen)
 {
-	static const char *const forms[] = { "ignore@CMD[:N]", "delay@CMD:DIES", "refuse@CMD:HCACK[:N]" };
+	static const char *const forms[] = { "ignore@CMD[:N]", "delay@CMD:DIES", "refuse@CMD:HCACK[:N]", "wait@DIES" };
 	const char *p, *c1, *c2;
 	long a = 0, n = 0;
 	int bad = 0;
 
 	memset(out, 0, sizeof *out);
+	if (!strncmp(spec, "wait@", 5)) {
+		out->kind = SIMRUN_WAIT;
+		out->op = PROFILE_OP__COUNT;
+		if (parse_long(spec + 5, 1, 1L << 30, &a) < 0) {
+			snprintf(err, errlen, "bad --inject '%s': expected %s (DIES at least 1)", spec, forms[out->kind]);
+			return -1;
+		}
+		out->arg = (unsigned)a;
+		return 0;
+	}
 	if (!strncmp(spec, "ignore@", 7))
 		out->kind = SIMRUN_IGNORE;
 	else if (!strncmp(spec, "delay@", 6))
@@ -317,6 +328,8 @@ int simrun_fault_parse(const char *spec, struct simrun_fault *out, char *err, si
 		free(code);
 		break;
 	}
+	case SIMRUN_WAIT:   /* parsed above */
+		break;
 	}
 	if (bad) {
 		snprintf(err, errlen, "bad --inject '%s': expected %s%s", spec, forms[out->kind],
@@ -370,6 +383,9 @@ struct simrun *simrun_new(const struct simrun_opts *o, const char *run, char *er
 	r->faults = xcalloc(o->nfaults + 1, sizeof *r->faults);
 	if (o->nfaults)
 		memcpy(r->faults, o->faults, o->nfaults * sizeof *r->faults);
+	for (size_t i = 0; i < o->nfaults; i++)
+		if (o->faults[i].kind == SIMRUN_WAIT)
+			r->wait_at = o->faults[i].arg;
 	r->o.faults = NULL;
 	r->started = !o->wait_start;
 	return r;
@@ -442,6 +458,12 @@ static int answer(const struct simrun *r, enum profile_op op)
 	}
 }
 
+/* wait@: the lot made its wait_at-th die and waits for a command. */
+static int waiting(const struct simrun *r)
+{
+	return r->wait_at && r->dieno >= r->wait_at;
+}
+
 int simrun_command(struct simrun *r, enum profile_op op)
 {
 	unsigned nth = (unsigned)op < PROFILE_OP__COUNT ? ++r->ncmd[op] : 0;
@@ -483,6 +505,8 @@ int simrun_command(struct simrun *r, enum profile_op op)
 			break;
 		}
 		what = code == 4 ? "accepted" : "done";
+		if (waiting(r))
+			r->wait_at = 0;   /* wait@: a command carried out during the wait ends it */
 	}
 	log_msg(code == 0 || code == 4 ? LOG_INFO : LOG_WARN,
 		json_pack("{ss ss si sI sI}", "sim", "command", "op", profile_op_name(op), "hcack", code, "at_die",
@@ -518,7 +542,7 @@ void simrun_hold(struct simrun *r, int on)
 
 int simrun_paused(const struct simrun *r)
 {
-	return r->paused && r->wants & WANT_PAUSE && !stop_due(r) && !abort_due(r);
+	return (r->paused && r->wants & WANT_PAUSE && !stop_due(r) && !abort_due(r)) || waiting(r);
 }
 
 const char *simrun_state(const struct simrun *r)
@@ -792,7 +816,7 @@ static json_t *at_wafer(struct simrun *r)
 		r->phase = PH_END;
 		return at_end(r);
 	}
-	if ((ev = boundary(r)) != NULL || r->paused)
+	if ((ev = boundary(r)) != NULL || r->paused || waiting(r))
 		return ev;
 	if (abort_due(r))
 		r->aborted = 1;
@@ -811,7 +835,7 @@ static json_t *at_die(struct simrun *r)
 	if ((ev = raise_alarm(r)) != NULL)
 		return ev;
 	if (!r->aborted && r->die < r->sim->ndies) {
-		if ((ev = boundary(r)) != NULL || r->paused)
+		if ((ev = boundary(r)) != NULL || r->paused || waiting(r))
 			return ev;
 		if (abort_due(r)) {
 			r->aborted = 1;

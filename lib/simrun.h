@@ -50,15 +50,20 @@ struct simrun_alarm {
  *                        DIES dies later than it would be
  *   refuse@CMD:HCACK[:N] the Nth CMD (default: every one) is answered
  *                        HCACK (1, 2, 3, 5 or 6) and not carried out
+ *   wait@DIES            after the lot's DIES-th die the tool makes
+ *                        nothing more until it carries out (HCACK 0 or
+ *                        4) a command that came after that die, so a
+ *                        test can act on a lot that cannot end first,
+ *                        however slow the machine (no CMD: op unused)
  * CMD is start, pause, resume, stop or abort; N counts the commands of
  * that name the lot got, from 1.
  */
-enum simrun_fault_kind { SIMRUN_IGNORE, SIMRUN_DELAY, SIMRUN_REFUSE };
+enum simrun_fault_kind { SIMRUN_IGNORE, SIMRUN_DELAY, SIMRUN_REFUSE, SIMRUN_WAIT };
 struct simrun_fault {
 	enum simrun_fault_kind kind;
 	enum profile_op op;
 	unsigned nth;   /* 0: every one */
-	unsigned arg;   /* delay: dies; refuse: the HCACK */
+	unsigned arg;   /* delay: dies; refuse: the HCACK; wait: dies */
 };
 
 /* The strings are borrowed: they must outlive every simrun made from the options. */
@@ -94,7 +99,7 @@ void simrun_opts_init(struct simrun_opts *o);
 int simrun_option(struct simrun_opts *o, const char *name, const char *arg, char *err, size_t errlen);
 /* Parse "alarm@DIE:ALID:CATEGORY": 0, or -1 with a message in err. */
 int simrun_alarm_parse(const char *spec, struct simrun_alarm *out, char *err, size_t errlen);
-/* Parse a command fault (ignore@, delay@, refuse@): 0; 1 when spec is none; -1 with a message in err. */
+/* Parse a command fault (ignore@, delay@, refuse@, wait@): 0; 1 when spec is none; -1 with a message in err. */
 int simrun_fault_parse(const char *spec, struct simrun_fault *out, char *err, size_t errlen);
 /* The fault for the nth command op, or NULL. */
 const struct simrun_fault *simrun_fault_find(const struct simrun_fault *f, size_t n, enum profile_op op,

@@ -364,11 +364,10 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 }
 
 @test "over HSMS, kerf pause prints the tool's refusal and the run stays running; kerf stop --wait prints the tool's confirmation" {
-	# The lot (25 wafers of 52 dies) must outlast two command round trips:
-	# at 2 dies a second it lasts 11 minutes (at 100 it lasted 13 s, and
-	# a loaded sanitizer run once took longer).  A margin, not a gate:
-	# kerf-tool has no injection that holds a lot until a command comes.
-	tool_start --seed 7 --diameter 100 --die-px 16 --wafers 25 --rate 2 --inject refuse@pause:2
+	# The lot must not end before the stop, however slow the machine:
+	# after its 30th die the tool waits for a command it carries out (the
+	# refused pause is not one; the stop is).
+	tool_start --seed 7 --diameter 100 --die-px 16 --wafers 25 --rate 100 --inject refuse@pause:2 --inject wait@30
 	kerf run -C "$T/gem" "${HSMS_RUN[@]}" --acquire-arg="hsms:127.0.0.1:$TOOL_PORT" --no-project \
 		< /dev/null > "$T/gem.out" 2>&1 &
 	KPID=$!
