@@ -344,6 +344,24 @@ types() { jq -r '[.type, (.state // .status // "")] | join(" ")' "$1"; }
 		'state stopping' 'wafer_end ' 'run_end stopped')"
 }
 
+@test "kerf-acquire --inject wait@DIES: the simulated tool makes nothing after that die until it carries out a command (the stop)" {
+	# Unpaced, the 12 dies would be out at once: the simulated tool waits
+	# after its 2nd die, until it carries out the stop.
+	kerf-acquire "${SMALL[@]}" --wafers 1 --inject wait@2 > "$T/out" 2>/dev/null &
+	pid=$!
+	wait_for lines_ge "$T/out" 6
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 0
+	run types "$T/out"
+	assert_output "$(printf '%s\n' 'run_start ' 'state ready' 'state executing' 'wafer_start ' 'die ' 'die ' \
+		'state stopping' 'wafer_end ' 'run_end stopped')"
+	run --separate-stderr kerf-acquire --inject wait@0
+	assert_equal "$status" 64
+	[[ "$stderr" == *"bad --inject 'wait@0': expected wait@DIES"* ]]
+}
+
 @test "kerf-acquire exits 69 with the reason when the machine never becomes ready" {
 	run --separate-stderr kerf-acquire --inject notready --ready-timeout 0.2s
 	assert_equal "$status" 69
