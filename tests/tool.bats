@@ -223,7 +223,9 @@ SETUP=('S1F13W <L>' 'S1F17W')
 }
 
 @test "kerf-tool answers remote commands with HCACK 1, 2, 3 and 5 where they cannot be done, 0 for START" {
-	tool_start --wafers 1 --diameter 100 --rate 1
+	# The lot must still run when the first ABORT comes: after its first
+	# die it waits for a command it carries out (that ABORT).
+	tool_start --wafers 1 --diameter 100 --rate 1 --inject wait@1
 	host "${SETUP[@]}" \
 		'S2F41W <L <A "FLY"> <L>>' \
 		'S2F41W <L <A "PAUSE"> <L>>' \
