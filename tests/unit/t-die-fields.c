@@ -13,13 +13,18 @@
  * Whenever die_fields_scan takes a line, json_loadb (flags 0, as
  * kerf-detect) must parse it, die_fields_from_json must read the same
  * values from the result, and image_from_fields must make the same image
- * or the same reject of both.  Prints "tried N taken T declined D" and
- * each disagreement on stderr; exits 1 on any.
+ * or the same reject of both.  Whenever die_fields_scan_event (kerf-
+ * validate's) takes a line, die_fields_scan must take it too, json_loadb
+ * with JSON_REJECT_DUPLICATES must parse it into an object with the same
+ * values, and the line must hold no raw control byte.  Prints "tried N
+ * taken T declined D" (of die_fields_scan) and each disagreement on
+ * stderr; exits 1 on any.
  */
 #include "util.h"
 #include "base64.h"
 #include "die_fields.h"
 #include "image.h"
+#include "line.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -57,15 +62,50 @@ static int same_image(const struct image_fields *a, const struct image_fields *b
 	return same;
 }
 
+/*
+ * The strict scanner on a copy of the line, which die_fields_scan took or
+ * not (took); returns whether it took it.
+ */
+static int check_strict(const char *what, const char *line, size_t len, int took)
+{
+	struct die_fields a, b;
+	json_error_t err;
+	json_t *ev;
+	char *copy = xmalloc(len + 1);
+
+	memcpy(copy, line, len);
+	if (!die_fields_scan_event(copy, len, &a)) {
+		free(copy);
+		return 0;
+	}
+	ev = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	if (!took)
+		report(what, line, len, "taken by the strict scanner only");
+	else if (!json_is_object(ev))
+		report(what, line, len, "taken strictly, but jansson does not parse it (duplicates rejected)");
+	else if (line_control_at(line, len) < len)
+		report(what, line, len, "taken strictly, but it holds a raw control byte");
+	else if (die_fields_from_json(ev, &b), !die_fields_equal(&a, &b))
+		report(what, line, len, "taken strictly, but jansson reads other values");
+	else if ((a.run && a.run[a.run_len]) || (a.img.data && a.img.data[a.img.data_len]))
+		report(what, line, len, "taken strictly, but its strings are not terminated");
+	json_decref(ev);
+	free(copy);
+	return 1;
+}
+
 /* Try one line; returns whether the scanner took it. */
 static int check(const char *what, const char *line, size_t len)
 {
 	struct die_fields a, b;
 	json_error_t err;
 	json_t *ev;
+	int took;
 
 	tally.tried++;
-	if (!die_fields_scan(line, len, &a)) {
+	took = die_fields_scan(line, len, &a);
+	check_strict(what, line, len, took);
+	if (!took) {
 		tally.declined++;
 		return 0;
 	}
@@ -381,6 +421,8 @@ static void lines(void)
 			mutate_bytes("bytes of a sim die", line, (size_t)n, from, (size_t)n - 40, 101);
 		}
 		must_take("a sim die", line, (size_t)n);
+		if (!check_strict("a sim die", line, (size_t)n, 1))
+			report("a sim die", line, (size_t)n, "a plain die line is declined by the strict scanner");
 	}
 	free(line);
 	printf("dies %ld\n", dies);
