@@ -2,9 +2,11 @@
  * validate.c: see validate.h.
  *
  * The hot path is one json_loadb per line and a handful of hash lookups
- * in the parsed object; everything else (the per-run state, the image
- * buffer) is allocated once and reused, so the cost per line stays
- * close to jansson's own.  jansson's allocator is wrapped to count the
+ * in the parsed object, or for a die event one pass over a copy of the
+ * line (die_fields_scan_event) and the image's decoding and hash;
+ * everything else (the per-run state, the image buffer, the copy) is
+ * allocated once and reused, so the cost per line stays close to
+ * jansson's own, and for a die well under it.  jansson's allocator is wrapped to count the
  * bytes it holds: a parse that would go past a budget fails, because a
  * short line such as [[],[],...] costs jansson 40 to 70 times its
  * length, and the line limit alone would not bound memory.
@@ -844,10 +846,17 @@ void validate_init(struct validate *v, const struct validate_opts *opts)
 	pthread_once(&alloc_once, install_alloc);
 }
 
+void validate_drop(struct validate *v)
+{
+	json_decref(v->ev);
+	v->ev = NULL;
+}
+
 void validate_release(struct validate *v)
 {
 	json_decref(v->ev);
 	arena_free();
+	free(v->copy);
 	for (int i = 0; i < VALIDATE_RUNS; i++)
 		free(v->runs[i]);
 	free(v->img);
@@ -986,6 +995,29 @@ static enum validate_verdict parse_line(struct validate *v, const char *line, si
 	if (!json_is_object(ev))
 		return reject(res, "not_object", "line is JSON but not an object");
 	return res->verdict;
+}
+
+/*
+ * A die event read in one pass from a copy of the line into v->die: 1
+ * when die_fields_scan_event took it and its type is die, the only
+ * members the event view then holds.  It takes only a line that
+ * parse_line would pass, with the same members and values.  A line past
+ * max_line (never one from the line reader) is left to the parse, whose
+ * memory budget alone might refuse it.
+ */
+static int scan_die(struct validate *v, const char *line, size_t len)
+{
+	/* A look at the type first spares the copy and the pass over a
+	 * line of another type. */
+	if (v->opts.jansson_only || len > v->opts.max_line || event_peek_type(line, len) != EV_DIE)
+		return 0;
+	if (len >= v->copy_cap) {
+		free(v->copy);
+		v->copy_cap = len + 1;
+		v->copy = xmalloc(v->copy_cap);
+	}
+	memcpy(v->copy, line, len);
+	return die_fields_scan_event(v->copy, len, &v->die) && !strcmp(v->die.type, "die");
 }
 
 /*
@@ -1166,11 +1198,13 @@ enum validate_verdict validate_line(struct validate *v, const char *line, size_t
 	size_t runlen = 0;
 
 	res_reset(res);
-	json_decref(v->ev);
-	v->ev = NULL;
-	if (parse_line(v, line, len, res) != VALIDATE_PASS)
+	validate_drop(v);
+	if ((v->scanned = scan_die(v, line, len)))
+		ev.die = &v->die;
+	else if (parse_line(v, line, len, res) != VALIDATE_PASS)
 		return res->verdict;
-	ev.obj = v->ev;
+	else
+		ev.obj = v->ev;
 	if (check_envelope(&ev, &env, &runlen, res) != VALIDATE_PASS)
 		return res->verdict;
 	r = find_run(v, env.run, runlen);
