@@ -211,7 +211,7 @@ static void member_json(const json_t *x, struct event_member *m)
 	case JSON_INTEGER:
 		m->kind = EVK_INTEGER;
 		m->integer = json_integer_value(x);
-		m->number = json_number_value(x);
+		m->number = (double)m->integer; /* json_number_value's */
 		break;
 	case JSON_REAL:
 		m->kind = EVK_REAL;

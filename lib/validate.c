@@ -1007,9 +1007,13 @@ static enum validate_verdict parse_line(struct validate *v, const char *line, si
  */
 static int scan_die(struct validate *v, const char *line, size_t len)
 {
+	const char *type;
+	size_t n;
+
 	/* A look at the type first spares the copy and the pass over a
 	 * line of another type. */
-	if (v->opts.jansson_only || len > v->opts.max_line || event_peek_type(line, len) != EV_DIE)
+	if (v->opts.jansson_only || len > v->opts.max_line ||
+	    !event_peek_str(line, len, "type", &type, &n) || n != 3 || memcmp(type, "die", 3))
 		return 0;
 	if (len >= v->copy_cap) {
 		free(v->copy);
