@@ -39,7 +39,9 @@ struct die_fields {
  * declined it (f is then unspecified).  It takes only a line that is one
  * JSON object, valid throughout (every member, to any depth it allows),
  * in which each of run, t, wafer, xxh3 (strings), seq, col, row, w, h
- * (integers) and data or path (strings) appears once.  It declines,
+ * (integers) and data or path (strings) appears once; v, type and id it
+ * reads as jansson does, the last one counting and one of another type
+ * counting as none.  It declines,
  * rather than decide as jansson would, any escape, any byte >= 0x80 or
  * control byte (whitespace outside strings apart), a number with an
  * exponent or too many digits, and nesting deeper than a few levels.
