@@ -6,10 +6,11 @@
  * line (die_fields_scan_event) and the image's decoding and hash;
  * everything else (the per-run state, the image buffer, the copy) is
  * allocated once and reused, so the cost per line stays close to
- * jansson's own, and for a die well under it.  jansson's allocator is wrapped to count the
- * bytes it holds: a parse that would go past a budget fails, because a
- * short line such as [[],[],...] costs jansson 40 to 70 times its
- * length, and the line limit alone would not bound memory.
+ * jansson's own, and for a die well under it.  jansson's allocator is
+ * wrapped to count the bytes it holds: a parse that would go past a
+ * budget fails, because a short line such as [[],[],...] costs jansson
+ * 40 to 70 times its length, and the line limit alone would not bound
+ * memory.
  */
 #include "util.h"
 #include "log.h"
