@@ -83,7 +83,7 @@ $(OUT)/%: $(OBJ)/cmd/%.o $(OBJ)/libkerf.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/libkerf.a $(PKG_LIBS) $(if $(filter kerf-project,$*),$(CURSES_LIBS)) -lm
 
-$(OBJ)/tests/%: tests/unit/%.c $(OBJ)/libkerf.a
+$(OBJ)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(OBJ)/libkerf.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/libkerf.a $(PKG_LIBS) -lm
 

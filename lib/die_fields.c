@@ -11,6 +11,11 @@
  * line: a string's value is the bytes between its quotes, an integer's
  * the digits' value.  A raw control byte outside a string is never
  * whitespace here, whatever jansson makes of it.
+ *
+ * kerf-validate's scanner (die_fields_scan_event, "strict" below) is the
+ * same, for json_loadb with JSON_REJECT_DUPLICATES: a key twice at the
+ * top is declined whatever it is, and a nested object, whose keys it
+ * would have to follow at every depth, too.
  */
 #include "die_fields.h"
 
@@ -26,8 +31,12 @@
  */
 enum { SCAN_MAX_DEPTH = 32, SCAN_MAX_INT_DIGITS = 18, SCAN_MAX_FRAC_DIGITS = 40 };
 
+/* Past this many members at the top, the strict scanner declines. */
+enum { SCAN_MAX_MEMBERS = 32 };
+
 struct scan {
 	const unsigned char *p, *end;
+	bool strict;            /* die_fields_scan_event */
 };
 
 enum value_kind { V_STRING, V_INTEGER, V_OTHER };
@@ -40,7 +49,7 @@ struct value {
 };
 
 /* The members it reads, and what each must be. */
-enum member { M_RUN, M_T, M_WAFER, M_SEQ, M_COL, M_ROW, M_W, M_H, M_XXH3, M_DATA, M_PATH, M_COUNT };
+enum member { M_RUN, M_T, M_WAFER, M_SEQ, M_COL, M_ROW, M_W, M_H, M_XXH3, M_DATA, M_PATH, M_V, M_TYPE, M_ID, M_COUNT };
 
 #define MEMBER(key, kind) {key, sizeof key - 1, kind}
 static const struct {
@@ -53,12 +62,15 @@ static const struct {
 	[M_COL] = MEMBER("col", V_INTEGER),    [M_ROW] = MEMBER("row", V_INTEGER),
 	[M_W] = MEMBER("w", V_INTEGER),        [M_H] = MEMBER("h", V_INTEGER),
 	[M_XXH3] = MEMBER("xxh3", V_STRING),   [M_DATA] = MEMBER("data", V_STRING),
-	[M_PATH] = MEMBER("path", V_STRING),
+	[M_PATH] = MEMBER("path", V_STRING),   [M_V] = MEMBER("v", V_INTEGER),
+	[M_TYPE] = MEMBER("type", V_STRING),   [M_ID] = MEMBER("id", V_STRING),
 };
 
-/* Every member but data and path must be there; one of those two must. */
+/* Every member before data and path must be there; one of those two
+ * must; and for the strict scanner the envelope's others too. */
 #define MUST_HAVE ((1u << M_DATA) - 1)
 #define IMAGE_FROM (1u << M_DATA | 1u << M_PATH)
+#define ENVELOPE (1u << M_V | 1u << M_TYPE | 1u << M_ID)
 
 static bool at(const struct scan *s, unsigned char c)
 {
@@ -196,20 +208,51 @@ static bool scan_array(struct scan *s, int depth)
 struct capture {
 	struct die_fields *f;
 	unsigned seen;          /* 1 << enum member */
+	bool strict;
+	int nkeys;              /* strict: every key so far */
+	struct {
+		const char *key;
+		size_t len;
+	} keys[SCAN_MAX_MEMBERS];
 };
+
+/* Strict: whether key is new at the top (then it is remembered). */
+static bool new_key(struct capture *c, const char *key, size_t klen)
+{
+	for (int i = 0; i < c->nkeys; i++)
+		if (c->keys[i].len == klen && !memcmp(c->keys[i].key, key, klen))
+			return false;
+	if (c->nkeys == SCAN_MAX_MEMBERS)
+		return false;
+	c->keys[c->nkeys].key = key;
+	c->keys[c->nkeys++].len = klen;
+	return true;
+}
+
+/* A string member's value, NULL when it is not a string. */
+static void take_string(const struct value *v, const char **str, size_t *len)
+{
+	*str = v->kind == V_STRING ? v->str : NULL;
+	*len = v->kind == V_STRING ? v->len : 0;
+}
 
 static bool capture(struct capture *c, const char *key, size_t klen, const struct value *v)
 {
 	struct die_fields *f = c->f;
 	int m;
 
+	if (c->strict && !new_key(c, key, klen))
+		return false;
 	for (m = 0; m < M_COUNT; m++)
 		if (members[m].len == klen && !memcmp(members[m].key, key, klen))
 			break;
 	if (m == M_COUNT)
 		return true;
-	/* Twice: jansson keeps the last; of another type: leave it to it. */
-	if (c->seen & 1u << m || v->kind != members[m].kind)
+	/* Twice: jansson keeps the last; of another type: leave it to it.
+	 * kerf-detect reads none of the envelope's v, type and id, so its
+	 * scanner takes them as jansson (flags 0) does: the last one counts,
+	 * and one of another type is none. */
+	if (!(1u << m & ENVELOPE && !c->strict) && (c->seen & 1u << m || v->kind != members[m].kind))
 		return false;
 	c->seen |= 1u << m;
 	switch ((enum member)m) {
@@ -254,6 +297,16 @@ static bool capture(struct capture *c, const char *key, size_t klen, const struc
 		f->img.path = v->str;
 		f->img.path_len = v->len;
 		break;
+	case M_V:
+		f->has_v = v->kind == V_INTEGER;
+		f->v = f->has_v ? v->integer : 0;
+		break;
+	case M_TYPE:
+		take_string(v, &f->type, &f->type_len);
+		break;
+	case M_ID:
+		take_string(v, &f->id, &f->id_len);
+		break;
 	case M_COUNT:
 		break;
 	}
@@ -296,7 +349,7 @@ static bool scan_value(struct scan *s, int depth, struct value *v)
 		return scan_string(s, &v->str, &v->len);
 	case '{':
 		s->p++;
-		return depth < SCAN_MAX_DEPTH && scan_object(s, depth + 1, NULL);
+		return !s->strict && depth < SCAN_MAX_DEPTH && scan_object(s, depth + 1, NULL);
 	case '[':
 		s->p++;
 		return depth < SCAN_MAX_DEPTH && scan_array(s, depth + 1);
@@ -311,16 +364,44 @@ static bool scan_value(struct scan *s, int depth, struct value *v)
 	}
 }
 
-int die_fields_scan(const char *line, size_t len, struct die_fields *f)
+static int scan(const char *line, size_t len, struct die_fields *f, bool strict)
 {
-	struct scan s = {(const unsigned char *)line, (const unsigned char *)line + len};
-	struct capture c = {f, 0};
+	struct scan s = {(const unsigned char *)line, (const unsigned char *)line + len, strict};
+	struct capture c = {.f = f, .strict = strict};
+	unsigned must = strict ? MUST_HAVE | ENVELOPE : MUST_HAVE;
 
 	memset(f, 0, sizeof *f);
 	skip_ws(&s);
 	if (!eat(&s, '{') || !scan_object(&s, 1, &c))
 		return 0;
-	return s.p == s.end && (c.seen & MUST_HAVE) == MUST_HAVE && (c.seen & IMAGE_FROM);
+	return s.p == s.end && (c.seen & must) == must && (c.seen & IMAGE_FROM);
+}
+
+int die_fields_scan(const char *line, size_t len, struct die_fields *f)
+{
+	return scan(line, len, f, false);
+}
+
+/* The string at str, in line, ends at its closing quote: a NUL there. */
+static void terminate(char *line, const char *str, size_t len)
+{
+	if (str)
+		line[str - line + len] = '\0';
+}
+
+int die_fields_scan_event(char *line, size_t len, struct die_fields *f)
+{
+	if (!scan(line, len, f, true))
+		return 0;
+	terminate(line, f->run, f->run_len);
+	terminate(line, f->t, f->t_len);
+	terminate(line, f->wafer, f->wafer_len);
+	terminate(line, f->type, f->type_len);
+	terminate(line, f->id, f->id_len);
+	terminate(line, f->img.xxh3, f->img.xxh3_len);
+	terminate(line, f->img.data, f->img.data_len);
+	terminate(line, f->img.path, f->img.path_len);
+	return 1;
 }
 
 static const char *string_member(const json_t *ev, const char *key, size_t *len)
@@ -333,8 +414,13 @@ static const char *string_member(const json_t *ev, const char *key, size_t *len)
 void die_fields_from_json(const json_t *ev, struct die_fields *f)
 {
 	json_t *seq = json_object_get(ev, "seq"), *col = json_object_get(ev, "col"), *row = json_object_get(ev, "row");
+	json_t *v = json_object_get(ev, "v");
 
 	memset(f, 0, sizeof *f);
+	f->has_v = json_is_integer(v);
+	f->v = json_integer_value(v);
+	f->type = string_member(ev, "type", &f->type_len);
+	f->id = string_member(ev, "id", &f->id_len);
 	f->run = string_member(ev, "run", &f->run_len);
 	f->t = string_member(ev, "t", &f->t_len);
 	f->wafer = string_member(ev, "wafer", &f->wafer_len);
@@ -356,7 +442,9 @@ static bool same_string(const char *a, size_t alen, const char *b, size_t blen)
 bool die_fields_equal(const struct die_fields *a, const struct die_fields *b)
 {
 	const struct image_fields *x = &a->img, *y = &b->img;
-	return same_string(a->run, a->run_len, b->run, b->run_len) && same_string(a->t, a->t_len, b->t, b->t_len) &&
+	return a->has_v == b->has_v && a->v == b->v && same_string(a->type, a->type_len, b->type, b->type_len) &&
+	       same_string(a->id, a->id_len, b->id, b->id_len) &&
+	       same_string(a->run, a->run_len, b->run, b->run_len) && same_string(a->t, a->t_len, b->t, b->t_len) &&
 	       same_string(a->wafer, a->wafer_len, b->wafer, b->wafer_len) && a->seq == b->seq &&
 	       a->col == b->col && a->row == b->row && a->has_col == b->has_col && a->has_row == b->has_row &&
 	       x->w == y->w && x->h == y->h && same_string(x->xxh3, x->xxh3_len, y->xxh3, y->xxh3_len) &&

@@ -2,6 +2,7 @@
 
 #include "event.h"
 
+#include "die_fields.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -192,52 +193,156 @@ static int is_hex16(const char *s)
 	return s[16] == '\0';
 }
 
+static void member_json(const json_t *x, struct event_member *m)
+{
+	m->json = x;
+	switch (x ? json_typeof(x) : JSON_NULL) {
+	case JSON_OBJECT:
+		m->kind = EVK_OBJECT;
+		break;
+	case JSON_ARRAY:
+		m->kind = EVK_ARRAY;
+		break;
+	case JSON_STRING:
+		m->kind = EVK_STRING;
+		m->str = json_string_value(x);
+		m->len = json_string_length(x);
+		break;
+	case JSON_INTEGER:
+		m->kind = EVK_INTEGER;
+		m->integer = json_integer_value(x);
+		m->number = (double)m->integer; /* json_number_value's */
+		break;
+	case JSON_REAL:
+		m->kind = EVK_REAL;
+		m->number = json_number_value(x);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		m->kind = EVK_BOOL;
+		break;
+	case JSON_NULL:
+		m->kind = x ? EVK_NULL : EVK_ABSENT;
+		break;
+	}
+}
+
+static void member_str(const char *s, size_t len, struct event_member *m)
+{
+	if (!s)
+		return;
+	m->kind = EVK_STRING;
+	m->str = s;
+	m->len = len;
+}
+
+static void member_int(long long n, struct event_member *m)
+{
+	m->kind = EVK_INTEGER;
+	m->integer = n;
+	m->number = (double)n;
+}
+
+/* A member of a die read in one pass: die_fields_scan_event had them all
+ * (but one of data and path) of their types. */
+static void member_die(const struct die_fields *f, const char *key, struct event_member *m)
+{
+	if (!strcmp(key, "v"))
+		member_int(f->v, m);
+	else if (!strcmp(key, "type"))
+		member_str(f->type, f->type_len, m);
+	else if (!strcmp(key, "run"))
+		member_str(f->run, f->run_len, m);
+	else if (!strcmp(key, "seq"))
+		member_int(f->seq, m);
+	else if (!strcmp(key, "t"))
+		member_str(f->t, f->t_len, m);
+	else if (!strcmp(key, "id"))
+		member_str(f->id, f->id_len, m);
+	else if (!strcmp(key, "wafer"))
+		member_str(f->wafer, f->wafer_len, m);
+	else if (!strcmp(key, "col"))
+		member_int(f->col, m);
+	else if (!strcmp(key, "row"))
+		member_int(f->row, m);
+	else if (!strcmp(key, "w"))
+		member_int(f->img.w, m);
+	else if (!strcmp(key, "h"))
+		member_int(f->img.h, m);
+	else if (!strcmp(key, "xxh3"))
+		member_str(f->img.xxh3, f->img.xxh3_len, m);
+	else if (!strcmp(key, "data"))
+		member_str(f->img.data, f->img.data_len, m);
+	else if (!strcmp(key, "path"))
+		member_str(f->img.path, f->img.path_len, m);
+	else
+		abort(); /* it would say absent where the line may have it */
+}
+
+int event_member(const struct event_view *ev, const char *key, struct event_member *m)
+{
+	memset(m, 0, sizeof *m);
+	if (ev->obj)
+		member_json(json_object_get(ev->obj, key), m);
+	else
+		member_die(ev->die, key, m);
+	return m->kind != EVK_ABSENT;
+}
+
 int envelope_get(const json_t *ev, struct envelope *env, char *msg, size_t msglen)
 {
-	json_t *v;
-	memset(env, 0, sizeof *env);
+	struct event_view view = {.obj = ev};
 	if (!json_is_object(ev)) {
+		memset(env, 0, sizeof *env);
 		snprintf(msg, msglen, "event is not a JSON object");
 		return -1;
 	}
-	v = json_object_get(ev, "v");
-	if (!json_is_integer(v) || json_integer_value(v) != EVENT_VERSION) {
+	return envelope_read(&view, env, msg, msglen);
+}
+
+int envelope_read(const struct event_view *ev, struct envelope *env, char *msg, size_t msglen)
+{
+	struct event_member v;
+	struct timespec ts;
+
+	memset(env, 0, sizeof *env);
+	event_member(ev, "v", &v);
+	if (v.kind != EVK_INTEGER || v.integer != EVENT_VERSION) {
 		snprintf(msg, msglen, "field 'v' must be the integer %d", EVENT_VERSION);
 		return -1;
 	}
 	env->v = EVENT_VERSION;
-	v = json_object_get(ev, "type");
-	if (!json_is_string(v)) {
+	event_member(ev, "type", &v);
+	if (v.kind != EVK_STRING) {
 		snprintf(msg, msglen, "field 'type' must be a string");
 		return -1;
 	}
-	env->type_name = json_string_value(v);
+	env->type_name = v.str;
 	env->type = event_type_of(env->type_name);
-	v = json_object_get(ev, "run");
-	if (!json_is_string(v) || json_string_length(v) == 0) {
+	event_member(ev, "run", &v);
+	if (v.kind != EVK_STRING || v.len == 0) {
 		snprintf(msg, msglen, "field 'run' must be a non-empty string");
 		return -1;
 	}
-	env->run = json_string_value(v);
-	v = json_object_get(ev, "seq");
-	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+	env->run = v.str;
+	event_member(ev, "seq", &v);
+	if (v.kind != EVK_INTEGER || v.integer < 0) {
 		snprintf(msg, msglen, "field 'seq' must be a non-negative integer");
 		return -1;
 	}
-	env->seq = (uint64_t)json_integer_value(v);
-	v = json_object_get(ev, "t");
-	struct timespec ts;
-	if (!json_is_string(v) || event_time_parse(json_string_value(v), &ts) != 0) {
+	env->seq = (uint64_t)v.integer;
+	event_member(ev, "t", &v);
+	if (v.kind != EVK_STRING || event_time_parse(v.str, &ts) != 0) {
 		snprintf(msg, msglen, "field 't' must be an RFC 3339 UTC time");
 		return -1;
 	}
-	env->t = json_string_value(v);
-	v = json_object_get(ev, "id");
-	if (!json_is_string(v) || json_string_length(v) != 16 || !is_hex16(json_string_value(v))) {
+	env->t = v.str;
+	event_member(ev, "id", &v);
+	if (v.kind != EVK_STRING || v.len != 16 || !is_hex16(v.str)) {
 		snprintf(msg, msglen, "field 'id' must be 16 lowercase hex digits");
 		return -1;
 	}
-	env->id = json_string_value(v);
+	env->id = v.str;
 	return 0;
 }
 

@@ -116,9 +116,39 @@ void event_set_id(json_t *ev, uint64_t id);
 int event_write(FILE *f, const json_t *ev);
 
 /*
- * The envelope of a parsed event.  Strings point into the object.
- * Returns 0, or -1 with a stable reason code in *reason ("envelope")
- * and a message in msg.
+ * An event's members as checks read them, whichever way its line was
+ * read: parsed into a jansson object (obj), or a die event read in one
+ * pass (die, from die_fields_scan_event, its strings NUL-terminated).
+ * The latter holds only the members of a die (die_fields.h): asking it
+ * for another is a bug, and aborts.
+ */
+struct die_fields;
+struct event_view {
+	const json_t *obj;
+	const struct die_fields *die;   /* when obj is NULL */
+};
+
+enum event_kind {
+	EVK_ABSENT, EVK_NULL, EVK_BOOL, EVK_INTEGER, EVK_REAL, EVK_STRING, EVK_ARRAY, EVK_OBJECT
+};
+
+/* One member's value; what it points to lives as long as the view's source. */
+struct event_member {
+	enum event_kind kind;
+	long long integer;      /* EVK_INTEGER */
+	double number;          /* EVK_INTEGER and EVK_REAL, as json_number_value */
+	const char *str;        /* EVK_STRING, NUL-terminated, of len bytes */
+	size_t len;
+	const json_t *json;     /* the parsed value, else NULL (an array's items) */
+};
+
+/* The member key of ev into *m: 1, or 0 when there is none (EVK_ABSENT). */
+int event_member(const struct event_view *ev, const char *key, struct event_member *m);
+
+/*
+ * The envelope of an event.  Strings point into the view's source.
+ * Returns 0, or -1 with a message in msg.  envelope_get is the same for
+ * a parsed event, which must be an object.
  */
 struct envelope {
 	long v;
@@ -129,6 +159,7 @@ struct envelope {
 	const char *t;
 	const char *id;
 };
+int envelope_read(const struct event_view *ev, struct envelope *env, char *msg, size_t msglen);
 int envelope_get(const json_t *ev, struct envelope *env, char *msg, size_t msglen);
 
 /*

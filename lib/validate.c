@@ -2,12 +2,15 @@
  * validate.c: see validate.h.
  *
  * The hot path is one json_loadb per line and a handful of hash lookups
- * in the parsed object; everything else (the per-run state, the image
- * buffer) is allocated once and reused, so the cost per line stays
- * close to jansson's own.  jansson's allocator is wrapped to count the
- * bytes it holds: a parse that would go past a budget fails, because a
- * short line such as [[],[],...] costs jansson 40 to 70 times its
- * length, and the line limit alone would not bound memory.
+ * in the parsed object, or for a die event one pass over a copy of the
+ * line (die_fields_scan_event) and the image's decoding and hash;
+ * everything else (the per-run state, the image buffer, the copy) is
+ * allocated once and reused, so the cost per line stays close to
+ * jansson's own, and for a die well under it.  jansson's allocator is
+ * wrapped to count the bytes it holds: a parse that would go past a
+ * budget fails, because a short line such as [[],[],...] costs jansson
+ * 40 to 70 times its length, and the line limit alone would not bound
+ * memory.
  */
 #include "util.h"
 #include "log.h"
@@ -333,24 +336,31 @@ static enum validate_verdict reject(struct validate_result *res, const char *rea
 /* Field checks return 0, or -1 having filled res. */
 #define FAIL(...) (reject(res, __VA_ARGS__), -1)
 
-static json_t *need(const json_t *ev, const char *k, struct validate_result *res)
+/* The member k into *x, or -1 having filled res. */
+static int need(const struct event_view *ev, const char *k, struct event_member *x,
+		struct validate_result *res)
 {
-	json_t *x = json_object_get(ev, k);
-	if (!x)
-		reject(res, "missing_field", "missing field '%s'", k);
-	return x;
+	if (!event_member(ev, k, x))
+		return FAIL("missing_field", "missing field '%s'", k);
+	return 0;
 }
 
-static int get_int(const json_t *ev, const char *k, long long min, long long max,
+static int has(const struct event_view *ev, const char *k)
+{
+	struct event_member x;
+	return event_member(ev, k, &x);
+}
+
+static int get_int(const struct event_view *ev, const char *k, long long min, long long max,
 		   long long *out, struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
+	struct event_member x;
 	long long n;
-	if (!x)
+	if (need(ev, k, &x, res))
 		return -1;
-	if (!json_is_integer(x))
+	if (x.kind != EVK_INTEGER)
 		return FAIL("bad_field", "field '%s' must be an integer", k);
-	n = json_integer_value(x);
+	n = x.integer;
 	if (n < min || n > max)
 		return FAIL("out_of_range", "field '%s' is %lld, outside %lld..%lld", k, n, min, max);
 	if (out)
@@ -358,20 +368,21 @@ static int get_int(const json_t *ev, const char *k, long long min, long long max
 	return 0;
 }
 
-static int num_value(const json_t *x, const char *k, double *out, struct validate_result *res)
+static int num_value(const struct event_member *x, const char *k, double *out,
+		     struct validate_result *res)
 {
-	if (!json_is_number(x))
+	if (x->kind != EVK_INTEGER && x->kind != EVK_REAL)
 		return FAIL("bad_field", "field '%s' must be a number", k);
-	*out = json_number_value(x);
+	*out = x->number;
 	return 0;
 }
 
-static int get_num(const json_t *ev, const char *k, double min, double max, double *out,
+static int get_num(const struct event_view *ev, const char *k, double min, double max, double *out,
 		   struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
+	struct event_member x;
 	double d;
-	if (!x || num_value(x, k, &d, res))
+	if (need(ev, k, &x, res) || num_value(&x, k, &d, res))
 		return -1;
 	if (!(d >= min && d <= max))
 		return FAIL("out_of_range", "field '%s' is %.15g, outside %.15g..%.15g", k, d, min, max);
@@ -380,67 +391,67 @@ static int get_num(const json_t *ev, const char *k, double min, double max, doub
 	return 0;
 }
 
-static int get_bool(const json_t *ev, const char *k, struct validate_result *res)
+static int get_bool(const struct event_view *ev, const char *k, struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
-	if (!x)
+	struct event_member x;
+	if (need(ev, k, &x, res))
 		return -1;
-	if (!json_is_boolean(x))
+	if (x.kind != EVK_BOOL)
 		return FAIL("bad_field", "field '%s' must be true or false", k);
 	return 0;
 }
 
 /* A string; with idlen, a non-empty one of at most VALIDATE_RUN_MAX bytes. */
-static int get_str(const json_t *ev, const char *k, int id, const char **out,
+static int get_str(const struct event_view *ev, const char *k, int id, const char **out,
 		   struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
-	if (!x)
+	struct event_member x;
+	if (need(ev, k, &x, res))
 		return -1;
-	if (!json_is_string(x))
+	if (x.kind != EVK_STRING)
 		return FAIL("bad_field", "field '%s' must be a string", k);
-	if (id && (json_string_length(x) == 0 || json_string_length(x) > VALIDATE_RUN_MAX))
+	if (id && (x.len == 0 || x.len > VALIDATE_RUN_MAX))
 		return FAIL("bad_field", "field '%s' must be a string of 1 to %d bytes", k,
 			    VALIDATE_RUN_MAX);
 	if (out)
-		*out = json_string_value(x);
+		*out = x.str;
 	return 0;
 }
 
-static int enum_value(const json_t *x, const char *k, const char *const *names,
+static int enum_value(const struct event_member *x, const char *k, const char *const *names,
 		      const char *list, struct validate_result *res)
 {
 	const char *s;
-	if (!json_is_string(x))
+	if (x->kind != EVK_STRING)
 		return FAIL("bad_field", "field '%s' must be a string", k);
-	s = json_string_value(x);
+	s = x->str;
 	for (int i = 0; names[i]; i++)
 		if (!strcmp(s, names[i]))
 			return 0;
 	return FAIL("bad_field", "field '%s' is '%.40s', not one of %s", k, s, list);
 }
 
-static int get_enum(const json_t *ev, const char *k, const char *const *names, const char *list,
-		    struct validate_result *res)
+static int get_enum(const struct event_view *ev, const char *k, const char *const *names,
+		    const char *list, struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
-	if (!x)
+	struct event_member x;
+	if (need(ev, k, &x, res))
 		return -1;
-	return enum_value(x, k, names, list, res);
+	return enum_value(&x, k, names, list, res);
 }
 
 /* An array of n numbers (integers only with ints). */
-static int get_array(const json_t *ev, const char *k, size_t n, int ints, double *out,
+static int get_array(const struct event_view *ev, const char *k, size_t n, int ints, double *out,
 		     struct validate_result *res)
 {
-	json_t *x = need(ev, k, res);
-	if (!x)
+	struct event_member x;
+	if (need(ev, k, &x, res))
 		return -1;
-	if (!json_is_array(x) || json_array_size(x) != n)
+	if (x.kind != EVK_ARRAY || json_array_size(x.json) != n)
 		return FAIL("bad_field", "field '%s' must be an array of %zu %s", k, n,
 			    ints ? "integers" : "numbers");
 	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(x, i);
+		json_t *e = json_array_get(x.json, i);
 		if (ints ? !json_is_integer(e) : !json_is_number(e))
 			return FAIL("bad_field", "field '%s' must be an array of %zu %s", k, n,
 				    ints ? "integers" : "numbers");
@@ -488,21 +499,23 @@ static void id_int(struct idbuf *ib, long long v)
 }
 
 /* A string member of at most VALIDATE_RUN_MAX bytes, else NULL. */
-static const char *short_str(const json_t *ev, const char *k, size_t *len)
+static const char *short_str(const struct event_view *ev, const char *k, size_t *len)
 {
-	json_t *x = json_object_get(ev, k);
-	if (!json_is_string(x) || json_string_length(x) > VALIDATE_RUN_MAX)
+	struct event_member x;
+	event_member(ev, k, &x);
+	if (x.kind != EVK_STRING || x.len > VALIDATE_RUN_MAX)
 		return NULL;
-	*len = json_string_length(x);
-	return json_string_value(x);
+	*len = x.len;
+	return x.str;
 }
 
-static int int_member(const json_t *ev, const char *k, long long *out)
+static int int_member(const struct event_view *ev, const char *k, long long *out)
 {
-	json_t *x = json_object_get(ev, k);
-	if (!json_is_integer(x))
+	struct event_member x;
+	event_member(ev, k, &x);
+	if (x.kind != EVK_INTEGER)
 		return 0;
-	*out = json_integer_value(x);
+	*out = x.integer;
 	return 1;
 }
 
@@ -511,7 +524,7 @@ static int int_member(const json_t *ev, const char *k, long long *out)
  * an identity field is missing or malformed; the field checks reject
  * such a line later.
  */
-static int expected_id(const json_t *ev, enum event_type t, const char *run, size_t runlen,
+static int expected_id(const struct event_view *ev, enum event_type t, const char *run, size_t runlen,
 		       uint64_t seq, uint64_t *id)
 {
 	struct idbuf ib;
@@ -571,7 +584,7 @@ static const char *const polarities[] = { "bright", "dark", NULL };
 #define GRID_MAX 100000   /* dies per row or column */
 #define PX_MAX 65536      /* pixels per die side */
 
-static int check_run_start(struct validate_run *g, const json_t *ev, struct validate_result *res)
+static int check_run_start(struct validate_run *g, const struct event_view *ev, struct validate_result *res)
 {
 	double diam, edge, pitch[2], origin[2], px[2], pixel;
 	long long cols, rows;
@@ -616,19 +629,19 @@ static int check_run_start(struct validate_run *g, const json_t *ev, struct vali
 	return 0;
 }
 
-static int check_state(const json_t *ev, struct validate_result *res)
+static int check_state(const struct event_view *ev, struct validate_result *res)
 {
-	json_t *prev;
+	struct event_member prev;
 	if (get_enum(ev, "state", states, STATES, res))
 		return -1;
 	/* The first state change has no previous state. */
-	prev = json_object_get(ev, "prev");
-	if (prev && !json_is_null(prev) && enum_value(prev, "prev", states, STATES, res))
+	if (event_member(ev, "prev", &prev) && prev.kind != EVK_NULL &&
+	    enum_value(&prev, "prev", states, STATES, res))
 		return -1;
 	return 0;
 }
 
-static int check_alarm(const json_t *ev, struct validate_result *res)
+static int check_alarm(const struct event_view *ev, struct validate_result *res)
 {
 	if (get_int(ev, "alid", 0, 4294967295LL, NULL, res) || get_str(ev, "text", 0, NULL, res) ||
 	    get_bool(ev, "set", res) || get_enum(ev, "category", categories, CATEGORIES, res) ||
@@ -637,7 +650,7 @@ static int check_alarm(const json_t *ev, struct validate_result *res)
 	return 0;
 }
 
-static int check_cell(const struct validate_run *r, const json_t *ev, long long *col,
+static int check_cell(const struct validate_run *r, const struct event_view *ev, long long *col,
 		      long long *row, struct validate_result *res)
 {
 	if (get_str(ev, "wafer", 1, NULL, res) || get_int(ev, "col", 0, INT64_MAX, col, res) ||
@@ -649,7 +662,7 @@ static int check_cell(const struct validate_run *r, const json_t *ev, long long 
 	return 0;
 }
 
-static int check_wafer_mark(const struct validate_run *r, const json_t *ev, int start,
+static int check_wafer_mark(const struct validate_run *r, const struct event_view *ev, int start,
 			    struct validate_result *res)
 {
 	if (get_str(ev, "wafer", 1, NULL, res) || get_int(ev, "slot", 1, SLOT_MAX, NULL, res) ||
@@ -659,7 +672,7 @@ static int check_wafer_mark(const struct validate_run *r, const json_t *ev, int 
 	return 0;
 }
 
-static int check_run_end(const json_t *ev, struct validate_result *res)
+static int check_run_end(const struct event_view *ev, struct validate_result *res)
 {
 	if (get_enum(ev, "status", statuses, STATUSES, res) ||
 	    get_int(ev, "wafers", 0, SLOT_MAX, NULL, res) ||
@@ -678,40 +691,39 @@ static long long b64_len(const char *s, size_t n)
 	return (long long)(n / 4 * 3) - (s[n - 1] == '=') - (s[n - 2] == '=');
 }
 
-static int check_die(struct validate *v, const struct validate_run *r, const json_t *ev,
+static int check_die(struct validate *v, const struct validate_run *r, const struct event_view *ev,
 		     struct validate_result *res)
 {
 	long long col, row, w, h;
-	json_t *data, *path, *x;
+	struct event_member data, path, x;
 	const char *sum;
 
 	if (check_cell(r, ev, &col, &row, res) ||
 	    get_int(ev, "w", 1, PX_MAX, &w, res) || get_int(ev, "h", 1, PX_MAX, &h, res) ||
-	    !(x = need(ev, "xxh3", res)))
+	    need(ev, "xxh3", &x, res))
 		return -1;
-	if (!json_is_string(x) || !is_hex16(json_string_value(x), json_string_length(x)))
+	if (x.kind != EVK_STRING || !is_hex16(x.str, x.len))
 		return FAIL("bad_field", "field 'xxh3' must be 16 lowercase hex digits");
-	sum = json_string_value(x);
-	data = json_object_get(ev, "data");
-	path = json_object_get(ev, "path");
-	if (data && path)
+	sum = x.str;
+	int has_data = event_member(ev, "data", &data), has_path = event_member(ev, "path", &path);
+	if (has_data && has_path)
 		return FAIL("bad_field", "a die has 'data' or 'path', not both");
-	if (!data && !path)
+	if (!has_data && !has_path)
 		return FAIL("missing_field", "missing field 'data' (or 'path')");
-	if (path) {
-		if (!json_is_string(path) || json_string_length(path) == 0)
+	if (has_path) {
+		if (path.kind != EVK_STRING || path.len == 0)
 			return FAIL("bad_field", "field 'path' must be a non-empty string");
-	} else if (!json_is_string(data)) {
+	} else if (data.kind != EVK_STRING) {
 		return FAIL("bad_field", "field 'data' must be a string");
 	}
 	if (w != r->die_w || h != r->die_h)
 		return FAIL("image_size", "die image is %lldx%lld px, run_start says die_px [%lld,%lld]",
 			    w, h, r->die_w, r->die_h);
-	if (path)
+	if (has_path)
 		return 0;
 
-	const char *b64 = json_string_value(data);
-	size_t n = json_string_length(data);
+	const char *b64 = data.str;
+	size_t n = data.len;
 	long long want = b64_len(b64, n);
 	if (want < 0)
 		return FAIL("bad_field", "field 'data' is not base64 (length %zu)", n);
@@ -731,7 +743,7 @@ static int check_die(struct validate *v, const struct validate_run *r, const jso
 	return 0;
 }
 
-static int check_defect(const struct validate_run *r, const json_t *ev,
+static int check_defect(const struct validate_run *r, const struct event_view *ev,
 			struct validate_result *res)
 {
 	long long col, row;
@@ -741,7 +753,7 @@ static int check_defect(const struct validate_run *r, const json_t *ev,
 	 * the usable circle's edge. */
 	double reach = r->radius_um + hypot(r->pitch_x, r->pitch_y);
 	double wx, wy, d;
-	json_t *x;
+	struct event_member x;
 
 	if (check_cell(r, ev, &col, &row, res) || get_int(ev, "index", 0, INT64_MAX, NULL, res) ||
 	    get_num(ev, "x_um", 0, ext_x, NULL, res) || get_num(ev, "y_um", 0, ext_y, NULL, res) ||
@@ -751,7 +763,7 @@ static int check_defect(const struct validate_run *r, const json_t *ev,
 	if (hypot(wx, wy) > reach)
 		return FAIL("out_of_range", "defect at (%.15g,%.15g) um lies outside the wafer", wx, wy);
 	/* What a KLARF import cannot fill is checked when present. */
-	if (json_object_get(ev, "bbox")) {
+	if (has(ev, "bbox")) {
 		double b[4];
 		if (get_array(ev, "bbox", 4, 1, b, res))
 			return -1;
@@ -763,22 +775,22 @@ static int check_defect(const struct validate_run *r, const json_t *ev,
 	}
 	static const char *const nonneg[] = { "w_um", "h_um", "area_um2", NULL };
 	for (int i = 0; nonneg[i]; i++)
-		if (json_object_get(ev, nonneg[i]) && get_num(ev, nonneg[i], 0, INFINITY, NULL, res))
+		if (has(ev, nonneg[i]) && get_num(ev, nonneg[i], 0, INFINITY, NULL, res))
 			return -1;
-	if (json_object_get(ev, "area_px") && get_int(ev, "area_px", 0, r->die_w * r->die_h, NULL, res))
+	if (has(ev, "area_px") && get_int(ev, "area_px", 0, r->die_w * r->die_h, NULL, res))
 		return -1;
-	if ((x = json_object_get(ev, "polarity")) && enum_value(x, "polarity", polarities, POLARITIES, res))
+	if (event_member(ev, "polarity", &x) && enum_value(&x, "polarity", polarities, POLARITIES, res))
 		return -1;
-	if ((x = json_object_get(ev, "contrast")) && num_value(x, "contrast", &d, res))
+	if (event_member(ev, "contrast", &x) && num_value(&x, "contrast", &d, res))
 		return -1;
-	if (json_object_get(ev, "class") && get_str(ev, "class", 0, NULL, res))
+	if (has(ev, "class") && get_str(ev, "class", 0, NULL, res))
 		return -1;
-	if (json_object_get(ev, "class_num") && get_int(ev, "class_num", 0, INT64_MAX, NULL, res))
+	if (has(ev, "class_num") && get_int(ev, "class_num", 0, INT64_MAX, NULL, res))
 		return -1;
 	return 0;
 }
 
-static int check_die_done(const struct validate_run *r, const json_t *ev,
+static int check_die_done(const struct validate_run *r, const struct event_view *ev,
 			  struct validate_result *res)
 {
 	long long col, row;
@@ -787,7 +799,7 @@ static int check_die_done(const struct validate_run *r, const json_t *ev,
 	return 0;
 }
 
-static int check_wafer_summary(const struct validate_run *r, const json_t *ev,
+static int check_wafer_summary(const struct validate_run *r, const struct event_view *ev,
 			       struct validate_result *res)
 {
 	long long defects, dd;
@@ -835,10 +847,17 @@ void validate_init(struct validate *v, const struct validate_opts *opts)
 	pthread_once(&alloc_once, install_alloc);
 }
 
+void validate_drop(struct validate *v)
+{
+	json_decref(v->ev);
+	v->ev = NULL;
+}
+
 void validate_release(struct validate *v)
 {
 	json_decref(v->ev);
 	arena_free();
+	free(v->copy);
 	for (int i = 0; i < VALIDATE_RUNS; i++)
 		free(v->runs[i]);
 	free(v->img);
@@ -980,20 +999,47 @@ static enum validate_verdict parse_line(struct validate *v, const char *line, si
 }
 
 /*
+ * A die event read in one pass from a copy of the line into v->die: 1
+ * when die_fields_scan_event took it and its type is die, the only
+ * members the event view then holds.  It takes only a line that
+ * parse_line would pass, with the same members and values.  A line past
+ * max_line (never one from the line reader) is left to the parse, whose
+ * memory budget alone might refuse it.
+ */
+static int scan_die(struct validate *v, const char *line, size_t len)
+{
+	const char *type;
+	size_t n;
+
+	/* A look at the type first spares the copy and the pass over a
+	 * line of another type. */
+	if (v->opts.jansson_only || len > v->opts.max_line ||
+	    !event_peek_str(line, len, "type", &type, &n) || n != 3 || memcmp(type, "die", 3))
+		return 0;
+	if (len >= v->copy_cap) {
+		free(v->copy);
+		v->copy_cap = len + 1;
+		v->copy = xmalloc(v->copy_cap);
+	}
+	memcpy(v->copy, line, len);
+	return die_fields_scan_event(v->copy, len, &v->die) && !strcmp(v->die.type, "die");
+}
+
+/*
  * The envelope into env and res (run, seq, type), with the length of its
  * run id: its fields, the time's form, a known type, and the id the
  * event's identity gives.
  */
-static enum validate_verdict check_envelope(const json_t *ev, struct envelope *env, size_t *runlen,
-					    struct validate_result *res)
+static enum validate_verdict check_envelope(const struct event_view *ev, struct envelope *env,
+					    size_t *runlen, struct validate_result *res)
 {
+	struct event_member x;
 	uint64_t want;
 
-	if (envelope_get(ev, env, res->msg, sizeof res->msg) != 0) {
-		json_t *s = json_object_get(ev, "seq");
+	if (envelope_read(ev, env, res->msg, sizeof res->msg) != 0) {
 		res->run = env->run;
-		if (env->run && json_is_integer(s) && json_integer_value(s) >= 0)
-			res->seq = json_integer_value(s);
+		if (env->run && event_member(ev, "seq", &x) && x.kind == EVK_INTEGER && x.integer >= 0)
+			res->seq = x.integer;
 		res->reason = "envelope";
 		res->verdict = VALIDATE_REJECTED;
 		return res->verdict;
@@ -1004,7 +1050,8 @@ static enum validate_verdict check_envelope(const json_t *ev, struct envelope *e
 	if (!time_form(env->t))
 		return reject(res, "envelope", "field 't' must be an RFC 3339 UTC time "
 			      "(YYYY-MM-DDTHH:MM:SS.ffffffZ)");
-	*runlen = json_string_length(json_object_get(ev, "run"));
+	event_member(ev, "run", &x);
+	*runlen = x.len;
 	if (*runlen > VALIDATE_RUN_MAX)
 		return reject(res, "envelope", "field 'run' is longer than %d bytes", VALIDATE_RUN_MAX);
 	if (env->type == EV_UNKNOWN)
@@ -1060,7 +1107,7 @@ static enum validate_verdict check_seq(struct validate *v, struct validate_run *
 }
 
 /* A run_start: the first of its run (or a repeat of it), and its geometry kept. */
-static enum validate_verdict track_run_start(struct validate_run *r, const json_t *ev,
+static enum validate_verdict track_run_start(struct validate_run *r, const struct event_view *ev,
 						const struct envelope *env, struct validate_result *res)
 {
 	struct validate_run g;
@@ -1095,7 +1142,7 @@ static enum validate_verdict track_run_start(struct validate_run *r, const json_
  * run's state from changing (run_start, run_end).
  */
 static enum validate_verdict check_body(struct validate *v, struct validate_run *r,
-					const json_t *ev, const struct envelope *env,
+					const struct event_view *ev, const struct envelope *env,
 					struct validate_result *res)
 {
 	switch (env->type) {
@@ -1150,18 +1197,23 @@ static enum validate_verdict check_body(struct validate *v, struct validate_run 
 enum validate_verdict validate_line(struct validate *v, const char *line, size_t len,
 				    struct validate_result *res)
 {
+	struct event_view ev = {NULL, NULL};
 	struct envelope env;
 	struct validate_run *r;
 	size_t runlen = 0;
 
 	res_reset(res);
-	json_decref(v->ev);
-	v->ev = NULL;
-	if (parse_line(v, line, len, res) != VALIDATE_PASS ||
-	    check_envelope(v->ev, &env, &runlen, res) != VALIDATE_PASS)
+	validate_drop(v);
+	if ((v->scanned = scan_die(v, line, len)))
+		ev.die = &v->die;
+	else if (parse_line(v, line, len, res) != VALIDATE_PASS)
+		return res->verdict;
+	else
+		ev.obj = v->ev;
+	if (check_envelope(&ev, &env, &runlen, res) != VALIDATE_PASS)
 		return res->verdict;
 	r = find_run(v, env.run, runlen);
 	if (check_seq(v, r, &env, res) != VALIDATE_PASS)
 		return res->verdict;
-	return check_body(v, r, v->ev, &env, res);
+	return check_body(v, r, &ev, &env, res);
 }

@@ -8,6 +8,12 @@
  * (gaps, duplicates, order).  Nothing is allocated per line beyond
  * jansson's own parse, so fuzz targets and benchmarks drive it directly.
  *
+ * A die event, most of a stream's bytes, is read in one pass instead
+ * when die_fields_scan_event takes it: it takes only a line that the
+ * parse would pass with the same members, and the checks read either
+ * through the same event view (event.h), so a line gets the same result
+ * whichever way it is read.
+ *
  * Steps: validate_init; validate_line for each line the line reader
  * returns, validate_too_long for a line it cut; act on the verdict and
  * the result; validate_finish at end of input; validate_release.
@@ -17,7 +23,8 @@
  * validate_line reuses, so the parsed event (v->ev) and every string in
  * it live only until the next call; do not keep references to them.
  * Other jansson use is unaffected (plain malloc and free).  One validator
- * per process and one thread: the arena is process-wide.
+ * per process and one thread: the arena is process-wide (two validators
+ * may take turns if each calls validate_drop before the other's turn).
  *
  * Precedence: a line gets the reason of the first check it fails, in
  * this order: too_long, too_complex, not_json, duplicate_key, not_object,
@@ -34,6 +41,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "die_fields.h"
 #include "event.h"
 
 #define VALIDATE_MSG_MAX 256
@@ -55,6 +63,8 @@ struct validate_opts {
 	enum validate_policy on_gap;   /* default VALIDATE_WARN */
 	enum validate_policy on_duplicate; /* default VALIDATE_REJECT */
 	enum validate_policy on_order; /* default VALIDATE_REJECT */
+	int jansson_only;              /* internal, for the differential tests:
+					* every line parsed, none read in one pass */
 };
 
 /* The defaults above. */
@@ -94,6 +104,10 @@ struct validate_run;
 struct validate {
 	struct validate_opts opts;
 	json_t *ev;                    /* the last parsed line, valid until the next call */
+	char *copy;                    /* the last die line read in one pass, its strings */
+	size_t copy_cap;               /* NUL-terminated (die_fields_scan_event) */
+	struct die_fields die;         /* its members */
+	int scanned;                   /* the last line was read so (for the tests) */
 	struct validate_run *runs[VALIDATE_RUNS];
 	struct validate_run *cur;      /* the run of the last line, a cache */
 	uint64_t clock;                /* for least-recently-seen eviction */
@@ -111,6 +125,13 @@ void validate_init(struct validate *v, const struct validate_opts *opts);
  */
 enum validate_verdict validate_line(struct validate *v, const char *line, size_t len,
 				    struct validate_result *res);
+
+/*
+ * Drop the last line's parse, which the last result may point into;
+ * validate_line does it first.  Only for two validators that take turns
+ * in one process (the differential tests).
+ */
+void validate_drop(struct validate *v);
 
 /*
  * A line the reader cut at --max-line: reason too_long.  The run and

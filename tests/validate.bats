@@ -293,6 +293,40 @@ xxh3() {
 	head -n "$(wc -l <out)" in | cmp - out
 }
 
+# t-validate RESULT MIN: t-validate's summary line RESULT says no
+# difference, and that it compared at least MIN lines.
+compared_alike() {
+	[[ "$1" =~ ^compared\ ([0-9]+)\ scanned\ ([0-9]+)\ passed\ ([0-9]+)\ differ\ 0$ ]] ||
+		{ echo "t-validate: $1"; return 1; }
+	[ "${BASH_REMATCH[1]}" -ge "$2" ] && [ "${BASH_REMATCH[3]}" -gt 0 ]
+}
+
+@test "kerf-validate gives a die line it reads in one pass the result jansson's parse gives: tens of thousands of mutations" {
+	[ -x "$KERF_UNIT/t-validate" ] || skip "t-validate is not built (make units)"
+	# t-validate checks the die lines of tests/unit/mutate.h and ~170000
+	# mutations of them (truncations, bytes substituted, inserted and
+	# deleted, members twice, reordered, missing, of other types, escaped,
+	# nested, control bytes, numbers past int64, bad base64 and xxh3, dies
+	# that miss the grid and the die size) with the one-pass reader and
+	# with jansson only: verdict, reason, message, run, seq, seq status.
+	run "$KERF_UNIT/t-validate" mutate
+	assert_success
+	compared_alike "$output" 100000
+}
+
+@test "kerf-validate gives every line of a simulated lot the result jansson's parse gives, and reads each die in one pass" {
+	[ -x "$KERF_UNIT/t-validate" ] || skip "t-validate is not built (make units)"
+	have_acquire || skip "kerf-acquire is not built"
+	acquire --sim --wafers 2 --diameter 100 >acq 2>/dev/null
+	acquire --sim --seed 9 --wafers 1 --diameter 100 --die-px 32 --inject alarm@10:42:safety >>acq 2>/dev/null || true
+	"$KERF_UNIT/validate-gen" 2000 images >>acq
+	dies=$(grep -c '"type":"die"' acq)
+	run "$KERF_UNIT/t-validate" lines <acq
+	assert_success
+	assert_line --index 0 "dies $dies scanned $dies"
+	compared_alike "${lines[1]}" "$(wc -l <acq)"
+}
+
 @test "kerf-validate usage: --help exits 0, a bad option or policy exits 64" {
 	run -0 kerf-validate --help
 	[[ "$output" == Usage:* ]]

@@ -4,7 +4,9 @@
  * goes through validate_line (or validate_too_long past 4 KiB) with one
  * validator per input, so sequence tracking and run state are exercised
  * across lines.  Every line gets a buffer of its own exact size, so
- * AddressSanitizer sees any read past its end.
+ * AddressSanitizer sees any read past its end.  A second validator
+ * parses every line with jansson (jansson_only) and must give each the
+ * same result as the first, which reads die lines in one pass.
  */
 #include "log.h"
 #include "line.h"
@@ -29,6 +31,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* The reference validator's result for the line the first one gave a
+ * (and its run, copied) must be the same. */
+static void same(const struct validate_result *a, const char *run, const struct validate_result *b)
+{
+	if (a->verdict != b->verdict || !same_str(a->reason, b->reason) || strcmp(a->msg, b->msg) ||
+	    !same_str(run, b->run) || a->seq != b->seq || a->type != b->type ||
+	    a->seq_status != b->seq_status || a->gap_first != b->gap_first ||
+	    a->gap_last != b->gap_last || a->seq_warn != b->seq_warn)
+		abort();
+}
+
 static void check(const struct validate_result *res, enum validate_verdict vd)
 {
 	if (vd != res->verdict)
@@ -45,9 +63,9 @@ static void check(const struct validate_result *res, enum validate_verdict vd)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct validate_opts opts;
-	struct validate v;
-	struct validate_result res;
+	struct validate_opts opts, ref_opts;
+	struct validate v, ref;
+	struct validate_result res, ref_res;
 	const char *p = (const char *)data, *end = p + size;
 
 	validate_opts_default(&opts);
@@ -59,6 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		opts.on_order = (enum validate_policy)(data[0] / 9 % 3);
 	}
 	validate_init(&v, &opts);
+	ref_opts = opts;
+	ref_opts.jansson_only = 1;
+	validate_init(&ref, &ref_opts);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -79,11 +100,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* What passes is passed on byte for byte: it must be JSON. */
 			if (vd == VALIDATE_PASS && memchr(line, '\0', len))
 				abort();
+			char *run = res.run ? strdup(res.run) : NULL;
+			validate_drop(&v);
+			validate_line(&ref, line, len, &ref_res);
+			same(&res, run, &ref_res);
+			validate_drop(&ref);
+			free(run);
 			free(line);
 		}
 		p += len + 1;
 	}
 	validate_finish(&v);
 	validate_release(&v);
+	validate_release(&ref);
 	return 0;
 }
