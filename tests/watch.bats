@@ -74,6 +74,10 @@ has_records() { [ "$(records "$1")" -ge "$2" ]; }
 ledger() {
 	cat "$O"/.watch/journal/seg-*.ndjson | jq -c 'select(has("commit") | not)'
 }
+# ledger_ends N: the ledger holds at least N watch.end events.  A job's
+# record in results.ndjson comes before the watcher has reaped the job
+# and committed its watch.end: wait for this before reading ends.
+ledger_ends() { [ "$(ledger | jq -s 'map(select(.type == "watch.end")) | length')" -ge "$1" ]; }
 
 # dies FILE: the die events of a recorded stream.
 dies() { grep -c '"type":"die"' "$1"; }
@@ -152,6 +156,7 @@ dies() { grep -c '"type":"die"' "$1"; }
 	for s in 1 2 3; do cp "$R/a$s.ndjson" "$D/t$s.ndjson"; done
 	cp "$R/b1.ndjson" "$D/u.ndjson"
 	for n in t1 t2 t3 u; do wait_for has_record "$n"; done
+	wait_for ledger_ends 4
 	# In the ledger, TOOLA's runs start in the order taken, each after
 	# the one before it ended.
 	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -rs '
@@ -264,6 +269,7 @@ EOF2
 	touch "$HELD/gate"
 	start_watch
 	wait_for has_record a
+	wait_for ledger_ends 1
 	[ "$(result a outcome)" = completed ]
 	[ "$(records a)" -eq 1 ]
 	grep -q "'a' was cut mid-run; it runs again from the start" "$LOG"
@@ -406,6 +412,7 @@ st() { kerf watch -C "$O" --json status | jq -e "$1" >/dev/null; }
 	kerf watch -C "$O" resume
 	wait_for has_record b1
 	wait_for has_record b2
+	wait_for ledger_ends 4
 	kerf watch -C "$O" pause
 	# Round-robin with one job at a time: k1 b1 k2 b2, so the busy tool
 	# had run two of its files when the other tool's last one ended.
@@ -583,6 +590,7 @@ metrics_agree() {
 	touch "$HELD/gate"
 	start_watch
 	wait_for has_records a 2
+	wait_for ledger_ends 2
 	[ "$(jq -r 'select(.name == "a") | .outcome' "$O/results.ndjson" | paste -sd' ')" = "cancelled completed" ]
 	run bash -c "cat '$O'/.watch/journal/seg-*.ndjson | jq -r 'select(.task == 1) | [.type, .outcome // empty] | join(\" \")'"
 	assert_output "$(printf 'watch.taken\nwatch.start\nwatch.end stopped\nwatch.start\nwatch.end done')"
