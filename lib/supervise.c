@@ -352,7 +352,7 @@ static void readiness(struct supervisor *sv, uint64_t now, uint64_t start_ms)
 	/* What the first stage logged before its first output
 	 * first: its checks, whether it reports commands. */
 	if (out)
-		sv_drain_first(sv);
+		sv_drain_stderr(sv, 0);
 	if (out && p->cause == C_NONE && !sv_ck_final(sv_check_get(sv, "machine_ready", 0)->st))
 		sv_check_set(sv, "machine_ready", 0, CK_OK, (int64_t)(now - start_ms), NULL);
 	if (out && p->cause == C_NONE && sv_checks_passed(sv)) {

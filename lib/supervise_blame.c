@@ -157,7 +157,6 @@ static void first_exited(struct supervisor *sv)
 	struct sv_stage *s = &sv->st[0];
 	struct svc *w;
 
-	sv_drain_first(sv);
 	if (sv->p->reports < 0)
 		sv_decide_reports(sv, 0, "it exited without a command record");
 	w = sv_awaited(sv);
@@ -203,6 +202,9 @@ static int collect_exits(struct supervisor *sv, int *fresh)
 			s->code = si.si_status;
 		else
 			s->sig = si.si_status;
+		/* What it logged up to its exit, before the exit is judged:
+		 * its own error makes an exit 74 no broken pipe. */
+		sv_drain_stderr(sv, i);
 		fresh[nf++] = i;
 	}
 	return nf;

@@ -109,7 +109,7 @@ int sv_launch(struct supervisor *sv, const char *rundir_abs);
 void sv_reap(struct supervisor *sv);
 
 /* supervise_relay.c */
-void sv_drain_first(struct supervisor *sv);
+void sv_drain_stderr(struct supervisor *sv, int i);
 int sv_read_stderr(struct supervisor *sv, int i);
 void sv_close_stderr(struct sv_stage *s);
 

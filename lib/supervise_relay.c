@@ -17,18 +17,21 @@
 
 #include "banned.h"
 
-/* Everything the first stage has logged so far, before deciding
- * anything by its output or its exit: it logs a command record before
- * the output or the exit that follows it. */
-void sv_drain_first(struct supervisor *sv)
+/* Everything stage i has logged so far, before deciding anything by
+ * its output or its exit: a stage logs a command record before the output
+ * or the exit that follows it, and the error that explains its exit before
+ * that exit (whether the exit is its own failure or a broken pipe hangs on
+ * it: supervise_blame.c).  A stage's writes to its stderr pipe are there
+ * once they returned, so an exited stage's records are all readable now. */
+void sv_drain_stderr(struct supervisor *sv, int i)
 {
 	int r;
-	if (sv->st[0].errfd < 0)
+	if (sv->st[i].errfd < 0)
 		return;
-	while ((r = sv_read_stderr(sv, 0)) > 0)
+	while ((r = sv_read_stderr(sv, i)) > 0)
 		;
 	if (r == 0)
-		sv_close_stderr(&sv->st[0]);
+		sv_close_stderr(&sv->st[i]);
 }
 
 static void echo_record(const char *name, json_t *rec, const char *line, size_t len)
