@@ -346,6 +346,10 @@ HSMS_RUN=(--wafers 2 --acquire-arg=--profile --acquire-arg=kerf-sim --acquire-ar
 	BG+=("$KPID")
 	link_is() { [ "$(jq -r '.stages[0].link.state' "$T/gem/status.json" 2>/dev/null)" = "$1" ]; }
 	wait_for link_is online
+	# The lot has begun (a die has come): the loss below cuts a run, so
+	# it is a critical alarm in the stream, not a failed connection.
+	dies_came() { jq -e '.stages[0].counters.dies >= 1' "$T/gem/status.json" >/dev/null 2>&1; }
+	wait_for dies_came
 	# The tool is frozen from here on, so the lot cannot end before it
 	# goes away, however slow the machine.
 	kill -STOP "$TOOL_PID"
