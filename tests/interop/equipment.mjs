@@ -646,10 +646,13 @@ async function sendEvent(name, ctx) {
 		const r = await comm.request(6, 11, eventReport(ceid, ctx), {
 			onSent: drop
 				? () => {
+						// This connection's socket: the host may be back on
+						// a new one before the timer fires, and that one stays.
+						const sock = comm.socket;
 						log(`--drop-after ${opt.dropAfter}: closing the connection`);
 						st.dropped = true;
-						comm.socket?.end();
-						setTimeout(() => comm.socket?.destroy(), 1000);
+						sock?.end();
+						setTimeout(() => sock?.destroy(), 1000);
 					}
 				: undefined,
 		});
