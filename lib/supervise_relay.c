@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "banned.h"
 
@@ -25,13 +26,22 @@
  * once they returned, so an exited stage's records are all readable now. */
 void sv_drain_stderr(struct supervisor *sv, int i)
 {
-	int r;
-	if (sv->st[i].errfd < 0)
+	struct sv_stage *s = &sv->st[i];
+	int r, avail = 0;
+	uint64_t until;
+
+	if (s->errfd < 0)
 		return;
-	while ((r = sv_read_stderr(sv, i)) > 0)
-		;
+	/* What is in the pipe now and no more: a child that inherited the
+	 * stage's stderr and goes on writing cannot hold kerf here. */
+	if (ioctl(s->errfd, FIONREAD, &avail) < 0 || avail < 0)
+		avail = 0;
+	until = s->err_bytes + (uint64_t)avail;
+	do
+		r = sv_read_stderr(sv, i);
+	while (r > 0 && s->err_bytes < until);
 	if (r == 0)
-		sv_close_stderr(&sv->st[i]);
+		sv_close_stderr(s);
 }
 
 static void echo_record(const char *name, json_t *rec, const char *line, size_t len)
