@@ -355,10 +355,29 @@ pipeline() {
 			[ "$(jq -r .outcome.degraded R/status.json)" = true ]
 		else
 			[ "$status" -eq 1 ]
-			[ "$(jq -r .outcome.cause.stage R/status.json)" = kerf-persist ]
-			[[ "$(jq -r .outcome.cause.error R/status.json)" == *"R/$n"* ]]
+			# kerf-persist refused the link and said why, naming it.
+			[ "$(jq -r '.stages[] | select(.name == "kerf-persist") | .exit' R/status.json)" = 74 ]
+			jq -n -e --arg p "R/$n" 'any(inputs; .stage == "kerf-persist" and .lvl == "error" and (.msg | contains($p)))' \
+				R/log.ndjson >/dev/null
+			blamed_persist R "R/$n" || { echo "$n: $output"; jq -c 'select(.kind | test("stage_exit|verdict|cause"))' R/timeline.ndjson; false; }
 		fi
 	done
+}
+
+# blamed_persist DIR PATH: the run in DIR names kerf-persist as its
+# cause, with its error about PATH; or else a broken pipe upstream of it
+# that nothing downstream explained within its suspect window, as the
+# timeline's verdict record shows (kerf(1): "only when no stage
+# downstream exits in that time is the broken pipe blamed").  That
+# window is the one choice kerf leaves to timing.
+blamed_persist() {
+	local stage
+	stage=$(jq -r .outcome.cause.stage "$1/status.json")
+	if [ "$stage" = kerf-persist ]; then
+		[[ "$(jq -r .outcome.cause.error "$1/status.json")" == *"$2"* ]]
+	else
+		[ "$(jq -r --arg s "$stage" 'select(.kind == "verdict" and .stage == $s) | .verdict' "$1/timeline.ndjson")" = cause ]
+	fi
 }
 
 @test "the simulator's streams pass kerf-validate at any pitch (a grid may start before the wafer's edge)" {
